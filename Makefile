@@ -1,0 +1,91 @@
+# skipmodel — every target creates what it needs; nothing relies on hand-installed tools.
+#
+#   make demo      the main job end to end on built-in demo data (creates .venv if needed)
+#   make test      the fast test suite (what CI runs)
+#
+# Point the chain at real MSSD files with RAW=path/to/files (tar.gz, folders, csv, csv.gz);
+# without RAW the demo data is simulated.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      ?= .venv
+BIN       := $(VENV)/bin
+RAW       ?=
+STORE     ?= data/store
+DEMO      ?= data/demo
+SESSIONS  ?= 20000
+SEED      ?= 1
+FRACTION  ?= 1.0
+RUNS      ?= runs
+REPORTS   ?= reports
+
+# Compiled-model caches live outside the repository and are reused across runs and tests.
+export PYTENSOR_FLAGS ?= compiledir=$(HOME)/.cache/skipmodel/pytensor
+export NUMBA_CACHE_DIR ?= $(HOME)/.cache/skipmodel/numba
+export MPLBACKEND ?= Agg
+
+STAMP := $(VENV)/.installed
+
+.PHONY: help setup data sample demo fit report test test-slow lint bench clean
+
+help:
+	@echo "make demo       simulate demo data, ingest, sample (later: fit, report)"
+	@echo "make test       fast tests (creates .venv)        make test-slow  statistical recovery tests"
+	@echo "make data       ingest RAW=... (or simulated demo data) into STORE=$(STORE)"
+	@echo "make lint       ruff + mypy                       make bench      benchmarks -> reports/bench/"
+	@echo "make clean      remove generated data, runs, reports and the venv"
+
+# Find a Python >= 3.12: an explicit PYTHON=..., python3.13/3.12 on PATH, or pyenv's 3.12.1.
+PYTHON_FOUND = $(shell \
+  for c in "$(PYTHON)" python3.13 python3.12 python3; do \
+    [ -n "$$c" ] && command -v $$c >/dev/null 2>&1 && \
+    $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { command -v $$c; exit 0; }; \
+  done; \
+  for v in 3.13.0 3.12.1; do \
+    p=$$(PYENV_VERSION=$$v pyenv which python 2>/dev/null) && [ -x "$$p" ] && { echo "$$p"; exit 0; }; \
+  done; \
+  for p in $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3; do [ -x "$$p" ] && { echo "$$p"; exit 0; }; done)
+
+$(STAMP): pyproject.toml
+	@if [ -z "$(PYTHON_FOUND)" ]; then \
+	  echo "error: skipmodel needs Python >= 3.12 (PyMC 6 / ArviZ 1); none found." >&2; \
+	  echo "       install one (e.g. 'pyenv install 3.12') or run 'make setup PYTHON=/path/to/python3.12'" >&2; \
+	  exit 1; fi
+	@echo "using $(PYTHON_FOUND)"
+	@[ -x $(BIN)/python ] || $(PYTHON_FOUND) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+data: $(STAMP)
+ifeq ($(strip $(RAW)),)
+	$(BIN)/skipmodel simulate --out $(DEMO) --sessions $(SESSIONS) --seed $(SEED)
+	$(BIN)/skipmodel ingest $(DEMO)/training_set.tar.gz $(DEMO)/track_features.tar.gz --store $(STORE)
+else
+	$(BIN)/skipmodel ingest $(RAW) --store $(STORE)
+endif
+
+sample: data
+	$(BIN)/skipmodel sample --store $(STORE) --out data/sample.parquet --fraction $(FRACTION) --seed $(SEED)
+
+demo: sample
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run --out $(REPORTS)/bench
+
+clean:
+	rm -rf $(DEMO) $(STORE) data/sample.parquet $(RUNS) $(REPORTS)/bench $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,5 @@
+import sys
+
+from skipmodel.cli import main
+
+sys.exit(main())

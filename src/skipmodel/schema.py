@@ -1,0 +1,139 @@
+"""The MSSD schema, decided once: column order, Arrow types, value domains, outcome columns.
+
+Every stage reads its column names and types from here; nothing else spells them out.
+The text format (what real files contain) is described in ``MSSD_SCHEMA.md``; the store keeps
+these Arrow types.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+_DICT = pa.dictionary(pa.int8(), pa.string())
+
+#: Session-log columns in the order real files have them, with their store types.
+LOG_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("session_id", pa.string(), nullable=False),
+    pa.field("session_position", pa.int8(), nullable=False),
+    pa.field("session_length", pa.int8(), nullable=False),
+    pa.field("track_id_clean", pa.string(), nullable=False),
+    pa.field("skip_1", pa.bool_(), nullable=False),
+    pa.field("skip_2", pa.bool_(), nullable=False),
+    pa.field("skip_3", pa.bool_(), nullable=False),
+    pa.field("not_skipped", pa.bool_(), nullable=False),
+    pa.field("context_switch", pa.bool_(), nullable=False),
+    pa.field("no_pause_before_play", pa.bool_(), nullable=False),
+    pa.field("short_pause_before_play", pa.bool_(), nullable=False),
+    pa.field("long_pause_before_play", pa.bool_(), nullable=False),
+    pa.field("hist_user_behavior_n_seekfwd", pa.int16(), nullable=False),
+    pa.field("hist_user_behavior_n_seekback", pa.int16(), nullable=False),
+    pa.field("hist_user_behavior_is_shuffle", pa.bool_(), nullable=False),
+    pa.field("hour_of_day", pa.int8(), nullable=False),
+    pa.field("date", pa.date32(), nullable=False),
+    pa.field("premium", pa.bool_(), nullable=False),
+    pa.field("context_type", _DICT, nullable=False),
+    pa.field("hist_user_behavior_reason_start", _DICT, nullable=False),
+    pa.field("hist_user_behavior_reason_end", _DICT, nullable=False),
+)
+LOG_SCHEMA = pa.schema(LOG_FIELDS)
+LOG_COLUMNS: tuple[str, ...] = tuple(f.name for f in LOG_FIELDS)
+
+#: Columns written as 0/1 integers in the text files but stored as booleans.
+LOG_INT_FLAGS: tuple[str, ...] = (
+    "context_switch",
+    "no_pause_before_play",
+    "short_pause_before_play",
+    "long_pause_before_play",
+)
+
+#: Track-feature columns in file order, with their store types.
+TRACK_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("track_id", pa.string(), nullable=False),
+    pa.field("duration", pa.float64()),
+    pa.field("release_year", pa.int16()),
+    pa.field("us_popularity_estimate", pa.float64()),
+    pa.field("acousticness", pa.float64()),
+    pa.field("beat_strength", pa.float64()),
+    pa.field("bounciness", pa.float64()),
+    pa.field("danceability", pa.float64()),
+    pa.field("dyn_range_mean", pa.float64()),
+    pa.field("energy", pa.float64()),
+    pa.field("flatness", pa.float64()),
+    pa.field("instrumentalness", pa.float64()),
+    pa.field("key", pa.int8()),
+    pa.field("liveness", pa.float64()),
+    pa.field("loudness", pa.float64()),
+    pa.field("mechanism", pa.float64()),
+    pa.field("mode", _DICT),
+    pa.field("organism", pa.float64()),
+    pa.field("speechiness", pa.float64()),
+    pa.field("tempo", pa.float64()),
+    pa.field("time_signature", pa.int8()),
+    pa.field("valence", pa.float64()),
+    *(pa.field(f"acoustic_vector_{i}", pa.float64()) for i in range(8)),
+)
+TRACK_SCHEMA = pa.schema(TRACK_FIELDS)
+TRACK_COLUMNS: tuple[str, ...] = tuple(f.name for f in TRACK_FIELDS)
+
+#: Numeric track features (everything but the id and the categorical ``mode``).
+TRACK_NUMERIC_FEATURES: tuple[str, ...] = tuple(
+    c for c in TRACK_COLUMNS if c not in ("track_id", "mode")
+)
+
+#: Heavy-tailed features, log-transformed (``log(x + 1e-10)``) in the usual workflow.
+HEAVY_TAILED_FEATURES: tuple[str, ...] = (
+    "duration",
+    "release_year",
+    "acousticness",
+    "dyn_range_mean",
+    "flatness",
+    "instrumentalness",
+    "liveness",
+    "speechiness",
+)
+
+#: Outcomes of a play: never predictors of that same play (the leakage rule in DESIGN.md).
+SKIP_OUTCOMES: tuple[str, ...] = ("skip_1", "skip_2", "skip_3", "not_skipped")
+OUTCOME_COLUMNS: tuple[str, ...] = (
+    *SKIP_OUTCOMES,
+    "hist_user_behavior_reason_end",
+    "hist_user_behavior_n_seekfwd",
+    "hist_user_behavior_n_seekback",
+)
+
+#: Known value domains (others may appear in real data for the string columns).
+CONTEXT_TYPES: tuple[str, ...] = (
+    "user_collection",
+    "catalog",
+    "editorial_playlist",
+    "radio",
+    "personalized_playlist",
+    "charts",
+)
+REASONS_START: tuple[str, ...] = (
+    "fwdbtn",
+    "trackdone",
+    "clickrow",
+    "backbtn",
+    "appload",
+    "playbtn",
+    "remote",
+    "trackerror",
+    "endplay",
+)
+REASONS_END: tuple[str, ...] = (
+    "fwdbtn",
+    "trackdone",
+    "endplay",
+    "backbtn",
+    "logout",
+    "remote",
+    "clickrow",
+)
+WEEKDAYS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+#: Prefixes of lag columns produced by the loaders: ``prev_skip_2`` is the previous play's
+#: ``skip_2``; ``prev2_skip_2`` the play before that.
+LAG_PREFIXES: tuple[str, ...] = ("prev_", "prev2_")
