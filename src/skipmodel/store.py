@@ -1,0 +1,110 @@
+"""The store's layout on disk and the few primitives every writer and reader shares.
+
+::
+
+    STORE/
+      manifest.json                         inputs, counts read/written/rejected, schema version
+      sessions/session_bucket=<b>/part-<source fingerprint>.parquet
+      tracks/part-<source fingerprint>.parquet
+      rejected/part-<source fingerprint>.parquet   (source, line, raw, reason)
+
+Sessions are hive-partitioned by ``session_bucket = stable_hash(session_id) % n_buckets`` (see
+:mod:`skipmodel.hashing`), so a whole session lives in one bucket and a k % session sample reads
+about k % of the bytes. Part files are named after the fingerprint of the input they came from,
+so re-ingesting an input overwrites its own parts instead of adding rows. Every file appears
+only complete: written to a temporary name in the same directory, then renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from skipmodel.errors import SkipmodelError
+
+SESSIONS_DIR = "sessions"
+TRACKS_DIR = "tracks"
+REJECTED_DIR = "rejected"
+MANIFEST_FILE = "manifest.json"
+BUCKET_KEY = "session_bucket"
+DEFAULT_BUCKETS = 100
+
+
+@dataclass(frozen=True)
+class StoreLayout:
+    """Paths inside a store directory."""
+
+    root: Path
+
+    @property
+    def sessions(self) -> Path:
+        return self.root / SESSIONS_DIR
+
+    @property
+    def tracks(self) -> Path:
+        return self.root / TRACKS_DIR
+
+    @property
+    def rejected(self) -> Path:
+        return self.root / REJECTED_DIR
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST_FILE
+
+    def bucket_dir(self, bucket: int) -> Path:
+        return self.sessions / f"{BUCKET_KEY}={bucket}"
+
+    def read_manifest(self) -> dict[str, Any]:
+        """The manifest, or a clear error when ``root`` is not a store."""
+        if not self.manifest_path.is_file():
+            raise SkipmodelError(
+                f"{self.root} is not a skipmodel store (no {MANIFEST_FILE}); "
+                "create one with 'skipmodel ingest PATH... --store DIR'"
+            )
+        try:
+            return json.loads(self.manifest_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise SkipmodelError(
+                f"{self.manifest_path} is corrupt ({exc.msg}); re-run 'skipmodel ingest'"
+            ) from None
+
+
+def open_store(root: str | os.PathLike[str]) -> StoreLayout:
+    """A store that must already exist (``skipmodel ingest`` creates stores)."""
+    layout = StoreLayout(Path(root))
+    layout.read_manifest()
+    return layout
+
+
+@contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``final``; rename it into place only if the block succeeds."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, final)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def atomic_write_text(final: Path, text: str) -> None:
+    """Write ``text`` to ``final`` so readers see the old file or the whole new one."""
+    with atomic_path(final) as tmp:
+        tmp.write_text(text)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+
+
+def atomic_write_json(final: Path, obj: Any) -> None:
+    atomic_write_text(final, json.dumps(obj, indent=1, sort_keys=True, default=str) + "\n")
