@@ -1,0 +1,467 @@
+"""Sampled loaders: the one entry point everything downstream reads the store through.
+
+``iter_batches`` streams Arrow record batches of a deterministic session sample with the track
+features joined and within-session lag columns; ``load_table`` / ``load_pandas`` materialise it.
+Memory is bounded by one store bucket: each chosen bucket is read whole (all its part files,
+only the needed columns), sorted by ``(session_id, session_position)``, given its lags, filtered,
+and cut into batches at session boundaries.
+
+Which sessions are read is decided in :mod:`skipmodel.sampling`; lag rules live in
+:mod:`skipmodel.lags`. See ``notes/CONTRACTS.md`` for the agreed output columns.
+
+Examples
+--------
+>>> from skipmodel.loaders import SampleSpec, load_table
+>>> table = load_table("data/store", SampleSpec(fraction=0.02, seed=1, split="train"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from skipmodel.errors import SkipmodelError
+from skipmodel.lags import LAG1_EXTRA, LAG_OUTCOMES, add_lags, lag_column_names
+from skipmodel.sampling import (
+    SPLIT_SEED,
+    BucketSelection,
+    check_test_fraction,
+    is_test_session,
+    keep_in_partial_bucket,
+    select_buckets,
+)
+from skipmodel.schema import LOG_COLUMNS, LOG_SCHEMA, TRACK_COLUMNS, TRACK_SCHEMA
+from skipmodel.store import DEFAULT_BUCKETS, StoreLayout, open_store
+
+__all__ = [
+    "SPLIT_SEED",
+    "SampleSpec",
+    "is_test_session",
+    "iter_batches",
+    "load_pandas",
+    "load_table",
+    "output_schema",
+]
+
+#: Log columns present in every output, whatever the projection.
+KEY_COLUMNS: tuple[str, ...] = (
+    "session_id",
+    "session_position",
+    "session_length",
+    "track_id_clean",
+)
+#: Derived calendar column (Monday = 0), emitted when ``date`` is projected or asked for by name.
+WEEKDAY = "weekday"
+#: Track features joined by default: everything but the id.
+TRACK_FEATURES: tuple[str, ...] = tuple(c for c in TRACK_COLUMNS if c != "track_id")
+DEFAULT_BATCH_ROWS = 65_536
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """What to load from a store.
+
+    Parameters
+    ----------
+    fraction : float, default 1.0
+        Share of sessions, in (0, 1]; chosen by seeded hash (see :mod:`skipmodel.sampling`).
+    seed : int, default 0
+        Sample seed: same seed, same sessions on every machine.
+    split : {"train", "test"} or None
+        Keep only training or only held-out sessions (``is_test_session``); None keeps both.
+    test_fraction : float, default 0.2
+        Share of sessions held out, in (0, 1).
+    date_range : (from, to) or None
+        Inclusive bounds on ``date`` (``datetime.date`` or ISO string; either may be None).
+        Applied per row, after lags are computed.
+    columns : sequence of str or None
+        Session-log columns to return (None = all); ``session_id``, ``session_position``,
+        ``session_length`` and ``track_id_clean`` are always returned. ``"weekday"`` may be
+        named to get the weekday without the date.
+    features : sequence of str or bool, default True
+        Track features joined on ``track_id_clean`` (True = all, False = none).
+    lags : int, default 1
+        0, 1 or 2 levels of lag columns.
+    lag_features : sequence of str or bool, default True
+        Track features copied from the previous play as ``prev_<feature>`` (True = the joined
+        ``features``).
+    batch_rows : int, default 65536
+        Target rows per record batch; a batch is larger only when one session is.
+    """
+
+    fraction: float = 1.0
+    seed: int = 0
+    split: Literal["train", "test"] | None = None
+    test_fraction: float = 0.2
+    date_range: tuple[date | str | None, date | str | None] | None = None
+    columns: Sequence[str] | None = None
+    features: Sequence[str] | bool = True
+    lags: int = 1
+    lag_features: Sequence[str] | bool = True
+    batch_rows: int = DEFAULT_BATCH_ROWS
+
+    def __post_init__(self) -> None:
+        # Freeze sequences so the spec is hashable and cannot change under a running loader.
+        for name in ("columns", "features", "lag_features"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, (value,))
+            elif value is not None and not isinstance(value, bool):
+                object.__setattr__(self, name, tuple(value))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A validated spec turned into the columns to read and emit."""
+
+    log_read: tuple[str, ...]
+    log_out: tuple[str, ...]
+    weekday: bool
+    features: tuple[str, ...]
+    lag_features: tuple[str, ...]
+    track_read: tuple[str, ...]
+    lags: int
+    split: str | None
+    test_fraction: float
+    date_from: date | None
+    date_to: date | None
+    batch_rows: int
+
+    @property
+    def out_names(self) -> list[str]:
+        return [
+            *self.log_out,
+            *([WEEKDAY] if self.weekday else []),
+            *self.features,
+            *lag_column_names(self.lags, self.lag_features),
+        ]
+
+
+def _parse_date(value: date | str | None, label: str) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise SkipmodelError(f"{label} date {value!r} is not a date; use YYYY-MM-DD") from None
+
+
+def _check_names(names: Sequence[str], valid: Sequence[str], what: str) -> None:
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise SkipmodelError(
+            f"unknown {what} {', '.join(map(repr, unknown))}; valid: {', '.join(valid)}"
+        )
+
+
+def _plan(spec: SampleSpec) -> _Plan:
+    if spec.columns is None:
+        wanted = (*LOG_COLUMNS, WEEKDAY)
+    else:
+        _check_names(spec.columns, (*LOG_COLUMNS, WEEKDAY), "column(s)")
+        wanted = tuple(spec.columns)
+    log_out = tuple(c for c in LOG_COLUMNS if c in KEY_COLUMNS or c in wanted)
+    weekday = WEEKDAY in wanted or "date" in wanted
+
+    if spec.features is True:
+        features: tuple[str, ...] = TRACK_FEATURES
+    elif spec.features is False:
+        features = ()
+    else:
+        _check_names(spec.features, TRACK_FEATURES, "track feature(s)")
+        features = tuple(c for c in TRACK_FEATURES if c in spec.features)
+
+    if not isinstance(spec.lags, int | np.integer) or spec.lags not in (0, 1, 2):
+        raise SkipmodelError(f"lags must be 0, 1 or 2, got {spec.lags!r}")
+    lags = int(spec.lags)
+    if lags == 0 or spec.lag_features is False:
+        lag_features: tuple[str, ...] = ()
+    elif spec.lag_features is True:
+        lag_features = features
+    else:
+        _check_names(spec.lag_features, TRACK_FEATURES, "lag feature(s)")
+        lag_features = tuple(c for c in TRACK_FEATURES if c in spec.lag_features)
+
+    if spec.split not in (None, "train", "test"):
+        raise SkipmodelError(f"split must be 'train', 'test' or None, got {spec.split!r}")
+    test_fraction = check_test_fraction(spec.test_fraction)
+    date_from = date_to = None
+    if spec.date_range is not None:
+        try:
+            lo, hi = spec.date_range
+        except (TypeError, ValueError):
+            raise SkipmodelError(
+                "date_range must be a pair (from, to); use None for open"
+            ) from None
+        date_from, date_to = _parse_date(lo, "from"), _parse_date(hi, "to")
+        if date_from and date_to and date_from > date_to:
+            raise SkipmodelError(f"date range is empty: from {date_from} is after to {date_to}")
+    if not isinstance(spec.batch_rows, int | np.integer) or spec.batch_rows < 1:
+        raise SkipmodelError(f"batch_rows must be a positive integer, got {spec.batch_rows!r}")
+
+    needed = set(log_out)
+    if weekday or spec.date_range is not None:
+        needed.add("date")
+    if lags >= 1:
+        needed.update(LAG_OUTCOMES, LAG1_EXTRA)
+    return _Plan(
+        log_read=tuple(c for c in LOG_COLUMNS if c in needed),
+        log_out=log_out,
+        weekday=weekday,
+        features=features,
+        lag_features=lag_features,
+        track_read=tuple(c for c in TRACK_FEATURES if c in features or c in lag_features),
+        lags=lags,
+        split=spec.split,
+        test_fraction=test_fraction,
+        date_from=date_from,
+        date_to=date_to,
+        batch_rows=int(spec.batch_rows),
+    )
+
+
+def _resolve(spec: SampleSpec, overrides: dict[str, object]) -> SampleSpec:
+    if not isinstance(spec, SampleSpec):
+        raise SkipmodelError(f"spec must be a SampleSpec, got {type(spec).__name__}")
+    fields = [f.name for f in dataclasses.fields(SampleSpec)]
+    _check_names(list(overrides), fields, "SampleSpec option(s)")
+    return dataclasses.replace(spec, **overrides) if overrides else spec
+
+
+def output_schema(spec: SampleSpec = SampleSpec(), **overrides: object) -> pa.Schema:
+    """The Arrow schema of every batch :func:`iter_batches` yields for ``spec``."""
+    return _schema(_plan(_resolve(spec, overrides)))
+
+
+def _schema(plan: _Plan) -> pa.Schema:
+    fields = [LOG_SCHEMA.field(c) for c in plan.log_out]
+    if plan.weekday:
+        fields.append(pa.field(WEEKDAY, pa.int8(), nullable=False))
+    fields += [TRACK_SCHEMA.field(c).with_nullable(True) for c in plan.features]
+    for name in lag_column_names(plan.lags, plan.lag_features):
+        base = name.split("_", 1)[1]
+        source = LOG_SCHEMA.field(base) if base in LOG_COLUMNS else TRACK_SCHEMA.field(base)
+        fields.append(pa.field(name, source.type, nullable=True))
+    return pa.schema(fields)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _part_files(directory: Path) -> list[Path]:
+    # Sorted names: a fixed read order, so ties (duplicate rows) come out the same everywhere.
+    return sorted(directory.glob("part-*.parquet")) if directory.is_dir() else []
+
+
+def _read_parts(files: Sequence[Path], columns: Sequence[str], schema: pa.Schema) -> pa.Table:
+    tables = []
+    for path in files:
+        try:
+            table = pq.ParquetFile(path).read(columns=list(columns))
+        except (OSError, pa.ArrowException) as exc:
+            raise SkipmodelError(f"cannot read store file {path}: {exc}") from None
+        missing = [c for c in columns if c not in table.column_names]
+        if missing:
+            raise SkipmodelError(
+                f"store file {path} lacks column(s) {', '.join(missing)}; re-run 'skipmodel ingest'"
+            )
+        try:
+            tables.append(table.select(list(columns)).cast(schema))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise SkipmodelError(
+                f"store file {path} has unexpected column types ({exc}); re-run 'skipmodel ingest'"
+            ) from None
+    if not tables:
+        return schema.empty_table()
+    return pa.concat_tables(tables).unify_dictionaries().combine_chunks()
+
+
+def load_tracks(layout: StoreLayout, columns: Sequence[str]) -> pa.Table:
+    """The store's track table: ``track_id`` plus ``columns``, one row per track id.
+
+    A track id stored more than once (e.g. in two feature files) keeps its first row in part-file
+    name order, then file row order, so the choice is the same on every machine.
+    """
+    read = ["track_id", *columns]
+    schema = pa.schema([TRACK_SCHEMA.field(c).with_nullable(True) for c in read])
+    tracks = _read_parts(_part_files(layout.tracks), read, schema)
+    if tracks.num_rows == 0:
+        return tracks
+    rows = pa.array(np.arange(tracks.num_rows, dtype=np.int64))
+    first = (
+        pa.table({"track_id": tracks.column("track_id"), "row": rows})
+        .group_by("track_id", use_threads=False)
+        .aggregate([("row", "min")])
+        .column("row_min")
+    )
+    if len(first) == tracks.num_rows:
+        return tracks
+    return tracks.take(pc.sort_indices(first))
+
+
+def _join_features(table: pa.Table, tracks: pa.Table, columns: Sequence[str]) -> pa.Table:
+    if not columns:
+        return table
+    index = pc.index_in(table.column("track_id_clean"), value_set=tracks.column("track_id"))
+    for name in columns:
+        if tracks.num_rows:
+            values = tracks.column(name).take(index)
+        else:
+            values = pa.nulls(table.num_rows, type=TRACK_SCHEMA.field(name).type)
+        table = table.append_column(name, values)
+    return table
+
+
+def _is_sorted(table: pa.Table) -> bool:
+    n = table.num_rows
+    if n < 2:
+        return True
+    ids = table.column("session_id")
+    pos = table.column("session_position")
+    a, b = ids.slice(0, n - 1), ids.slice(1)
+    same = pc.equal(a, b)
+    ok = pc.or_(pc.less(a, b), pc.and_(same, pc.less_equal(pos.slice(0, n - 1), pos.slice(1))))
+    return bool(pc.all(ok).as_py())
+
+
+def _session_mask(table: pa.Table, plan: _Plan, partial: BucketSelection | None) -> np.ndarray:
+    ids = table.column("session_id")
+    keep = np.ones(table.num_rows, dtype=bool)
+    if partial is not None:
+        keep &= keep_in_partial_bucket(ids, partial)
+    if plan.split is not None:
+        test = is_test_session(ids, test_fraction=plan.test_fraction)
+        keep &= test if plan.split == "test" else ~test
+    return keep
+
+
+def _row_mask(table: pa.Table, plan: _Plan) -> pa.Array | None:
+    masks = []
+    if plan.date_from is not None:
+        masks.append(pc.greater_equal(table.column("date"), pa.scalar(plan.date_from, pa.date32())))
+    if plan.date_to is not None:
+        masks.append(pc.less_equal(table.column("date"), pa.scalar(plan.date_to, pa.date32())))
+    if not masks:
+        return None
+    mask = masks[0]
+    for extra in masks[1:]:
+        mask = pc.and_(mask, extra)
+    return mask
+
+
+def _bucket_table(
+    files: Sequence[Path],
+    plan: _Plan,
+    tracks: pa.Table,
+    partial: BucketSelection | None,
+) -> pa.Table:
+    """One bucket, read whole, filtered, sorted, joined and lagged, in output columns."""
+    read_schema = pa.schema([LOG_SCHEMA.field(c) for c in plan.log_read])
+    table = _read_parts(files, plan.log_read, read_schema)
+    # Session-level filters first: lags are within-session, so dropping whole sessions is safe.
+    keep = _session_mask(table, plan, partial)
+    if not keep.all():
+        table = table.filter(pa.array(keep))
+    if not _is_sorted(table):
+        table = table.sort_by([("session_id", "ascending"), ("session_position", "ascending")])
+    table = _join_features(table, tracks, plan.track_read)
+    if plan.weekday:
+        weekday = pc.day_of_week(table.column("date"), count_from_zero=True, week_start=1)
+        table = table.append_column(WEEKDAY, weekday.cast(pa.int8()))
+    table = add_lags(table, lags=plan.lags, lag_features=plan.lag_features)
+    # Row-level filters last, so the first kept row of a session still knows its previous play.
+    mask = _row_mask(table, plan)
+    if mask is not None:
+        table = table.filter(mask)
+    return table.select(plan.out_names)
+
+
+def _session_batches(table: pa.Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """Cut ``table`` (sorted by session) into batches of about ``batch_rows`` whole sessions."""
+    n = table.num_rows
+    if n == 0:
+        return
+    ids = table.column("session_id")
+    starts = np.flatnonzero(
+        np.concatenate([[True], pc.not_equal(ids[1:], ids[:-1]).to_numpy(zero_copy_only=False)])
+    )
+    bounds = np.append(starts, n)
+    offset = 0
+    while offset < n:
+        # the last session start at or before offset + batch_rows; at least one whole session
+        cut_at = np.searchsorted(bounds, offset + batch_rows, side="right") - 1
+        end = int(bounds[cut_at])
+        if end <= offset:
+            end = int(bounds[np.searchsorted(bounds, offset, side="right")])
+        yield from table.slice(offset, end - offset).combine_chunks().to_batches()
+        offset = end
+
+
+def iter_batches(
+    store: str | Path, spec: SampleSpec = SampleSpec(), **overrides: object
+) -> Iterator[pa.RecordBatch]:
+    """Stream a deterministic session sample of ``store`` as Arrow record batches.
+
+    Parameters
+    ----------
+    store : str or Path
+        A store directory written by ``skipmodel ingest``.
+    spec : SampleSpec
+        What to load; ``overrides`` replace single fields (``iter_batches(s, fraction=0.1)``).
+
+    Yields
+    ------
+    pyarrow.RecordBatch
+        All with :func:`output_schema`; rows sorted by ``(session_id, session_position)``
+        within a batch; a session never spans two batches.
+
+    Raises
+    ------
+    SkipmodelError
+        When ``store`` is not a store or the spec is invalid (unknown names, bad fraction...).
+    """
+    spec = _resolve(spec, overrides)
+    plan = _plan(spec)
+    layout = open_store(store)
+    n_buckets = int(layout.read_manifest().get("n_buckets", DEFAULT_BUCKETS))
+    selection = select_buckets(n_buckets, fraction=spec.fraction, seed=spec.seed)
+    schema = _schema(plan)
+    return _generate(layout, plan, selection, schema)
+
+
+def _generate(
+    layout: StoreLayout, plan: _Plan, selection: BucketSelection, schema: pa.Schema
+) -> Iterator[pa.RecordBatch]:
+    tracks = load_tracks(layout, plan.track_read) if plan.track_read else pa.table({})
+    for bucket in selection.buckets:
+        files = _part_files(layout.bucket_dir(bucket))
+        if not files:
+            continue
+        partial = selection if bucket == selection.partial else None
+        table = _bucket_table(files, plan, tracks, partial)
+        for batch in _session_batches(table, plan.batch_rows):
+            yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+
+
+def load_table(store: str | Path, spec: SampleSpec = SampleSpec(), **overrides: object) -> pa.Table:
+    """The whole sample as one Arrow table (see :func:`iter_batches`)."""
+    spec = _resolve(spec, overrides)
+    batches = list(iter_batches(store, spec))
+    return pa.Table.from_batches(batches, schema=output_schema(spec))
+
+
+def load_pandas(
+    store: str | Path, spec: SampleSpec = SampleSpec(), **overrides: object
+) -> pd.DataFrame:
+    """The whole sample as a pandas DataFrame (dictionary columns become categoricals)."""
+    return load_table(store, spec, **overrides).to_pandas()
