@@ -1,0 +1,248 @@
+"""Can this fit be trusted? Convergence checks and the posterior summary table.
+
+The banner applies four rules to every posterior parameter (every element of every variable,
+labelled like ``weekday_effect[Mon]``):
+
+- rank-normalised split R-hat <= 1.01,
+- bulk ESS >= 400 and tail ESS >= 400,
+- zero divergent transitions,
+- E-BFMI >= 0.3 in every chain,
+
+and names each offender. Per-observation deterministics (variables sharing a dimension with
+the observed data) are left out: they are functions of the parameters, not parameters.
+Parameters that are constant across all draws (e.g. a pinned reference level) have no R-hat or
+ESS and are not counted as failures.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+__all__ = [
+    "Check",
+    "Diagnostics",
+    "CI_PROB",
+    "diagnose_run",
+    "parameter_names",
+    "summary_table",
+]
+
+CI_PROB = 0.94
+RHAT_MAX = 1.01
+ESS_MIN = 400.0
+BFMI_MIN = 0.3
+MAX_NAMED = 12  # offenders listed by name in the banner; the rest are counted
+
+Status = Literal["pass", "fail", "n/a"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One convergence rule and its outcome."""
+
+    name: str
+    rule: str
+    status: Status
+    worst: float | None = None
+    offenders: tuple[str, ...] = ()
+    note: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status != "fail"
+
+    def describe(self) -> str:
+        """One line for the banner."""
+        if self.status == "n/a":
+            return f"{self.name}: not checked ({self.note})"
+        head = f"{self.name} ({self.rule}): {'ok' if self.passed else 'FAILED'}"
+        if self.worst is not None:
+            head += f", worst {self.worst:.4g}"
+        if self.offenders:
+            shown = ", ".join(self.offenders[:MAX_NAMED])
+            more = len(self.offenders) - MAX_NAMED
+            head += f" — {shown}" + (f" and {more} more" if more > 0 else "")
+        if self.note:
+            head += f" ({self.note})"
+        return head
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """All checks for one posterior, plus the full summary table."""
+
+    checks: tuple[Check, ...]
+    summary: pd.DataFrame = field(repr=False)
+    n_chains: int
+    n_draws: int
+
+    @property
+    def ok(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def headline(self) -> str:
+        if self.ok:
+            return (
+                f"Diagnostics passed: {self.n_chains} chains x {self.n_draws} draws; every "
+                "parameter meets R-hat, ESS, divergence and E-BFMI rules."
+            )
+        failed = [c.name for c in self.checks if not c.passed]
+        return (
+            f"Do not trust this fit yet: {', '.join(failed)} failed "
+            f"({self.n_chains} chains x {self.n_draws} draws). Results below are shown for "
+            "inspection only."
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "n_chains": self.n_chains,
+            "n_draws": self.n_draws,
+            "checks": [
+                {
+                    "name": c.name,
+                    "rule": c.rule,
+                    "status": c.status,
+                    "worst": c.worst,
+                    "offenders": list(c.offenders),
+                    "note": c.note,
+                }
+                for c in self.checks
+            ],
+        }
+
+
+def _observation_dims(dt: xr.DataTree) -> set[str]:
+    dims: set[str] = set()
+    for group in ("observed_data", "log_likelihood", "constant_data"):
+        if group in dt.children:
+            dims.update(str(d) for d in dt[group].dims)
+    return dims
+
+
+def parameter_names(dt: xr.DataTree, var_names: Sequence[str] | None = None) -> list[str]:
+    """Posterior variables that are parameters (not per-observation deterministics)."""
+    posterior = dt["posterior"].dataset
+    if var_names is not None:
+        missing = [v for v in var_names if v not in posterior.data_vars]
+        if missing:
+            raise KeyError(f"not in the posterior: {missing}; have {list(posterior.data_vars)}")
+        return list(var_names)
+    obs_dims = _observation_dims(dt)
+    return [
+        str(name)
+        for name, var in posterior.data_vars.items()
+        if not obs_dims.intersection(str(d) for d in var.dims)
+    ]
+
+
+def summary_table(dt: xr.DataTree, var_names: Sequence[str] | None = None) -> pd.DataFrame:
+    """mean, sd, 94 % equal-tailed interval, MCSE, bulk/tail ESS and R-hat per parameter element.
+
+    Thin wrapper over :func:`arviz_stats.summary` with raw (unrounded) numbers.
+    """
+    import arviz_stats as azs
+
+    names = parameter_names(dt, var_names)
+    with warnings.catch_warnings():
+        # constant parameters (sd 0) make R-hat/ESS 0/0; they are reported as NaN, on purpose
+        warnings.simplefilter("ignore", RuntimeWarning)
+        table = azs.summary(dt, var_names=names, ci_prob=CI_PROB, ci_kind="eti", round_to="none")
+    return pd.DataFrame(table)
+
+
+def _offenders(values: pd.Series, bad: pd.Series) -> tuple[str, ...]:
+    ranked = values[bad].sort_values(ascending=bool(values.name != "r_hat"))
+    return tuple(str(i) for i in ranked.index)
+
+
+def _rhat_check(table: pd.DataFrame, rhat_max: float) -> Check:
+    rhat = table["r_hat"].rename("r_hat")
+    bad = rhat > rhat_max
+    worst = float(rhat.max()) if rhat.notna().any() else None
+    return Check(
+        "R-hat", f"<= {rhat_max}", "fail" if bad.any() else "pass", worst, _offenders(rhat, bad)
+    )
+
+
+def _ess_check(table: pd.DataFrame, column: str, label: str, ess_min: float) -> Check:
+    ess = table[column].rename(column)
+    bad = ess < ess_min
+    worst = float(ess.min()) if ess.notna().any() else None
+    return Check(
+        label, f">= {ess_min:g}", "fail" if bad.any() else "pass", worst, _offenders(ess, bad)
+    )
+
+
+def _divergence_check(dt: xr.DataTree) -> Check:
+    stats = dt["sample_stats"].dataset if "sample_stats" in dt.children else None
+    name = next((n for n in ("diverging", "divergent") if stats is not None and n in stats), None)
+    if name is None:
+        return Check("Divergences", "= 0", "n/a", note="no divergence record in sample_stats")
+    per_chain = stats[name].astype(int).sum(dim=[d for d in stats[name].dims if d != "chain"])
+    total = int(per_chain.sum())
+    offenders = tuple(
+        f"chain {int(c)}: {int(n)}"
+        for c, n in zip(per_chain["chain"].values, per_chain.values, strict=True)
+        if n > 0
+    )
+    return Check("Divergences", "= 0", "fail" if total else "pass", float(total), offenders)
+
+
+def _bfmi_check(dt: xr.DataTree, bfmi_min: float) -> Check:
+    import arviz_stats as azs
+
+    if "sample_stats" not in dt.children or "energy" not in dt["sample_stats"].dataset:
+        return Check("E-BFMI", f">= {bfmi_min}", "n/a", note="no energy in sample_stats")
+    values = np.asarray(azs.bfmi(dt)["energy"].values, dtype=float).ravel()
+    bad = values < bfmi_min
+    offenders = tuple(f"chain {i}: {v:.2f}" for i, v in enumerate(values) if v < bfmi_min)
+    return Check(
+        "E-BFMI", f">= {bfmi_min}", "fail" if bad.any() else "pass", float(values.min()), offenders
+    )
+
+
+def diagnose_run(
+    dt: xr.DataTree,
+    *,
+    var_names: Sequence[str] | None = None,
+    rhat_max: float = RHAT_MAX,
+    ess_min: float = ESS_MIN,
+    bfmi_min: float = BFMI_MIN,
+) -> Diagnostics:
+    """Apply the trust rules to a posterior DataTree (groups ``posterior``, ``sample_stats``).
+
+    Examples
+    --------
+    >>> import numpy as np, arviz_base as azb
+    >>> rng = np.random.default_rng(0)
+    >>> dt = azb.from_dict({"posterior": {"mu": rng.normal(size=(4, 1000))}})
+    >>> d = diagnose_run(dt)
+    >>> [c.status for c in d.checks]
+    ['pass', 'pass', 'pass', 'n/a', 'n/a']
+    """
+    if "posterior" not in dt.children:
+        raise KeyError("the DataTree has no posterior group")
+    posterior = dt["posterior"].dataset
+    table = summary_table(dt, var_names)
+    checks = (
+        _rhat_check(table, rhat_max),
+        _ess_check(table, "ess_bulk", "Bulk ESS", ess_min),
+        _ess_check(table, "ess_tail", "Tail ESS", ess_min),
+        _divergence_check(dt),
+        _bfmi_check(dt, bfmi_min),
+    )
+    return Diagnostics(
+        checks=checks,
+        summary=table,
+        n_chains=int(posterior.sizes.get("chain", 1)),
+        n_draws=int(posterior.sizes.get("draw", 0)),
+    )
