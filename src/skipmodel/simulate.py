@@ -1,0 +1,391 @@
+"""``skipmodel simulate``: MSSD-format session logs and track features from a known model.
+
+Writes, in ``OUT/``:
+
+- ``training_set.tar.gz`` with ``training_set/log_<k>_<yyyymmdd>_000000000000.csv`` (k = 0..9
+  per day, as the release has them), in the real text format;
+- ``track_features.tar.gz`` with ``track_features/tf_<nnnnnnnnnnnn>.csv``;
+- ``truth.json``, every true parameter (see :mod:`skipmodel.simulate_sessions` for the skip
+  model and :mod:`skipmodel.simulate_tracks` for the feature DAG), and
+  ``truth_tracks.parquet`` with each track's true random intercept and play count.
+
+The output is byte-for-byte identical for the same arguments (fixed tar and gzip times).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import io
+import json
+import tarfile
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from skipmodel.errors import SkipmodelError
+from skipmodel.schema import (
+    CONTEXT_TYPES,
+    LOG_COLUMNS,
+    REASONS_END,
+    REASONS_START,
+    TRACK_COLUMNS,
+)
+from skipmodel.simulate_sessions import (
+    Plays,
+    TrueEffects,
+    effects_truth,
+    make_catalogue,
+    plan_sessions,
+    simulate_plays,
+)
+from skipmodel.simulate_tracks import dag_truth, simulate_track_features, track_feature_table
+
+__all__ = ["SimulationResult", "TrueEffects", "simulate"]
+
+TRUTH_VERSION = 1
+TF_ROWS_PER_FILE = 50_000
+_EPOCH = dt.date(1970, 1, 1)
+_GZIP_LEVEL = 6
+_FIXED_MTIME = 1531612800  # 2018-07-15T00:00:00Z, the first day of the release
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """What :func:`simulate` wrote and a few headline numbers."""
+
+    out: Path
+    training_set: Path
+    track_features: Path
+    truth: Path
+    truth_tracks: Path
+    n_sessions: int
+    n_plays: int
+    n_tracks: int
+    n_log_files: int
+    skip_2_rate: float
+    seconds: float
+
+
+# --- ids and text formatting ----------------------------------------------------------------
+
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def _uuid4_strings(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` random version-4 UUIDs as a fixed-width bytes array (``S36``), vectorised."""
+    raw = rng.integers(0, 256, size=(n, 16), dtype=np.uint8)
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
+    digits = np.empty((n, 32), dtype=np.uint8)
+    digits[:, 0::2] = _HEX[raw >> 4]
+    digits[:, 1::2] = _HEX[raw & 0x0F]
+    out = np.full((n, 36), ord("-"), dtype=np.uint8)
+    for dst, src in ((0, 0), (9, 8), (14, 12), (19, 16), (24, 20)):
+        width = {0: 8, 8: 4, 12: 4, 16: 4, 20: 12}[src]
+        out[:, dst : dst + width] = digits[:, src : src + width]
+    return out.view("S36").ravel()
+
+
+def _format_floats(values: np.ndarray) -> pa.Array:
+    """Python ``repr`` style text of float64 values (``1e-07``, ``100.0``), as the release has.
+
+    Arrow's shortest round-trip formatting agrees with ``repr`` for 1e-4 <= |x| < 1e11 except
+    that integral values lack the ``.0``; tiny values are formatted by ``repr`` directly.
+    """
+    text = pc.cast(pa.array(values, pa.float64()), pa.string()).to_numpy(zero_copy_only=False)
+    text = text.astype(object)
+    tiny = (np.abs(values) < 1e-4) & (values != 0)
+    if tiny.any():
+        text[tiny] = [repr(float(v)) for v in values[tiny]]
+    whole = values == np.floor(values)
+    if whole.any():
+        text[whole] = [t + ".0" for t in text[whole]]
+    return pa.array(text, pa.string())
+
+
+def _csv_bytes(table: pa.Table) -> bytes:
+    """The table as CSV text: unquoted header and values, lowercase booleans, ISO dates."""
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(
+        table,
+        sink,
+        pacsv.WriteOptions(include_header=False, quoting_style="none", batch_size=65536),
+    )
+    header = (",".join(table.column_names) + "\n").encode()
+    return header + sink.getvalue().to_pybytes()
+
+
+def _write_tar_gz(path: Path, folder: str, members: Iterable[tuple[str, bytes]]) -> int:
+    """A deterministic ``.tar.gz`` with ``folder/`` and its files (fixed times and owners).
+
+    Members are consumed one at a time (a generator keeps memory to one file); returns how
+    many were written. The archive appears under its name only once complete.
+    """
+    count = 0
+    tmp = path.with_name(path.name + ".tmp")
+    with (
+        open(tmp, "wb") as raw,
+        gzip.GzipFile(
+            filename="", mode="wb", fileobj=raw, compresslevel=_GZIP_LEVEL, mtime=0
+        ) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        info = tarfile.TarInfo(folder)
+        info.type = tarfile.DIRTYPE
+        info.mode = 0o755
+        info.mtime = _FIXED_MTIME
+        tar.addfile(info)
+        for name, data in members:
+            info = tarfile.TarInfo(f"{folder}/{name}")
+            info.size = len(data)
+            info.mode = 0o644
+            info.mtime = _FIXED_MTIME
+            tar.addfile(info, io.BytesIO(data))
+            count += 1
+    tmp.replace(path)
+    return count
+
+
+# --- tables ---------------------------------------------------------------------------------
+
+
+def _log_table(plays: Plays, rows: slice, session_ids: pa.Array, track_ids: pa.Array) -> pa.Table:
+    """One log file's rows in the real column order and text types."""
+
+    def labels(names: tuple[str, ...], codes: np.ndarray) -> pa.Array:
+        return pa.array(list(names), pa.string()).take(pa.array(codes[rows]))
+
+    columns = {
+        "session_id": session_ids.take(pa.array(plays.session[rows])),
+        "session_position": pa.array(plays.position[rows]),
+        "session_length": pa.array(plays.length[rows]),
+        "track_id_clean": track_ids.take(pa.array(plays.track[rows])),
+        "skip_1": pa.array(plays.skip_1[rows]),
+        "skip_2": pa.array(plays.skip_2[rows]),
+        "skip_3": pa.array(plays.skip_3[rows]),
+        "not_skipped": pa.array(plays.not_skipped[rows]),
+        "context_switch": pa.array(plays.context_switch[rows]),
+        "no_pause_before_play": pa.array(plays.no_pause[rows]),
+        "short_pause_before_play": pa.array(plays.short_pause[rows]),
+        "long_pause_before_play": pa.array(plays.long_pause[rows]),
+        "hist_user_behavior_n_seekfwd": pa.array(plays.seekfwd[rows]),
+        "hist_user_behavior_n_seekback": pa.array(plays.seekback[rows]),
+        "hist_user_behavior_is_shuffle": pa.array(plays.shuffle[rows]),
+        "hour_of_day": pa.array(plays.hour[rows]),
+        "date": pa.array(plays.date[rows], pa.int32()).cast(pa.date32()),
+        "premium": pa.array(plays.premium[rows]),
+        "context_type": labels(CONTEXT_TYPES, plays.context),
+        "hist_user_behavior_reason_start": labels(REASONS_START, plays.reason_start),
+        "hist_user_behavior_reason_end": labels(REASONS_END, plays.reason_end),
+    }
+    assert tuple(columns) == LOG_COLUMNS
+    return pa.table(columns)
+
+
+def _tf_text_table(table: pa.Table) -> pa.Table:
+    """Float columns as ``repr``-style text so the file reads like the release's."""
+    arrays = []
+    for name in table.column_names:
+        col = table.column(name)
+        if pa.types.is_floating(col.type):
+            arrays.append(_format_floats(col.to_numpy()))
+        else:
+            arrays.append(col.combine_chunks())
+    return pa.Table.from_arrays(arrays, names=table.column_names)
+
+
+# --- the public API -------------------------------------------------------------------------
+
+
+def _parse_date(value: str | dt.date) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise SkipmodelError(f"--start-date {value!r} is not a date; use YYYY-MM-DD") from None
+
+
+def simulate(
+    out: str | Path,
+    *,
+    sessions: int = 20_000,
+    seed: int = 0,
+    tracks: int | None = None,
+    start_date: str | dt.date = "2018-07-15",
+    days: int = 7,
+    files_per_day: int = 10,
+    effects: TrueEffects | None = None,
+) -> SimulationResult:
+    """Simulate MSSD-format session logs and track features with a known skip model.
+
+    Parameters
+    ----------
+    out
+        Output directory (created if needed); existing outputs of a previous run are replaced.
+    sessions
+        Number of listening sessions (each 10..20 plays, about 16.5 on average).
+    seed
+        Seed of every random draw; the same arguments give the same bytes.
+    tracks
+        Size of the track catalogue; default ``clip(2 * sessions, 1000, 200000)``.
+    start_date, days
+        The log files cover ``days`` consecutive days from ``start_date`` (7 days give every
+        weekday).
+    files_per_day
+        Log files per day (``log_0_..`` to ``log_9_..`` in the release); fewer when a day has
+        fewer sessions than files.
+    effects
+        The true skip model; default :class:`TrueEffects()`.
+
+    Returns
+    -------
+    SimulationResult
+
+    Examples
+    --------
+    >>> result = simulate("data/demo", sessions=2000, seed=1)  # doctest: +SKIP
+    >>> result.n_plays  # doctest: +SKIP
+    33087
+    """
+    started = time.perf_counter()
+    if sessions < 1:
+        raise SkipmodelError(f"--sessions must be at least 1, got {sessions}")
+    if days < 1:
+        raise SkipmodelError(f"--days must be at least 1, got {days}")
+    if not 1 <= files_per_day <= 1000:
+        raise SkipmodelError(f"files per day must be 1..1000, got {files_per_day}")
+    n_tracks = int(np.clip(2 * sessions, 1000, 200_000)) if tracks is None else tracks
+    if n_tracks < 50:
+        raise SkipmodelError(f"--tracks must be at least 50, got {n_tracks}")
+    if seed < 0:
+        raise SkipmodelError(f"--seed must be >= 0, got {seed}")
+    first = _parse_date(start_date)
+    effects = effects if effects is not None else TrueEffects()
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SkipmodelError(f"--out {out} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+
+    rng_tracks, rng_ids, rng_plan, rng_plays = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
+    )
+    # Tracks: features from the DAG, ids, random intercepts, play weights.
+    features, clipped = simulate_track_features(rng_tracks, n_tracks)
+    track_ids = pa.array(np.char.add(b"t_", _uuid4_strings(rng_ids, n_tracks)).astype(str))
+    catalogue = make_catalogue(
+        rng_tracks,
+        danceability=features["danceability"],
+        duration=features["duration"],
+        popularity=features["us_popularity_estimate"],
+        track_sd=effects.track_sd,
+    )
+
+    # Sessions: day and file, then sorted by id within each file as the release is.
+    first_day = (first - _EPOCH).days
+    plan = plan_sessions(
+        rng_plan, sessions, first_day=first_day, days=days, files_per_day=files_per_day
+    )
+    uuids = _uuid4_strings(rng_ids, sessions)
+    # Compact the k's used on each day to 0..m-1 so no file is empty.
+    file_code = plan.day.astype(np.int64) * files_per_day + plan.file_k
+    used, file_rank = np.unique(file_code, return_inverse=True)
+    day_of_used = used // files_per_day
+    k_of_used = np.arange(len(used)) - np.searchsorted(day_of_used, day_of_used)
+    order = np.lexsort((uuids, file_rank))
+    plan = type(plan)(*(np.asarray(getattr(plan, f))[order] for f in plan.__dataclass_fields__))
+    uuids, file_rank = uuids[order], file_rank[order]
+    k = k_of_used[file_rank]
+    session_ids = pa.array(
+        np.char.add(np.char.add(k.astype("S4"), b"_"), uuids).astype(str), pa.string()
+    )
+
+    plays = simulate_plays(rng_plays, plan, catalogue, effects)
+
+    # Session logs: one CSV per (day, k).
+    row_file = file_rank[plays.session]
+    bounds = np.searchsorted(row_file, np.arange(len(used) + 1))
+
+    def log_files() -> Iterator[tuple[str, bytes]]:
+        for f, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+            day = _EPOCH + dt.timedelta(days=int(first_day + day_of_used[f]))
+            table = _log_table(plays, slice(lo, hi), session_ids, track_ids)
+            yield f"log_{k_of_used[f]}_{day:%Y%m%d}_000000000000.csv", _csv_bytes(table)
+
+    training_set = out / "training_set.tar.gz"
+    _write_tar_gz(training_set, "training_set", log_files())
+
+    # Track features: the whole catalogue, TF_ROWS_PER_FILE rows per file.
+    tf = _tf_text_table(track_feature_table(track_ids, features))
+    assert tuple(tf.column_names) == TRACK_COLUMNS
+    tf_files = (
+        (f"tf_{i:012d}.csv", _csv_bytes(tf.slice(lo, TF_ROWS_PER_FILE)))
+        for i, lo in enumerate(range(0, n_tracks, TF_ROWS_PER_FILE))
+    )
+    track_features = out / "track_features.tar.gz"
+    n_tf_files = _write_tar_gz(track_features, "track_features", tf_files)
+
+    # Truth.
+    plays_per_track = np.bincount(plays.track, minlength=n_tracks)
+    truth_tracks = out / "truth_tracks.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "track_id": track_ids,
+                "intercept": pa.array(catalogue.intercept),
+                "plays": pa.array(plays_per_track),
+            }
+        ),
+        truth_tracks,
+        compression="zstd",
+    )
+    skip_2_rate = float(plays.skip_2.mean())
+    truth = {
+        "truth_version": TRUTH_VERSION,
+        "generator": "skipmodel.simulate",
+        "arguments": {
+            "sessions": sessions,
+            "seed": seed,
+            "tracks": n_tracks,
+            "start_date": first.isoformat(),
+            "days": days,
+            "files_per_day": files_per_day,
+        },
+        "skip_model": effects_truth(effects, catalogue),
+        "track_feature_dag": dag_truth(clipped),
+        "empirical": {
+            "sessions": sessions,
+            "plays": int(len(plays.position)),
+            "tracks_played": int((plays_per_track > 0).sum()),
+            "log_files": len(used),
+            "tf_files": n_tf_files,
+            "skip_1_rate": float(plays.skip_1.mean()),
+            "skip_2_rate": skip_2_rate,
+            "skip_3_rate": float(plays.skip_3.mean()),
+            "not_skipped_rate": float(plays.not_skipped.mean()),
+            "mean_true_logit": float(plays.logit.mean()),
+        },
+    }
+    truth_path = out / "truth.json"
+    truth_path.write_text(json.dumps(truth, indent=1, allow_nan=False) + "\n")
+    return SimulationResult(
+        out=out,
+        training_set=training_set,
+        track_features=track_features,
+        truth=truth_path,
+        truth_tracks=truth_tracks,
+        n_sessions=sessions,
+        n_plays=int(len(plays.position)),
+        n_tracks=n_tracks,
+        n_log_files=len(used),
+        skip_2_rate=skip_2_rate,
+        seconds=time.perf_counter() - started,
+    )
