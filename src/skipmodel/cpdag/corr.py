@@ -1,0 +1,337 @@
+"""One streaming pass over Arrow batches -> the correlation matrix the PC search needs.
+
+Numerics: each batch is centred on its own mean and its co-moment matrix
+``M_b = (X - mean_b)^T (X - mean_b)`` is merged into the running one with Chan et al.'s pairwise
+update (``M = M_a + M_b + delta delta^T n_a n_b / n``); no raw sums of squares, so values like
+``1e9 + noise`` keep full precision.
+
+Missing values: a row is used only when every selected column is present and finite after the
+transforms (complete cases, like R's ``cor(na.omit(X))``). Nulls and non-finite values (including
+``log`` of a negative number) are counted per column, and the number of dropped rows is
+reported, so nothing is lost silently.
+
+Bootstrap: with ``bootstrap=B`` the same pass also accumulates B Poisson-bootstrap replicates:
+every used row gets an independent Poisson(1) weight per replicate and the weighted moments are
+merged the same way. This approximates resampling n rows with replacement without a second pass
+or holding the data (Hanley & MacGibbon 2006; Oza 2005).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pac
+import pyarrow.csv as pacsv
+import pyarrow.dataset as pads
+
+from skipmodel.errors import SkipmodelError
+from skipmodel.schema import HEAVY_TAILED_FEATURES
+from skipmodel.store import open_store
+
+#: Offset of the usual ``log(x + 1e-10)`` transform of heavy-tailed features.
+LOG_OFFSET = 1e-10
+#: Columns the store path drops by default: the id and the categorical ``mode``.
+STORE_DROP: tuple[str, ...] = ("track_id", "mode")
+BATCH_ROWS = 1 << 17
+
+
+@dataclass(frozen=True)
+class Transforms:
+    """Which columns to drop and which to log-transform (``log(x + offset)``)."""
+
+    drop: tuple[str, ...] = ()
+    log: tuple[str, ...] = ()
+    log_offset: float = LOG_OFFSET
+
+
+#: The usual workflow on the track-features table.
+STORE_TRANSFORMS = Transforms(drop=STORE_DROP, log=HEAVY_TAILED_FEATURES)
+
+
+@dataclass(frozen=True)
+class CorrelationResult:
+    """A correlation matrix with the bookkeeping of the pass that produced it.
+
+    Attributes
+    ----------
+    names, corr, n
+        Column names, the ``p x p`` Pearson correlation matrix, the complete rows used.
+    mean, std
+        Column means and sample standard deviations (after transforms).
+    rows_read, rows_dropped
+        Rows seen and rows left out because some column was null or non-finite.
+    null_counts, nonfinite_counts
+        Per column: nulls in the input; finite-input values that became non-finite (or were
+        NaN / inf already) after the transforms.
+    replicates, replicate_n
+        Bootstrap correlation matrices and their effective sample sizes (empty without
+        bootstrap).
+    transforms
+        The transforms applied.
+    """
+
+    names: tuple[str, ...]
+    corr: np.ndarray
+    n: int
+    mean: np.ndarray
+    std: np.ndarray
+    rows_read: int
+    rows_dropped: int
+    null_counts: dict[str, int]
+    nonfinite_counts: dict[str, int]
+    transforms: Transforms = Transforms()
+    replicates: tuple[np.ndarray, ...] = field(default=())
+    replicate_n: tuple[float, ...] = field(default=())
+
+    def summary(self) -> dict:
+        """JSON-ready bookkeeping (no matrices)."""
+        return {
+            "columns": list(self.names),
+            "n": self.n,
+            "rows_read": self.rows_read,
+            "rows_dropped": self.rows_dropped,
+            "null_counts": self.null_counts,
+            "nonfinite_counts": self.nonfinite_counts,
+            "log_transformed": list(self.transforms.log),
+            "log_offset": self.transforms.log_offset,
+            "dropped_columns": list(self.transforms.drop),
+            "missing_rule": "complete cases: rows with any null or non-finite value are dropped",
+            "bootstrap_replicates": len(self.replicates),
+        }
+
+
+class MomentAccumulator:
+    """Merged centred co-moments of a stream of row blocks (optionally weighted)."""
+
+    def __init__(self, p: int) -> None:
+        self.weight = 0.0
+        self.mean = np.zeros(p)
+        self.comoment = np.zeros((p, p))
+
+    def add(self, block: np.ndarray, weights: np.ndarray | None = None) -> None:
+        """Merge the rows of ``block`` (``k x p``, all finite), with optional row weights."""
+        if weights is None:
+            wb = float(block.shape[0])
+            if wb == 0:
+                return
+            mean_b = block.mean(axis=0)
+            centred = block - mean_b
+            m_b = centred.T @ centred
+        else:
+            wb = float(weights.sum())
+            if wb == 0:
+                return
+            mean_b = (weights @ block) / wb
+            centred = block - mean_b
+            m_b = (centred * weights[:, None]).T @ centred
+        wa = self.weight
+        total = wa + wb
+        delta = mean_b - self.mean
+        self.comoment += m_b + np.outer(delta, delta) * (wa * wb / total)
+        self.mean += delta * (wb / total)
+        self.weight = total
+
+    def correlation(self) -> np.ndarray:
+        """The Pearson correlation matrix (unit diagonal, exactly symmetric)."""
+        d = np.sqrt(np.diag(self.comoment))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            corr = self.comoment / np.outer(d, d)
+        corr = (corr + corr.T) / 2.0
+        np.fill_diagonal(corr, 1.0)
+        return corr
+
+
+def _select_columns(available: Sequence[str], transforms: Transforms) -> list[str]:
+    unknown = [c for c in (*transforms.drop, *transforms.log) if c not in available]
+    if unknown:
+        raise SkipmodelError(
+            f"unknown column(s) {', '.join(unknown)}; available: {', '.join(available)}"
+        )
+    return [c for c in available if c not in transforms.drop]
+
+
+def _block_from_batch(
+    batch: pa.RecordBatch,
+    names: Sequence[str],
+    log_cols: frozenset[str],
+    offset: float,
+    nulls: np.ndarray,
+    nonfinite: np.ndarray,
+) -> np.ndarray:
+    cols = []
+    for j, name in enumerate(names):
+        col = batch.column(name)
+        nulls[j] += col.null_count
+        try:
+            values = pac.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise SkipmodelError(
+                f"column {name} is not numeric ({col.type}); drop it with --drop {name}"
+            ) from None
+        if name in log_cols:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                values = np.log(values + offset)
+        bad = ~np.isfinite(values)
+        nonfinite[j] += int(bad.sum()) - col.null_count
+        cols.append(values)
+    return np.column_stack(cols) if cols else np.empty((batch.num_rows, 0))
+
+
+def correlation_from_batches(
+    batches: Iterable[pa.RecordBatch],
+    names: Sequence[str],
+    *,
+    transforms: Transforms = Transforms(),
+    bootstrap: int = 0,
+    seed: int = 0,
+    progress: object | None = None,
+) -> CorrelationResult:
+    """Accumulate the correlation of ``names`` over Arrow record batches in one pass.
+
+    Parameters
+    ----------
+    batches
+        Record batches holding (at least) the columns ``names``.
+    names
+        Columns to correlate, in output order.
+    transforms
+        ``log`` columns get ``log(x + log_offset)``.
+    bootstrap, seed
+        Number of Poisson-bootstrap replicates accumulated in the same pass, and their seed.
+    """
+    names = list(names)
+    p = len(names)
+    if p < 2:
+        raise SkipmodelError(f"need at least 2 numeric columns, got {p}: {names}")
+    log_cols = frozenset(transforms.log)
+    nulls = np.zeros(p, dtype=np.int64)
+    nonfinite = np.zeros(p, dtype=np.int64)
+    main = MomentAccumulator(p)
+    boots = [MomentAccumulator(p) for _ in range(bootstrap)]
+    rng = np.random.default_rng(seed)
+    rows_read = 0
+    for batch in batches:
+        rows_read += batch.num_rows
+        block = _block_from_batch(batch, names, log_cols, transforms.log_offset, nulls, nonfinite)
+        keep = np.isfinite(block).all(axis=1)
+        if not keep.all():
+            block = block[keep]
+        main.add(block)
+        if boots:
+            weights = rng.poisson(1.0, size=(bootstrap, block.shape[0])).astype(np.float64)
+            for acc, w in zip(boots, weights, strict=True):
+                acc.add(block, w)
+        if progress is not None:
+            progress.advance(batch.num_rows)
+    n = int(main.weight)
+    if n < 4:
+        raise SkipmodelError(
+            f"only {n} complete rows (of {rows_read}) to correlate; need at least 4 "
+            "(check nulls / non-finite values, or the --log columns)"
+        )
+    corr = main.correlation()
+    zero_var = [names[j] for j in range(p) if not main.comoment[j, j] > 0]
+    if zero_var:
+        raise SkipmodelError(f"column(s) {', '.join(zero_var)} are constant; drop them with --drop")
+    return CorrelationResult(
+        names=tuple(names),
+        corr=corr,
+        n=n,
+        mean=main.mean.copy(),
+        std=np.sqrt(np.diag(main.comoment) / max(n - 1, 1)),
+        rows_read=rows_read,
+        rows_dropped=rows_read - n,
+        null_counts={c: int(v) for c, v in zip(names, nulls, strict=True)},
+        nonfinite_counts={c: int(v) for c, v in zip(names, nonfinite, strict=True)},
+        transforms=transforms,
+        replicates=tuple(acc.correlation() for acc in boots),
+        replicate_n=tuple(float(acc.weight) for acc in boots),
+    )
+
+
+def correlation_from_store(
+    store: str | os.PathLike[str],
+    *,
+    transforms: Transforms = STORE_TRANSFORMS,
+    bootstrap: int = 0,
+    seed: int = 0,
+    progress: object | None = None,
+) -> CorrelationResult:
+    """Correlation of the track features in a store (``STORE/tracks/*.parquet``).
+
+    By default ``track_id`` and ``mode`` are dropped and the heavy-tailed features
+    (:data:`skipmodel.schema.HEAVY_TAILED_FEATURES`) are log-transformed.
+    """
+    layout = open_store(store)
+    files = sorted(layout.tracks.glob("*.parquet"))
+    if not files:
+        raise SkipmodelError(f"{layout.tracks} holds no track features; ingest track_features")
+    dataset = pads.dataset([str(f) for f in files], format="parquet")
+    names = _select_columns(dataset.schema.names, transforms)
+    batches = dataset.to_batches(columns=names, batch_size=BATCH_ROWS)
+    return correlation_from_batches(
+        batches, names, transforms=transforms, bootstrap=bootstrap, seed=seed, progress=progress
+    )
+
+
+def _csv_batches(reader: pacsv.CSVStreamingReader, path: Path) -> Iterator[pa.RecordBatch]:
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except pa.ArrowInvalid as exc:
+            raise SkipmodelError(f"{path}: {str(exc).splitlines()[0]}") from None
+        yield batch
+
+
+def correlation_from_csv(
+    path: str | os.PathLike[str],
+    *,
+    transforms: Transforms = Transforms(),
+    delimiter: str = ",",
+    bootstrap: int = 0,
+    seed: int = 0,
+    progress: object | None = None,
+) -> CorrelationResult:
+    """Correlation of the numeric columns of a CSV file with a header row, streamed.
+
+    Every column not in ``transforms.drop`` must be numeric (empty, ``NA`` and ``NaN`` cells
+    count as nulls).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SkipmodelError(f"{path} does not exist")
+    parse = pacsv.ParseOptions(delimiter=delimiter)
+    read = pacsv.ReadOptions(block_size=1 << 22)
+    try:
+        with pacsv.open_csv(path, read_options=read, parse_options=parse) as probe:
+            header = probe.schema.names
+    except (pa.ArrowInvalid, StopIteration) as exc:
+        raise SkipmodelError(f"{path} is not a readable CSV with a header row: {exc}") from None
+    names = _select_columns(header, transforms)
+    convert = pacsv.ConvertOptions(
+        column_types={c: pa.float64() for c in names}, include_columns=names
+    )
+    try:
+        reader = pacsv.open_csv(
+            path, read_options=read, parse_options=parse, convert_options=convert
+        )
+    except pa.ArrowInvalid as exc:
+        raise SkipmodelError(
+            f"{path}: {str(exc).splitlines()[0]} (non-numeric columns can be dropped with --drop)"
+        ) from None
+    with reader:
+        return correlation_from_batches(
+            _csv_batches(reader, path),
+            names,
+            transforms=transforms,
+            bootstrap=bootstrap,
+            seed=seed,
+            progress=progress,
+        )
