@@ -8,7 +8,7 @@ closed form for ``|S| = 1``, the Moore-Penrose pseudo-inverse of the ``(x, y, S)
     z = sqrt(n - |S| - 3) * 0.5 * log((1 + r) / (1 - r)),    p = 2 * Phi(-|z|)
 
 with ``z = 0`` whenever it is undefined (e.g. ``n - |S| - 3 < 0``), so such a test removes the
-edge. Everything here is vectorised over many conditioning sets of one size at once.
+edge. Everything here is vectorised over many tests with conditioning sets of one size.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from scipy.special import ndtr
 #: pcalg's ``pcorOrder(cut.at = 0.9999999)``: partial correlations are clipped to this.
 CUT_AT = 0.9999999
 
+IndexLike = int | np.ndarray
+
 
 def log_q1pm(r: np.ndarray) -> np.ndarray:
     """``log((1 + r) / (1 - r))`` computed as pcalg does (``log1p(2 r / (1 - r))``)."""
@@ -26,7 +28,49 @@ def log_q1pm(r: np.ndarray) -> np.ndarray:
         return np.log1p(2.0 * r / (1.0 - r))
 
 
-def partial_correlations(corr: np.ndarray, x: int, y: int, sets: np.ndarray) -> np.ndarray:
+def _pcor_pinv(corr: np.ndarray, x: np.ndarray, y: np.ndarray, sets: np.ndarray) -> np.ndarray:
+    """pcalg's formula: ``-P[1, 2] / sqrt(P[1, 1] P[2, 2])`` with ``P = pinv(C[(x, y, S)])``."""
+    k, m = sets.shape
+    idx = np.empty((k, m + 2), dtype=np.intp)
+    idx[:, 0] = x
+    idx[:, 1] = y
+    idx[:, 2:] = sets
+    sub = corr[idx[:, :, None], idx[:, None, :]]
+    # numpy's default cutoff (max(M, N) * eps * largest singular value) is corpcor's
+    # pseudoinverse() tolerance, which pcalg uses.
+    pm = np.linalg.pinv(sub)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return -pm[:, 0, 1] / np.sqrt(pm[:, 0, 0] * pm[:, 1, 1])
+
+
+def _pcor_schur(corr: np.ndarray, x: np.ndarray, y: np.ndarray, sets: np.ndarray) -> np.ndarray:
+    """Partial correlations for ``|S| >= 2`` via the Schur complement, pinv where singular.
+
+    For an invertible ``C[S, S]`` the (x, y) block of ``pinv(C[(x, y, S)])`` is the inverse of
+    the residual covariance ``R = C[xy, xy] - C[xy, S] C[S, S]^-1 C[S, xy]``, so
+    ``-P12 / sqrt(P11 P22) = R12 / sqrt(R11 R22)``: the same number as pcalg's, from one small
+    LU solve instead of an SVD. Tests whose ``C[S, S]`` is singular (or whose result is not a
+    valid correlation) are recomputed with the pseudo-inverse exactly as pcalg does.
+    """
+    xy = np.stack([x, y], axis=1)  # (k, 2)
+    s_block = corr[sets[:, :, None], sets[:, None, :]]  # (k, m, m)
+    cross = corr[sets[:, :, None], xy[:, None, :]]  # (k, m, 2)
+    try:
+        solved = np.linalg.solve(s_block, cross)
+    except np.linalg.LinAlgError:
+        return _pcor_pinv(corr, x, y, sets)
+    resid = corr[xy[:, :, None], xy[:, None, :]] - np.einsum("kmi,kmj->kij", cross, solved)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = resid[:, 0, 1] / np.sqrt(resid[:, 0, 0] * resid[:, 1, 1])
+    bad = ~np.isfinite(r) | (np.abs(r) > 1.0) | (resid[:, 0, 0] <= 0) | (resid[:, 1, 1] <= 0)
+    if bad.any():
+        r[bad] = _pcor_pinv(corr, x[bad], y[bad], sets[bad])
+    return r
+
+
+def partial_correlations(
+    corr: np.ndarray, x: IndexLike, y: IndexLike, sets: np.ndarray
+) -> np.ndarray:
     """Partial correlations of ``x`` and ``y`` given each row of ``sets``.
 
     Parameters
@@ -34,7 +78,7 @@ def partial_correlations(corr: np.ndarray, x: int, y: int, sets: np.ndarray) -> 
     corr
         The ``p x p`` correlation matrix.
     x, y
-        Variable indices.
+        Variable indices: scalars, or one per row of ``sets``.
     sets
         Integer array of shape ``(k, m)``: ``k`` conditioning sets of size ``m`` each.
 
@@ -46,24 +90,18 @@ def partial_correlations(corr: np.ndarray, x: int, y: int, sets: np.ndarray) -> 
     """
     sets = np.asarray(sets, dtype=np.intp)
     k, m = sets.shape
+    x = np.broadcast_to(np.asarray(x, dtype=np.intp), (k,))
+    y = np.broadcast_to(np.asarray(y, dtype=np.intp), (k,))
     with np.errstate(divide="ignore", invalid="ignore"):
         if m == 0:
-            r = np.full(k, corr[x, y], dtype=np.float64)
+            r = corr[x, y].astype(np.float64)
         elif m == 1:
             s = sets[:, 0]
             r = (corr[x, y] - corr[x, s] * corr[y, s]) / np.sqrt(
                 (1.0 - corr[y, s] ** 2) * (1.0 - corr[x, s] ** 2)
             )
         else:
-            idx = np.empty((k, m + 2), dtype=np.intp)
-            idx[:, 0] = x
-            idx[:, 1] = y
-            idx[:, 2:] = sets
-            sub = corr[idx[:, :, None], idx[:, None, :]]
-            # numpy's default cutoff (max(M, N) * eps * largest singular value) is corpcor's
-            # pseudoinverse() tolerance, which pcalg uses.
-            pm = np.linalg.pinv(sub)
-            r = -pm[:, 0, 1] / np.sqrt(pm[:, 0, 0] * pm[:, 1, 1])
+            r = _pcor_schur(corr, x, y, sets)
     r = np.where(np.isnan(r), 0.0, r)
     return np.clip(r, -CUT_AT, CUT_AT)
 
@@ -81,7 +119,7 @@ def p_values(z: np.ndarray) -> np.ndarray:
 
 
 def gauss_ci_test(
-    corr: np.ndarray, n: float, x: int, y: int, sets: np.ndarray
+    corr: np.ndarray, n: float, x: IndexLike, y: IndexLike, sets: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Partial correlations, z statistics and p-values of ``x ⟂ y | S`` for each row of ``sets``.
 

@@ -20,16 +20,22 @@ first removing one count, so the bookkeeping equals pcalg's sequential loop.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import combinations, islice
+from itertools import chain, combinations, islice
 
 import numpy as np
 
 from skipmodel.cpdag.citest import gauss_ci_test
 
-#: First chunk of conditioning sets evaluated at once; chunks double up to ``_MAX_CHUNK``.
+#: Sets per pair evaluated up front for all pairs of a level in one vectorised call (stable
+#: search only: its neighbour sets are frozen, so the tests are known before the loop).
+_PREFETCH = 128
+#: Later chunks (pairs that survive the prefetched sets) grow from here up to ``_MAX_CHUNK``.
 _FIRST_CHUNK = 32
 _MAX_CHUNK = 4096
+
+Tested = tuple[np.ndarray, np.ndarray, np.ndarray]  # sets, |partial correlations|, p-values
 
 
 @dataclass(frozen=True)
@@ -66,16 +72,48 @@ class Skeleton:
         return frozenset(self.sepsets.get((x, y), ())) | frozenset(self.sepsets.get((y, x), ()))
 
 
-def _set_chunks(nbrs: np.ndarray, size: int):
-    """Lexicographic size-``size`` subsets of ``nbrs`` as integer arrays of growing chunks."""
-    it = combinations(nbrs.tolist(), size)
+def _lazy_chunks(
+    corr: np.ndarray, n: float, x: int, y: int, subsets: Iterator[tuple[int, ...]], size: int
+) -> Iterator[Tested]:
+    """Test the remaining subsets of one pair in growing chunks."""
     chunk = _FIRST_CHUNK
     while True:
-        block = list(islice(it, chunk))
+        block = list(islice(subsets, chunk))
         if not block:
             return
-        yield np.array(block, dtype=np.intp).reshape(len(block), size)
+        sets = np.array(block, dtype=np.intp).reshape(len(block), size)
+        r, _z, pv = gauss_ci_test(corr, n, x, y, sets)
+        yield sets, r, pv
         chunk = min(2 * chunk, _MAX_CHUNK)
+
+
+def _prefetch(
+    corr: np.ndarray,
+    n: float,
+    pairs: list[tuple[int, int, np.ndarray]],
+    size: int,
+) -> list[tuple[Tested, Iterator[tuple[int, ...]]]]:
+    """The first ``_PREFETCH`` tests of every pair of a level, computed in one call."""
+    heads, rests, xs, ys = [], [], [], []
+    for x, y, nbrs in pairs:
+        subsets = combinations(nbrs.tolist(), size)
+        head = list(islice(subsets, _PREFETCH))
+        heads.append(head)
+        rests.append(subsets)
+        xs.extend([x] * len(head))
+        ys.extend([y] * len(head))
+    flat = [s for head in heads for s in head]
+    sets = np.array(flat, dtype=np.intp).reshape(len(flat), size)
+    r, _z, pv = gauss_ci_test(
+        corr, n, np.array(xs, dtype=np.intp), np.array(ys, dtype=np.intp), sets
+    )
+    out = []
+    start = 0
+    for head, rest in zip(heads, rests, strict=True):
+        stop = start + len(head)
+        out.append(((sets[start:stop], r[start:stop], pv[start:stop]), rest))
+        start = stop
+    return out
 
 
 def stable_skeleton(
@@ -122,18 +160,30 @@ def stable_skeleton(
         done = True
         frozen = graph.copy()
         xs, ys = np.nonzero(graph)  # sorted by x, then y: pcalg's order(ind[, 1])
+        candidates = []
         for x, y in zip(xs.tolist(), ys.tolist(), strict=True):
+            nbr_mask = frozen[x].copy()
+            nbr_mask[y] = False
+            candidates.append((x, y, np.flatnonzero(nbr_mask)))
+        testable = [c for c in candidates if c[2].size >= order]
+        prefetched = iter(_prefetch(corr, n, testable, order) if stable else ())
+        for x, y, nbrs in testable:
+            head = next(prefetched, None)
             if not graph[y, x]:
                 continue
-            nbr_mask = (frozen[x] if stable else graph[x]).copy()
-            nbr_mask[y] = False
-            nbrs = np.flatnonzero(nbr_mask)
-            if nbrs.size < order:
-                continue
+            if not stable:
+                nbr_mask = graph[x].copy()
+                nbr_mask[y] = False
+                nbrs = np.flatnonzero(nbr_mask)
+                if nbrs.size < order:
+                    continue
             if nbrs.size > order:
                 done = False
-            for sets in _set_chunks(nbrs, order):
-                r, _z, pv = gauss_ci_test(corr, n, x, y, sets)
+            if head is None:
+                chunks = _lazy_chunks(corr, n, x, y, combinations(nbrs.tolist(), order), order)
+            else:
+                chunks = chain([head[0]], _lazy_chunks(corr, n, x, y, head[1], order))
+            for sets, r, pv in chunks:
                 hits = np.flatnonzero(pv >= alpha)
                 used = hits[0] + 1 if hits.size else len(pv)
                 n_tests[order] += int(used)
