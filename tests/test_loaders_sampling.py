@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import skipmodel.loaders as loaders
+import skipmodel.parts as parts
 from skipmodel.errors import SkipmodelError
 from skipmodel.hashing import session_bucket, unit_uniform
 from skipmodel.loaders import (
@@ -96,7 +96,7 @@ def test_reads_only_chosen_buckets_and_columns(store, monkeypatch):
             opened.append((self.spied_path, tuple(columns or ())))
             return super().read(columns=columns, **kw)
 
-    monkeypatch.setattr(loaders.pq, "ParquetFile", Spy)
+    monkeypatch.setattr(parts.pq, "ParquetFile", Spy)
     table = load_table(store, fraction=0.1, seed=4, columns=("skip_2",), features=False, lags=0)
     sel = select_buckets(N_BUCKETS, fraction=0.1, seed=4)
     session_files = [p for p, _ in opened if "/sessions/" in p]

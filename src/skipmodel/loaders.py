@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.lags import LAG1_EXTRA, LAG_OUTCOMES, add_lags, lag_column_names
+from skipmodel.parts import part_files, read_parts
 from skipmodel.sampling import (
     SPLIT_SEED,
     BucketSelection,
@@ -42,6 +42,7 @@ from skipmodel.sampling import (
 )
 from skipmodel.schema import LOG_COLUMNS, LOG_SCHEMA, TRACK_COLUMNS, TRACK_SCHEMA
 from skipmodel.store import DEFAULT_BUCKETS, StoreLayout, open_store
+from skipmodel.track_join import TrackFeatures
 
 __all__ = [
     "SPLIT_SEED",
@@ -258,70 +259,6 @@ def _schema(plan: _Plan) -> pa.Schema:
 # --------------------------------------------------------------------------- reading
 
 
-def _part_files(directory: Path) -> list[Path]:
-    # Sorted names: a fixed read order, so ties (duplicate rows) come out the same everywhere.
-    return sorted(directory.glob("part-*.parquet")) if directory.is_dir() else []
-
-
-def _read_parts(files: Sequence[Path], columns: Sequence[str], schema: pa.Schema) -> pa.Table:
-    tables = []
-    for path in files:
-        try:
-            table = pq.ParquetFile(path).read(columns=list(columns))
-        except (OSError, pa.ArrowException) as exc:
-            raise SkipmodelError(f"cannot read store file {path}: {exc}") from None
-        missing = [c for c in columns if c not in table.column_names]
-        if missing:
-            raise SkipmodelError(
-                f"store file {path} lacks column(s) {', '.join(missing)}; re-run 'skipmodel ingest'"
-            )
-        try:
-            tables.append(table.select(list(columns)).cast(schema))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise SkipmodelError(
-                f"store file {path} has unexpected column types ({exc}); re-run 'skipmodel ingest'"
-            ) from None
-    if not tables:
-        return schema.empty_table()
-    return pa.concat_tables(tables).unify_dictionaries().combine_chunks()
-
-
-def load_tracks(layout: StoreLayout, columns: Sequence[str]) -> pa.Table:
-    """The store's track table: ``track_id`` plus ``columns``, one row per track id.
-
-    A track id stored more than once (e.g. in two feature files) keeps its first row in part-file
-    name order, then file row order, so the choice is the same on every machine.
-    """
-    read = ["track_id", *columns]
-    schema = pa.schema([TRACK_SCHEMA.field(c).with_nullable(True) for c in read])
-    tracks = _read_parts(_part_files(layout.tracks), read, schema)
-    if tracks.num_rows == 0:
-        return tracks
-    rows = pa.array(np.arange(tracks.num_rows, dtype=np.int64))
-    first = (
-        pa.table({"track_id": tracks.column("track_id"), "row": rows})
-        .group_by("track_id", use_threads=False)
-        .aggregate([("row", "min")])
-        .column("row_min")
-    )
-    if len(first) == tracks.num_rows:
-        return tracks
-    return tracks.take(pc.sort_indices(first))
-
-
-def _join_features(table: pa.Table, tracks: pa.Table, columns: Sequence[str]) -> pa.Table:
-    if not columns:
-        return table
-    index = pc.index_in(table.column("track_id_clean"), value_set=tracks.column("track_id"))
-    for name in columns:
-        if tracks.num_rows:
-            values = tracks.column(name).take(index)
-        else:
-            values = pa.nulls(table.num_rows, type=TRACK_SCHEMA.field(name).type)
-        table = table.append_column(name, values)
-    return table
-
-
 def _is_sorted(table: pa.Table) -> bool:
     n = table.num_rows
     if n < 2:
@@ -362,19 +299,20 @@ def _row_mask(table: pa.Table, plan: _Plan) -> pa.Array | None:
 def _bucket_table(
     files: Sequence[Path],
     plan: _Plan,
-    tracks: pa.Table,
+    tracks: TrackFeatures | None,
     partial: BucketSelection | None,
 ) -> pa.Table:
     """One bucket, read whole, filtered, sorted, joined and lagged, in output columns."""
     read_schema = pa.schema([LOG_SCHEMA.field(c) for c in plan.log_read])
-    table = _read_parts(files, plan.log_read, read_schema)
+    table = read_parts(files, plan.log_read, read_schema)
     # Session-level filters first: lags are within-session, so dropping whole sessions is safe.
     keep = _session_mask(table, plan, partial)
     if not keep.all():
         table = table.filter(pa.array(keep))
     if not _is_sorted(table):
         table = table.sort_by([("session_id", "ascending"), ("session_position", "ascending")])
-    table = _join_features(table, tracks, plan.track_read)
+    if tracks is not None:
+        table = tracks.join(table, plan.track_read)
     if plan.weekday:
         weekday = pc.day_of_week(table.column("date"), count_from_zero=True, week_start=1)
         table = table.append_column(WEEKDAY, weekday.cast(pa.int8()))
@@ -442,9 +380,9 @@ def iter_batches(
 def _generate(
     layout: StoreLayout, plan: _Plan, selection: BucketSelection, schema: pa.Schema
 ) -> Iterator[pa.RecordBatch]:
-    tracks = load_tracks(layout, plan.track_read) if plan.track_read else pa.table({})
+    tracks = TrackFeatures.from_store(layout, plan.track_read) if plan.track_read else None
     for bucket in selection.buckets:
-        files = _part_files(layout.bucket_dir(bucket))
+        files = part_files(layout.bucket_dir(bucket))
         if not files:
             continue
         partial = selection if bucket == selection.partial else None

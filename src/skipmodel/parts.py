@@ -1,0 +1,48 @@
+"""Reading a store's Parquet part files: a fixed file order, only the needed columns, checked types."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from skipmodel.errors import SkipmodelError
+
+
+def part_files(directory: Path) -> list[Path]:
+    """The ``part-*.parquet`` files of a store directory, sorted by name (none if absent).
+
+    Sorted names give a fixed read order, so ties (duplicate rows) resolve the same everywhere;
+    temporary files of an interrupted writer (``.part-*.tmp``) never match.
+    """
+    return sorted(directory.glob("part-*.parquet")) if directory.is_dir() else []
+
+
+def read_parts(files: Sequence[Path], columns: Sequence[str], schema: pa.Schema) -> pa.Table:
+    """``columns`` of every file in ``files``, cast to ``schema``, as one single-chunk table.
+
+    Dictionary columns are unified across files. Unreadable files, missing columns and
+    uncastable types raise a one-line :class:`SkipmodelError` naming the file.
+    """
+    tables = []
+    for path in files:
+        try:
+            table = pq.ParquetFile(path).read(columns=list(columns))
+        except (OSError, pa.ArrowException) as exc:
+            raise SkipmodelError(f"cannot read store file {path}: {exc}") from None
+        missing = [c for c in columns if c not in table.column_names]
+        if missing:
+            raise SkipmodelError(
+                f"store file {path} lacks column(s) {', '.join(missing)}; re-run 'skipmodel ingest'"
+            )
+        try:
+            tables.append(table.select(list(columns)).cast(schema))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise SkipmodelError(
+                f"store file {path} has unexpected column types ({exc}); re-run 'skipmodel ingest'"
+            ) from None
+    if not tables:
+        return schema.empty_table()
+    return pa.concat_tables(tables).unify_dictionaries().combine_chunks()
