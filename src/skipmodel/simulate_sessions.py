@@ -101,7 +101,7 @@ def popularity_curve(popularity: np.ndarray) -> np.ndarray:
 class TrueEffects:
     """The true skip model (logit scale). Categorical effects sum to zero; see module doc."""
 
-    intercept: float = -0.25
+    intercept: float = -0.17
     weekday: tuple[float, ...] = (-0.12, -0.08, -0.04, 0.0, 0.06, 0.14, 0.04)
     hour: tuple[float, ...] = field(
         default_factory=lambda: tuple(float(v) for v in _hour_curve(np.arange(24)))
