@@ -1,0 +1,57 @@
+"""``skipmodel ingest PATH... --store DIR [--buckets N]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from skipmodel.store import DEFAULT_BUCKETS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help=".tar.gz/.tgz archives, folders, .csv, .csv.gz"
+    )
+    parser.add_argument("--store", required=True, metavar="DIR", help="store folder to write")
+    parser.add_argument(
+        "--buckets",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"session buckets of a new store (default {DEFAULT_BUCKETS}; fixed once created)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+
+
+def run(args: argparse.Namespace) -> int:
+    from skipmodel.ingest import ingest
+
+    report = ingest(args.paths, args.store, n_buckets=args.buckets, progress=not args.quiet)
+    out = sys.stdout
+    print(
+        f"logs:   {report.log_rows_read:,} rows read, {report.log_rows_written:,} written, "
+        f"{report.log_rows_rejected:,} rejected",
+        file=out,
+    )
+    print(
+        f"tracks: {report.track_rows_read:,} rows read, {report.track_rows_written:,} written, "
+        f"{report.track_rows_rejected:,} rejected",
+        file=out,
+    )
+    findings = ", ".join(
+        f"{k.replace('_', ' ')}: {'n/a' if v is None else f'{v:,}'}"
+        for k, v in report.integrity.items()
+    )
+    print(f"integrity (whole store, rows kept): {findings}", file=out)
+    if report.skipped:
+        print(f"skipped {len(report.skipped)} non-CSV file(s), listed in manifest.json", file=out)
+    rejected = report.log_rows_rejected + report.track_rows_rejected
+    if rejected:
+        print(f"rejected rows (with line and reason): {report.rejected_dir}/", file=out)
+    t = report.totals
+    print(
+        f"store {report.store} ({report.n_buckets} buckets): "
+        f"{t['log_rows_written']:,} session rows, {t['track_rows_written']:,} track rows",
+        file=out,
+    )
+    return 0

@@ -1,0 +1,506 @@
+"""Parsing and validating MSSD CSV text into typed Arrow batches, row-exactly.
+
+The text is read with pyarrow's streaming CSV reader with every column as ``binary`` (no type
+inference, no UTF-8 check that could fail a whole block), quoting off (MSSD never quotes, so one
+physical line is one row and the raw text of a row is its fields joined by commas), and empty
+lines kept (they become rows of empty fields, rejected as blank lines). Rows with the wrong number
+of fields are captured by ``invalid_row_handler`` with their text and physical line number.
+
+Typing is vectorised and strict. Low-cardinality columns (booleans, small ints, dates,
+categories) are dictionary-encoded, each distinct text value is parsed once in Python, and the
+typed column is a NumPy ``take``; high-cardinality floats are cast by Arrow, with a per-value
+fallback only for the batches where the fast cast fails. A row that fails any check is rejected
+with the first failing column's reason; it never fails the batch.
+
+Accepted spellings (documented in ``data/README.md``): booleans ``true``/``false`` in any case and
+``1``/``0``; 0/1 flag columns (:data:`skipmodel.schema.LOG_INT_FLAGS`) only ``0``/``1``; integers
+as plain decimal digits with an optional ``-`` (no ``+``, spaces, decimals or hex); dates
+``YYYY-MM-DD``; floats as Arrow parses them (``1.5``, ``-2e-3``, ``nan``, ``inf``); an empty
+track-feature value is null.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from skipmodel import schema
+from skipmodel.errors import SkipmodelError
+from skipmodel.ingest_sources import HashingReader
+
+#: Bytes of decompressed text per parsed block (~70,000 MSSD log rows).
+BLOCK_SIZE = 16 << 20
+HEAD_BYTES = 1 << 16
+#: Distinct values a category column may take inside one source (its store type is int8-coded).
+MAX_CATEGORIES = 127
+
+REJECTED_SCHEMA = pa.schema(
+    [
+        pa.field("source", pa.string()),
+        pa.field("line", pa.int64()),
+        pa.field("raw", pa.string()),
+        pa.field("reason", pa.string()),
+    ]
+)
+
+_INT = re.compile(r"-?[0-9]+")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_FLOAT = re.compile(
+    r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(nan|inf|infinity)", re.I
+)
+_TRUE = {"true", "1"}
+_FALSE = {"false", "0"}
+_EPOCH = dt.date(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class ColumnRule:
+    """How one text column becomes its store type: ``kind`` and an inclusive integer domain."""
+
+    name: str
+    kind: str  # id | int | bool | flag | date | category | float
+    lo: int | None = None
+    hi: int | None = None
+    nullable: bool = False
+
+
+def _int_rule(name: str, lo: int, hi: int, *, nullable: bool = False) -> ColumnRule:
+    return ColumnRule(name, "int", lo, hi, nullable)
+
+
+LOG_RULES: tuple[ColumnRule, ...] = (
+    ColumnRule("session_id", "id"),
+    _int_rule("session_position", 1, 127),
+    _int_rule("session_length", 1, 127),
+    ColumnRule("track_id_clean", "id"),
+    *(ColumnRule(c, "bool") for c in schema.SKIP_OUTCOMES),
+    *(ColumnRule(c, "flag") for c in schema.LOG_INT_FLAGS),
+    _int_rule("hist_user_behavior_n_seekfwd", 0, 32767),
+    _int_rule("hist_user_behavior_n_seekback", 0, 32767),
+    ColumnRule("hist_user_behavior_is_shuffle", "bool"),
+    _int_rule("hour_of_day", 0, 23),
+    ColumnRule("date", "date"),
+    ColumnRule("premium", "bool"),
+    ColumnRule("context_type", "category"),
+    ColumnRule("hist_user_behavior_reason_start", "category"),
+    ColumnRule("hist_user_behavior_reason_end", "category"),
+)
+
+_TRACK_INTS = {"release_year": (0, 32767), "key": (0, 11), "time_signature": (0, 5)}
+TRACK_RULES: tuple[ColumnRule, ...] = tuple(
+    ColumnRule("track_id", "id")
+    if f.name == "track_id"
+    else ColumnRule(f.name, "category", nullable=True)
+    if f.name == "mode"
+    else _int_rule(f.name, *_TRACK_INTS[f.name], nullable=True)
+    if f.name in _TRACK_INTS
+    else ColumnRule(f.name, "float", nullable=True)
+    for f in schema.TRACK_FIELDS
+)
+assert [r.name for r in LOG_RULES] == list(schema.LOG_COLUMNS)
+assert [r.name for r in TRACK_RULES] == list(schema.TRACK_COLUMNS)
+
+KINDS = {"log": (LOG_RULES, schema.LOG_SCHEMA), "tracks": (TRACK_RULES, schema.TRACK_SCHEMA)}
+
+
+def sniff_header(reader: HashingReader) -> tuple[str, list[str]]:
+    """Decide from the first line whether ``reader`` holds session logs or track features.
+
+    Returns ``(kind, columns)`` with kind ``"log"`` or ``"tracks"``; raises a one-line
+    :class:`SkipmodelError` for an empty, binary, non-comma-separated or unknown file.
+    """
+    name = reader.name
+    head = reader.peek_head(HEAD_BYTES)
+    if not head.strip():
+        raise SkipmodelError(f"{name}: empty file; expected a CSV with a header row")
+    if b"\x00" in head:
+        raise SkipmodelError(f"{name}: binary content, not a CSV text file")
+    end = head.find(b"\n")
+    if end < 0 and len(head) >= HEAD_BYTES:
+        raise SkipmodelError(f"{name}: no line break in the first 64 KiB; not a CSV file")
+    line = head if end < 0 else head[:end]
+    try:
+        text = line.decode("utf-8").lstrip("\ufeff").rstrip("\r")
+    except UnicodeDecodeError:
+        raise SkipmodelError(f"{name}: header is not UTF-8 text; not a CSV file") from None
+    columns = text.split(",")
+    if len(columns) < 2:
+        raise SkipmodelError(
+            f"{name}: not comma-separated (header {text[:60]!r}); MSSD files are comma-separated"
+        )
+    if "session_id" in columns:
+        kind, expected = "log", schema.LOG_COLUMNS
+    elif "track_id" in columns:
+        kind, expected = "tracks", schema.TRACK_COLUMNS
+    else:
+        raise SkipmodelError(
+            f"{name}: unknown header {text[:60]!r}; expected session-log columns "
+            f"({', '.join(schema.LOG_COLUMNS[:4])}, ...) or track-feature columns "
+            f"({', '.join(schema.TRACK_COLUMNS[:3])}, ...)"
+        )
+    missing = [c for c in expected if c not in columns]
+    if missing:
+        what = "session-log" if kind == "log" else "track-feature"
+        raise SkipmodelError(f"{name}: {what} file misses required columns: {', '.join(missing)}")
+    dupes = sorted({c for c in columns if columns.count(c) > 1})
+    if dupes:
+        raise SkipmodelError(f"{name}: duplicate columns in header: {', '.join(dupes)}")
+    return kind, columns
+
+
+@dataclass
+class ParsedBatch:
+    """Typed valid rows (schema order; category columns as int8 codes) and the rejected rows."""
+
+    valid: pa.Table
+    rejected: pa.Table | None
+    n_read: int
+
+
+@dataclass
+class _ColumnCache:
+    """Parsed value and error message of each distinct text seen in a low-cardinality column."""
+
+    values: dict[bytes, tuple[Any, str | None]] = field(default_factory=dict)
+
+
+@dataclass
+class SourceParser:
+    """Streams one source's rows as :class:`ParsedBatch` es, numbering every line."""
+
+    reader: HashingReader
+    kind: str
+    columns: list[str]
+    block_size: int = BLOCK_SIZE
+    categories: dict[str, list[str]] = field(default_factory=dict)
+    _invalid: list[tuple[int, str, int, int]] = field(default_factory=list)
+    _invalid_data_idx: list[int] = field(default_factory=list)
+    _n_valid_seen: int = 0
+    _n_invalid_done: int = 0
+    _caches: dict[str, _ColumnCache] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.rules, self.schema = KINDS[self.kind]
+        self.categories = {r.name: [] for r in self.rules if r.kind == "category"}
+        self._codes: dict[str, dict[str, int]] = {c: {} for c in self.categories}
+
+    def _on_invalid(self, row: Any) -> str:
+        number = row.number if row.number is not None else -1
+        text = (row.text or "").rstrip("\r")
+        self._invalid.append((number, text, row.expected_columns, row.actual_columns))
+        # data index = physical line - 2 (line 1 is the header)
+        self._invalid_data_idx.append(number - 2)
+        return "skip"
+
+    def batches(self) -> Iterator[ParsedBatch]:
+        read_options = pacsv.ReadOptions(
+            column_names=self.columns, skip_rows=1, use_threads=False, block_size=self.block_size
+        )
+        parse_options = pacsv.ParseOptions(
+            quote_char=False, ignore_empty_lines=False, invalid_row_handler=self._on_invalid
+        )
+        convert_options = pacsv.ConvertOptions(
+            column_types={c: pa.binary() for c in self.columns},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+            null_values=[],
+            true_values=[],
+            false_values=[],
+        )
+        stream = pacsv.open_csv(
+            pa.PythonFile(self.reader, mode="r"),
+            read_options=read_options,
+            parse_options=parse_options,
+            convert_options=convert_options,
+        )
+        while True:
+            try:
+                batch = stream.read_next_batch()
+            except StopIteration:
+                break
+            yield self._process(batch)
+        if len(self._invalid) > self._n_invalid_done:  # invalid rows after the last batch
+            yield self._process(pa.RecordBatch.from_pylist([], schema=stream.schema))
+
+    # -- line numbers -----------------------------------------------------------------------
+    def _valid_lines(self, n: int) -> np.ndarray:
+        """1-based physical line of the next ``n`` valid rows, skipping invalid rows' lines."""
+        v = np.arange(self._n_valid_seen, self._n_valid_seen + n, dtype=np.int64)
+        d = np.asarray(self._invalid_data_idx, dtype=np.int64)
+        valid_before = d - np.arange(len(d), dtype=np.int64)
+        shift = np.searchsorted(valid_before, v, side="right")
+        self._n_valid_seen += n
+        return v + 2 + shift
+
+    def _invalid_table(self, source: str) -> pa.Table | None:
+        new = self._invalid[self._n_invalid_done :]
+        self._n_invalid_done = len(self._invalid)
+        if not new:
+            return None
+        return pa.table(
+            {
+                "source": [source] * len(new),
+                "line": [n for n, *_ in new],
+                "raw": [t for _, t, *_ in new],
+                "reason": [f"wrong number of fields: {a} instead of {e}" for _, _, e, a in new],
+            },
+            schema=REJECTED_SCHEMA,
+        )
+
+    # -- typing ------------------------------------------------------------------------------
+    def _process(self, batch: pa.RecordBatch) -> ParsedBatch:
+        n = batch.num_rows
+        lines = self._valid_lines(n)
+        bad = np.zeros(n, dtype=bool)
+        reasons = np.full(n, None, dtype=object)
+        typed: dict[str, pa.Array] = {}
+        for rule in self.rules:
+            col = batch.column(rule.name)
+            arr, col_bad, col_reasons = self._convert(rule, col)
+            typed[rule.name] = arr
+            if col_bad is not None and col_bad.any():
+                first = col_bad & ~bad
+                reasons[first] = col_reasons(first)
+                bad |= col_bad
+        if self.kind == "log" and n:
+            pos = typed["session_position"].to_numpy(zero_copy_only=False)
+            length = typed["session_length"].to_numpy(zero_copy_only=False)
+            over = (pos > length) & ~bad
+            if over.any():
+                reasons[over] = [
+                    f"session_position {p} > session_length {q}"
+                    for p, q in zip(pos[over], length[over], strict=True)
+                ]
+                bad |= over
+        if n:
+            widths = np.zeros(n, dtype=np.int64)
+            for c in batch.columns:
+                widths += np.asarray(pc.binary_length(c))
+            blank = widths == 0
+            if blank.any():
+                reasons[blank] = "blank line (no fields)"
+                bad |= blank
+        arrays = [typed[f.name] for f in self.rules]
+        names = [r.name for r in self.rules]
+        valid = pa.Table.from_arrays(arrays, names=names)
+        rejected = self._invalid_table(self.reader.name)
+        n_read = n + (0 if rejected is None else rejected.num_rows)
+        if bad.any():
+            valid = valid.filter(pa.array(~bad))
+            bad_idx = np.nonzero(bad)[0]
+            sub = batch.take(pa.array(bad_idx))
+            joined = pc.binary_join_element_wise(*sub.columns, b",")
+            raw = [
+                "" if reasons[i] == "blank line (no fields)" else r.decode("utf-8", "replace")
+                for i, r in zip(bad_idx, joined.to_pylist(), strict=True)
+            ]
+            row_rejects = pa.table(
+                {
+                    "source": [self.reader.name] * len(bad_idx),
+                    "line": lines[bad_idx],
+                    "raw": raw,
+                    "reason": list(reasons[bad_idx]),
+                },
+                schema=REJECTED_SCHEMA,
+            )
+            rejected = (
+                row_rejects if rejected is None else pa.concat_tables([rejected, row_rejects])
+            )
+            if rejected.num_rows > 1:
+                rejected = rejected.sort_by("line")
+        return ParsedBatch(valid, rejected, n_read)
+
+    def _convert(
+        self, rule: ColumnRule, col: pa.Array
+    ) -> tuple[pa.Array, np.ndarray | None, Callable[[np.ndarray], Any]]:
+        if rule.kind == "id":
+            return _convert_id(rule, col)
+        if rule.kind == "float":
+            return _convert_float(rule, col)
+        fast = self._convert_fast(rule, col)
+        if fast is not None:
+            return fast, None, lambda rows: None
+        return self._convert_lowcard(rule, col)
+
+    def _convert_fast(self, rule: ColumnRule, col: pa.Array) -> pa.Array | None:
+        """Arrow's own cast when every value is clean (the common case), else None."""
+        if rule.kind not in ("bool", "flag", "int", "date") or len(col) == 0:
+            return None
+        lengths = pc.binary_length(col)
+        shortest, longest = pc.min_max(lengths).values()
+        if shortest.as_py() == 0:
+            return None  # empty values: nullable ints need the per-value path
+        store_type = self.schema.field(rule.name).type
+        try:
+            text = col.cast(pa.string())
+            if rule.kind in ("bool", "date"):
+                return text.cast(store_type)
+            if rule.kind == "flag" and longest.as_py() != 1:
+                return None
+            ints = text.cast(pa.int16() if rule.kind == "flag" else store_type)
+        except pa.ArrowInvalid:
+            return None
+        lo, hi = (0, 1) if rule.kind == "flag" else (rule.lo, rule.hi)
+        low, high = (v.as_py() for v in pc.min_max(ints).values())
+        if low < lo or high > hi:
+            return None
+        # Arrow also parses "0x1F"; such text is at least 3 bytes long
+        if longest.as_py() >= 3 and pc.any(pc.match_substring(col, b"x", ignore_case=True)).as_py():
+            return None
+        return ints.cast(pa.bool_()) if rule.kind == "flag" else ints
+
+    def _convert_lowcard(
+        self, rule: ColumnRule, col: pa.Array
+    ) -> tuple[pa.Array, np.ndarray | None, Callable[[np.ndarray], Any]]:
+        cache = self._caches.setdefault(rule.name, _ColumnCache())
+        if len(cache.values) > 100_000:
+            cache.values.clear()
+        enc = pc.dictionary_encode(col)
+        idx = _np_view(enc.indices)
+        uniq = enc.dictionary.to_pylist()
+        parsed = []
+        for u in uniq:
+            hit = cache.values.get(u)
+            if hit is None:
+                hit = self._parse_one(rule, u)
+                cache.values[u] = hit
+            parsed.append(hit)
+        msgs = np.array([m for _, m in parsed] + [None], dtype=object)[:-1]
+        ok_u = np.array([m is None for m in msgs], dtype=bool)
+        null_u = np.array([v is None for v, _ in parsed], dtype=bool)
+        fill = 0
+        vals = [fill if v is None else v for v, _ in parsed]
+        np_type = {"int": np.int64, "bool": np.bool_, "flag": np.bool_, "date": np.int32}
+        store_type = self.schema.field(rule.name).type
+        if rule.kind == "category":
+            np_vals = np.array(vals or [0], dtype=np.int8)
+            out_np = np_vals[idx] if len(idx) else np.zeros(0, np.int8)
+            mask = null_u[idx] if null_u.any() else None
+            arr = pa.array(out_np, type=pa.int8(), mask=mask)
+        else:
+            np_vals = np.array(vals or [0], dtype=np_type[rule.kind])
+            out_np = np_vals[idx] if len(idx) else np.zeros(0, np_vals.dtype)
+            mask = null_u[idx] if null_u.any() else None
+            if rule.kind == "date":
+                arr = pa.array(out_np, type=pa.int32(), mask=mask).view(pa.date32())
+            else:
+                arr = pa.array(out_np, mask=mask).cast(store_type, safe=False)
+        bad = None if ok_u.all() else ~ok_u[idx]
+        return arr, bad, lambda rows: msgs[idx[rows]]
+
+    def _parse_one(self, rule: ColumnRule, raw: bytes) -> tuple[Any, str | None]:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None, f"{rule.name}: not UTF-8 text"
+        shown = text[:40]
+        if text == "":
+            if rule.nullable:
+                return None, None
+            return None, f"{rule.name}: empty value"
+        kind = rule.kind
+        if kind == "bool":
+            low = text.lower()
+            if low in _TRUE:
+                return True, None
+            if low in _FALSE:
+                return False, None
+            return None, f"{rule.name}: not a boolean (true/false): {shown!r}"
+        if kind == "flag":
+            if text in ("0", "1"):
+                return text == "1", None
+            return None, f"{rule.name}: not a 0/1 flag: {shown!r}"
+        if kind == "int":
+            if not _INT.fullmatch(text):
+                return None, f"{rule.name}: not an integer: {shown!r}"
+            value = int(text)
+            if not (rule.lo <= value <= rule.hi):  # type: ignore[operator]
+                return None, f"{rule.name}: {value} outside {rule.lo}..{rule.hi}"
+            return value, None
+        if kind == "date":
+            try:
+                if not _DATE.fullmatch(text):
+                    raise ValueError
+                return (dt.date.fromisoformat(text) - _EPOCH).days, None
+            except ValueError:
+                return None, f"{rule.name}: not a YYYY-MM-DD date: {shown!r}"
+        if kind == "category":
+            codes = self._codes[rule.name]
+            code = codes.get(text)
+            if code is None:
+                if len(codes) >= MAX_CATEGORIES:
+                    return (
+                        None,
+                        f"{rule.name}: more than {MAX_CATEGORIES} distinct values in one file",
+                    )
+                code = codes[text] = len(codes)
+                self.categories[rule.name].append(text)
+            return code, None
+        raise AssertionError(kind)  # pragma: no cover
+
+
+def _np_view(arr: pa.Array) -> np.ndarray:
+    """The values buffer of a primitive array without nulls as NumPy (no copy, no null check)."""
+    dtype = arr.type.to_pandas_dtype()
+    data = arr.buffers()[1]
+    return np.frombuffer(data, dtype=dtype)[arr.offset : arr.offset + len(arr)]
+
+
+def _convert_id(
+    rule: ColumnRule, col: pa.Array
+) -> tuple[pa.Array, np.ndarray | None, Callable[[np.ndarray], Any]]:
+    empty = np.asarray(pc.equal(pc.binary_length(col), 0))
+    try:
+        arr = col.cast(pa.string())
+        not_utf8 = None
+    except pa.ArrowInvalid:
+        vals = col.to_pylist()
+        not_utf8 = np.zeros(len(vals), dtype=bool)
+        for i, v in enumerate(vals):
+            try:
+                v.decode("utf-8")
+            except UnicodeDecodeError:
+                not_utf8[i] = True
+                vals[i] = b""
+        arr = pa.array(vals, pa.binary()).cast(pa.string())
+    bad = empty if not_utf8 is None else (empty | not_utf8)
+    if not bad.any():
+        return arr, None, lambda rows: None
+    msgs = np.where(empty, f"{rule.name}: empty id", f"{rule.name}: not UTF-8 text")
+    return arr, bad, lambda rows: msgs[rows]
+
+
+def _convert_float(
+    rule: ColumnRule, col: pa.Array
+) -> tuple[pa.Array, np.ndarray | None, Callable[[np.ndarray], Any]]:
+    nulled = pc.if_else(pc.equal(pc.binary_length(col), 0), pa.scalar(None, pa.binary()), col)
+    try:
+        return nulled.cast(pa.string()).cast(pa.float64()), None, lambda rows: None
+    except pa.ArrowInvalid:
+        pass
+    out = np.zeros(len(col), dtype=np.float64)
+    null = np.zeros(len(col), dtype=bool)
+    bad = np.zeros(len(col), dtype=bool)
+    msgs = np.full(len(col), None, dtype=object)
+    for i, v in enumerate(col.to_pylist()):
+        if v == b"":
+            null[i] = True
+            continue
+        try:
+            text = v.decode("utf-8")
+            if not _FLOAT.fullmatch(text):
+                raise ValueError
+            out[i] = float(text)
+        except (UnicodeDecodeError, ValueError):
+            bad[i] = True
+            null[i] = True
+            msgs[i] = f"{rule.name}: not a number: {v[:40].decode('utf-8', 'replace')!r}"
+    return pa.array(out, mask=null), bad, lambda rows: msgs[rows]

@@ -1,0 +1,214 @@
+"""Finding and opening the inputs of ``skipmodel ingest``, without unpacking anything to disk.
+
+An input PATH is a ``.tar.gz``/``.tgz``/``.tar`` archive (streamed member by member with
+Arrow's gzip stream under ``tarfile`` mode ``r|``), a directory (walked recursively, sorted, archives inside included), a
+``.csv`` or a ``.csv.gz`` file. Each CSV becomes a :class:`CsvSource`: a display name (the path,
+or ``archive!member`` inside an archive) and a one-shot decompressed byte stream wrapped in a
+:class:`HashingReader`, which hashes every byte it hands out. The SHA-256 of the decompressed
+content is the source's *fingerprint*: it names the store's part files, so the same data ingested
+again (from the same file, or the same CSV packed differently) overwrites its own parts.
+
+Files that are not CSVs (a README inside an archive or a folder) are yielded as
+:class:`SkippedInput` so the manifest can list them; they are not errors. Explicit PATH
+arguments with an unknown extension are errors.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import re
+import tarfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import pyarrow as pa
+
+from skipmodel.errors import SkipmodelError
+
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+CSV_SUFFIXES = (".csv", ".csv.gz")
+#: Errors a broken compressed stream raises while being read.
+STREAM_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile, tarfile.TarError, OSError)
+
+_FILE_DAY = re.compile(r"log_\d+_(\d{4})(\d{2})(\d{2})")
+
+
+def _has_suffix(name: str, suffixes: tuple[str, ...]) -> bool:
+    lower = name.lower()
+    return any(lower.endswith(s) for s in suffixes)
+
+
+def file_day(name: str) -> str | None:
+    """The day in an MSSD log file name (``log_3_20180715_000000000000.csv``) as ISO, or None."""
+    m = _FILE_DAY.search(Path(name.split("!")[-1]).name)
+    return f"{m[1]}-{m[2]}-{m[3]}" if m else None
+
+
+class HashingReader:
+    """A read-only binary stream that hashes and counts what it returns.
+
+    ``peek_head`` reads ahead once (for header sniffing); the bytes are replayed by ``read``.
+    A stream error is remembered in ``error`` so the caller can name it even when a C++ reader
+    (pyarrow) wrapped it in its own exception.
+    """
+
+    def __init__(self, raw: BinaryIO, name: str, closers: tuple[BinaryIO, ...] = ()) -> None:
+        self.raw = raw
+        self.closers = (raw, *closers)
+        self.name = name
+        self.sha = hashlib.sha256()
+        self.nbytes = 0
+        self.error: BaseException | None = None
+        self._head = b""
+        self.closed = False
+
+    def _raw_read(self, n: int) -> bytes:
+        try:
+            return self.raw.read(n)
+        except STREAM_ERRORS as exc:
+            self.error = exc
+            raise
+
+    def peek_head(self, n: int) -> bytes:
+        """The first ``n`` bytes (fewer at end of stream), without consuming them."""
+        while len(self._head) < n:
+            chunk = self._raw_read(n - len(self._head))
+            if not chunk:
+                break
+            self._head += chunk
+        return self._head
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            if n is None or n < 0 or n >= len(self._head):
+                out, self._head = self._head, b""
+                if n is not None and n > len(out):
+                    out += self._raw_read(n - len(out))
+                elif n is None or n < 0:
+                    out += self._raw_read(-1)
+            else:
+                out, self._head = self._head[:n], self._head[n:]
+        else:
+            out = self._raw_read(-1 if n is None else n)
+        self.sha.update(out)
+        self.nbytes += len(out)
+        return out
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+
+    def close_all(self) -> None:
+        """Close the underlying streams (the file, and the gzip layer over it)."""
+        for stream in self.closers:
+            stream.close()
+
+    def fingerprint(self) -> str:
+        """First 24 hex digits of the SHA-256 of all bytes read so far."""
+        return self.sha.hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class CsvSource:
+    """One CSV to ingest: ``open()`` returns its decompressed bytes, once."""
+
+    name: str
+    open: Callable[[], HashingReader]
+
+
+@dataclass(frozen=True)
+class SkippedInput:
+    """A file or archive member that is not a CSV (listed in the manifest, not an error)."""
+
+    name: str
+    reason: str
+
+
+def check_paths(paths: list[Path]) -> None:
+    """Fail early, before any work, on paths that do not exist or cannot be inputs."""
+    if not paths:
+        raise SkipmodelError("no input PATH given; pass .tar.gz, .csv, .csv.gz files or folders")
+    for p in paths:
+        if not p.exists():
+            raise SkipmodelError(f"{p}: no such file or directory")
+        if p.is_file() and not _has_suffix(p.name, ARCHIVE_SUFFIXES + CSV_SUFFIXES):
+            raise SkipmodelError(
+                f"{p}: unsupported input type; expected a .csv, .csv.gz, .tar.gz, .tgz file "
+                "or a directory"
+            )
+
+
+def _open_file(path: Path) -> HashingReader:
+    # Arrow's gzip stream inflates in C++ without the GIL (and checks the trailer's CRC)
+    compression = "gzip" if path.name.lower().endswith(".gz") else None
+    stream = pa.input_stream(str(path), compression=compression)
+    return HashingReader(stream, str(path))  # type: ignore[arg-type]
+
+
+def _iter_archive(path: Path) -> Iterator[CsvSource | SkippedInput]:
+    """Members of an archive, streamed: each must be consumed before the next is produced."""
+    compression = None if path.name.lower().endswith(".tar") else "gzip"
+    last = "(start of archive)"
+    try:
+        with (
+            pa.input_stream(str(path), compression=compression) as fh,
+            tarfile.open(fileobj=fh, mode="r|") as tar,  # type: ignore[call-overload]
+        ):
+            for member in tar:
+                last = member.name
+                if not member.isfile():
+                    continue
+                name = f"{path}!{member.name}"
+                base = Path(member.name).name
+                if base.startswith("._") or not _has_suffix(member.name, CSV_SUFFIXES):
+                    yield SkippedInput(name, "not a .csv/.csv.gz member")
+                    continue
+                fobj = tar.extractfile(member)
+                if fobj is None:  # pragma: no cover - isfile() members always have data
+                    continue
+
+                def opener(fobj: BinaryIO = fobj, name: str = name) -> HashingReader:
+                    raw = fobj
+                    if name.lower().endswith(".gz"):
+                        raw = gzip.GzipFile(fileobj=fobj, mode="rb")  # type: ignore[assignment]
+                    return HashingReader(raw, name)
+
+                yield CsvSource(name, opener)
+    except STREAM_ERRORS as exc:
+        raise SkipmodelError(
+            f"{path}: archive is truncated or corrupt after member {last!r} ({exc}); "
+            "sources before it were ingested, nothing of the broken member was written"
+        ) from None
+
+
+def iter_inputs(paths: list[Path]) -> Iterator[CsvSource | SkippedInput]:
+    """Every CSV (and every skipped non-CSV) under ``paths``, in a deterministic order."""
+    for p in paths:
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                for f in sorted(files):
+                    child = Path(root) / f
+                    if _has_suffix(f, ARCHIVE_SUFFIXES):
+                        yield from _iter_archive(child)
+                    elif _has_suffix(f, CSV_SUFFIXES):
+                        yield CsvSource(str(child), lambda c=child: _open_file(c))
+                    else:
+                        yield SkippedInput(str(child), "not a .csv/.csv.gz/.tar.gz file")
+        elif _has_suffix(p.name, ARCHIVE_SUFFIXES):
+            yield from _iter_archive(p)
+        else:
+            yield CsvSource(str(p), lambda p=p: _open_file(p))

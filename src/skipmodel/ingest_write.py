@@ -1,0 +1,363 @@
+"""Writing one source into the store: bucketed buffers, sorted Parquet parts, atomic commit.
+
+A source is staged whole in ``STORE/.staging/<random>/`` and only then committed:
+
+1. valid rows are buffered (as Arrow, never as Python objects) and flushed every
+   :data:`FLUSH_ROWS` rows into one staged part per bucket, each sorted by
+   ``(session_id, session_position)``; the last session of the buffer is carried over to the next
+   flush, so a session that is contiguous in its file lands in one part;
+2. rejected rows stream into a staged Parquet file;
+3. once the source is read to the end its fingerprint is known; a journal ``COMMIT.json``
+   listing every rename and the manifest entry is written atomically, then the renames are done
+   (``sessions/session_bucket=<b>/part-<fp>[-<k>].parquet``), stale parts of the same
+   fingerprint are removed, the manifest is rewritten atomically and the staging folder deleted.
+
+A kill before step 3 leaves only a staging folder, deleted by the next ingest; a kill during
+step 3 is rolled forward by the next ingest from the journal. Either way the re-run ends with the
+same store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+import shutil
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from skipmodel import schema
+from skipmodel.errors import SkipmodelError
+from skipmodel.hashing import session_bucket
+from skipmodel.ingest_parse import REJECTED_SCHEMA
+from skipmodel.store import BUCKET_KEY, StoreLayout, atomic_write_json
+
+#: Valid rows buffered before a flush into parts (~150 MB of Arrow for MSSD logs).
+FLUSH_ROWS = 1_000_000
+STAGING_DIR = ".staging"
+JOURNAL = "COMMIT.json"
+LOCK_FILE = ".ingest.lock"
+PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 3}
+TOTAL_KEYS = (
+    "log_rows_read",
+    "log_rows_written",
+    "log_rows_rejected",
+    "track_rows_read",
+    "track_rows_written",
+    "track_rows_rejected",
+)
+INTEGRITY_KEYS = (
+    "skip_nesting_violations",
+    "duplicate_session_positions",
+    "dates_far_from_file_day",
+    "incomplete_sessions",
+)
+
+
+@contextmanager
+def store_lock(layout: StoreLayout) -> Iterator[None]:
+    """One ingest at a time per store (released by the OS if the process dies)."""
+    layout.root.mkdir(parents=True, exist_ok=True)
+    with open(layout.root / LOCK_FILE, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SkipmodelError(
+                f"{layout.root}: another 'skipmodel ingest' is writing this store; wait for it"
+            ) from None
+        yield
+
+
+def bucket_of_rows(session_ids: pa.Array, n_buckets: int) -> np.ndarray:
+    """Bucket of every row, hashing each run of equal consecutive ids once."""
+    n = len(session_ids)
+    if n == 0:
+        return np.zeros(0, dtype=np.int32)
+    change = np.ones(n, dtype=bool)
+    if n > 1:
+        change[1:] = np.asarray(pc.not_equal(session_ids.slice(1), session_ids.slice(0, n - 1)))
+    starts = np.flatnonzero(change)
+    run_buckets = session_bucket(session_ids.take(pa.array(starts)), n_buckets)
+    return np.repeat(run_buckets, np.diff(np.append(starts, n)))
+
+
+def _decode_categories(
+    table: pa.Table, categories: dict[str, list[str]], target: pa.Schema
+) -> pa.Table:
+    """Turn int8 category codes into the store's dictionary columns."""
+    arrays = []
+    for f in target:
+        col = table.column(f.name).combine_chunks()
+        if f.name in categories:
+            dictionary = pa.array(categories[f.name], pa.string())
+            col = pa.DictionaryArray.from_arrays(col, dictionary)
+        arrays.append(col)
+    return pa.Table.from_arrays(arrays, schema=target)
+
+
+def _sorted_part(table: pa.Table) -> tuple[pa.Table, int, int]:
+    """The part sorted by (session_id, session_position), its duplicate (session, position) rows
+    and its sessions with fewer distinct positions than their length (one vectorised pass)."""
+    n = table.num_rows
+    if n == 0:
+        return table, 0, 0
+    for attempt in range(2):
+        sid = table.column("session_id").combine_chunks()
+        pos = _np(table.column("session_position"))
+        if n == 1:
+            same = np.zeros(0, dtype=bool)
+            break
+        a, b = sid.slice(0, n - 1), sid.slice(1)
+        same = np.asarray(pc.equal(a, b))
+        in_order = same & (pos[:-1] <= pos[1:])
+        if (
+            attempt == 0
+            and not in_order.all()
+            and not np.asarray(pc.less(a, b))[~in_order].all()
+        ):
+            table = table.sort_by([("session_id", "ascending"), ("session_position", "ascending")])
+            continue
+        break
+    dup = same & (pos[:-1] == pos[1:]) if n > 1 else same
+    starts = np.flatnonzero(np.concatenate([[True], ~same]))
+    rows = np.diff(np.append(starts, n))
+    dup_per_session = np.add.reduceat(np.concatenate([[False], dup]).astype(np.int64), starts)
+    length = _np(table.column("session_length"))[starts]
+    incomplete = int(np.count_nonzero(rows - dup_per_session < length))
+    return table, int(dup.sum()), incomplete
+
+
+def _np(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    return col.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+@dataclass
+class SourceWriter:
+    """Buffers, partitions and stages the rows of one source of ``kind`` log or tracks."""
+
+    layout: StoreLayout
+    kind: str
+    n_buckets: int
+    categories: dict[str, list[str]]
+    flush_rows: int = FLUSH_ROWS
+    staging: Path = field(init=False)
+    rows_written: int = 0
+    rows_rejected: int = 0
+    integrity: Counter = field(default_factory=Counter)
+    dates: Counter = field(default_factory=Counter)
+    _buffer: list[tuple[pa.Table, np.ndarray]] = field(default_factory=list)
+    _buffered: int = 0
+    _flushes: int = 0
+    _staged: list[tuple[str, str]] = field(default_factory=list)
+    _rejected_writer: pq.ParquetWriter | None = None
+
+    def __post_init__(self) -> None:
+        self.staging = self.layout.root / STAGING_DIR / uuid.uuid4().hex
+        self.staging.mkdir(parents=True)
+        self.target = schema.LOG_SCHEMA if self.kind == "log" else schema.TRACK_SCHEMA
+
+    def add(self, valid: pa.Table) -> None:
+        """Buffer typed valid rows, flushing to staged parts when the buffer is full."""
+        n = valid.num_rows
+        if n == 0:
+            return
+        if self.kind == "log":
+            self._log_findings(valid)
+            buckets = bucket_of_rows(valid.column("session_id").combine_chunks(), self.n_buckets)
+        else:
+            buckets = np.zeros(n, dtype=np.int32)
+        if self._buffered + n < self.flush_rows:
+            self._buffer.append((valid, buckets))
+            self._buffered += n
+            return
+        # keep the batch's last session (it may continue in the next batch) for the next part
+        cut = n
+        if self.kind == "log":
+            sid = valid.column("session_id").combine_chunks()
+            last = sid[n - 1]
+            same = np.asarray(pc.equal(sid, last))
+            head = np.flatnonzero(~same)
+            cut = int(head[-1]) + 1 if len(head) else 0
+        self._buffer.append((valid.slice(0, cut), buckets[:cut]))
+        self._flush()
+        self._buffer = [(valid.slice(cut), buckets[cut:])]
+        self._buffered = n - cut
+
+    def _log_findings(self, valid: pa.Table) -> None:
+        s1, s2, s3, ns = (valid.column(c) for c in schema.SKIP_OUTCOMES)
+        violations = pc.or_(
+            pc.or_(pc.and_(s1, pc.invert(s2)), pc.and_(s2, pc.invert(s3))), pc.and_(ns, s3)
+        )
+        self.integrity["skip_nesting_violations"] += int(pc.sum(violations).as_py() or 0)
+        counts = pc.value_counts(valid.column("date").combine_chunks())
+        for item in counts.to_pylist():
+            self.dates[item["values"]] += item["counts"]
+
+    def _flush(self) -> None:
+        parts = [(t, b) for t, b in self._buffer if t.num_rows]
+        if not parts:
+            return
+        table = pa.concat_tables([t for t, _ in parts])
+        buckets = np.concatenate([b for _, b in parts])
+        k = self._flushes
+        self._flushes += 1
+        if self.kind == "tracks":
+            self._write_part(table, f"tracks/part-{{fp}}{_suffix(k)}.parquet")
+            return
+        order = np.argsort(buckets, kind="stable")
+        table = table.take(pa.array(order))
+        sorted_buckets = buckets[order]
+        edges = np.flatnonzero(np.diff(sorted_buckets)) + 1
+        starts = np.concatenate([[0], edges])
+        ends = np.concatenate([edges, [len(order)]])
+        for s, e in zip(starts, ends, strict=True):
+            b = int(sorted_buckets[s])
+            part, dupes, incomplete = _sorted_part(table.slice(s, e - s))
+            self.integrity["duplicate_session_positions"] += dupes
+            self.integrity["incomplete_sessions"] += incomplete
+            self._write_part(part, f"sessions/{BUCKET_KEY}={b}/part-{{fp}}{_suffix(k)}.parquet")
+
+    def _write_part(self, table: pa.Table, final_pattern: str) -> None:
+        staged = f"part-{len(self._staged)}.parquet"
+        out = _decode_categories(table, self.categories, self.target)
+        pq.write_table(out, self.staging / staged, **PARQUET_OPTIONS)
+        self.rows_written += out.num_rows
+        self._staged.append((staged, final_pattern))
+
+    def add_rejected(self, rejected: pa.Table | None) -> None:
+        if rejected is None or rejected.num_rows == 0:
+            return
+        if self._rejected_writer is None:
+            self._rejected_writer = pq.ParquetWriter(
+                self.staging / "rejected.parquet", REJECTED_SCHEMA, **PARQUET_OPTIONS
+            )
+        self._rejected_writer.write_table(rejected)
+        self.rows_rejected += rejected.num_rows
+
+    def close(self) -> None:
+        if self._rejected_writer is not None:
+            self._rejected_writer.close()
+            self._rejected_writer = None
+
+    def discard(self) -> None:
+        """Drop everything staged (the source failed)."""
+        self.close()
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+    def flush_all(self) -> None:
+        """Write out whatever is buffered (call once, at the end of the source)."""
+        self._flush()
+        self._buffer, self._buffered = [], 0
+
+    def finish(self, fingerprint: str, entry: dict[str, Any]) -> Path:
+        """Write the commit journal (after :meth:`flush_all`); returns the staging folder."""
+        self.close()
+        moves = [(s, f.format(fp=fingerprint)) for s, f in self._staged]
+        if (self.staging / "rejected.parquet").exists():
+            moves.append(("rejected.parquet", f"rejected/part-{fingerprint}.parquet"))
+        journal = {"fingerprint": fingerprint, "entry": entry, "moves": moves}
+        atomic_write_json(self.staging / JOURNAL, journal)
+        return self.staging
+
+
+def _suffix(k: int) -> str:
+    return "" if k == 0 else f"-{k}"
+
+
+def far_dates(dates: Counter, day: str | None) -> tuple[int, str | None]:
+    """Rows more than one day away from the file's day (its name's day, else its modal date)."""
+    if not dates:
+        return 0, day
+    modal = max(sorted(dates), key=lambda d: dates[d])
+    ref = modal if day is None else dt.date.fromisoformat(day)
+    far = sum(c for d, c in dates.items() if abs((d - ref).days) > 1)
+    return far, ref.isoformat()
+
+
+# -- manifest and commit -------------------------------------------------------------------
+def new_manifest(n_buckets: int) -> dict[str, Any]:
+    return {
+        "schema_version": schema.SCHEMA_VERSION,
+        "n_buckets": n_buckets,
+        "sources": {},
+        "skipped": {},
+        "totals": dict.fromkeys(TOTAL_KEYS, 0),
+        "integrity": dict.fromkeys(INTEGRITY_KEYS, 0),
+    }
+
+
+def recompute_totals(manifest: dict[str, Any]) -> None:
+    totals = dict.fromkeys(TOTAL_KEYS, 0)
+    integrity = dict.fromkeys(INTEGRITY_KEYS, 0)
+    for entry in manifest["sources"].values():
+        prefix = "log" if entry["kind"] == "log" else "track"
+        for what in ("read", "written", "rejected"):
+            totals[f"{prefix}_rows_{what}"] += entry[f"rows_{what}"]
+        for key, value in entry.get("integrity", {}).items():
+            if key in integrity:
+                integrity[key] += value
+    manifest["totals"] = totals
+    store_wide = {k: v for k, v in manifest.get("integrity", {}).items() if k not in integrity}
+    manifest["integrity"] = {**integrity, **store_wide}
+
+
+def apply_commit(layout: StoreLayout, staging: Path) -> None:
+    """Move a staged source into place and record it (idempotent: safe to redo after a kill)."""
+    journal = json.loads((staging / JOURNAL).read_text())
+    fp = journal["fingerprint"]
+    finals = set()
+    for staged, final in journal["moves"]:
+        target = layout.root / final
+        finals.add(target)
+        if (staging / staged).exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / staged, target)
+    stale = [
+        *layout.sessions.glob(f"{BUCKET_KEY}=*/part-{fp}*.parquet"),
+        *layout.tracks.glob(f"part-{fp}*.parquet"),
+        *layout.rejected.glob(f"part-{fp}*.parquet"),
+    ]
+    for path in stale:
+        if path not in finals:
+            path.unlink()
+    manifest = layout.read_manifest()
+    entry = journal["entry"]
+    old = manifest["sources"].get(fp)
+    if old:
+        entry["names"] = sorted(set(old["names"]) | set(entry["names"]))
+    manifest["sources"][fp] = entry
+    recompute_totals(manifest)
+    atomic_write_json(layout.manifest_path, manifest)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def recover(layout: StoreLayout) -> int:
+    """Finish journaled commits and delete abandoned staging folders and temp files."""
+    rolled = 0
+    staging_root = layout.root / STAGING_DIR
+    if staging_root.is_dir():
+        for child in sorted(staging_root.iterdir()):
+            if (child / JOURNAL).is_file():
+                apply_commit(layout, child)
+                rolled += 1
+            else:
+                shutil.rmtree(child, ignore_errors=True)
+    for sub in (layout.sessions, layout.tracks, layout.rejected, layout.root):
+        if sub.is_dir():
+            pattern = "**/.*.tmp" if sub != layout.root else ".*.tmp"
+            for tmp in sub.glob(pattern):
+                tmp.unlink(missing_ok=True)
+    return rolled
