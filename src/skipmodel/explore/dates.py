@@ -1,0 +1,80 @@
+"""Which play dates are implausible, by two documented rules.
+
+Real MSSD files are one day each, yet some rows carry dates weeks or months earlier (seen: back
+to 2018-05-12 in files of mid-July). The store no longer knows which file a row came from, so
+the rules are stated on what it does know:
+
+1. **Session rule** (applied per batch, a session never spans two batches): a play is
+   implausible when its date is more than :data:`MAX_DAYS_FROM_SESSION_MODE` (1) day away from
+   the most common date of its session (ties: the later date). A session that crosses midnight
+   keeps both days.
+2. **Span rule** (applied after the pass, on per-day counts of the plays that passed rule 1):
+   a play is implausible when its date lies outside the *core span* ``[lo, hi]``, where ``lo`` is
+   the first day at which more than :data:`TAIL_SHARE` (0.05 %) of plays have accumulated from
+   the start and ``hi`` the last day at which more than 0.05 % remain from the end; so the core
+   span holds at least 99.9 % of the plays.
+
+Implausible plays are excluded from the date-based panels (weekday, day of month, the daily
+and hourly series, hour of week) and counted in the summary; hour-of-day and position panels
+use every play.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MAX_DAYS_FROM_SESSION_MODE = 1
+TAIL_SHARE = 0.0005
+
+
+def session_starts(session_ids_differ: np.ndarray) -> np.ndarray:
+    """Row index where each session starts, from ``id[i] != id[i-1]`` for ``i >= 1``."""
+    return np.concatenate([[0], np.flatnonzero(session_ids_differ) + 1]).astype(np.int64)
+
+
+def session_stray_mask(days: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """True for plays more than one day from their session's most common date (rule 1).
+
+    Parameters
+    ----------
+    days : numpy.ndarray
+        Date of each play as integer days since 1970-01-01, rows grouped by session.
+    starts : numpy.ndarray
+        Start row of each session (see :func:`session_starts`).
+    """
+    n = len(days)
+    stray = np.zeros(n, dtype=bool)
+    if n == 0:
+        return stray
+    days = days.astype(np.int64)
+    lo = np.minimum.reduceat(days, starts)
+    hi = np.maximum.reduceat(days, starts)
+    wide = hi - lo > MAX_DAYS_FROM_SESSION_MODE
+    if not wide.any():
+        return stray
+    session = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, n)))
+    rows = wide[session]
+    s, d = session[rows], days[rows]
+    base, span = int(d.min()), int(d.max() - d.min()) + 1
+    keys, counts = np.unique(s * span + (d - base), return_counts=True)
+    ks, kd = keys // span, keys % span
+    order = np.lexsort((kd, counts, ks))  # by session, then count, then date: last = the mode
+    ks, kd = ks[order], kd[order]
+    last = np.append(ks[1:] != ks[:-1], True)
+    mode_session, mode_day = ks[last], kd[last] + base
+    mode_of_row = mode_day[np.searchsorted(mode_session, s)]
+    stray[rows] = np.abs(d - mode_of_row) > MAX_DAYS_FROM_SESSION_MODE
+    return stray
+
+
+def core_span(days: np.ndarray, counts: np.ndarray) -> tuple[int, int] | None:
+    """The core span ``(lo, hi)`` in days of rule 2, from per-day play counts (None if empty)."""
+    order = np.argsort(days)
+    days, counts = np.asarray(days)[order], np.asarray(counts, dtype=np.float64)[order]
+    total = counts.sum()
+    if total <= 0:
+        return None
+    tail = TAIL_SHARE * total
+    lo = days[np.flatnonzero(np.cumsum(counts) > tail)[0]]
+    hi = days[np.flatnonzero(np.cumsum(counts[::-1]) > tail)[0] * -1 - 1]
+    return int(lo), int(hi)

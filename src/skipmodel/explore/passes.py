@@ -1,0 +1,252 @@
+"""Drive the streaming passes: tracks table (twice, small), track play counts, the log pass.
+
+Pass plan, for a store of R plays and T tracks:
+
+1. tracks table, ranges of the features (T rows);
+2. tracks table, histograms and the feature-by-duration sums (T rows);
+3. log, ``track_id_clean`` only: exact play count per track, to pick the top N (only when the
+   transitions view is asked for);
+4. log, the columns the views need: every log view at once.
+
+So the log is read once, plus one single-column pass for the transitions view; the top-N
+tracks must be known before their transitions can be counted in bounded memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from skipmodel.errors import SkipmodelError
+from skipmodel.explore.accumulators import TrackCounter, TrackRanker
+from skipmodel.explore.plays import (
+    Calendar,
+    Chains,
+    LogPass,
+    Overview,
+    PreviousOutcome,
+    Transitions,
+)
+from skipmodel.explore.trackpass import FeatureScale, TrackPass, feature_extents
+from skipmodel.progress import Progress
+from skipmodel.schema import SKIP_OUTCOMES, TRACK_NUMERIC_FEATURES
+from skipmodel.store import StoreLayout
+
+VIEWS: tuple[str, ...] = (
+    "feature_histograms",
+    "feature_by_duration",
+    "transitions",
+    "seasonality",
+    "memory_in_chains",
+    "time_structure",
+    "previous_outcome",
+)
+HISTOGRAM_BINS = 50
+LOG_COLUMNS_NEEDED: tuple[str, ...] = (
+    "session_id",
+    "session_position",
+    "session_length",
+    "track_id_clean",
+    *SKIP_OUTCOMES,
+    "hour_of_day",
+    "date",
+)
+
+
+@dataclass(frozen=True)
+class ExploreOptions:
+    """What to compute; see ``skipmodel explore --help`` for each option."""
+
+    views: tuple[str, ...] = VIEWS
+    skip: str = "skip_2"
+    feature: str = "danceability"
+    duration_feature: str = "acousticness"
+    duration_step: float = 10.0
+    top_tracks: int = 50
+    order_by: str | None = None
+    min_count: int = 30
+    bins: int = 10
+    fraction: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = [v for v in self.views if v not in VIEWS]
+        if unknown:
+            raise SkipmodelError(
+                f"unknown view(s) {', '.join(unknown)}; choose from {', '.join(VIEWS)}"
+            )
+        if self.skip not in SKIP_OUTCOMES:
+            raise SkipmodelError(
+                f"unknown skip definition {self.skip!r}; choose from {', '.join(SKIP_OUTCOMES)}"
+            )
+        for name, value in (
+            ("--feature", self.feature),
+            ("--duration-feature", self.duration_feature),
+            ("--order-by", self.order_by),
+        ):
+            if value is not None and value not in TRACK_NUMERIC_FEATURES:
+                raise SkipmodelError(
+                    f"{name} {value!r} is not a numeric track feature; choose from {', '.join(TRACK_NUMERIC_FEATURES)}"
+                )
+        for name, value, low in (
+            ("--duration-step", self.duration_step, 0),
+            ("--top-tracks", self.top_tracks, 0),
+            ("--min-count", self.min_count, -1),
+            ("--bins", self.bins, 1),
+        ):
+            if not value > low:
+                raise SkipmodelError(f"{name} must be greater than {low}, got {value}")
+        if not 0 < self.fraction <= 1:
+            raise SkipmodelError(f"--fraction must be in (0, 1], got {self.fraction}")
+
+    def wants(self, view: str) -> bool:
+        return view in self.views
+
+    @property
+    def log_features(self) -> list[str]:
+        """Track features the log pass needs joined (the chains feature also marks missing tracks)."""
+        return list(dict.fromkeys([self.feature, *([self.order_by] if self.order_by else [])]))
+
+
+class Sources(Protocol):
+    """Where batches come from: a store (:class:`StoreSources`) or, in tests, prepared batches."""
+
+    def log_batches(
+        self,
+        *,
+        columns: Sequence[str],
+        features: Sequence[str],
+        lag_features: Sequence[str],
+        lags: int,
+    ) -> Iterable[pa.RecordBatch]: ...
+
+    def track_batches(self, columns: Sequence[str]) -> Iterable[pa.RecordBatch]: ...
+
+
+@dataclass(frozen=True)
+class StoreSources:
+    """Batches of a store: the log through :func:`skipmodel.loaders.iter_batches`, tracks from Parquet."""
+
+    layout: StoreLayout
+    fraction: float = 1.0
+    seed: int = 0
+
+    def log_batches(
+        self,
+        *,
+        columns: Sequence[str],
+        features: Sequence[str],
+        lag_features: Sequence[str],
+        lags: int,
+    ) -> Iterable[pa.RecordBatch]:
+        from skipmodel.loaders import SampleSpec, iter_batches
+
+        spec = SampleSpec(
+            fraction=self.fraction,
+            seed=self.seed,
+            columns=list(columns),
+            features=list(features) if features else False,
+            lags=lags,
+            lag_features=list(lag_features) if lag_features else False,
+        )
+        return iter_batches(self.layout.root, spec)
+
+    def track_batches(self, columns: Sequence[str]) -> Iterable[pa.RecordBatch]:
+        for path in sorted(self.layout.tracks.glob("*.parquet")):
+            yield from pq.ParquetFile(path).iter_batches(columns=list(columns), batch_size=262_144)
+
+
+@dataclass
+class Results:
+    """All accumulators after the passes, plus the bin scales they were built with."""
+
+    options: ExploreOptions
+    log: LogPass
+    scales: dict[str, FeatureScale] = field(default_factory=dict)
+    tracks: TrackPass | None = None
+    track_counts: TrackCounter | None = None
+    top_plays: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+
+def compute(sources: Sources, options: ExploreOptions, *, progress: bool = False) -> Results:
+    """Run the passes of the module docstring and return the filled accumulators."""
+    scales: dict[str, FeatureScale] = {}
+    tracks = None
+    need_hist = options.wants("feature_histograms")
+    need_scale = need_hist or options.wants("memory_in_chains")
+    if need_scale or options.wants("feature_by_duration"):
+        hist_features = list(TRACK_NUMERIC_FEATURES) if need_hist else []
+        range_features = list(
+            dict.fromkeys(
+                [*hist_features, *([options.feature] if options.wants("memory_in_chains") else [])]
+            )
+        )
+        extents = (
+            feature_extents(sources.track_batches(range_features), range_features)
+            if range_features
+            else {}
+        )
+        scales = {f: FeatureScale.build(f, extents[f], HISTOGRAM_BINS) for f in hist_features}
+        if options.wants("memory_in_chains"):
+            scales["_chains"] = FeatureScale.build(
+                options.feature, extents[options.feature], options.bins
+            )
+        if need_hist or options.wants("feature_by_duration"):
+            duration_feature = (
+                options.duration_feature if options.wants("feature_by_duration") else None
+            )
+            tracks = TrackPass(
+                {f: scales[f] for f in hist_features}, duration_feature, options.duration_step
+            )
+            cols = list(
+                dict.fromkeys(
+                    [*hist_features, *(["duration", duration_feature] if duration_feature else [])]
+                )
+            )
+            for batch in sources.track_batches(cols):
+                tracks.update(batch)
+
+    counter = TrackCounter()
+    ranker = None
+    top_plays = np.zeros(0, np.int64)
+    if options.wants("transitions"):
+        with Progress("explore: counting track plays", enabled=progress or None) as bar:
+            for batch in sources.log_batches(
+                columns=["track_id_clean"], features=[], lag_features=[], lags=0
+            ):
+                counter.update(batch.column("track_id_clean"))
+                bar.advance(batch.num_rows)
+        top_hashes, top_plays = counter.top(options.top_tracks)
+        ranker = TrackRanker(top_hashes)
+
+    overview = Overview(feature_column=options.feature)
+    log = LogPass(
+        overview=overview,
+        calendar=Calendar(),
+        previous=PreviousOutcome(options.skip) if options.wants("previous_outcome") else None,
+        chains=Chains(options.feature, scales["_chains"].edges) if "_chains" in scales else None,
+        transitions=Transitions(ranker, options.order_by) if ranker is not None else None,
+        tracks=None if ranker is not None else counter,
+    )
+    with Progress("explore: log pass", enabled=progress or None) as bar:
+        for batch in sources.log_batches(
+            columns=LOG_COLUMNS_NEEDED,
+            features=options.log_features,
+            lag_features=[options.feature] if options.wants("memory_in_chains") else [],
+            lags=1,
+        ):
+            log.update(batch)
+            bar.advance(batch.num_rows)
+    return Results(options, log, scales, tracks, counter, top_plays)
+
+
+def store_sources(root: str | Path, options: ExploreOptions) -> StoreSources:
+    from skipmodel.store import open_store
+
+    return StoreSources(open_store(root), options.fraction, options.seed)

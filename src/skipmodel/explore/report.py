@@ -1,0 +1,89 @@
+"""Write the views: PNG + CSV per view, the summary and the gallery, each file atomically."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from skipmodel.explore import figures, gallery
+from skipmodel.explore.passes import ExploreOptions, Results, compute, store_sources
+from skipmodel.explore.summary import Summary, build_summary
+from skipmodel.explore.tables import CalendarTables
+from skipmodel.explore.views import RENDERERS
+from skipmodel.store import atomic_path, atomic_write_json, atomic_write_text, open_store
+
+
+@dataclass(frozen=True)
+class ExploreOutput:
+    """What was written: the gallery, and per view its image and table files."""
+
+    index: Path
+    images: dict[str, Path]
+    tables: dict[str, list[Path]]
+    summary: Summary
+
+
+def write_outputs(
+    results: Results, out_dir: str | os.PathLike[str], manifest: dict[str, Any]
+) -> ExploreOutput:
+    """Render every requested view of ``results`` into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = build_summary(results, manifest, CalendarTables.build(results.log.calendar))
+    entries, images, table_files = [], {}, {}
+    for name in results.options.views:
+        view = RENDERERS[name](results)
+        image = out / f"{name}.png"
+        with atomic_path(image) as tmp:
+            view.figure.savefig(tmp, dpi=figures.DPI, format="png")
+        files = []
+        for part, frame in view.tables.items():
+            path = out / (f"{name}_{part}.csv" if part else f"{name}.csv")
+            with atomic_path(path) as tmp:
+                frame.to_csv(tmp, index=False)
+            files.append(path)
+        images[name], table_files[name] = image, files
+        entries.append(
+            gallery.Entry(name, view.title, view.caption, image.name, tuple(p.name for p in files))
+        )
+    lines = summary.lines()
+    atomic_write_text(out / "summary.txt", "\n".join(lines) + "\n")
+    atomic_write_json(
+        out / "summary.json",
+        {**dataclasses.asdict(summary), "options": dataclasses.asdict(results.options)},
+    )
+    index = out / "index.html"
+    atomic_write_text(index, gallery.render(entries, lines))
+    return ExploreOutput(index, images, table_files, summary)
+
+
+def explore(
+    store: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    options: ExploreOptions | None = None,
+    *,
+    progress: bool = False,
+) -> ExploreOutput:
+    """Compute the views from a store and write them to ``out_dir``.
+
+    Parameters
+    ----------
+    store : path
+        A store written by ``skipmodel ingest``.
+    out_dir : path
+        Directory for the PNGs, CSVs, ``summary.txt``/``summary.json`` and ``index.html``.
+    options : ExploreOptions
+        Views, skip definition, features and binning.
+
+    Returns
+    -------
+    ExploreOutput
+    """
+    options = options or ExploreOptions()
+    layout = open_store(store)
+    manifest = layout.read_manifest()
+    results = compute(store_sources(layout.root, options), options, progress=progress)
+    return write_outputs(results, out_dir, manifest)
