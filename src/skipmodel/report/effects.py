@@ -1,0 +1,178 @@
+"""Posterior effects turned into probability-scale summaries ready to plot.
+
+The model's variables are named for what they are (see :mod:`skipmodel.model.terms`):
+``intercept``; ``<name>_effect`` over one named dimension (``weekday``, ``hour``, ``position``,
+``day_of_month``, ``prev_skip_2``, ``context_type``, ``<column>_grid`` for smooths, a pooled
+column's levels); pooled scales ``<name>_sigma`` and smooth amplitudes ``<name>_amplitude``;
+the track effect as ``track_sigma * track_z`` when there are too many tracks to store it.
+
+Each effect is shown as ``P(skip) = logistic(intercept + effect)``: every other term at its
+average contribution, which is zero by construction (zero-sum categorical effects, centred
+smooths, standardised slopes) — the skip probability of an otherwise average play.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import xarray as xr
+
+__all__ = [
+    "Effect",
+    "Interval",
+    "MAX_DRAWS",
+    "interval",
+    "posterior_draws",
+    "probability_effects",
+    "scale_parameters",
+    "track_extremes",
+]
+
+CI_PROB = 0.94
+MAX_DRAWS = 1000
+MAX_CATEGORIES = 40
+CURVE_DIMS = ("position", "day_of_month")
+CYCLIC_DIMS = ("hour",)
+SAMPLE_DIMS = ("chain", "draw")
+TRACK_LABEL = "track"
+
+EffectKind = Literal["categorical", "curve", "cyclic"]
+
+
+def logistic(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Posterior mean and central ``CI_PROB`` interval per column of a (draws, K) array."""
+
+    mean: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+
+
+def interval(draws: np.ndarray, prob: float = CI_PROB) -> Interval:
+    """Equal-tailed interval over axis 0."""
+    tail = (1 - prob) / 2
+    lo, hi = np.quantile(draws, [tail, 1 - tail], axis=0)
+    return Interval(draws.mean(axis=0), lo, hi)
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One term's effect on P(skip), per level / grid point, as posterior draws (S, K)."""
+
+    variable: str
+    dim: str
+    kind: EffectKind
+    labels: tuple[object, ...]
+    probability: np.ndarray
+
+    @property
+    def title(self) -> str:
+        return self.variable.removesuffix("_effect").replace("_", " ")
+
+    def summary(self) -> Interval:
+        return interval(self.probability)
+
+
+def posterior_draws(
+    dt: xr.DataTree, var: str, *, max_draws: int = MAX_DRAWS, seed: int = 0
+) -> xr.DataArray:
+    """``var`` with chain and draw stacked into ``sample`` (thinned evenly to ``max_draws``)."""
+    da = dt["posterior"][var]
+    stacked = da.stack(sample=SAMPLE_DIMS).transpose("sample", ...)
+    n = stacked.sizes["sample"]
+    if n > max_draws:
+        keep = np.linspace(0, n - 1, max_draws).round().astype(int)
+        stacked = stacked.isel(sample=keep)
+    return stacked
+
+
+def _kind(dim: str) -> EffectKind:
+    if dim in CYCLIC_DIMS:
+        return "cyclic"
+    if dim in CURVE_DIMS or dim.endswith("_grid"):
+        return "curve"
+    return "categorical"
+
+
+def probability_effects(dt: xr.DataTree, *, max_draws: int = MAX_DRAWS) -> list[Effect]:
+    """Every one-dimensional ``*_effect`` with at most 40 levels (curves: any length)."""
+    posterior = dt["posterior"]
+    if "intercept" not in posterior.data_vars:
+        return []
+    base = posterior_draws(dt, "intercept", max_draws=max_draws).values
+    effects = []
+    for name in posterior.data_vars:
+        var = str(name)
+        da = posterior[var]
+        dims = [str(d) for d in da.dims if d not in SAMPLE_DIMS]
+        if not var.endswith("_effect") or len(dims) != 1:
+            continue
+        dim = dims[0]
+        kind = _kind(dim)
+        if kind == "categorical" and da.sizes[dim] > MAX_CATEGORIES:
+            continue
+        draws = posterior_draws(dt, var, max_draws=max_draws).values
+        labels = tuple(v.item() if hasattr(v, "item") else v for v in da[dim].values)
+        effects.append(Effect(var, dim, kind, labels, logistic(base[:, None] + draws)))
+    order = {"categorical": 1, "cyclic": 0, "curve": 2}
+    return sorted(effects, key=lambda e: (order[e.kind], e.variable))
+
+
+def scale_parameters(dt: xr.DataTree, *, max_draws: int = MAX_DRAWS) -> dict[str, np.ndarray]:
+    """Scalar ``*_sigma`` / ``*_amplitude`` draws (logit scale): how much each term varies."""
+    posterior = dt["posterior"]
+    out = {}
+    for name in posterior.data_vars:
+        var = str(name)
+        dims = [d for d in posterior[var].dims if d not in SAMPLE_DIMS]
+        if not dims and var.endswith(("_sigma", "_amplitude")):
+            out[var] = posterior_draws(dt, var, max_draws=max_draws).values
+    return dict(sorted(out.items()))
+
+
+def _level_table(dt: xr.DataTree, label: str, max_draws: int) -> xr.DataArray | None:
+    posterior = dt["posterior"]
+    if f"{label}_effect" in posterior.data_vars:
+        return posterior_draws(dt, f"{label}_effect", max_draws=max_draws)
+    if f"{label}_z" in posterior.data_vars and f"{label}_sigma" in posterior.data_vars:
+        sigma = posterior_draws(dt, f"{label}_sigma", max_draws=max_draws)
+        z = posterior_draws(dt, f"{label}_z", max_draws=max_draws)
+        return z * sigma
+    return None
+
+
+def track_extremes(
+    dt: xr.DataTree,
+    *,
+    label: str = TRACK_LABEL,
+    n: int = 12,
+    exclude: Sequence[str] = ("__other__",),
+    max_draws: int = MAX_DRAWS,
+) -> tuple[Effect, Effect] | None:
+    """The ``n`` most and least skipped levels of a pooled term (by posterior mean), on P(skip)."""
+    posterior = dt["posterior"]
+    if "intercept" not in posterior.data_vars:
+        return None
+    table = _level_table(dt, label, max_draws)
+    if table is None:
+        return None
+    dim = next(str(d) for d in table.dims if d != "sample")
+    keep = [str(v) not in exclude for v in table[dim].values]
+    table = table.isel({dim: np.flatnonzero(keep)})
+    base = posterior_draws(dt, "intercept", max_draws=max_draws).values
+    prob = logistic(base[:, None] + table.values)
+    order = np.argsort(prob.mean(axis=0))
+    labels = np.asarray([str(v) for v in table[dim].values])
+    k = min(n, len(order) // 2) if len(order) >= 2 else len(order)
+    most, least = order[::-1][:k], order[:k]
+    return (
+        Effect(f"most skipped {label}s", dim, "categorical", tuple(labels[most]), prob[:, most]),
+        Effect(f"least skipped {label}s", dim, "categorical", tuple(labels[least]), prob[:, least]),
+    )

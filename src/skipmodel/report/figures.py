@@ -1,0 +1,343 @@
+"""Every figure of the report, each written to a PNG and returned as its path.
+
+Sampler diagnostics (trace, rank, energy, model comparison, Pareto k) use ``arviz_plots`` with
+the matplotlib backend; effect, check and calibration plots are plain matplotlib on the arrays
+prepared by :mod:`skipmodel.report.effects`, :mod:`skipmodel.report.checks` and
+:mod:`skipmodel.report.metrics`. Intervals are central 94 %.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are files; never open a window
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from skipmodel.report.checks import GroupCheck, Surface  # noqa: E402
+from skipmodel.report.effects import Effect, interval  # noqa: E402
+from skipmodel.report.metrics import ReliabilityCurve  # noqa: E402
+
+__all__ = [
+    "plot_categorical_effects",
+    "plot_compare",
+    "plot_curve_effect",
+    "plot_energy",
+    "plot_group_checks",
+    "plot_khat",
+    "plot_rank",
+    "plot_reliability",
+    "plot_scales",
+    "plot_surfaces",
+    "plot_trace",
+]
+
+DPI = 90
+BAND = "#4c72b0"
+OBS = "#c44e52"
+WEEKDAY_ORDER = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _save_pc(pc: object, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pc.savefig(path, dpi=DPI, bbox_inches="tight")  # type: ignore[attr-defined]
+    plt.close("all")
+    return path
+
+
+# --- sampler diagnostics (arviz_plots) ------------------------------------------------------
+
+
+def _n_panels(dt: xr.DataTree, var_names: Sequence[str]) -> int:
+    post = dt["posterior"]
+    return sum(
+        math.prod(post[v].sizes[d] for d in post[v].dims if d not in ("chain", "draw"))
+        for v in var_names
+    )
+
+
+def plot_trace(dt: xr.DataTree, var_names: Sequence[str], path: Path) -> Path:
+    """Marginal density per chain (left) and trace (right), one row per variable (compact)."""
+    import arviz_plots as azp
+
+    rows = len(var_names)
+    pc = azp.plot_trace_dist(
+        dt,
+        var_names=list(var_names),
+        compact=True,
+        backend="matplotlib",
+        figure_kwargs={"layout": "constrained", "figsize": (11, 1.9 * rows + 0.5)},
+    )
+    return _save_pc(pc, path)
+
+
+def plot_rank(dt: xr.DataTree, var_names: Sequence[str], path: Path) -> Path:
+    """Fractional-rank ECDF difference per chain with its simultaneous envelope."""
+    import arviz_plots as azp
+
+    panels = _n_panels(dt, var_names)
+    cols = min(4, panels)
+    rows = math.ceil(panels / cols)
+    pc = azp.plot_rank(
+        dt,
+        var_names=list(var_names),
+        backend="matplotlib",
+        col_wrap=cols,
+        figure_kwargs={"layout": "constrained", "figsize": (11, 2.2 * rows + 0.4)},
+    )
+    return _save_pc(pc, path)
+
+
+def plot_energy(dt: xr.DataTree, path: Path) -> Path:
+    """Marginal energy vs energy transition distributions, with per-chain E-BFMI."""
+    import arviz_plots as azp
+
+    pc = azp.plot_energy(
+        dt, backend="matplotlib", figure_kwargs={"layout": "constrained", "figsize": (11, 3)}
+    )
+    return _save_pc(pc, path)
+
+
+def plot_compare(cmp_df: pd.DataFrame, path: Path) -> Path:
+    """ELPD (PSIS-LOO) per model with standard errors, best model on top."""
+    import arviz_plots as azp
+
+    pc = azp.plot_compare(
+        cmp_df,
+        backend="matplotlib",
+        figure_kwargs={"layout": "constrained", "figsize": (9, 1.0 + 0.6 * len(cmp_df))},
+    )
+    return _save_pc(pc, path)
+
+
+def plot_khat(elpd: object, path: Path, *, title: str = "") -> Path:
+    """Pareto k per observation with the 0.7 reliability threshold."""
+    fig, ax = plt.subplots(figsize=(9, 3), layout="constrained")
+    k = np.asarray(elpd.pareto_k).ravel()  # type: ignore[attr-defined]
+    k_finite = np.where(np.isfinite(k), k, np.nan)
+    ax.scatter(np.arange(k.size), k_finite, s=4, alpha=0.5, color=BAND)
+    threshold = float(getattr(elpd, "good_k", 0.7) or 0.7)
+    ax.axhline(threshold, color=OBS, ls="--", lw=1, label=f"k = {threshold:.2f}")
+    ax.set_xlabel("observation")
+    ax.set_ylabel("Pareto k")
+    bad = int(np.nansum(k_finite > threshold))
+    ax.set_title(title or f"Pareto k: {bad} of {k.size} above {threshold:.2f}")
+    ax.legend(loc="upper right")
+    return _save(fig, path)
+
+
+# --- effects on the probability scale -------------------------------------------------------
+
+
+def _ordered(effect: Effect) -> tuple[list[str], Effect]:
+    labels = [str(v) for v in effect.labels]
+    if set(labels) <= set(WEEKDAY_ORDER):
+        order = [labels.index(d) for d in WEEKDAY_ORDER if d in labels]
+        return [labels[i] for i in order], Effect(
+            effect.variable,
+            effect.dim,
+            effect.kind,
+            tuple(labels[i] for i in order),
+            effect.probability[:, order],
+        )
+    return labels, effect
+
+
+def plot_categorical_effects(
+    effects: Sequence[Effect], path: Path, *, title: str = "", reference: float | None = None
+) -> Path:
+    """One forest panel per effect: posterior mean and 94 % interval of P(skip) per level."""
+    n = len(effects)
+    cols = 1 if n == 1 else 2
+    rows = math.ceil(n / cols)
+    heights = [max(len(e.labels) for e in effects[r * cols : (r + 1) * cols]) for r in range(rows)]
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=(11 if cols == 2 else 7, sum(0.32 * h + 0.9 for h in heights)),
+        layout="constrained",
+        squeeze=False,
+        gridspec_kw={"height_ratios": heights},
+    )
+    for ax, effect in zip(axes.flat, effects, strict=False):
+        labels, effect = _ordered(effect)
+        s = effect.summary()
+        y = np.arange(len(labels))[::-1]
+        ax.hlines(y, s.lower, s.upper, color=BAND, lw=2.5)
+        ax.plot(s.mean, y, "o", color="black", ms=4)
+        ax.set_yticks(y, [lbl[:28] for lbl in labels])
+        if reference is not None:
+            ax.axvline(reference, color="grey", ls=":", lw=1)
+        ax.set_title(effect.title)
+        ax.set_xlabel("P(skip)")
+        ax.margins(y=0.08)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_curve_effect(effect: Effect, path: Path, *, xlabel: str | None = None) -> Path:
+    """Mean and 94 % band of P(skip) along a grid; a cyclic effect is closed so 23 h meets 0 h."""
+    x = np.asarray(effect.labels, dtype=float)
+    prob = effect.probability
+    if effect.kind == "cyclic":
+        period = x[-1] - x[0] + (x[1] - x[0])
+        x = np.r_[x, x[0] + period]
+        prob = np.concatenate([prob, prob[:, :1]], axis=1)
+    s = interval(prob)
+    fig, ax = plt.subplots(figsize=(8, 3.2), layout="constrained")
+    ax.fill_between(x, s.lower, s.upper, color=BAND, alpha=0.3, lw=0, label="94 % interval")
+    ax.plot(x, s.mean, color=BAND, lw=2, label="posterior mean")
+    if effect.kind == "cyclic":
+        ticks = np.arange(0, 25, 3)
+        ax.set_xticks(ticks, [f"{t % 24}" for t in ticks])
+        ax.set_xlim(x[0], x[-1])
+        ax.axvline(x[-1], color="grey", ls=":", lw=1)
+    elif effect.dim in ("position", "day_of_month"):
+        ax.plot(x, s.mean, "o", color=BAND, ms=3)
+    ax.set_xlabel(xlabel or effect.dim.removesuffix("_grid").replace("_", " "))
+    ax.set_ylabel("P(skip)")
+    ax.set_title(effect.title)
+    ax.legend(loc="best", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_scales(scales: Mapping[str, np.ndarray], path: Path) -> Path:
+    """Pooling scales and smooth amplitudes (logit scale): how much each term varies."""
+    names = list(scales)
+    draws = np.column_stack([scales[n] for n in names])
+    s = interval(draws)
+    fig, ax = plt.subplots(figsize=(7, 0.4 * len(names) + 1.2), layout="constrained")
+    y = np.arange(len(names))[::-1]
+    ax.hlines(y, s.lower, s.upper, color=BAND, lw=2.5)
+    ax.plot(s.mean, y, "o", color="black", ms=4)
+    ax.set_yticks(y, names)
+    ax.set_xlabel("standard deviation (logit scale)")
+    ax.set_xlim(left=0)
+    ax.set_title("Pooling scales and smooth amplitudes")
+    return _save(fig, path)
+
+
+# --- predictive checks and calibration ------------------------------------------------------
+
+
+def plot_group_checks(checks: Sequence[GroupCheck], path: Path) -> Path:
+    """Observed skip rate per level (red) against the 94 % interval of replicated rates (blue)."""
+    n = len(checks)
+    cols = 1 if n == 1 else 2
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=(11 if cols == 2 else 7, 3.0 * rows),
+        layout="constrained",
+        squeeze=False,
+    )
+    for ax, check in zip(axes.flat, checks, strict=False):
+        s = check.summary()
+        x = np.arange(len(check.labels))
+        ax.vlines(x, s.lower, s.upper, color=BAND, lw=4, alpha=0.6, label="replicated 94 %")
+        ax.plot(x, check.observed, "o", color=OBS, ms=4, label="observed")
+        labels = [str(v)[:14] for v in check.labels]
+        step = max(1, len(labels) // 12)
+        ax.set_xticks(
+            x[::step],
+            labels[::step],
+            rotation=30 if len(labels) > 4 else 0,
+            ha="right" if len(labels) > 4 else "center",
+        )
+        ax.set_ylabel("skip rate")
+        ax.set_title(f"by {check.name} (observed inside: {check.coverage:.0%})")
+        ax.legend(fontsize=7, loc="best")
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    return _save(fig, path)
+
+
+def plot_reliability(curves: Mapping[str, ReliabilityCurve], path: Path) -> Path:
+    """Observed skip rate vs mean predicted probability per bin; marker area ~ plays in bin."""
+    fig, (ax, hist) = plt.subplots(
+        2,
+        1,
+        figsize=(6.5, 6.5),
+        layout="constrained",
+        sharex=True,
+        gridspec_kw={"height_ratios": [3, 1]},
+    )
+    ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1, label="perfect calibration")
+    for i, (name, c) in enumerate(curves.items()):
+        used = c.count > 0
+        size = 10 + 200 * c.count[used] / max(c.count.max(), 1)
+        color = f"C{i}"
+        ax.plot(c.mean_predicted[used], c.observed_rate[used], "-", color=color, lw=1.5, label=name)
+        ax.scatter(c.mean_predicted[used], c.observed_rate[used], s=size, color=color, alpha=0.6)
+        centers = (c.edges[:-1] + c.edges[1:]) / 2
+        hist.bar(centers + (i - (len(curves) - 1) / 2) * 0.02, c.count, width=0.02, color=color)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("observed skip rate")
+    ax.legend(fontsize=8, loc="upper left")
+    hist.set_xlabel("predicted P(skip)")
+    hist.set_ylabel("plays")
+    return _save(fig, path)
+
+
+def plot_surfaces(surfaces: Sequence[Surface], path: Path) -> Path:
+    """Per feature: model-predicted (left) and empirical (right) skip rate over before x now bins."""
+    n = len(surfaces)
+    fig, axes = plt.subplots(n, 2, figsize=(10, 4.0 * n), layout="constrained", squeeze=False)
+    for row, surf in zip(axes, surfaces, strict=True):
+        values = np.concatenate(
+            [
+                surf.predicted[np.isfinite(surf.predicted)],
+                surf.empirical[np.isfinite(surf.empirical)],
+            ]
+        )
+        vmin, vmax = (np.nanmin(values), np.nanmax(values)) if values.size else (0.0, 1.0)
+        for ax, grid, label in zip(
+            row,
+            (surf.predicted, surf.empirical),
+            ("predicted (posterior mean)", "empirical"),
+            strict=True,
+        ):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                image = ax.imshow(
+                    grid, origin="lower", cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto"
+                )
+            for (i, j), v in np.ndenumerate(grid):
+                if np.isfinite(v):
+                    ax.text(
+                        j,
+                        i,
+                        f"{v:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if v < (vmin + vmax) / 2 else "black",
+                    )
+            cur_mid = (surf.cur_edges[:-1] + surf.cur_edges[1:]) / 2
+            prev_mid = (surf.prev_edges[:-1] + surf.prev_edges[1:]) / 2
+            ax.set_xticks(np.arange(cur_mid.size), [f"{v:.2g}" for v in cur_mid], fontsize=7)
+            ax.set_yticks(np.arange(prev_mid.size), [f"{v:.2g}" for v in prev_mid], fontsize=7)
+            ax.set_xlabel(f"{surf.feature} now (bin centre)")
+            ax.set_ylabel(f"{surf.feature} before")
+            ax.set_title(f"{surf.feature}: {label}")
+        fig.colorbar(image, ax=row.tolist(), label="skip rate", shrink=0.85)
+    return _save(fig, path)
