@@ -324,10 +324,10 @@ def simulate(
     _write_tar_gz(training_set, "training_set", log_files())
 
     # Track features: the whole catalogue, TF_ROWS_PER_FILE rows per file.
-    tf = _tf_text_table(track_feature_table(track_ids, features))
+    tf = track_feature_table(track_ids, features)
     assert tuple(tf.column_names) == TRACK_COLUMNS
     tf_files = (
-        (f"tf_{i:012d}.csv", _csv_bytes(tf.slice(lo, TF_ROWS_PER_FILE)))
+        (f"tf_{i:012d}.csv", _csv_bytes(_tf_text_table(tf.slice(lo, TF_ROWS_PER_FILE))))
         for i, lo in enumerate(range(0, n_tracks, TF_ROWS_PER_FILE))
     )
     track_features = out / "track_features.tar.gz"

@@ -1,7 +1,7 @@
 """Simulated listening sessions: plays drawn position by position from a known skip model.
 
 The skip model (logit of ``P(skip_2)``) uses only what is known before the play starts (the
-leakage rule in DESIGN.md)::
+leakage rule in DESIGN.md; :data:`FORMULA` spells it in ``truth.json``'s key names)::
 
     logit P(skip_2) = intercept
         + weekday_effect[weekday(date)] + hour_effect[hour_of_day] + position_effect[position]
@@ -25,11 +25,25 @@ Sessions are simulated vectorised over sessions, looping over positions 1..20.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from skipmodel.schema import CONTEXT_TYPES, REASONS_END, REASONS_START, WEEKDAYS
+
+#: The true linear predictor in the key names of ``truth.json["skip_model"]``.
+FORMULA = (
+    "logit P(skip_2) = intercept + weekday_effect[weekday(date)] + hour_effect[hour_of_day]"
+    " + position_effect[session_position] + context_type_effect[context_type]"
+    " + premium_effect * premium + shuffle_effect * hist_user_behavior_is_shuffle"
+    " + markov.prev_skip_2 * prev_skip_2 (positions >= 2) + markov.no_previous (position 1)"
+    " + danceability.main_effect * z + danceability.prev_x_current * z_prev * z"
+    " + danceability.abs_change * |z - z_prev| (z_prev terms at positions >= 2)"
+    " + smooth_effects.duration(log(duration))"
+    " + smooth_effects.us_popularity_estimate(us_popularity_estimate)"
+    " + track_intercept[track_id_clean] (truth_tracks.parquet; sd track_effect.sd)"
+)
 
 # --- Published log_mini frequencies (../shared/fixtures/mssd/full_log_mini_stats.json) ---------
 _LENGTH_SESSIONS = {10: 819, 11: 752, 12: 646, 13: 547, 14: 459, 15: 435, 16: 339, 17: 320,
@@ -197,7 +211,7 @@ def _categorical(rng: np.random.Generator, probs: np.ndarray, size: int) -> np.n
     return np.minimum(np.searchsorted(cdf, rng.random(size), side="right"), len(probs) - 1)
 
 
-def _labels_p(table: dict[str, float], labels: tuple[str, ...]) -> np.ndarray:
+def _labels_p(table: Mapping[str, float], labels: tuple[str, ...]) -> np.ndarray:
     return np.array([table.get(x, 0.0) for x in labels])
 
 
@@ -410,12 +424,26 @@ def simulate_plays(
 
 def effects_truth(effects: TrueEffects, catalogue: Catalogue) -> dict[str, object]:
     """The skip-model section of ``truth.json`` (named levels, curves on grids)."""
-    log_dur_grid = np.linspace(*np.quantile(catalogue.log_duration, [0.005, 0.995]), num=41)
-    pop_grid = np.linspace(*np.quantile(catalogue.popularity, [0.005, 0.995]), num=41)
+
+    def grid(x: np.ndarray) -> np.ndarray:
+        low, high = np.quantile(x, [0.005, 0.995])
+        return np.linspace(float(low), float(high), 41)
+
+    log_dur_grid = grid(catalogue.log_duration)
+    pop_grid = grid(catalogue.popularity)
     scale = effects.smooth_scale
     return {
         "outcome": "skip_2",
         "link": "logit",
+        "formula": FORMULA,
+        "reference": {
+            "intercept": "the logit at premium false, shuffle false, a previous play with "
+            "skip_2 false, danceability z = 0 (and z_prev = 0), track intercept 0; "
+            "weekday, hour and context_type effects sum to zero over their levels, the "
+            "position effect has mean zero over 1..20, each smooth effect has mean zero "
+            "over the track catalogue",
+            "weekday": "of the play's date (Monday = Mon); hour_of_day of the play",
+        },
         "intercept": effects.intercept,
         "weekday_effect": dict(zip(WEEKDAYS, effects.weekday, strict=True)),
         "hour_effect": {str(h): v for h, v in enumerate(effects.hour)},

@@ -133,7 +133,7 @@ def dag_to_cpdag(
     """
     idx = {n: i for i, n in enumerate(nodes)}
     p = len(nodes)
-    parents = {j: set() for j in range(p)}
+    parents: dict[int, set[int]] = {j: set() for j in range(p)}
     for a, b in edges:
         parents[idx[b]].add(idx[a])
     adj = np.zeros((p, p), dtype=bool)
@@ -143,10 +143,10 @@ def dag_to_cpdag(
     directed = np.zeros((p, p), dtype=bool)
     for c in range(p):
         pa_c = sorted(parents[c])
-        for i, a in enumerate(pa_c):
-            for b in pa_c[i + 1 :]:
-                if not adj[a, b]:
-                    directed[a, c] = directed[b, c] = True
+        for i, u in enumerate(pa_c):
+            for v in pa_c[i + 1 :]:
+                if not adj[u, v]:
+                    directed[u, c] = directed[v, c] = True
 
     def undirected(i: int, j: int) -> bool:
         return bool(adj[i, j] and not directed[i, j] and not directed[j, i])
