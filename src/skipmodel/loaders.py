@@ -7,7 +7,15 @@ only the needed columns), sorted by ``(session_id, session_position)``, given it
 and cut into batches at session boundaries.
 
 Which sessions are read is decided in :mod:`skipmodel.sampling`; lag rules live in
-:mod:`skipmodel.lags`. See ``notes/CONTRACTS.md`` for the agreed output columns.
+:mod:`skipmodel.lags`; the track join in :mod:`skipmodel.track_join`. See ``notes/CONTRACTS.md``
+for the agreed output columns. Rules worth knowing:
+
+* lags are computed on the whole stored session before the split and date filters drop rows;
+  a lag is null at position 1, when the previous position is absent, and when it is duplicated
+  (duplicate ``(session_id, session_position)`` rows are all kept, each with its position's lags);
+* a track id stored twice takes its first row (part files in name order, then row order);
+* rows are ordered by ``(session_id, session_position)`` in Arrow's (byte-wise) string order
+  within a bucket; buckets come in ascending bucket number.
 
 Examples
 --------

@@ -63,10 +63,12 @@ class TrackFeatures:
         known = code_of_track.is_valid().to_numpy(zero_copy_only=False)
         track_rows = np.flatnonzero(known)
         codes = code_of_track.drop_null().to_numpy(zero_copy_only=False)
-        # first occurrence of each distinct id among the track rows (np.unique: first index)
-        distinct_codes, first = np.unique(codes, return_index=True)
         row_of_code = np.full(len(encoded.dictionary), -1, dtype=np.int64)
-        row_of_code[distinct_codes] = track_rows[first]
+        if codes.size and np.bincount(codes).max() > 1:
+            # a track stored twice: its first row wins (np.unique returns first indices)
+            codes, first = np.unique(codes, return_index=True)
+            track_rows = track_rows[first]
+        row_of_code[codes] = track_rows
         rows = row_of_code[encoded.indices.to_numpy(zero_copy_only=False)]
         return pa.array(rows, type=pa.int64(), mask=rows < 0)
 
