@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from skipmodel.cli import main
@@ -22,10 +23,25 @@ def _rows(table: pa.Table) -> Counter:
 
 
 def test_ingested_excerpts_load_like_a_hand_built_store(tmp_path, mssd_dir):
-    paths = [mssd_dir / name for name in (*EXCERPTS, TRACKS)]
-    ingest_module.ingest(paths, tmp_path / "ingested", n_buckets=10, progress=False)
+    # the 1,180-row excerpt cut mid-session into two source files: ingest writes one part per
+    # source, so that session's rows sit in two part files of its bucket
+    lines = (mssd_dir / EXCERPTS[0]).read_text().splitlines(keepends=True)
+    sid = [line.split(",")[0] for line in lines]
+    cut = next(i for i in range(600, len(lines) - 1) if sid[i] == sid[i + 1])
+    halves = [tmp_path / "first.csv", tmp_path / "second.csv"]
+    halves[0].write_text("".join(lines[: cut + 1]))
+    halves[1].write_text("".join(lines[:1] + lines[cut + 1 :]))
+    paths = [*halves, mssd_dir / EXCERPTS[1], mssd_dir / TRACKS]
+    ingest_module.ingest(paths, tmp_path / "ingested", n_buckets=4, progress=False, flush_rows=97)
+    split_session = sid[cut]
+    holders = [
+        f
+        for f in (tmp_path / "ingested/sessions").rglob("part-*.parquet")
+        if split_session in pq.read_table(f, columns=["session_id"]).column(0).to_pylist()
+    ]
+    assert len(holders) == 2
     logs = pa.concat_tables([logs_from_csv(mssd_dir / name) for name in EXCERPTS])
-    write_store(tmp_path / "by_hand", logs, tracks_from_csv(mssd_dir / TRACKS), n_buckets=10)
+    write_store(tmp_path / "by_hand", logs, tracks_from_csv(mssd_dir / TRACKS), n_buckets=4)
 
     got = load_table(tmp_path / "ingested", lags=2)
     want = load_table(tmp_path / "by_hand", lags=2)
@@ -34,6 +50,12 @@ def test_ingested_excerpts_load_like_a_hand_built_store(tmp_path, mssd_dir):
     assert _rows(got) == _rows(want)
 
     frame = load_pandas(tmp_path / "ingested", features=("danceability",), lags=1)
+    # the play right after the cut knows the play right before it (in the other file)
+    before, after = (int(lines[i].split(",")[1]) for i in (cut, cut + 1))
+    split = frame[frame.session_id == split_session].set_index("session_position")
+    assert after == before + 1
+    assert split.loc[after, "prev_skip_2"] == split.loc[before, "skip_2"]
+    assert split.loc[after, "prev_track_id_clean"] == split.loc[before, "track_id_clean"]
     mini = frame[
         frame.session_id.isin(set(logs_from_csv(mssd_dir / EXCERPTS[1])["session_id"].to_pylist()))
     ]
