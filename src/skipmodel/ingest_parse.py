@@ -271,8 +271,8 @@ class SourceParser:
                 reasons[first] = col_reasons(first)
                 bad |= col_bad
         if self.kind == "log" and n:
-            pos = typed["session_position"].to_numpy(zero_copy_only=False)
-            length = typed["session_length"].to_numpy(zero_copy_only=False)
+            pos = typed["session_position"].fill_null(0).to_numpy().astype(np.int64)
+            length = typed["session_length"].fill_null(0).to_numpy().astype(np.int64)
             over = (pos > length) & ~bad
             if over.any():
                 reasons[over] = [
@@ -280,6 +280,12 @@ class SourceParser:
                     for p, q in zip(pos[over], length[over], strict=True)
                 ]
                 bad |= over
+        if n and self.reader.replaced:
+            joined = pc.binary_join_element_wise(*batch.columns, b",")
+            mangled = np.asarray(pc.match_substring(joined, "\ufffd".encode()))
+            fresh = mangled & ~bad
+            reasons[fresh] = "not UTF-8 text (invalid bytes)"
+            bad |= mangled
         if n:
             widths = np.zeros(n, dtype=np.int64)
             for c in batch.columns:

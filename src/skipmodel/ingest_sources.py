@@ -15,6 +15,7 @@ arguments with an unknown extension are errors.
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import os
@@ -55,6 +56,11 @@ class HashingReader:
     ``peek_head`` reads ahead once (for header sniffing); the bytes are replayed by ``read``.
     A stream error is remembered in ``error`` so the caller can name it even when a C++ reader
     (pyarrow) wrapped it in its own exception.
+
+    Bytes that are not UTF-8 are handed on as U+FFFD (the hash covers the original bytes):
+    pyarrow decodes the text of malformed rows as UTF-8 and would otherwise fail the whole
+    file on one bad line. ``replaced`` tells the parser to reject the rows that contain U+FFFD.
+    MSSD text is ASCII, so the common path is one ``isascii`` check per block.
     """
 
     def __init__(self, raw: BinaryIO, name: str, closers: tuple[BinaryIO, ...] = ()) -> None:
@@ -66,6 +72,9 @@ class HashingReader:
         self.error: BaseException | None = None
         self._head = b""
         self.closed = False
+        self.replaced = False
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending = False
 
     def _raw_read(self, n: int) -> bytes:
         try:
@@ -97,6 +106,14 @@ class HashingReader:
             out = self._raw_read(-1 if n is None else n)
         self.sha.update(out)
         self.nbytes += len(out)
+        if self._pending or not out.isascii():
+            text = self._decoder.decode(out, final=not out)
+            self._pending = bool(self._decoder.getstate()[0])
+            self.replaced = self.replaced or "\ufffd" in text
+            clean = text.encode("utf-8")
+            if out and not clean:  # a split multi-byte character: never signal EOF early
+                clean = self.read(n) if n is not None and n > 0 else clean
+            return clean
         return out
 
     def readable(self) -> bool:

@@ -121,11 +121,7 @@ def _sorted_part(table: pa.Table) -> tuple[pa.Table, int, int]:
         a, b = sid.slice(0, n - 1), sid.slice(1)
         same = np.asarray(pc.equal(a, b))
         in_order = same & (pos[:-1] <= pos[1:])
-        if (
-            attempt == 0
-            and not in_order.all()
-            and not np.asarray(pc.less(a, b))[~in_order].all()
-        ):
+        if attempt == 0 and not in_order.all() and not np.asarray(pc.less(a, b))[~in_order].all():
             table = table.sort_by([("session_id", "ascending"), ("session_position", "ascending")])
             continue
         break

@@ -1,0 +1,84 @@
+"""Helpers shared by the ingest tests: reading a store back, packing inputs, splitting lines."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+import shutil
+import tarfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from skipmodel import schema
+
+LINE_END = re.compile(rb"\r\n|\n|\r")
+
+
+def read_parts(folder: Path, pattern: str = "**/part-*.parquet") -> pa.Table | None:
+    """All part files under ``folder`` as one table (category columns decoded to strings)."""
+    files = sorted(folder.glob(pattern))
+    if not files:
+        return None
+    tables = []
+    for f in files:
+        t = pq.read_table(f, partitioning=None)
+        cols = [
+            c.cast(pa.string()) if pa.types.is_dictionary(c.type) else c for c in t.itercolumns()
+        ]
+        tables.append(pa.Table.from_arrays(cols, names=t.column_names))
+    return pa.concat_tables(tables)
+
+
+def sessions(store: Path) -> pa.Table:
+    table = read_parts(store / "sessions")
+    assert table is not None
+    assert table.column_names == list(schema.LOG_COLUMNS)
+    return table.sort_by([("session_id", "ascending"), ("session_position", "ascending")])
+
+
+def tracks(store: Path) -> pa.Table:
+    table = read_parts(store / "tracks")
+    assert table is not None
+    return table.sort_by("track_id")
+
+
+def rejected(store: Path) -> pa.Table | None:
+    return read_parts(store / "rejected")
+
+
+def store_files(store: Path) -> dict[str, pa.Table]:
+    """Every data file of a store by relative path, with its content."""
+    return {
+        str(p.relative_to(store)): pq.read_table(p, partitioning=None)
+        for p in sorted(store.rglob("*.parquet"))
+    }
+
+
+def data_lines(raw: bytes) -> list[bytes]:
+    """The physical lines after the header, split as pyarrow does (\\n, \\r\\n, \\r)."""
+    pieces = LINE_END.split(raw)
+    if pieces and pieces[-1] == b"":
+        pieces = pieces[:-1]
+    return pieces[1:]
+
+
+def pack_tar(
+    files: list[Path], out: Path, *, folder: str = "training_set", mode: str = "w:gz"
+) -> Path:
+    with tarfile.open(out, mode) as tar:
+        info = tarfile.TarInfo(f"{folder}/README.txt")
+        text = b"not data\n"
+        info.size = len(text)
+        tar.addfile(info, io.BytesIO(text))
+        for f in files:
+            tar.add(f, arcname=f"{folder}/{f.name}")
+    return out
+
+
+def gzip_copy(src: Path, out: Path) -> Path:
+    with open(src, "rb") as fin, gzip.open(out, "wb") as fout:
+        shutil.copyfileobj(fin, fout)
+    return out

@@ -1,0 +1,159 @@
+"""Every whole-input problem is one actionable line on stderr, exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tarfile
+
+import pytest
+
+from ingest_helpers import gzip_copy, pack_tar
+from skipmodel.cli import main
+
+MINI = "log_mini_first11sessions.csv"
+
+
+def _fail(capsys, argv: list[str], *needles: str) -> str:
+    code = main(["ingest", *argv, "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+def test_missing_path(tmp_path, capsys):
+    _fail(
+        capsys, [str(tmp_path / "nope.csv"), "--store", str(tmp_path / "s")], "nope.csv", "no such"
+    )
+    assert not (tmp_path / "s").exists()
+
+
+def test_unsupported_extension(tmp_path, capsys):
+    (tmp_path / "data.xlsx").write_bytes(b"PK\x03\x04")
+    _fail(capsys, [str(tmp_path / "data.xlsx"), "--store", str(tmp_path / "s")], "unsupported")
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"", "empty file"),
+        (b"\n\n  \n", "empty file"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00IHDR", "binary"),
+        (b"session_id;session_position;session_length\n1;2;3\n", "not comma-separated"),
+        (b"a,b,c\n1,2,3\n", "expected session-log columns (session_id"),
+        (b"\xff\xfe,\xff\n1,2\n", "not UTF-8"),
+    ],
+)
+def test_not_a_csv(tmp_path, capsys, content, needle):
+    (tmp_path / "log.csv").write_bytes(content)
+    _fail(capsys, [str(tmp_path / "log.csv"), "--store", str(tmp_path / "s")], "log.csv", needle)
+
+
+def test_missing_columns_are_named(tmp_path, capsys, mssd_dir):
+    lines = (mssd_dir / MINI).read_text().splitlines()
+    cut = [",".join(line.split(",")[:-2]) for line in lines]
+    (tmp_path / "log.csv").write_text("\n".join(cut) + "\n")
+    _fail(
+        capsys,
+        [str(tmp_path / "log.csv"), "--store", str(tmp_path / "s")],
+        "misses required columns: hist_user_behavior_reason_start, hist_user_behavior_reason_end",
+    )
+    (tmp_path / "tf.csv").write_text("track_id,duration\nt_1,3.0\n")
+    _fail(capsys, [str(tmp_path / "tf.csv"), "--store", str(tmp_path / "t")], "release_year")
+
+
+def _only_manifest(store):
+    """Nothing of a failed source is left: no parts, no staging, no temp files."""
+    assert not list(store.rglob("*.parquet"))
+    assert not list(store.rglob("*.tmp"))
+    staging = store / ".staging"
+    assert not staging.exists() or not any(staging.iterdir())
+
+
+def test_truncated_gzip_is_named_and_leaves_nothing(tmp_path, capsys, mssd_dir):
+    gz = gzip_copy(mssd_dir / "mssd_trainset_partial_rows_1180.csv", tmp_path / "log.csv.gz")
+    data = gz.read_bytes()
+    gz.write_bytes(data[: len(data) // 2])
+    _fail(capsys, [str(gz), "--store", str(tmp_path / "s")], "log.csv.gz", "truncated or corrupt")
+    _only_manifest(tmp_path / "s")
+
+
+def test_corrupt_gzip_member_in_tar_is_named(tmp_path, capsys, mssd_dir):
+    gz = gzip_copy(mssd_dir / "mssd_trainset_partial_rows_1180.csv", tmp_path / "log_1.csv.gz")
+    data = bytearray(gz.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = b"\x00" * 64
+    gz.write_bytes(bytes(data))
+    archive = pack_tar([gz], tmp_path / "set.tar.gz")
+    _fail(
+        capsys,
+        [str(archive), "--store", str(tmp_path / "s")],
+        "set.tar.gz!training_set/log_1.csv.gz",
+    )
+    _only_manifest(tmp_path / "s")
+
+
+def test_truncated_archive_names_the_member_and_keeps_earlier_ones(tmp_path, capsys, mssd_dir):
+    files = [mssd_dir / MINI, mssd_dir / "mssd_trainset_partial_rows_1180.csv"]
+    archive = pack_tar(
+        files, tmp_path / "set.tar", mode="w"
+    )  # uncompressed: cut inside the 2nd member
+    raw = archive.read_bytes()
+    with tarfile.open(archive) as tar:
+        second = tar.getmember("training_set/mssd_trainset_partial_rows_1180.csv")
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(gzip.compress(raw[: second.offset_data + 5000]))
+    _fail(capsys, [str(cut), "--store", str(tmp_path / "s")], "mssd_trainset_partial_rows_1180.csv")
+    manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    assert manifest["totals"]["log_rows_written"] == 201  # the complete first member stays
+
+
+def test_different_bucket_count_is_refused(tmp_path, capsys, mssd_dir):
+    store = str(tmp_path / "s")
+    assert (
+        main(["ingest", str(mssd_dir / MINI), "--store", store, "--buckets", "8", "--quiet"]) == 0
+    )
+    capsys.readouterr()
+    _fail(
+        capsys,
+        [str(mssd_dir / MINI), "--store", store, "--buckets", "9"],
+        "8 buckets",
+        "--buckets 8",
+    )
+    assert main(["ingest", str(mssd_dir / MINI), "--store", store, "--quiet"]) == 0
+
+
+def test_store_folder_that_is_not_a_store(tmp_path, capsys, mssd_dir):
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "thesis.tex").write_text("x")
+    _fail(capsys, [str(mssd_dir / MINI), "--store", str(tmp_path / "s")], "not a skipmodel store")
+
+
+def test_console_script_prints_counts_and_one_line_errors(tmp_path, mssd_dir):
+    env = {**os.environ, "CI": "1"}
+    run = [sys.executable, "-m", "skipmodel", "ingest"]
+    ok = subprocess.run(
+        [*run, str(mssd_dir), "--store", str(tmp_path / "s")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "logs:   1,381 rows read, 1,381 written, 0 rejected" in ok.stdout
+    assert "tracks: 175 rows read, 175 written, 0 rejected" in ok.stdout
+    assert "incomplete sessions" in ok.stdout
+    bad = subprocess.run(
+        [*run, str(tmp_path / "missing.csv"), "--store", str(tmp_path / "s")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert bad.returncode == 2
+    assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
