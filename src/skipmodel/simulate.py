@@ -10,6 +10,28 @@ Writes, in ``OUT/``:
   ``truth_tracks.parquet`` with each track's true random intercept and play count.
 
 The output is byte-for-byte identical for the same arguments (fixed tar and gzip times).
+
+``truth.json`` keys
+-------------------
+``arguments``
+    The call's arguments (sessions, seed, tracks, start_date, days, files_per_day).
+``skip_model``
+    ``formula`` (the linear predictor in these key names), ``reference`` (what the intercept
+    means; how each effect is centred), ``intercept``, ``weekday_effect`` (Mon..Sun, sum 0),
+    ``hour_effect`` ("0".."23", smooth, cyclic, sum 0), ``position_effect`` ("1".."20", smooth,
+    mean 0), ``context_type_effect`` (sum 0), ``premium_effect`` and ``shuffle_effect`` (for
+    true), ``markov`` (``prev_skip_2``; ``no_previous`` at position 1), ``danceability``
+    (``main_effect``, ``prev_x_current``, ``abs_change`` on ``z`` standardised with the
+    recorded ``standardise_mean``/``standardise_sd``), ``smooth_effects`` (per feature: ``x``,
+    ``scale``, ``grid`` and ``effect`` on it), ``track_effect`` (``sd``; the values are in
+    ``truth_tracks.parquet``), ``no_effect_columns``.
+``track_feature_dag``
+    ``scale``, ``nodes`` (name, log_scale, analysis-scale mean and sd, clipped fraction),
+    ``edges`` (from, to, weight on the standardised and on the analysis scale),
+    ``independent_features``, ``cpdag_edges`` (from, to, type ``-->``/``---``) and
+    ``implied_correlation`` (names, matrix).
+``empirical``
+    Realised counts and rates of this run (plays, tracks played, files, skip rates).
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ def _position_curve(positions: np.ndarray) -> np.ndarray:
 def duration_curve(log_duration: np.ndarray) -> np.ndarray:
     """Uncentred smooth effect of log duration: very short and very long tracks are skipped."""
     z = np.clip((log_duration - np.log(220.0)) / 0.3, -4.0, 4.0)
-    return 0.25 * z**2 - 0.2 * z
+    return 0.12 * z**2 - 0.15 * z
 
 
 def popularity_curve(popularity: np.ndarray) -> np.ndarray:
@@ -115,7 +115,7 @@ def popularity_curve(popularity: np.ndarray) -> np.ndarray:
 class TrueEffects:
     """The true skip model (logit scale). Categorical effects sum to zero; see module doc."""
 
-    intercept: float = -0.17
+    intercept: float = -0.15
     weekday: tuple[float, ...] = (-0.12, -0.08, -0.04, 0.0, 0.06, 0.14, 0.04)
     hour: tuple[float, ...] = field(
         default_factory=lambda: tuple(float(v) for v in _hour_curve(np.arange(24)))
@@ -319,13 +319,14 @@ def simulate_plays(
         live = np.nonzero(plan.length >= pos)[0]
         m = len(live)
         at = offsets[live] + pos - 1
-        # Context switches (new context, shuffle possibly toggled) before this play.
+        # Context switches (a new context, sometimes a new shuffle setting) before this play.
         switch = rng.random(m) < (_P_CONTEXT_SWITCH if pos > 1 else 0.02)
         if switch.any():
             s_idx = live[switch]
             context[s_idx] = _categorical(rng, context_p, len(s_idx))
-            flip = rng.random(len(s_idx)) < 0.3
-            shuffle[s_idx[flip]] = ~shuffle[s_idx[flip]]
+            # a new context sometimes comes with a fresh shuffle setting (same marginal share)
+            redraw = s_idx[rng.random(len(s_idx)) < 0.3]
+            shuffle[redraw] = rng.random(len(redraw)) < _P_SHUFFLE
         # Track: a Zipf-like draw, or (sticky) a track of similar danceability to the last one.
         track = np.minimum(np.searchsorted(track_cdf, rng.random(m), side="right"), n_tracks - 1)
         if pos > 1:
