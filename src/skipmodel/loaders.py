@@ -2,9 +2,10 @@
 
 ``iter_batches`` streams Arrow record batches of a deterministic session sample with the track
 features joined and within-session lag columns; ``load_table`` / ``load_pandas`` materialise it.
-Memory is bounded by one store bucket: each chosen bucket is read whole (all its part files,
-only the needed columns), sorted by ``(session_id, session_position)``, given its lags, filtered,
-and cut into batches at session boundaries.
+Memory is bounded by one store bucket's log columns: each chosen bucket is read whole (all its
+part files, only the needed columns) and sorted by ``(session_id, session_position)``; track
+features, lags and row filters are then applied batch by batch, batches cut at session
+boundaries.
 
 Which sessions are read is decided in :mod:`skipmodel.sampling`; lag rules live in
 :mod:`skipmodel.lags`; the track join in :mod:`skipmodel.track_join`. See ``notes/CONTRACTS.md``
@@ -304,13 +305,19 @@ def _row_mask(table: pa.Table, plan: _Plan) -> pa.Array | None:
     return mask
 
 
-def _bucket_table(
+def _bucket_batches(
     files: Sequence[Path],
     plan: _Plan,
     tracks: TrackFeatures | None,
     partial: BucketSelection | None,
-) -> pa.Table:
-    """One bucket, read whole, filtered, sorted, joined and lagged, in output columns."""
+) -> Iterator[pa.Table]:
+    """One bucket as tables of whole sessions, joined, lagged and filtered, in output columns.
+
+    The bucket's log columns are read whole (all part files: a session may be split over them),
+    filtered by session and sorted; track rows are looked up once for the bucket. Features, lags
+    and row filters are then applied per slice of about ``batch_rows`` rows cut at session
+    boundaries, so memory holds the bucket's log columns plus one slice of output.
+    """
     read_schema = pa.schema([LOG_SCHEMA.field(c) for c in plan.log_read])
     table = read_parts(files, plan.log_read, read_schema)
     # Session-level filters first: lags are within-session, so dropping whole sessions is safe.
@@ -319,38 +326,41 @@ def _bucket_table(
         table = table.filter(pa.array(keep))
     if not _is_sorted(table):
         table = table.sort_by([("session_id", "ascending"), ("session_position", "ascending")])
-    if tracks is not None:
-        table = tracks.join(table, plan.track_read)
-    if plan.weekday:
-        weekday = pc.day_of_week(table.column("date"), count_from_zero=True, week_start=1)
-        table = table.append_column(WEEKDAY, weekday.cast(pa.int8()))
-    table = add_lags(table, lags=plan.lags, lag_features=plan.lag_features)
-    # Row-level filters last, so the first kept row of a session still knows its previous play.
-    mask = _row_mask(table, plan)
-    if mask is not None:
-        table = table.filter(mask)
-    return table.select(plan.out_names)
+    track_rows = tracks.rows_of(table.column("track_id_clean")) if tracks is not None else None
+    for start, stop in _session_slices(table.column("session_id"), plan.batch_rows):
+        part = table.slice(start, stop - start)
+        if tracks is not None and track_rows is not None:
+            part = tracks.take(part, track_rows.slice(start, stop - start), plan.track_read)
+        if plan.weekday:
+            weekday = pc.day_of_week(part.column("date"), count_from_zero=True, week_start=1)
+            part = part.append_column(WEEKDAY, weekday.cast(pa.int8()))
+        part = add_lags(part, lags=plan.lags, lag_features=plan.lag_features)
+        # Row-level filters last, so the first kept row of a session still knows its previous play.
+        mask = _row_mask(part, plan)
+        if mask is not None:
+            part = part.filter(mask)
+        if part.num_rows:
+            yield part.select(plan.out_names)
 
 
-def _session_batches(table: pa.Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    """Cut ``table`` (sorted by session) into batches of about ``batch_rows`` whole sessions."""
-    n = table.num_rows
+def _session_slices(session_ids: pa.ChunkedArray, batch_rows: int) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` row ranges of about ``batch_rows`` rows, cut at session boundaries.
+
+    A range is longer than ``batch_rows`` only when a single session is.
+    """
+    n = len(session_ids)
     if n == 0:
         return
-    ids = table.column("session_id")
-    starts = np.flatnonzero(
-        np.concatenate([[True], pc.not_equal(ids[1:], ids[:-1]).to_numpy(zero_copy_only=False)])
-    )
-    bounds = np.append(starts, n)
-    offset = 0
-    while offset < n:
-        # the last session start at or before offset + batch_rows; at least one whole session
-        cut_at = np.searchsorted(bounds, offset + batch_rows, side="right") - 1
-        end = int(bounds[cut_at])
-        if end <= offset:
-            end = int(bounds[np.searchsorted(bounds, offset, side="right")])
-        yield from table.slice(offset, end - offset).combine_chunks().to_batches()
-        offset = end
+    changed = pc.not_equal(session_ids[1:], session_ids[:-1]).to_numpy(zero_copy_only=False)
+    bounds = np.append(np.flatnonzero(np.concatenate([[True], changed])), n)
+    start = 0
+    while start < n:
+        # the last session start at or before start + batch_rows, but at least one whole session
+        stop = int(bounds[np.searchsorted(bounds, start + batch_rows, side="right") - 1])
+        if stop <= start:
+            stop = int(bounds[np.searchsorted(bounds, start, side="right")])
+        yield start, stop
+        start = stop
 
 
 def iter_batches(
@@ -394,9 +404,9 @@ def _generate(
         if not files:
             continue
         partial = selection if bucket == selection.partial else None
-        table = _bucket_table(files, plan, tracks, partial)
-        for batch in _session_batches(table, plan.batch_rows):
-            yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+        for part in _bucket_batches(files, plan, tracks, partial):
+            columns = [column.combine_chunks() for column in part.columns]
+            yield pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 def load_table(store: str | Path, spec: SampleSpec = SampleSpec(), **overrides: object) -> pa.Table:

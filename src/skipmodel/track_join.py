@@ -78,11 +78,14 @@ class TrackFeatures:
         """``table`` with ``columns`` appended (null where the track is unknown)."""
         if not columns:
             return table
-        rows = self.rows_of(table.column(on)) if self.tracks.num_rows else None
+        return self.take(table, self.rows_of(table.column(on)), columns)
+
+    def take(self, table: pa.Table, rows: pa.Array, columns: Sequence[str]) -> pa.Table:
+        """``table`` with ``columns`` of the track rows ``rows`` (from :meth:`rows_of`) appended."""
         for name in columns:
-            if rows is None:
-                values = pa.nulls(table.num_rows, type=TRACK_SCHEMA.field(name).type)
-            else:
+            if self.tracks.num_rows:
                 values = self.tracks.column(name).take(rows)
+            else:
+                values = pa.nulls(table.num_rows, type=TRACK_SCHEMA.field(name).type)
             table = table.append_column(name, values)
         return table
