@@ -1,9 +1,9 @@
 """One streaming pass over Arrow batches -> the correlation matrix the PC search needs.
 
-Numerics: each batch is centred on its own mean and its co-moment matrix
-``M_b = (X - mean_b)^T (X - mean_b)`` is merged into the running one with Chan et al.'s pairwise
-update (``M = M_a + M_b + delta delta^T n_a n_b / n``); no raw sums of squares, so values like
-``1e9 + noise`` keep full precision.
+Numerics: each batch is shifted by the running mean, centred on its own mean, and its co-moment
+matrix ``M_b = (X - mean_b)^T (X - mean_b)`` is merged into the running one with Chan et al.'s
+pairwise update (``M = M_a + M_b + delta delta^T n_a n_b / n``); no raw sums of squares, so
+values like ``1e9 + noise`` keep full precision (as accurate as numpy's two-pass ``corrcoef``).
 
 Missing values: a row is used only when every selected column is present and finite after the
 transforms (complete cases, like R's ``cor(na.omit(X))``). Nulls and non-finite values (including
@@ -106,34 +106,44 @@ class CorrelationResult:
 
 
 class MomentAccumulator:
-    """Merged centred co-moments of a stream of row blocks (optionally weighted)."""
+    """Merged centred co-moments of a stream of row blocks (optionally weighted).
+
+    Values are kept relative to an origin (the first row seen) and the running mean relative to
+    that origin, so batch means and their differences (``delta``) are small numbers computed
+    without cancellation: with values near ``1e9`` a plain running mean would carry rounding
+    errors of ``~1e-7`` into every ``delta``.
+    """
 
     def __init__(self, p: int) -> None:
         self.weight = 0.0
-        self.mean = np.zeros(p)
+        self.origin: np.ndarray | None = None
+        self.offset = np.zeros(p)  # running mean - origin
         self.comoment = np.zeros((p, p))
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.offset + (self.origin if self.origin is not None else 0.0)
 
     def add(self, block: np.ndarray, weights: np.ndarray | None = None) -> None:
         """Merge the rows of ``block`` (``k x p``, all finite), with optional row weights."""
+        wb = float(block.shape[0]) if weights is None else float(weights.sum())
+        if wb == 0:
+            return
+        if self.origin is None:
+            self.origin = block[0].copy()
+        centred = (block - self.origin) - self.offset
         if weights is None:
-            wb = float(block.shape[0])
-            if wb == 0:
-                return
-            mean_b = block.mean(axis=0)
-            centred = block - mean_b
-            m_b = centred.T @ centred
+            delta = centred.mean(axis=0)  # batch mean - running mean
+            dev = centred - delta
+            m_b = dev.T @ dev
         else:
-            wb = float(weights.sum())
-            if wb == 0:
-                return
-            mean_b = (weights @ block) / wb
-            centred = block - mean_b
-            m_b = (centred * weights[:, None]).T @ centred
+            delta = (weights @ centred) / wb
+            dev = centred - delta
+            m_b = (dev * weights[:, None]).T @ dev
         wa = self.weight
         total = wa + wb
-        delta = mean_b - self.mean
         self.comoment += m_b + np.outer(delta, delta) * (wa * wb / total)
-        self.mean += delta * (wb / total)
+        self.offset = self.offset + delta * (wb / total)
         self.weight = total
 
     def correlation(self) -> np.ndarray:
@@ -242,7 +252,7 @@ def correlation_from_batches(
         names=tuple(names),
         corr=corr,
         n=n,
-        mean=main.mean.copy(),
+        mean=main.mean,
         std=np.sqrt(np.diag(main.comoment) / max(n - 1, 1)),
         rows_read=rows_read,
         rows_dropped=rows_read - n,
