@@ -1,0 +1,560 @@
+"""From a spec and a table of plays to model-ready arrays: the only place data become NumPy.
+
+A :class:`Design` holds, per term, compact integer codes (int32, one per play, ``-1`` for a
+level unseen when the encoders were fitted), float arrays of standardised inputs, and small
+design-time tables (random-walk and HSGP bases evaluated on the distinct input values). No
+one-hot matrices: effects are gathered by code.
+
+Everything learnt from the fitted data — level maps (with rare levels pooled into
+``__other__``), centring and scaling, HSGP boxes, the parametrisation chosen — lives in
+:class:`Encoders`, which is JSON-serialisable and passed back in to encode new plays the same way
+(``build_design(spec, new_rows, encoders=fitted.encoders)``).
+
+Leakage rule (DESIGN.md): no column that is an outcome of the play being predicted
+(:data:`skipmodel.schema.OUTCOME_COLUMNS`) is ever read as a predictor; lag columns are fine.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from skipmodel.errors import SkipmodelError
+from skipmodel.model.spec import Fixed, Markov, ModelSpec, Pooled, Priors, Seasonal, Smooth, Term
+from skipmodel.schema import OUTCOME_COLUMNS, WEEKDAYS
+
+OTHER = "__other__"
+MISSING = "__missing__"
+UNSEEN = -1
+#: "auto" parametrisation: centred when every level has at least this many plays (the data then
+#: dominate each level's prior and the centred form mixes better), non-centred otherwise.
+CENTERED_MIN_PLAYS = 1000
+#: Upper bound on the automatic HSGP basis size (the heuristic can ask for more on wide ranges).
+HSGP_MAX_BASIS = 40
+#: Points on which each smooth is also evaluated for reporting (``<column>_grid`` coords).
+SMOOTH_GRID = 50
+#: Session positions always covered (MSSD sessions have at most 20 plays).
+MIN_POSITIONS = 20
+PREV_LEVELS: tuple[str, ...] = ("no_previous", "false", "true")
+
+
+# ---------------------------------------------------------------------------------------------
+# Fitted encoders
+
+
+@dataclass(frozen=True)
+class LevelMap:
+    """Levels of a categorical column: kept levels, the rare ones pooled into ``__other__``."""
+
+    column: str
+    levels: tuple[str, ...]
+    rare: tuple[str, ...] = ()
+
+    def encode(self, values: pd.Series) -> np.ndarray:
+        """Integer codes; rare levels -> ``__other__``; levels never seen -> ``UNSEEN`` (-1)."""
+        text = _as_text(values)
+        codes = pd.Index(self.levels).get_indexer(text).astype(np.int32)
+        if self.rare:
+            is_rare = pd.Index(self.rare).get_indexer(text) >= 0
+            codes[is_rare] = self.levels.index(OTHER)
+        return codes
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """``(f(x) - center) / scale`` with ``f = log(x + 1e-10)`` when ``log``."""
+
+    center: float
+    scale: float
+    log: bool = False
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if self.log:
+            x = np.log(np.clip(x, 0, None) + 1e-10)
+        return (x - self.center) / self.scale
+
+    @classmethod
+    def fit(cls, x: np.ndarray, *, log: bool = False, scale: bool = True) -> Scaler:
+        """Centre on the mean; divide by the sd unless ``scale`` is False (0/1 flags)."""
+        raw = cls(0.0, 1.0, log).transform(x)
+        raw = raw[np.isfinite(raw)]
+        if raw.size == 0:
+            return cls(0.0, 1.0, log)
+        sd = float(raw.std()) if scale else 1.0
+        return cls(float(raw.mean()), sd if sd > 0 else 1.0, log)
+
+
+@dataclass
+class Encoders:
+    """Everything learnt from the fitted data, keyed by a name unique within the spec."""
+
+    levels: dict[str, LevelMap] = field(default_factory=dict)
+    scalers: dict[str, Scaler] = field(default_factory=dict)
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "levels": {k: asdict(v) for k, v in self.levels.items()},
+            "scalers": {k: asdict(v) for k, v in self.scalers.items()},
+            "settings": self.settings,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Encoders:
+        levels = {
+            k: LevelMap(v["column"], tuple(v["levels"]), tuple(v["rare"]))
+            for k, v in data["levels"].items()
+        }
+        scalers = {k: Scaler(**v) for k, v in data["scalers"].items()}
+        settings = json.loads(json.dumps(data["settings"]))
+        return cls(levels, scalers, settings)
+
+
+# ---------------------------------------------------------------------------------------------
+# The design
+
+
+@dataclass(frozen=True)
+class TermDesign:
+    """One term's arrays: codes (int32, per play), values (float, per play), small tables,
+    the coords it introduces and the choices made from the data (``settings``)."""
+
+    term: Term
+    name: str
+    codes: dict[str, np.ndarray] = field(default_factory=dict)
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+    tables: dict[str, np.ndarray] = field(default_factory=dict)
+    coords: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Design:
+    """Model-ready arrays for ``n_obs`` rows (plays, or aggregated cells with ``trials``)."""
+
+    spec: ModelSpec
+    n_obs: int
+    outcome: np.ndarray | None
+    terms: tuple[TermDesign, ...]
+    encoders: Encoders
+    trials: np.ndarray | None = None
+    row_ids: pd.DataFrame | None = None
+
+    @property
+    def likelihood(self) -> str:
+        """``bernoulli`` on rows, ``binomial`` on aggregated cells."""
+        return "bernoulli" if self.trials is None else "binomial"
+
+    @property
+    def coords(self) -> dict[str, tuple[Any, ...]]:
+        out: dict[str, tuple[Any, ...]] = {}
+        for t in self.terms:
+            out.update(t.coords)
+        return out
+
+    def term(self, name: str) -> TermDesign:
+        for t in self.terms:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+
+def term_name(term: Term) -> str:
+    """The stable name of a term inside a spec (prefix of its variables)."""
+    if isinstance(term, Smooth):
+        return f"smooth_{term.label}"
+    if isinstance(term, Pooled):
+        return f"pooled_{term.label}"
+    return term.kind
+
+
+def check_leakage(spec: ModelSpec) -> None:
+    """Refuse any outcome column of the play itself as a predictor (lags are fine)."""
+    for column in spec.predictor_columns():
+        _refuse_outcome(column)
+
+
+def _refuse_outcome(column: str) -> None:
+    if column in OUTCOME_COLUMNS:
+        raise SkipmodelError(
+            f"column {column!r} is an outcome of the play being predicted and cannot be a "
+            f"predictor (leakage rule); use the previous play's 'prev_{column}' instead"
+        )
+
+
+def build_design(
+    spec: ModelSpec,
+    data: pd.DataFrame | pa.Table,
+    *,
+    encoders: Encoders | None = None,
+    require_outcome: bool = True,
+) -> Design:
+    """Turn plays into a :class:`Design`.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    data : pandas.DataFrame or pyarrow.Table
+        Rows as the loaders return them (session columns, ``weekday``, track features, lags).
+    encoders : Encoders, optional
+        Those of a fitted design, to encode new rows identically; fitted from ``data`` if None.
+    require_outcome : bool
+        Fail when the outcome column is absent (fitting); prediction passes False.
+    """
+    check_leakage(spec)
+    frame = data.to_pandas() if isinstance(data, pa.Table | pa.RecordBatch) else data
+    needed = set(spec.predictor_columns())
+    if require_outcome:
+        needed.add(spec.outcome)
+    missing = sorted(needed - set(frame.columns))
+    if missing:
+        raise SkipmodelError(
+            f"data lack column(s) {missing} needed by model {spec.name!r}; "
+            f"available: {sorted(frame.columns)}"
+        )
+    if len(frame) == 0:
+        raise SkipmodelError("no rows to build a design from (empty sample or split)")
+    fitting = encoders is None
+    enc = Encoders() if encoders is None else encoders
+    ctx = _Context(frame, enc, fitting, spec.priors, spec.outcome)
+    terms = tuple(_DESIGNERS[t.kind](ctx, t, term_name(t)) for t in spec.terms)
+    outcome = None
+    if spec.outcome in frame.columns:
+        col = frame[spec.outcome]
+        if col.isna().any():
+            raise SkipmodelError(f"outcome {spec.outcome!r} has missing values")
+        outcome = col.to_numpy().astype(np.int8)
+    ids = [c for c in ("session_id", "session_position") if c in frame.columns]
+    return Design(
+        spec=spec,
+        n_obs=len(frame),
+        outcome=outcome,
+        terms=terms,
+        encoders=enc,
+        row_ids=frame[ids].reset_index(drop=True) if ids else None,
+    )
+
+
+@dataclass
+class _Context:
+    frame: pd.DataFrame
+    enc: Encoders
+    fitting: bool
+    priors: Priors
+    outcome: str
+
+    def column(self, name: str) -> pd.Series:
+        _refuse_outcome(name)
+        return self.frame[name]
+
+    def floats(self, name: str) -> np.ndarray:
+        col = self.column(name)
+        return pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+    def levels(self, key: str, name: str, *, min_count: int = 1) -> LevelMap:
+        if self.fitting:
+            counts = _as_text(self.column(name)).value_counts()
+            kept = sorted(str(v) for v, c in counts.items() if c >= min_count)
+            rare = sorted(str(v) for v, c in counts.items() if c < min_count)
+            self.enc.levels[key] = LevelMap(
+                name, (*kept, OTHER) if rare else tuple(kept), tuple(rare)
+            )
+        return self.enc.levels[key]
+
+    def scaler(self, key: str, x: np.ndarray, *, log: bool = False, scale: bool = True) -> Scaler:
+        if self.fitting:
+            self.enc.scalers[key] = Scaler.fit(x, log=log, scale=scale)
+        return self.enc.scalers[key]
+
+    def settings(self, key: str, compute: Any) -> dict[str, Any]:
+        if self.fitting:
+            self.enc.settings[key] = compute()
+        return self.enc.settings[key]
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    text = values.astype("string").fillna(MISSING)
+    if pd.api.types.is_bool_dtype(values.dtype) or set(text.unique()) <= {"True", "False", MISSING}:
+        text = text.str.lower().replace("__missing__", MISSING)
+    return text.astype(object)
+
+
+def _parametrization(choice: str, counts: np.ndarray) -> str:
+    if choice != "auto":
+        return choice
+    return "centered" if counts.size and counts.min() >= CENTERED_MIN_PLAYS else "noncentered"
+
+
+def random_walk_basis(n: int, *, cyclic: bool) -> np.ndarray:
+    """Basis ``B`` (n, n-1) with ``B @ z``, z ~ N(0, I), a sum-to-zero first-order random walk.
+
+    The random walk's precision is the (cyclic or path) graph Laplacian; its eigenvectors
+    (Fourier modes on a cycle, cosines on a path) scaled by 1/sqrt(eigenvalue) give an exactly
+    non-centred form without constraints. Columns are scaled so the average marginal variance is
+    1, so the term's ``sigma`` is its typical size (Sorbye & Rue's scaling).
+    """
+    diff = np.eye(n, k=1)[: n if cyclic else n - 1] - np.eye(n)[: n if cyclic else n - 1]
+    if cyclic:
+        diff[n - 1, 0] = 1.0
+    w, v = np.linalg.eigh(diff.T @ diff)
+    keep = w > 1e-9
+    basis = v[:, keep] / np.sqrt(w[keep])
+    return basis / np.sqrt((basis**2).sum(axis=1).mean())
+
+
+def fourier_basis(hours: np.ndarray, harmonics: int, period: float = 24.0) -> np.ndarray:
+    """cos/sin pairs of harmonics 1..k (the periodic HSGP basis without its constant)."""
+    k = np.arange(1, harmonics + 1)
+    arg = 2 * np.pi * np.outer(hours, k) / period
+    return np.concatenate([np.cos(arg), np.sin(arg)], axis=1)
+
+
+def hsgp_basis(x: np.ndarray, *, center: float, half_width: float, m: int) -> np.ndarray:
+    """Laplacian eigenfunctions on [center - L, center + L] (Solin & Sarkka), shape (len(x), m)."""
+    sqrt_eig = np.pi * np.arange(1, m + 1) / (2 * half_width)
+    return np.sqrt(1 / half_width) * np.sin(np.outer(x - center + half_width, sqrt_eig))
+
+
+def hsgp_sqrt_eigenvalues(half_width: float, m: int) -> np.ndarray:
+    return np.pi * np.arange(1, m + 1) / (2 * half_width)
+
+
+def hsgp_box(x_min: float, x_max: float, priors: Priors, *, m: int | None, c: float | None):
+    """Basis size and box factor from the data range, as PyMC's ``approx_hsgp_hyperparams``
+    does for an ExpQuad kernel (Ruitort-Mayol et al. 2022), unless given."""
+    half = max((x_max - x_min) / 2, 1e-6)
+    c_auto = max(3.2 * priors.lengthscale_upper / half, 1.2)
+    c_used = c if c is not None else c_auto
+    m_auto = int(1.75 * c_used / (priors.lengthscale_lower / half))
+    m_used = m if m is not None else int(min(max(m_auto, 8), HSGP_MAX_BASIS))
+    return m_used, c_used, half
+
+
+# ---------------------------------------------------------------------------------------------
+# One design function per term kind
+
+
+def _design_seasonal(ctx: _Context, term: Seasonal, name: str) -> TermDesign:
+    codes: dict[str, np.ndarray] = {}
+    tables: dict[str, np.ndarray] = {}
+    coords: dict[str, tuple[Any, ...]] = {}
+    settings: dict[str, Any] = {}
+    if term.weekday:
+        wd = ctx.floats("weekday")
+        if np.isnan(wd).any() or ((wd < 0) | (wd > 6)).any():
+            raise SkipmodelError("column 'weekday' must hold 0 (Mon) .. 6 (Sun) without nulls")
+        codes["weekday"] = wd.astype(np.int32)
+        coords["weekday"] = WEEKDAYS
+        counts = np.bincount(codes["weekday"], minlength=7)
+        settings["weekday_parametrization"] = ctx.settings(
+            f"{name}.weekday", lambda: {"p": _parametrization(term.parametrization, counts)}
+        )["p"]
+    if term.hour != "none":
+        hour = ctx.floats("hour_of_day")
+        if np.isnan(hour).any() or ((hour < 0) | (hour > 23)).any():
+            raise SkipmodelError("column 'hour_of_day' must hold 0 .. 23 without nulls")
+        codes["hour"] = hour.astype(np.int32)
+        coords["hour"] = tuple(range(24))
+        if term.hour == "cyclic_rw":
+            tables["hour_basis"] = random_walk_basis(24, cyclic=True)
+        else:
+            tables["hour_basis"] = fourier_basis(np.arange(24), term.hour_harmonics)
+            coords["hour_harmonic"] = tuple(range(1, term.hour_harmonics + 1))
+        coords["hour_mode"] = tuple(range(tables["hour_basis"].shape[1]))
+    if term.position:
+        pos = ctx.floats("session_position")
+        n_pos = int(
+            ctx.settings(
+                f"{name}.position",
+                lambda: {"n": int(max(MIN_POSITIONS, np.nanmax(pos)))},
+            )["n"]
+        )
+        codes["position"] = (np.clip(np.nan_to_num(pos, nan=1), 1, n_pos) - 1).astype(np.int32)
+        coords["position"] = tuple(range(1, n_pos + 1))
+        tables["position_basis"] = random_walk_basis(n_pos, cyclic=False)
+        coords["position_mode"] = tuple(range(n_pos - 1))
+    if term.day_of_month:
+        days = pd.to_datetime(ctx.column("date")).dt.day.to_numpy()
+        codes["day"] = (days - 1).astype(np.int32)
+        coords["day_of_month"] = tuple(range(1, 32))
+        tables["day_basis"] = random_walk_basis(31, cyclic=False)
+        coords["day_mode"] = tuple(range(30))
+    return TermDesign(term, name, codes=codes, tables=tables, coords=coords, settings=settings)
+
+
+def _prev_codes(ctx: _Context, column: str) -> np.ndarray:
+    values = ctx.column(column)
+    flag = values.astype("boolean")
+    return np.where(
+        flag.isna().to_numpy(), 0, np.where(flag.fillna(False).to_numpy(), 2, 1)
+    ).astype(np.int32)
+
+
+def _design_markov(ctx: _Context, term: Markov, name: str) -> TermDesign:
+    codes = {"prev": _prev_codes(ctx, f"prev_{ctx.outcome}")}
+    coords: dict[str, tuple[Any, ...]] = {f"prev_{ctx.outcome}": PREV_LEVELS}
+    if term.lag2:
+        codes["prev2"] = _prev_codes(ctx, f"prev2_{ctx.outcome}")
+        coords[f"prev2_{ctx.outcome}"] = PREV_LEVELS
+    values: dict[str, np.ndarray] = {}
+    if term.features:
+        coords["markov_feature"] = term.features
+        cur, prev, inter, change = [], [], [], []
+        for feat in term.features:
+            x, xp = ctx.floats(feat), ctx.floats(f"prev_{feat}")
+            sc = ctx.scaler(f"{name}.{feat}", x)
+            z, zp = sc.transform(x), sc.transform(xp)
+            prod = z * zp
+            sc_i = ctx.scaler(f"{name}.{feat}.interaction", prod)
+            delta = np.abs(z - zp)
+            sc_c = ctx.scaler(f"{name}.{feat}.change", delta)
+            cur.append(np.nan_to_num(z))
+            prev.append(np.nan_to_num(zp))
+            inter.append(np.nan_to_num(sc_i.transform(prod)))
+            change.append(np.nan_to_num(sc_c.transform(delta)))
+        values["prev"] = np.column_stack(prev)
+        if term.current:
+            values["current"] = np.column_stack(cur)
+        if term.interactions:
+            values["interaction"] = np.column_stack(inter)
+        if term.changes:
+            values["change"] = np.column_stack(change)
+    return TermDesign(term, name, codes=codes, values=values, coords=coords)
+
+
+def _design_smooth(ctx: _Context, term: Smooth, name: str) -> TermDesign:
+    x = ctx.floats(term.column)
+    sc = ctx.scaler(name, x, log=term.log)
+    z = sc.transform(x)
+
+    def box() -> dict[str, Any]:
+        finite = z[np.isfinite(z)]
+        if finite.size < 2 or finite.min() == finite.max():
+            raise SkipmodelError(f"smooth on {term.column!r}: needs at least two distinct values")
+        lo, hi = float(finite.min()), float(finite.max())
+        m, c, half = hsgp_box(lo, hi, ctx.priors, m=term.m, c=term.c)
+        center, width = (lo + hi) / 2, c * half
+        # Centre each basis function on the fitted rows so the smooth averages zero over the
+        # data and does not compete with the intercept.
+        zc = np.clip(np.nan_to_num(z, nan=0.0), lo, hi)
+        means = hsgp_basis(zc, center=center, half_width=width, m=m).mean(axis=0)
+        return {
+            "lo": lo,
+            "hi": hi,
+            "m": m,
+            "c": c,
+            "center": center,
+            "L": width,
+            "basis_means": [float(v) for v in means],
+        }
+
+    b = ctx.settings(name, box)
+    # Missing values get the average (0); values outside the fitted range are clamped to it,
+    # since the HSGP basis only approximates the GP inside its box.
+    z = np.clip(np.nan_to_num(z, nan=0.0), b["lo"], b["hi"])
+    unique, codes = np.unique(z, return_inverse=True)
+    grid_z = np.linspace(b["lo"], b["hi"], SMOOTH_GRID)
+    grid_raw = grid_z * sc.scale + sc.center
+    if term.log:
+        grid_raw = np.exp(grid_raw) - 1e-10
+    means = np.asarray(b["basis_means"])
+
+    def basis(x: np.ndarray) -> np.ndarray:
+        return hsgp_basis(x, center=b["center"], half_width=b["L"], m=b["m"]) - means
+
+    return TermDesign(
+        term,
+        name,
+        codes={"value": codes.astype(np.int32)},
+        tables={
+            "basis": basis(unique),
+            "grid_basis": basis(grid_z),
+            "sqrt_eigenvalues": hsgp_sqrt_eigenvalues(b["L"], b["m"]),
+        },
+        coords={
+            f"{term.label}_basis": tuple(range(b["m"])),
+            f"{term.label}_grid": tuple(float(v) for v in grid_raw),
+        },
+        settings=dict(b),
+    )
+
+
+def _design_pooled(ctx: _Context, term: Pooled, name: str) -> TermDesign:
+    lm = ctx.levels(name, term.column, min_count=term.min_count)
+    raw = ctx.column(term.column)
+    codes = {"level": lm.encode(raw)}
+    if (codes["level"] < 0).any():
+        # Number the distinct unseen levels so each gets its own population draw at prediction.
+        new = pd.factorize(_as_text(raw[codes["level"] < 0]))[0]
+        codes["unseen"] = np.full(len(raw), UNSEEN, dtype=np.int32)
+        codes["unseen"][codes["level"] < 0] = new
+    coords: dict[str, tuple[Any, ...]] = {term.label: lm.levels}
+    seen = codes["level"][codes["level"] >= 0]
+    counts = np.bincount(seen, minlength=len(lm.levels))
+    p = ctx.settings(name, lambda: {"p": _parametrization(term.parametrization, counts)})["p"]
+    values: dict[str, np.ndarray] = {}
+    if term.slopes:
+        cols = []
+        for col in term.slopes:
+            x = ctx.floats(col)
+            cols.append(np.nan_to_num(ctx.scaler(f"{name}.{col}", x).transform(x)))
+        values["slopes"] = np.column_stack(cols)
+        coords[f"{term.label}_slope"] = term.slopes
+    return TermDesign(
+        term, name, codes=codes, values=values, coords=coords, settings={"parametrization": p}
+    )
+
+
+def _design_fixed(ctx: _Context, term: Fixed, name: str) -> TermDesign:
+    codes: dict[str, np.ndarray] = {}
+    coords: dict[str, tuple[Any, ...]] = {}
+    slopes: list[np.ndarray] = []
+    slope_names: list[str] = []
+    for col in term.columns:
+        series = ctx.column(col)
+        is_bool = pd.api.types.is_bool_dtype(series.dtype) or str(series.dtype) == "boolean"
+        is_num = pd.api.types.is_numeric_dtype(series.dtype) and not is_bool
+        if col in term.categorical or not (is_bool or is_num):
+            lm = ctx.levels(f"{name}.{col}", col)
+            codes[col] = lm.encode(series)
+            coords[col] = lm.levels
+            continue
+        x = ctx.floats(col)
+        # Booleans are centred only (slope = log-odds change from false to true).
+        sc = ctx.scaler(f"{name}.{col}", x, log=col in term.log, scale=not is_bool)
+        slopes.append(np.nan_to_num(sc.transform(x)))
+        slope_names.append(col)
+    values = {"slopes": np.column_stack(slopes)} if slopes else {}
+    if slopes:
+        coords["fixed_predictor"] = tuple(slope_names)
+    return TermDesign(term, name, codes=codes, values=values, coords=coords)
+
+
+_DESIGNERS = {
+    "seasonal": _design_seasonal,
+    "markov": _design_markov,
+    "smooth": _design_smooth,
+    "pooled": _design_pooled,
+    "fixed": _design_fixed,
+}
+
+__all__ = [
+    "CENTERED_MIN_PLAYS",
+    "OTHER",
+    "UNSEEN",
+    "Design",
+    "Encoders",
+    "LevelMap",
+    "Scaler",
+    "TermDesign",
+    "build_design",
+    "check_leakage",
+    "random_walk_basis",
+    "term_name",
+]

@@ -1,0 +1,290 @@
+"""ModelSpec, TOML and the design builder: no PyMC model is compiled here."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skipmodel.errors import SkipmodelError
+from skipmodel.model.design import (
+    OTHER,
+    UNSEEN,
+    Encoders,
+    build_design,
+    hsgp_box,
+    random_walk_basis,
+)
+from skipmodel.model.spec import (
+    VARIANTS,
+    Fixed,
+    Markov,
+    ModelSpec,
+    Pooled,
+    Priors,
+    Seasonal,
+    Smooth,
+    get_variant,
+    resolve_model,
+)
+from skipmodel.model.synthetic import toy_plays
+from skipmodel.schema import OUTCOME_COLUMNS
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
+@pytest.fixture(scope="module")
+def plays() -> pd.DataFrame:
+    return toy_plays(40, n_tracks=60, seed=3)
+
+
+# --- variants and TOML ------------------------------------------------------------------------
+
+
+def test_models_dir_ships_the_required_variants() -> None:
+    names = {p.stem for p in MODELS.glob("*.toml")}
+    assert {"baseline", "seasonal", "markov", "smooth", "full"} <= names
+
+
+@pytest.mark.parametrize("path", sorted(MODELS.glob("*.toml")), ids=lambda p: p.stem)
+def test_toml_file_equals_registered_variant(path: Path) -> None:
+    assert ModelSpec.load(path) == get_variant(path.stem)
+    assert resolve_model(path) == resolve_model(path.stem)
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_to_toml_round_trips(name: str) -> None:
+    spec = get_variant(name)
+    assert ModelSpec.from_toml(spec.to_toml()) == spec
+
+
+def test_unknown_variant_lists_valid_names() -> None:
+    with pytest.raises(SkipmodelError, match=r"unknown model 'ful'.*'baseline'.*'full'"):
+        get_variant("ful")
+
+
+@pytest.mark.parametrize(
+    ("toml", "pattern"),
+    [
+        ('nme = "x"', r"unknown key 'nme'; valid keys: .*'name'"),
+        ('outcome = "skip_4"', r"invalid value 'skip_4'; valid choices: 'skip_1', 'skip_2'"),
+        (
+            '[[terms]]\nkind = "seasnal"',
+            r"invalid or missing kind 'seasnal'; valid kinds: 'seasonal'",
+        ),
+        ('[[terms]]\nkind = "seasonal"\nhours = "x"', r"unknown key 'hours'; valid keys: .*'hour'"),
+        (
+            '[[terms]]\nkind = "seasonal"\nhour = "linear"',
+            r"hour: invalid value 'linear'.*'cyclic_rw', 'periodic_gp'",
+        ),
+        (
+            '[[terms]]\nkind = "smooth"\ncolumn = "duraton"',
+            r"unknown column 'duraton' \(did you mean 'duration'",
+        ),
+        (
+            '[[terms]]\nkind = "pooled"\ncolumn = "track_id_clean"\nmin_count = 0',
+            r"min_count: expected a positive integer",
+        ),
+        (
+            '[[terms]]\nkind = "fixed"\ncolumns = ["premium"]\nlog = ["tempo"]',
+            r"log: 'tempo' is not in columns; valid choices: 'premium'",
+        ),
+        (
+            '[[terms]]\nkind = "markov"\nfeatures = ["track_id_clean"]',
+            r"not a numeric track feature; valid choices: 'duration'",
+        ),
+        (
+            "[priors]\nslope_sigma = 1.0",
+            r"\[priors\]: unknown key 'slope_sigma'; valid keys: .*'effect_sigma'",
+        ),
+        (
+            '[inference]\nsampler = "stan"',
+            r"sampler: invalid value 'stan'; valid choices: 'nutpie', 'pymc'",
+        ),
+        ("[inference]\ntarget_accept = 1.2", r"target_accept: expected a number in \[0.5, 1\)"),
+    ],
+)
+def test_toml_validation_names_the_bad_item_and_the_choices(toml: str, pattern: str) -> None:
+    with pytest.raises(SkipmodelError, match=pattern):
+        ModelSpec.from_toml(toml, source="bad.toml")
+
+
+def test_markov_current_effect_cannot_duplicate_a_fixed_one() -> None:
+    with pytest.raises(SkipmodelError, match="set current = false"):
+        ModelSpec(terms=(Markov(features=("energy",)), Fixed(columns=("energy",))))
+    ModelSpec(terms=(Markov(features=("energy",), current=False), Fixed(columns=("energy",))))
+
+
+def test_spec_and_design_do_not_import_pymc() -> None:
+    code = (
+        "import sys, skipmodel.model.spec, skipmodel.model.design; sys.exit('pymc' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+# --- leakage ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("column", OUTCOME_COLUMNS)
+def test_design_refuses_outcome_columns_as_predictors(plays, column) -> None:
+    frame = plays.assign(hist_user_behavior_n_seekfwd=0, hist_user_behavior_n_seekback=0)
+    for term in (Fixed(columns=(column,)), Pooled(column=column), Smooth(column=column)):
+        spec = ModelSpec(terms=(term,))
+        with pytest.raises(SkipmodelError, match=rf"'{column}' is an outcome of the play"):
+            build_design(spec, frame)
+
+
+def test_lagged_outcomes_are_allowed(plays) -> None:
+    spec = ModelSpec(
+        terms=(Fixed(columns=("prev_skip_1", "prev_hist_user_behavior_reason_end")), Markov())
+    )
+    design = build_design(spec, plays)
+    fixed = design.term("fixed")
+    assert fixed.coords["prev_hist_user_behavior_reason_end"] == (
+        "__missing__",
+        "fwdbtn",
+        "trackdone",
+    )
+
+
+# --- design arrays ----------------------------------------------------------------------------
+
+
+def test_design_is_integer_codes_and_standardised_floats(plays) -> None:
+    design = build_design(get_variant("full"), plays)
+    for td in design.terms:
+        for key, codes in td.codes.items():
+            assert codes.dtype == np.int32, (td.name, key)
+            assert codes.shape == (len(plays),)
+        for key, values in td.values.items():
+            assert values.dtype == np.float64
+            assert values.shape[0] == len(plays)
+            assert values.ndim == 1 or values.shape[1] <= 8, f"{td.name}.{key} looks one-hot"
+    slopes = design.term("markov").values["current"]
+    np.testing.assert_allclose(slopes.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(slopes.std(axis=0), 1, atol=1e-12)
+    assert design.coords["weekday"] == ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+    assert design.coords["hour"] == tuple(range(24))
+    assert design.coords["prev_skip_2"] == ("no_previous", "false", "true")
+    np.testing.assert_array_equal(design.outcome, plays["skip_2"].to_numpy())
+
+
+def test_markov_codes_give_first_plays_their_own_level(plays) -> None:
+    design = build_design(ModelSpec(terms=(Markov(lag2=True),)), plays)
+    codes = design.term("markov").codes
+    first = plays["session_position"].to_numpy() == 1
+    assert (codes["prev"][first] == 0).all() and (codes["prev"][~first] > 0).all()
+    expected = np.where(plays["prev_skip_2"].fillna(False).to_numpy(dtype=bool), 2, 1)
+    np.testing.assert_array_equal(codes["prev"][~first], expected[~first])
+    second = plays["session_position"].to_numpy() == 2
+    assert (codes["prev2"][first | second] == 0).all()
+
+
+def test_rare_levels_pool_into_other_and_unseen_levels_get_minus_one(plays) -> None:
+    spec = ModelSpec(terms=(Pooled(column="track_id_clean", min_count=8),))
+    design = build_design(spec, plays)
+    counts = plays["track_id_clean"].value_counts()
+    levels = design.coords["track"]
+    assert levels[-1] == OTHER
+    assert set(levels[:-1]) == set(counts[counts >= 8].index)
+    rare = counts[counts < 8].index[0]
+    codes = design.term("pooled_track").codes["level"]
+    assert (codes[(plays["track_id_clean"] == rare).to_numpy()] == len(levels) - 1).all()
+
+    new = plays.head(5).copy()
+    new["track_id_clean"] = ["t_new_a", "t_new_b", "t_new_a", rare, counts.index[0]]
+    again = build_design(spec, new, encoders=design.encoders, require_outcome=False)
+    td = again.term("pooled_track")
+    np.testing.assert_array_equal(
+        td.codes["level"], [UNSEEN, UNSEEN, UNSEEN, len(levels) - 1, levels.index(counts.index[0])]
+    )
+    np.testing.assert_array_equal(td.codes["unseen"][:3], [0, 1, 0])
+
+
+def test_encoders_round_trip_through_json_and_reproduce_the_design(plays) -> None:
+    spec = get_variant("full")
+    fitted = build_design(spec, plays)
+    import json
+
+    enc = Encoders.from_json(json.loads(json.dumps(fitted.encoders.to_json())))
+    again = build_design(spec, plays, encoders=enc)
+    for a, b in zip(fitted.terms, again.terms, strict=True):
+        for key in a.codes:
+            np.testing.assert_array_equal(a.codes[key], b.codes[key])
+        for key in a.values:
+            np.testing.assert_allclose(a.values[key], b.values[key])
+        for key in a.tables:
+            np.testing.assert_allclose(a.tables[key], b.tables[key])
+    assert fitted.coords == again.coords
+
+
+def test_missing_column_names_it(plays) -> None:
+    with pytest.raises(SkipmodelError, match=r"lack column\(s\) \['energy'\]"):
+        build_design(ModelSpec(terms=(Markov(features=("energy",)),)), plays.drop(columns="energy"))
+
+
+# --- smooth bases -----------------------------------------------------------------------------
+
+
+def _corr(basis: np.ndarray) -> np.ndarray:
+    cov = basis @ basis.T
+    sd = np.sqrt(np.diag(cov))
+    return cov / np.outer(sd, sd)
+
+
+def test_cyclic_hour_basis_makes_23_and_0_neighbours() -> None:
+    corr = _corr(random_walk_basis(24, cyclic=True))
+    assert corr[23, 0] == pytest.approx(corr[0, 1], abs=1e-12)
+    assert corr[23, 0] == pytest.approx(corr[11, 12], abs=1e-12)
+    assert corr[23, 0] > 0.5 > corr[0, 12]
+    path = _corr(random_walk_basis(24, cyclic=False))
+    assert path[23, 0] < 0 < path[0, 1], "the non-cyclic walk must not join the ends"
+
+
+@pytest.mark.parametrize("cyclic", [True, False])
+def test_random_walk_basis_is_sum_to_zero_with_unit_average_variance(cyclic: bool) -> None:
+    basis = random_walk_basis(20, cyclic=cyclic)
+    np.testing.assert_allclose(basis.sum(axis=0), 0, atol=1e-10)
+    assert (basis**2).sum(axis=1).mean() == pytest.approx(1.0)
+
+
+def test_hsgp_box_matches_pymc_heuristic() -> None:
+    from pymc.gp.hsgp_approx import approx_hsgp_hyperparams
+
+    priors = Priors(lengthscale_lower=1.0, lengthscale_upper=3.0)
+    m, c, _ = hsgp_box(-2.0, 3.0, priors, m=None, c=None)
+    m_pymc, c_pymc = approx_hsgp_hyperparams([-2.0, 3.0], [1.0, 3.0], "expquad")
+    assert m == m_pymc
+    assert c == pytest.approx(c_pymc)
+    assert hsgp_box(-2.0, 3.0, priors, m=12, c=2.5)[:2] == (12, 2.5)
+
+
+def test_smooth_basis_is_centred_on_the_data_and_clamps_new_values(plays) -> None:
+    spec = ModelSpec(terms=(Smooth(column="duration", log=True),))
+    design = build_design(spec, plays)
+    td = design.term("smooth_duration")
+    per_row = td.tables["basis"][td.codes["value"]]
+    np.testing.assert_allclose(per_row.mean(axis=0), 0, atol=1e-10)
+    new = plays.head(2).assign(duration=[1e9, plays["duration"].max()])
+    again = build_design(spec, new, encoders=design.encoders, require_outcome=False)
+    t2 = again.term("smooth_duration")
+    rows = t2.tables["basis"][t2.codes["value"]]
+    np.testing.assert_allclose(rows[0], rows[1])
+
+
+def test_auto_parametrisation_depends_on_plays_per_level(plays) -> None:
+    spec = ModelSpec(terms=(Pooled(column="premium"), Seasonal()))
+    design = build_design(spec, plays)
+    assert design.term("pooled_premium").settings["parametrization"] == "noncentered"
+    big = pd.concat([plays] * 40, ignore_index=True)
+    assert build_design(spec, big).term("pooled_premium").settings["parametrization"] == "centered"
+    forced = replace(spec, terms=(Pooled(column="premium", parametrization="noncentered"),))
+    assert (
+        build_design(forced, big).term("pooled_premium").settings["parametrization"]
+        == "noncentered"
+    )
