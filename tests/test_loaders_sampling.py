@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -138,6 +139,9 @@ def test_is_test_session_fraction_and_fixed_seed():
     assert (is_test_session(ids) == (unit_uniform(pa.array(ids), seed=SPLIT_SEED) < 0.2)).all()
     # pinned values: a change of SPLIT_SEED or of the hash would silently re-split fitted runs
     assert is_test_session(ids[:12]).tolist() == PINNED_SPLIT
+    # lists, NumPy arrays, pandas Series and Arrow arrays give the same answer
+    assert (is_test_session(np.array(ids)) == is_test_session(ids)).all()
+    assert (is_test_session(pd.Series(ids)) == is_test_session(pa.array(ids))).all()
     # a larger test fraction only moves sessions from train to test
     small = is_test_session(ids, test_fraction=0.1)
     assert (small <= is_test_session(ids, test_fraction=0.3)).all()

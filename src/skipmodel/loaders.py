@@ -31,7 +31,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -240,7 +240,7 @@ def _plan(spec: SampleSpec) -> _Plan:
     )
 
 
-def _resolve(spec: SampleSpec, overrides: dict[str, object]) -> SampleSpec:
+def _resolve(spec: SampleSpec, overrides: dict[str, Any]) -> SampleSpec:
     if not isinstance(spec, SampleSpec):
         raise SkipmodelError(f"spec must be a SampleSpec, got {type(spec).__name__}")
     fields = [f.name for f in dataclasses.fields(SampleSpec)]
@@ -248,7 +248,7 @@ def _resolve(spec: SampleSpec, overrides: dict[str, object]) -> SampleSpec:
     return dataclasses.replace(spec, **overrides) if overrides else spec
 
 
-def output_schema(spec: SampleSpec = SampleSpec(), **overrides: object) -> pa.Schema:
+def output_schema(spec: SampleSpec = SampleSpec(), **overrides: Any) -> pa.Schema:
     """The Arrow schema of every batch :func:`iter_batches` yields for ``spec``."""
     return _schema(_plan(_resolve(spec, overrides)))
 
@@ -364,7 +364,7 @@ def _session_slices(session_ids: pa.ChunkedArray, batch_rows: int) -> Iterator[t
 
 
 def iter_batches(
-    store: str | Path, spec: SampleSpec = SampleSpec(), **overrides: object
+    store: str | Path, spec: SampleSpec = SampleSpec(), **overrides: Any
 ) -> Iterator[pa.RecordBatch]:
     """Stream a deterministic session sample of ``store`` as Arrow record batches.
 
@@ -409,7 +409,7 @@ def _generate(
             yield pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
-def load_table(store: str | Path, spec: SampleSpec = SampleSpec(), **overrides: object) -> pa.Table:
+def load_table(store: str | Path, spec: SampleSpec = SampleSpec(), **overrides: Any) -> pa.Table:
     """The whole sample as one Arrow table (see :func:`iter_batches`)."""
     spec = _resolve(spec, overrides)
     batches = list(iter_batches(store, spec))
@@ -417,7 +417,7 @@ def load_table(store: str | Path, spec: SampleSpec = SampleSpec(), **overrides: 
 
 
 def load_pandas(
-    store: str | Path, spec: SampleSpec = SampleSpec(), **overrides: object
+    store: str | Path, spec: SampleSpec = SampleSpec(), **overrides: Any
 ) -> pd.DataFrame:
     """The whole sample as a pandas DataFrame (dictionary columns become categoricals)."""
     return load_table(store, spec, **overrides).to_pandas()
