@@ -53,15 +53,18 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from skipmodel.errors import SkipmodelError
+from skipmodel.progress import Progress
 from skipmodel.schema import (
     CONTEXT_TYPES,
     LOG_COLUMNS,
     REASONS_END,
     REASONS_START,
+    SKIP_OUTCOMES,
     TRACK_COLUMNS,
 )
 from skipmodel.simulate_sessions import (
     Plays,
+    SessionPlan,
     TrueEffects,
     effects_truth,
     make_catalogue,
@@ -323,27 +326,46 @@ def simulate(
     day_of_used = used // files_per_day
     k_of_used = np.arange(len(used)) - np.searchsorted(day_of_used, day_of_used)
     order = np.lexsort((uuids, file_rank))
-    plan = type(plan)(*(np.asarray(getattr(plan, f))[order] for f in plan.__dataclass_fields__))
+    plan = SessionPlan(*(getattr(plan, f)[order] for f in SessionPlan._fields()))
     uuids, file_rank = uuids[order], file_rank[order]
     k = k_of_used[file_rank]
     session_ids = pa.array(
         np.char.add(np.char.add(k.astype("S4"), b"_"), uuids).astype(str), pa.string()
     )
 
-    plays = simulate_plays(rng_plays, plan, catalogue, effects)
+    # Sessions are simulated one day at a time (memory bounded by a day's plays) and written
+    # as one CSV per (day, k).
+    session_day = day_of_used[file_rank]
+    day_bounds = np.searchsorted(session_day, np.arange(days + 1))
+    plays_per_track = np.zeros(n_tracks, dtype=np.int64)
+    sums = dict.fromkeys(("plays", *SKIP_OUTCOMES, "logit"), 0.0)
 
-    # Session logs: one CSV per (day, k).
-    row_file = file_rank[plays.session]
-    bounds = np.searchsorted(row_file, np.arange(len(used) + 1))
-
-    def log_files() -> Iterator[tuple[str, bytes]]:
-        for f, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
-            day = _EPOCH + dt.timedelta(days=int(first_day + day_of_used[f]))
-            table = _log_table(plays, slice(lo, hi), session_ids, track_ids)
-            yield f"log_{k_of_used[f]}_{day:%Y%m%d}_000000000000.csv", _csv_bytes(table)
+    def log_files(bar: Progress) -> Iterator[tuple[str, bytes]]:
+        for d in range(days):
+            lo, hi = int(day_bounds[d]), int(day_bounds[d + 1])
+            if lo == hi:
+                continue
+            day_plan = SessionPlan(*(getattr(plan, f)[lo:hi] for f in SessionPlan._fields()))
+            plays = simulate_plays(rng_plays, day_plan, catalogue, effects)
+            plays_per_track[:] += np.bincount(plays.track, minlength=n_tracks)
+            sums["plays"] += len(plays.position)
+            sums["logit"] += float(plays.logit.sum())
+            for outcome in SKIP_OUTCOMES:
+                sums[outcome] += int(getattr(plays, outcome).sum())
+            row_file = file_rank[lo + plays.session]
+            files = np.unique(row_file)
+            row_bounds = np.searchsorted(row_file, np.append(files, files[-1] + 1))
+            day_ids = session_ids.slice(lo, hi - lo)
+            date = _EPOCH + dt.timedelta(days=int(first_day + d))
+            for f, r_lo, r_hi in zip(files, row_bounds[:-1], row_bounds[1:], strict=True):
+                table = _log_table(plays, slice(r_lo, r_hi), day_ids, track_ids)
+                yield f"log_{k_of_used[f]}_{date:%Y%m%d}_000000000000.csv", _csv_bytes(table)
+            bar.advance(hi - lo)
 
     training_set = out / "training_set.tar.gz"
-    _write_tar_gz(training_set, "training_set", log_files())
+    with Progress("simulate", unit="sessions", total=sessions) as bar:
+        _write_tar_gz(training_set, "training_set", log_files(bar))
+    n_plays = int(sums["plays"])
 
     # Track features: the whole catalogue, TF_ROWS_PER_FILE rows per file.
     tf = track_feature_table(track_ids, features)
@@ -356,7 +378,6 @@ def simulate(
     n_tf_files = _write_tar_gz(track_features, "track_features", tf_files)
 
     # Truth.
-    plays_per_track = np.bincount(plays.track, minlength=n_tracks)
     truth_tracks = out / "truth_tracks.parquet"
     pq.write_table(
         pa.table(
@@ -369,7 +390,7 @@ def simulate(
         truth_tracks,
         compression="zstd",
     )
-    skip_2_rate = float(plays.skip_2.mean())
+    skip_2_rate = sums["skip_2"] / n_plays
     truth = {
         "truth_version": TRUTH_VERSION,
         "generator": "skipmodel.simulate",
@@ -385,15 +406,12 @@ def simulate(
         "track_feature_dag": dag_truth(clipped),
         "empirical": {
             "sessions": sessions,
-            "plays": int(len(plays.position)),
+            "plays": n_plays,
             "tracks_played": int((plays_per_track > 0).sum()),
             "log_files": len(used),
             "tf_files": n_tf_files,
-            "skip_1_rate": float(plays.skip_1.mean()),
-            "skip_2_rate": skip_2_rate,
-            "skip_3_rate": float(plays.skip_3.mean()),
-            "not_skipped_rate": float(plays.not_skipped.mean()),
-            "mean_true_logit": float(plays.logit.mean()),
+            **{f"{o}_rate": sums[o] / n_plays for o in SKIP_OUTCOMES},
+            "mean_true_logit": sums["logit"] / n_plays,
         },
     }
     truth_path = out / "truth.json"
@@ -405,7 +423,7 @@ def simulate(
         truth=truth_path,
         truth_tracks=truth_tracks,
         n_sessions=sessions,
-        n_plays=int(len(plays.position)),
+        n_plays=n_plays,
         n_tracks=n_tracks,
         n_log_files=len(used),
         skip_2_rate=skip_2_rate,

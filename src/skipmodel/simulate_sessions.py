@@ -205,6 +205,10 @@ class SessionPlan:
     start_date: np.ndarray  # days since epoch of the first play
     start_minute: np.ndarray  # minute of day of the first play
 
+    @classmethod
+    def _fields(cls) -> tuple[str, ...]:
+        return tuple(cls.__dataclass_fields__)
+
 
 def _categorical(rng: np.random.Generator, probs: np.ndarray, size: int) -> np.ndarray:
     cdf = np.cumsum(probs / probs.sum())
