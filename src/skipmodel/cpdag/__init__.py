@@ -9,6 +9,21 @@ Public API::
 
 from __future__ import annotations
 
+from skipmodel.cpdag.corr import (
+    CorrelationResult,
+    Transforms,
+    correlation_from_csv,
+    correlation_from_store,
+)
 from skipmodel.cpdag.pc import CPDAGResult, Edge, PCOptions, pc
 
-__all__ = ["CPDAGResult", "Edge", "PCOptions", "pc"]
+__all__ = [
+    "CPDAGResult",
+    "CorrelationResult",
+    "Edge",
+    "PCOptions",
+    "Transforms",
+    "correlation_from_csv",
+    "correlation_from_store",
+    "pc",
+]
