@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.loaders import TRACK_FEATURES, WEEKDAY, SampleSpec, iter_batches, output_schema
+from skipmodel.progress import Progress
 from skipmodel.schema import LOG_COLUMNS
 from skipmodel.store import atomic_path
 
@@ -83,10 +84,12 @@ def run(args: argparse.Namespace) -> int:
     with (
         atomic_path(args.out) as tmp,
         pq.ParquetWriter(tmp, output_schema(spec), compression="zstd") as writer,
+        Progress("sample", unit="rows") as bar,
     ):
         for batch in batches:
             writer.write_batch(batch)
             rows += batch.num_rows
-            sessions += len(batch.column(0).unique())
+            sessions += len(batch.column(0).unique())  # a session never spans two batches
+            bar.advance(batch.num_rows)
     print(f"wrote {rows:,} rows of {sessions:,} sessions to {args.out}")
     return 0
