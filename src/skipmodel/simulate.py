@@ -43,6 +43,7 @@ import json
 import tarfile
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +73,7 @@ from skipmodel.simulate_sessions import (
     simulate_plays,
 )
 from skipmodel.simulate_tracks import dag_truth, simulate_track_features, track_feature_table
+from skipmodel.store import atomic_path
 
 __all__ = ["SimulationResult", "TrueEffects", "simulate"]
 
@@ -113,8 +115,7 @@ def _uuid4_strings(rng: np.random.Generator, n: int) -> np.ndarray:
     digits[:, 0::2] = _HEX[raw >> 4]
     digits[:, 1::2] = _HEX[raw & 0x0F]
     out = np.full((n, 36), ord("-"), dtype=np.uint8)
-    for dst, src in ((0, 0), (9, 8), (14, 12), (19, 16), (24, 20)):
-        width = {0: 8, 8: 4, 12: 4, 16: 4, 20: 12}[src]
+    for dst, src, width in ((0, 0, 8), (9, 8, 4), (14, 12, 4), (19, 16, 4), (24, 20, 12)):
         out[:, dst : dst + width] = digits[:, src : src + width]
     return out.view("S36").ravel()
 
@@ -148,6 +149,14 @@ def _csv_bytes(table: pa.Table) -> bytes:
     return header + sink.getvalue().to_pybytes()
 
 
+@contextmanager
+def _atomic(final: Path) -> Iterator[Path]:
+    """:func:`skipmodel.store.atomic_path` with the usual file mode (mkstemp makes 0600)."""
+    with atomic_path(final) as tmp:
+        yield tmp
+        tmp.chmod(0o644)
+
+
 def _write_tar_gz(path: Path, folder: str, members: Iterable[tuple[str, bytes]]) -> int:
     """A deterministic ``.tar.gz`` with ``folder/`` and its files (fixed times and owners).
 
@@ -155,8 +164,8 @@ def _write_tar_gz(path: Path, folder: str, members: Iterable[tuple[str, bytes]])
     many were written. The archive appears under its name only once complete.
     """
     count = 0
-    tmp = path.with_name(path.name + ".tmp")
     with (
+        _atomic(path) as tmp,
         open(tmp, "wb") as raw,
         gzip.GzipFile(
             filename="", mode="wb", fileobj=raw, compresslevel=_GZIP_LEVEL, mtime=0
@@ -175,7 +184,6 @@ def _write_tar_gz(path: Path, folder: str, members: Iterable[tuple[str, bytes]])
             info.mtime = _FIXED_MTIME
             tar.addfile(info, io.BytesIO(data))
             count += 1
-    tmp.replace(path)
     return count
 
 
@@ -379,17 +387,18 @@ def simulate(
 
     # Truth.
     truth_tracks = out / "truth_tracks.parquet"
-    pq.write_table(
-        pa.table(
-            {
-                "track_id": track_ids,
-                "intercept": pa.array(catalogue.intercept),
-                "plays": pa.array(plays_per_track),
-            }
-        ),
-        truth_tracks,
-        compression="zstd",
-    )
+    with _atomic(truth_tracks) as tmp:
+        pq.write_table(
+            pa.table(
+                {
+                    "track_id": track_ids,
+                    "intercept": pa.array(catalogue.intercept),
+                    "plays": pa.array(plays_per_track),
+                }
+            ),
+            tmp,
+            compression="zstd",
+        )
     skip_2_rate = sums["skip_2"] / n_plays
     truth = {
         "truth_version": TRUTH_VERSION,
@@ -415,7 +424,8 @@ def simulate(
         },
     }
     truth_path = out / "truth.json"
-    truth_path.write_text(json.dumps(truth, indent=1, allow_nan=False) + "\n")
+    with _atomic(truth_path) as tmp:
+        tmp.write_text(json.dumps(truth, indent=1, allow_nan=False) + "\n")
     return SimulationResult(
         out=out,
         training_set=training_set,
