@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     with (
         atomic_path(args.out) as tmp,
         pq.ParquetWriter(tmp, output_schema(spec), compression="zstd") as writer,
-        Progress("sample", unit="rows") as bar,
+        Progress("sample", unit="rows", stream=sys.stderr) as bar,
     ):
         for batch in batches:
             writer.write_batch(batch)
