@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import skipmodel.parts as parts
 from skipmodel.errors import SkipmodelError
@@ -267,3 +271,29 @@ def test_spec_is_frozen_and_hashable():
     assert spec.columns == ("skip_2",) and hash(spec)
     with pytest.raises(AttributeError):
         spec.fraction = 0.5  # type: ignore[misc]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    n_buckets=st.integers(min_value=1, max_value=300),
+    f1=st.floats(min_value=1e-6, max_value=1.0),
+    f2=st.floats(min_value=1e-6, max_value=1.0),
+    seed=st.integers(min_value=0, max_value=2**32),
+)
+def test_bucket_selection_sizes_and_nesting(n_buckets, f1, f2, seed):
+    lo, hi = sorted((f1, f2))
+    small = select_buckets(n_buckets, fraction=lo, seed=seed)
+    large = select_buckets(n_buckets, fraction=hi, seed=seed)
+    for fraction, sel in ((lo, small), (hi, large)):
+        assert len(sel.whole) == math.floor(round(fraction * n_buckets, 9))
+        assert 0.0 <= sel.remainder < 1.0
+        assert (sel.partial is None) == (sel.remainder == 0.0)
+        assert sel.partial not in sel.whole
+        assert len(sel.whole) + sel.remainder == pytest.approx(fraction * n_buckets, abs=1e-8)
+    # a larger fraction keeps every whole bucket and never thins one the smaller took whole
+    assert set(small.whole) <= set(large.whole)
+    if small.partial is not None:
+        assert small.partial in large.whole or (
+            small.partial == large.partial and small.remainder <= large.remainder
+        )
+    assert select_buckets(n_buckets, fraction=1.0, seed=seed).whole == tuple(range(n_buckets))
