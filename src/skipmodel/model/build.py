@@ -53,13 +53,18 @@ def linear_predictor(design: Design) -> Any:
     return eta
 
 
-def build_model(design: Design) -> pm.Model:
-    """A ``pm.Model`` for ``design`` with named coords; the observed variable is the outcome."""
+def build_model(design: Design, *, record_logit: bool = False) -> pm.Model:
+    """A ``pm.Model`` for ``design`` with named coords; the observed variable is the outcome.
+
+    ``record_logit`` also keeps the per-row logit as ``logit_p`` (tests; large for big data).
+    """
     if design.outcome is None:
         raise ValueError("the design has no outcome column; build it from rows with outcomes")
     coords = {OBS_DIM: np.arange(design.n_obs), **design.coords}
     with pm.Model(coords=coords) as model:
         eta = linear_predictor(design)
+        if record_logit:
+            eta = pm.Deterministic("logit_p", eta, dims=OBS_DIM)
         LIKELIHOODS[design.likelihood](design.spec.outcome, eta, design)
     return model
 

@@ -1,0 +1,208 @@
+"""Posterior skip probabilities for new plays, without recompiling the model.
+
+The logit is recomputed in NumPy from posterior draws by each term's ``evaluate_<kind>``
+(:mod:`skipmodel.model.terms`), on a design encoded with the fitted encoders. Levels unseen in
+fitting (new tracks) draw their effect from the population N(0, sigma), independently per level
+and per posterior draw, so their uncertainty includes the spread between tracks.
+
+Sequential prediction (WSDM Cup 2019 setting): for each session the first half of the plays is
+observed and the second half predicted; within each posterior draw the outcome of play t is
+simulated and fed forward as the previous-play outcome of play t + 1 (and t + 2 for lag 2), so
+the predicted probability averages over what the listener may have done in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from skipmodel.errors import SkipmodelError
+from skipmodel.model.design import Design, TermDesign
+from skipmodel.model.terms import EVALUATORS, Draws
+
+#: Central posterior interval reported by ``p_lo`` / ``p_hi``.
+INTERVAL = 0.94
+
+
+def posterior_draws(posterior: xr.Dataset, *, max_draws: int | None, seed: int) -> Draws:
+    """Flatten (chain, draw) into one sample axis, thinned to at most ``max_draws``."""
+    stacked = {
+        name: np.asarray(var.values).reshape(-1, *var.shape[2:])
+        for name, var in posterior.data_vars.items()
+    }
+    total = next(iter(stacked.values())).shape[0]
+    if max_draws is not None and total > max_draws:
+        keep = np.sort(np.random.default_rng(seed).choice(total, max_draws, replace=False))
+        stacked = {k: v[keep] for k, v in stacked.items()}
+    return stacked
+
+
+def _slice_term(td: TermDesign, rows: slice) -> TermDesign:
+    return TermDesign(
+        term=td.term,
+        name=td.name,
+        codes={k: v[rows] for k, v in td.codes.items()},
+        values={k: v[rows] for k, v in td.values.items()},
+        tables=td.tables,
+        coords=td.coords,
+        settings=td.settings,
+    )
+
+
+def linear_predictor_draws(
+    design: Design,
+    draws: Draws,
+    *,
+    rng: np.random.Generator,
+    rows: slice | None = None,
+    skip_kinds: tuple[str, ...] = (),
+) -> np.ndarray:
+    """The logit of P(skip), shape (n_draws, n_rows), from posterior (or any) draws."""
+    rows = rows if rows is not None else slice(0, design.n_obs)
+    out = np.repeat(draws["intercept"][:, None], rows.stop - rows.start, axis=1)
+    for td in design.terms:
+        if td.term.kind in skip_kinds:
+            continue
+        out += EVALUATORS[td.term.kind](_slice_term(td, rows), draws, rng)
+    return out
+
+
+def _chunks(n: int, size: int) -> Iterator[slice]:
+    for start in range(0, n, size):
+        yield slice(start, min(start + size, n))
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Per-row posterior mean skip probability and a central interval."""
+
+    p_skip: np.ndarray
+    p_lo: np.ndarray
+    p_hi: np.ndarray
+
+    def frame(self, design: Design) -> pd.DataFrame:
+        ids = (
+            design.row_ids
+            if design.row_ids is not None
+            else pd.DataFrame(index=range(design.n_obs))
+        )
+        return ids.assign(p_skip=self.p_skip, p_lo=self.p_lo, p_hi=self.p_hi)
+
+
+def _summarise(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    tail = (1 - INTERVAL) / 2
+    lo, hi = np.quantile(p, [tail, 1 - tail], axis=0)
+    return p.mean(axis=0), lo, hi
+
+
+def predict_design(
+    design: Design, draws: Draws, *, seed: int = 0, chunk_rows: int = 20_000
+) -> Prediction:
+    """Posterior mean and interval of P(skip) for every row of ``design``."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for rows in _chunks(design.n_obs, chunk_rows):
+        eta = linear_predictor_draws(design, draws, rng=rng, rows=rows)
+        parts.append(_summarise(1 / (1 + np.exp(-eta))))
+    return Prediction(*(np.concatenate(x) for x in zip(*parts, strict=True)))
+
+
+def _second_half(frame: pd.DataFrame) -> np.ndarray:
+    """Rows in a session's second half (position > floor(length / 2)), as in the WSDM Cup."""
+    return frame["session_position"].to_numpy() > (frame["session_length"].to_numpy() // 2)
+
+
+def predict_sequential(
+    design: Design, draws: Draws, frame: pd.DataFrame, *, seed: int = 0
+) -> tuple[pd.DataFrame, Prediction]:
+    """Predict each session's second half from its first, rolling simulated outcomes forward.
+
+    ``frame`` holds the rows ``design`` was built from (same order), with ``session_id``,
+    ``session_position`` and ``session_length``; sessions must be complete in their first half
+    up to the first predicted play (the observed previous outcome comes from the lag column).
+    Returns the predicted rows' ids and their prediction.
+    """
+    for col in ("session_id", "session_position", "session_length"):
+        if col not in frame.columns:
+            raise SkipmodelError(f"sequential prediction needs column {col!r}")
+    spec = design.spec
+    leaky = [
+        c
+        for c in spec.predictor_columns()
+        if c.startswith(("prev_", "prev2_"))
+        and c not in (f"prev_{spec.outcome}", f"prev2_{spec.outcome}")
+        and c.removeprefix("prev_") not in _markov_features(design)
+        and c != "prev_track_id_clean"
+    ]
+    if leaky:
+        raise SkipmodelError(
+            f"sequential prediction cannot roll {leaky} forward (outcomes of predicted plays); "
+            "use a model whose only lagged outcome is the Markov term's"
+        )
+    rng = np.random.default_rng(seed)
+    target = _second_half(frame)
+    markov = next((td for td in design.terms if td.term.kind == "markov"), None)
+    base = linear_predictor_draws(design, draws, rng=rng, skip_kinds=("markov",))
+    if markov is not None:
+        # Everything in the Markov term except the lagged outcomes is known in advance.
+        fixed_part = markov_features_part(markov, draws)
+        base += fixed_part
+    idx = np.flatnonzero(target)
+    n_draws = base.shape[0]
+    p_out = np.empty((n_draws, idx.size))
+    if markov is None:
+        p_out = 1 / (1 + np.exp(-base[:, idx]))
+    else:
+        dims = [d for d in markov.coords if d.startswith(("prev_", "prev2_"))]
+        prev_eff = draws[f"{dims[0]}_effect"]
+        prev2_eff = draws[f"{dims[1]}_effect"] if len(dims) > 1 else None
+        session = frame["session_id"].to_numpy()
+        position = frame["session_position"].to_numpy()
+        # codes: 0 no previous, 1 false, 2 true; simulated per draw for predicted rows.
+        prev_code = np.repeat(markov.codes["prev"][None, :], n_draws, axis=0)
+        prev2_code = (
+            np.repeat(markov.codes["prev2"][None, :], n_draws, axis=0)
+            if prev2_eff is not None
+            else None
+        )
+        sim = np.zeros((n_draws, design.n_obs), dtype=bool)
+        row_of = {(s, p): i for i, (s, p) in enumerate(zip(session, position, strict=True))}
+        order = idx[np.argsort(position[idx], kind="stable")]
+        col_of = {r: j for j, r in enumerate(idx)}
+        ar = np.arange(n_draws)
+        for r in order:
+            eta = base[:, r] + prev_eff[ar, prev_code[:, r]]
+            if prev2_code is not None:
+                eta = eta + prev2_eff[ar, prev2_code[:, r]]
+            p = 1 / (1 + np.exp(-eta))
+            p_out[:, col_of[r]] = p
+            sim[:, r] = rng.random(n_draws) < p
+            code = np.where(sim[:, r], 2, 1)
+            nxt = row_of.get((session[r], position[r] + 1))
+            if nxt is not None and target[nxt]:
+                prev_code[:, nxt] = code
+            nxt2 = row_of.get((session[r], position[r] + 2))
+            if prev2_code is not None and nxt2 is not None and target[nxt2]:
+                prev2_code[:, nxt2] = code
+    ids = frame.loc[target, ["session_id", "session_position"]].reset_index(drop=True)
+    return ids, Prediction(*_summarise(p_out))
+
+
+def _markov_features(design: Design) -> tuple[str, ...]:
+    for td in design.terms:
+        if td.term.kind == "markov":
+            return td.term.features
+    return ()
+
+
+def markov_features_part(td: TermDesign, draws: Draws) -> np.ndarray:
+    """The Markov term's feature slopes (known before the play), without lagged outcomes."""
+    out = 0.0
+    for key in ("current", "prev", "interaction", "change"):
+        if key in td.values:
+            out = out + draws[f"markov_{key}_beta"] @ td.values[key].T
+    return np.asarray(out)

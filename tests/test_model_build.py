@@ -1,0 +1,180 @@
+"""Building the PyMC models: names, coords, logp and its gradient, prediction arithmetic.
+
+No sampling here. Log-probabilities are evaluated with PyTensor's Python linker and no graph
+rewrites, which avoids C compilation (minutes on a busy 2-core machine).
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor
+import pytensor.tensor as pt
+import pytest
+from pytensor.compile.mode import Mode
+
+from skipmodel.model.build import build, build_model
+from skipmodel.model.design import build_design
+from skipmodel.model.predict import linear_predictor_draws, predict_design, predict_sequential
+from skipmodel.model.spec import VARIANTS, Markov, ModelSpec, Pooled, Seasonal, get_variant
+from skipmodel.model.synthetic import toy_plays
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+PY_MODE = Mode(linker="py", optimizer=None)
+
+EXPECTED_VARIABLES = {
+    "baseline": {"intercept", "track_sigma", "track_z"},
+    "seasonal": {"weekday_sigma", "weekday_z", "hour_sigma", "hour_z", "position_z"},
+    "markov": {"prev_skip_2_effect", "markov_prev_beta", "markov_interaction_beta"},
+    "smooth": {"duration_lengthscale", "duration_amplitude", "duration_z"},
+    "full": {"context_type_sigma", "prev2_skip_2_effect", "fixed_beta"},
+}
+EXPECTED_DETERMINISTICS = {
+    "seasonal": {"weekday_effect", "hour_effect", "position_effect"},
+    "smooth": {"duration_effect", "us_popularity_estimate_effect"},
+    "full": {"context_type_effect"},
+}
+
+
+@pytest.fixture(scope="module")
+def plays() -> pd.DataFrame:
+    return toy_plays(30, n_tracks=40, seed=5)
+
+
+def logp_and_grad(model: pm.Model, point: dict[str, np.ndarray]) -> tuple[float, np.ndarray]:
+    """Joint logp (with Jacobians) and its gradient, summed pairwise (no 32-operand Elemwise)."""
+    terms = model.logp(sum=False, jacobian=True)
+    total = functools.reduce(operator.add, [t.sum() for t in terms])
+    grads = pt.grad(total, model.value_vars)
+    fn = pytensor.function(
+        model.value_vars, [total, *grads], mode=PY_MODE, on_unused_input="ignore"
+    )
+    out = fn(*(point[v.name] for v in model.value_vars))
+    return float(out[0]), np.concatenate([np.ravel(g) for g in out[1:]])
+
+
+@pytest.fixture(scope="module")
+def models_from_toml(plays) -> dict[str, tuple[pm.Model, object]]:
+    return {
+        name: build(ModelSpec.load(MODELS / f"{name}.toml"), plays) for name in sorted(VARIANTS)
+    }
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_toml_and_python_build_the_identical_model(plays, models_from_toml, name) -> None:
+    from_toml, _ = models_from_toml[name]
+    from_python, _ = build(get_variant(name), plays)
+    assert [v.name for v in from_toml.free_RVs] == [v.name for v in from_python.free_RVs]
+    assert {k: tuple(v) for k, v in from_toml.coords.items()} == {
+        k: tuple(v) for k, v in from_python.coords.items()
+    }
+    point = from_toml.initial_point()
+    lp_toml, grad = logp_and_grad(from_toml, point)
+    lp_python, _ = logp_and_grad(from_python, from_python.initial_point())
+    assert lp_toml == pytest.approx(lp_python, rel=1e-12)
+    assert np.isfinite(lp_toml)
+    assert np.isfinite(grad).all() and np.abs(grad).sum() > 0
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_variant_has_expected_named_variables_and_coords(models_from_toml, name) -> None:
+    model, design = models_from_toml[name]
+    names = {v.name for v in model.free_RVs}
+    # Each variant adds to the previous one (baseline < seasonal < markov < smooth < full).
+    order = ["baseline", "seasonal", "markov", "smooth", "full"]
+    for earlier in order[: order.index(name) + 1]:
+        assert EXPECTED_VARIABLES[earlier] <= names, earlier
+        assert EXPECTED_DETERMINISTICS.get(earlier, set()) <= {v.name for v in model.deterministics}
+    assert tuple(model.coords["track"]) == design.coords["track"]
+    if name != "baseline":
+        assert tuple(model.coords["weekday"]) == ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+        assert tuple(model.coords["hour"]) == tuple(range(24))
+        assert model.named_vars_to_dims["hour_effect"] == ("hour",)
+    if name in ("markov", "smooth", "full"):
+        assert tuple(model.coords["prev_skip_2"]) == ("no_previous", "false", "true")
+        assert model.named_vars_to_dims["prev_skip_2_effect"] == ("prev_skip_2",)
+    assert model.observed_RVs[0].name == "skip_2"
+    assert "track_effect" not in model.named_vars or len(design.coords["track"]) <= 500
+
+
+def _random_point(model: pm.Model, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {k: v + rng.normal(0, 0.7, np.shape(v)) for k, v in model.initial_point().items()}
+
+
+@pytest.mark.parametrize("name", ["full", "smooth"])
+def test_numpy_prediction_reproduces_the_model_logit(plays, name) -> None:
+    design = build_design(get_variant(name), plays)
+    model = build_model(design, record_logit=True)
+    point = _random_point(model, seed=1)
+    outputs = [model[v.name] for v in model.free_RVs + model.deterministics]
+    fn = pytensor.function(model.value_vars, outputs, mode=PY_MODE, on_unused_input="ignore")
+    values = fn(*(point[v.name] for v in model.value_vars))
+    draws = {v.name: np.asarray(x)[None] for v, x in zip(outputs, values, strict=True)}
+    eta = linear_predictor_draws(design, draws, rng=np.random.default_rng(0))
+    np.testing.assert_allclose(eta[0], draws["logit_p"][0], rtol=1e-10, atol=1e-10)
+
+
+def test_periodic_gp_hour_joins_23_and_0(plays) -> None:
+    spec = ModelSpec(terms=(Seasonal(weekday=False, position=False, hour="periodic_gp"),))
+    model, _ = build(spec, plays)
+    effect = pm.draw(model["hour_effect"], draws=3000, random_seed=11, mode=PY_MODE)
+    corr = np.corrcoef(effect.T)
+    assert abs(corr[23, 0] - corr[0, 1]) < 0.05
+    assert corr[23, 0] > corr[0, 12] + 0.2
+
+
+# --- prediction with hand-made draws (no sampling) ---------------------------------------------
+
+
+def test_unseen_track_draws_from_the_population(plays) -> None:
+    spec = ModelSpec(terms=(Pooled(column="track_id_clean"),))
+    design = build_design(spec, plays)
+    n_draws, n_levels = 4000, len(design.coords["track"])
+    rng = np.random.default_rng(2)
+    draws = {
+        "intercept": np.zeros(n_draws),
+        "track_sigma": np.full(n_draws, 0.8),
+        "track_z": np.tile(np.linspace(-1, 1, n_levels), (n_draws, 1)),
+    }
+    new = plays.head(4).assign(
+        track_id_clean=["t_unseen_1", "t_unseen_2", "t_unseen_1", plays["track_id_clean"].iloc[0]]
+    )
+    new_design = build_design(spec, new, encoders=design.encoders, require_outcome=False)
+    eta = linear_predictor_draws(new_design, draws, rng=rng)
+    assert eta[:, 0].std() == pytest.approx(0.8, rel=0.05)
+    assert abs(eta[:, 0].mean()) < 0.05
+    assert abs(np.corrcoef(eta[:, 0], eta[:, 1])[0, 1]) < 0.05, "distinct new tracks independent"
+    np.testing.assert_array_equal(eta[:, 0], eta[:, 2])  # the same new track: the same draw
+    seen = design.coords["track"].index(plays["track_id_clean"].iloc[0])
+    np.testing.assert_allclose(eta[:, 3], 0.8 * np.linspace(-1, 1, n_levels)[seen])
+    pred = predict_design(new_design, draws)
+    assert pred.p_lo[0] < 0.5 < pred.p_hi[0]
+    assert pred.p_hi[0] - pred.p_lo[0] > pred.p_hi[3] - pred.p_lo[3]
+
+
+def test_sequential_prediction_rolls_simulated_outcomes_forward(plays) -> None:
+    spec = ModelSpec(terms=(Markov(),))
+    design = build_design(spec, plays)
+    n_draws = 200
+    draws = {
+        "intercept": np.zeros(n_draws),
+        # no previous / previous not skipped / previous skipped
+        "prev_skip_2_effect": np.tile([0.0, -6.0, 6.0], (n_draws, 1)),
+    }
+    ids, pred = predict_sequential(design, draws, plays, seed=3)
+    frame = plays.set_index(["session_id", "session_position"])
+    lengths = frame["session_length"].groupby(level=0).first()
+    assert len(ids) == sum(n - n // 2 for n in lengths)
+    # With so strong a memory, every predicted play repeats the last observed outcome.
+    for (session, position), p in zip(ids.itertuples(index=False), pred.p_skip, strict=True):
+        last_seen = frame.loc[(session, lengths[session] // 2), "skip_2"]
+        assert (p > 0.95) if last_seen else (p < 0.05), (session, position)
+    # Ordinary prediction uses the real previous outcomes instead and differs.
+    plain = predict_design(design, draws)
+    assert not np.allclose(plain.p_skip[-len(ids) :], pred.p_skip)
