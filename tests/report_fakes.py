@@ -16,8 +16,15 @@ PREV_LEVELS = ("no_previous", "false", "true")
 
 
 def fake_posterior(
-    *, chains: int = 2, draws: int = 200, n_tracks: int = 40, n_obs: int = 300, seed: int = 0
+    *,
+    chains: int = 4,
+    draws: int = 250,
+    n_tracks: int = 40,
+    n_obs: int = 300,
+    seed: int = 0,
+    stuck_apart: bool = False,
 ) -> xr.DataTree:
+    """Effects of known shape plus noise; ``stuck_apart`` puts each chain's intercept elsewhere."""
     import arviz_base as azb
 
     rng = np.random.default_rng(seed)
@@ -29,7 +36,7 @@ def fake_posterior(
     grid = np.linspace(60, 600, 50)
     track_z = rng.normal(size=n_tracks)
     posterior = {
-        "intercept": 0.1 + noise(),
+        "intercept": 0.1 + noise() + (np.arange(chains)[:, None] if stuck_apart else 0.0),
         "weekday_effect": np.linspace(-0.2, 0.2, 7) + noise(7),
         "weekday_sigma": np.abs(0.2 + noise()),
         "hour_effect": 0.3 * np.cos(2 * np.pi * (hours - 3) / 24) + noise(24),
@@ -117,3 +124,36 @@ def fake_plays(n_sessions: int = 60, *, seed: int = 0) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     frame["prev_skip_2"] = frame["prev_skip_2"].astype("boolean")
     return frame
+
+
+def fake_run(name: str = "fake", *, seed: int = 0, bad: bool = False):  # noqa: ANN201
+    """A RunInputs over fake plays; ``bad`` gives chains stuck apart (R-hat fails)."""
+    from skipmodel.report.inputs import RunInputs
+
+    plays = fake_plays(80, seed=seed)
+    is_test = plays["session_id"].str[-1].isin(["0", "5"])
+    train, test = plays[~is_test].reset_index(drop=True), plays[is_test].reset_index(drop=True)
+    dt = fake_posterior(seed=seed, stuck_apart=bad)
+
+    def predict_draws(frame: pd.DataFrame) -> np.ndarray:
+        rng = np.random.default_rng(1)
+        p = frame["p_true"].to_numpy()
+        return np.clip(p[None, :] + rng.normal(0, 0.03, (100, len(frame))), 0.001, 0.999)
+
+    def predict_second_half(frame: pd.DataFrame) -> pd.DataFrame:
+        half = 2 * frame["session_position"] > frame["session_length"]
+        rows = frame.loc[half, ["session_id", "session_position"]].copy()
+        rows["p_skip"] = frame.loc[half, "p_true"].to_numpy()
+        return rows
+
+    return RunInputs(
+        name=name,
+        posterior=dt,
+        outcome="skip_2",
+        train=train,
+        test=test,
+        predict_draws=predict_draws,
+        predict_second_half=predict_second_half,
+        description="fake model for tests",
+        facts=(("markov features", "danceability"),),
+    )

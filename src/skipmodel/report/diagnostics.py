@@ -125,7 +125,7 @@ def _observation_dims(dt: xr.DataTree) -> set[str]:
     for group in ("observed_data", "log_likelihood", "constant_data"):
         if group in dt.children:
             dims.update(str(d) for d in dt[group].dims)
-    return dims
+    return dims - {"chain", "draw"}
 
 
 def parameter_names(dt: xr.DataTree, var_names: Sequence[str] | None = None) -> list[str]:
@@ -152,6 +152,8 @@ def summary_table(dt: xr.DataTree, var_names: Sequence[str] | None = None) -> pd
     import arviz_stats as azs
 
     names = parameter_names(dt, var_names)
+    if not names:
+        raise KeyError("the posterior has no parameters to summarise")
     with warnings.catch_warnings():
         # constant parameters (sd 0) make R-hat/ESS 0/0; they are reported as NaN, on purpose
         warnings.simplefilter("ignore", RuntimeWarning)

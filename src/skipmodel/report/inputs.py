@@ -1,0 +1,61 @@
+"""What the report needs from one fitted run, as plain data and two prediction functions.
+
+:class:`RunInputs` is the boundary between the model and the report: a posterior DataTree, the
+training and held-out rows, and callables that turn rows into posterior skip probabilities.
+:func:`skipmodel.report.runs.load_run_inputs` builds it from a ``RUN/`` directory and a store;
+tests build it by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+__all__ = ["DrawsFn", "RunInputs", "SecondHalfFn"]
+
+#: rows -> (draws, rows) posterior skip probabilities
+DrawsFn = Callable[[pd.DataFrame], np.ndarray]
+#: whole test sessions -> second-half rows (session_id, session_position, p_skip), predicted from
+#: the first half with predicted outcomes rolled forward
+SecondHalfFn = Callable[[pd.DataFrame], pd.DataFrame]
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """One run, ready to report on.
+
+    Attributes
+    ----------
+    name : str
+        Short label (the RUN directory name).
+    posterior : xarray.DataTree
+        ``posterior`` (+ ``sample_stats``, ``log_likelihood`` when stored).
+    outcome : str
+        The modelled outcome column (``skip_2``...).
+    train : DataFrame, optional
+        The rows the model was fitted on (loader columns, with the outcome and its lag).
+    test : DataFrame, optional
+        Held-out rows (whole sessions of the test split).
+    predict_draws : callable, optional
+        Posterior draws of P(skip) for rows (used for predictive checks and held-out means).
+    predict_second_half : callable, optional
+        Sequential WSDM-style predictions for test sessions' second halves.
+    description : str
+        What the model is (the spec's description).
+    facts : dict
+        Extra lines for the run overview (sampler, draws, fraction, seed...).
+    """
+
+    name: str
+    posterior: xr.DataTree
+    outcome: str = "skip_2"
+    train: pd.DataFrame | None = None
+    test: pd.DataFrame | None = None
+    predict_draws: DrawsFn | None = None
+    predict_second_half: SecondHalfFn | None = None
+    description: str = ""
+    facts: tuple[tuple[str, str], ...] = ()
