@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
@@ -186,6 +187,13 @@ def test_date_range_inclusive_and_open_ended(store):
             want &= dates <= hi
         assert len(part) == want.sum() > 0
         assert part["date"].astype(str).between(lo or "0000", hi or "9999").all()
+    # date and datetime objects work like ISO strings
+    as_objects = load_table(store, features=False, lags=0, date_range=(date(2018, 7, 16), None))
+    as_datetime = load_table(
+        store, features=False, lags=0, date_range=(datetime(2018, 7, 16), None)
+    )
+    as_text = load_table(store, features=False, lags=0, date_range=("2018-07-16", None))
+    assert as_objects.equals(as_text) and as_datetime.equals(as_text)
 
 
 def test_projection_features_and_weekday(store):
