@@ -172,5 +172,6 @@ def test_simulated_data_ingest_with_nothing_rejected(tmp_path: Path) -> None:
     assert report.log_rows_rejected == 0
     assert report.track_rows_read == sim.n_tracks == report.track_rows_written
     assert report.track_rows_rejected == 0
-    assert report.integrity["skip_nesting_violations"] == 0
-    assert report.integrity["log_tracks_missing_from_features"] == 0
+    # no integrity findings but dates away from the file's day (older sessions, by design)
+    findings = {k: v for k, v in report.integrity.items() if v and "date" not in k}
+    assert not findings
