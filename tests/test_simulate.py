@@ -229,3 +229,14 @@ def test_cli_simulate_and_bad_input(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["simulate", "--out", str(out), "--sessions", "0"]) == 2
     (tmp_path / "file").write_text("x")
     assert main(["simulate", "--out", str(tmp_path / "file"), "--sessions", "5"]) == 2
+
+
+def test_true_effects_are_validated() -> None:
+    from skipmodel.simulate import TrueEffects
+
+    with pytest.raises(ValueError, match="weekday must sum to zero"):
+        TrueEffects(weekday=(0.1, 0, 0, 0, 0, 0, 0))
+    with pytest.raises(ValueError, match="hour needs 24 values"):
+        TrueEffects(hour=(0.0,) * 23)
+    with pytest.raises(ValueError, match="track_sd"):
+        TrueEffects(track_sd=-1.0)

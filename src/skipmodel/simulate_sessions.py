@@ -113,7 +113,12 @@ def popularity_curve(popularity: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class TrueEffects:
-    """The true skip model (logit scale). Categorical effects sum to zero; see module doc."""
+    """The true skip model (logit scale); see the module docstring for the formula.
+
+    Weekday, hour, position and context-type effects must sum to zero over their levels (so
+    the intercept is the logit at their average level). ``dataclasses.replace`` makes variants,
+    e.g. ``TrueEffects(markov_prev_skip_2=0.0)`` for data without the Markov effect.
+    """
 
     intercept: float = -0.15
     weekday: tuple[float, ...] = (-0.12, -0.08, -0.04, 0.0, 0.06, 0.14, 0.04)
@@ -145,6 +150,9 @@ class TrueEffects:
         ):
             if len(values) != n:
                 raise ValueError(f"TrueEffects.{name} needs {n} values, got {len(values)}")
+            # the intercept's meaning in truth.json relies on these centrings
+            if abs(sum(values)) > 1e-9:
+                raise ValueError(f"TrueEffects.{name} must sum to zero, sums to {sum(values)}")
         if self.track_sd < 0:
             raise ValueError("TrueEffects.track_sd must be >= 0")
 
