@@ -74,6 +74,17 @@ def make_log(
                     "date": date,
                 }
             )
+    # a short session dated weeks before everything else: a stray day (the busy-day rule)
+    for pos in (3, 4):
+        rows.append(
+            {
+                **rows[0],
+                "session_id": "9_stray",
+                "session_position": pos,
+                "session_length": 12,
+                "date": BASE_DAY - np.timedelta64(40, "D"),
+            }
+        )
     frame = pd.DataFrame(rows)
     return frame.sort_values(["session_id", "session_position"], ignore_index=True)
 

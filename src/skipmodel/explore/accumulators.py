@@ -13,6 +13,9 @@ Memory bounds, for the record:
   a pending buffer compacted whenever it outgrows the table: about 60 MB for the 3.7 million
   tracks of the full MSSD, whatever the number of plays. Hash collisions are ignored (two of
   3.7 million ids share a 64-bit hash with probability ~4e-7).
+- :class:`~skipmodel.explore.plays.TransitionSpill` keeps nothing in memory: the (previous,
+  current) track-hash pairs go to a temporary file (16 bytes per transition) replayed in
+  fixed-size chunks once the top N is known.
 """
 
 from __future__ import annotations
@@ -174,13 +177,36 @@ def bin_index(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(x), idx, -1)
 
 
+def hash_tracks(track_ids: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-row 64-bit stable hashes of a track-id column, hashing each distinct id once.
+
+    Returns
+    -------
+    row_hashes : numpy.ndarray
+        uint64 per row (meaningless where ``valid`` is False).
+    valid : numpy.ndarray
+        False for null ids.
+    distinct : tuple of numpy.ndarray
+        The distinct ids' hashes and their counts in the column, for :class:`TrackCounter`.
+    """
+    if isinstance(track_ids, pa.ChunkedArray):
+        track_ids = track_ids.combine_chunks()
+    encoded = pc.dictionary_encode(track_ids)
+    dict_hashes = stable_hash(encoded.dictionary)
+    indices = encoded.indices
+    valid = ~np.asarray(indices.is_null()) if indices.null_count else np.ones(len(indices), bool)
+    idx = np.asarray(indices.fill_null(0) if indices.null_count else indices).astype(np.int64)
+    counts = np.bincount(idx[valid], minlength=len(dict_hashes)).astype(np.int64)
+    return dict_hashes[idx], valid, (dict_hashes, counts)
+
+
 @dataclass
 class TrackCounter:
     """Exact play counts per distinct track id, held as (64-bit stable hash, count) pairs.
 
-    ``update`` takes one batch's ``track_id_clean`` column: Arrow counts the batch's distinct
-    values, only those are hashed, and the pairs are buffered; the buffer is compacted into the
-    sorted table whenever it outgrows it, so memory stays at ~16 bytes per distinct track.
+    ``update`` takes one batch's distinct hashes and their counts (see :func:`hash_tracks`);
+    they are buffered and compacted into the sorted table whenever the buffer outgrows it, so
+    memory stays at ~16 bytes per distinct track.
     """
 
     hashes: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))
@@ -188,15 +214,16 @@ class TrackCounter:
     _pending: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     _pending_size: int = 0
 
-    def update(self, track_ids: pa.Array | pa.ChunkedArray) -> None:
-        vc = pc.value_counts(track_ids.drop_null() if track_ids.null_count else track_ids)
-        if len(vc) == 0:
-            return
-        values = vc.field("values")
-        self._pending.append((stable_hash(values), vc.field("counts").to_numpy().astype(np.int64)))
-        self._pending_size += len(vc)
+    def update(self, hashes: np.ndarray, counts: np.ndarray) -> None:
+        keep = counts > 0
+        self._pending.append((hashes[keep], counts[keep]))
+        self._pending_size += int(keep.sum())
         if self._pending_size > max(len(self.hashes), 1 << 20):
             self._compact()
+
+    def update_ids(self, track_ids: pa.Array | pa.ChunkedArray) -> None:
+        """Count a column of track ids (nulls ignored)."""
+        self.update(*hash_tracks(track_ids)[2])
 
     def merge(self, other: TrackCounter) -> None:
         other._compact()
@@ -225,52 +252,21 @@ class TrackCounter:
         return self.hashes[order], self.counts[order]
 
 
-class TrackRanker:
-    """Maps track-id columns to popularity ranks ``0..N-1`` (``-1`` elsewhere or null).
-
-    Built from :meth:`TrackCounter.top`; learns the id string of each ranked track as it sees
-    it, and optionally one feature value per ranked track.
-    """
+class TopTracks:
+    """The top-N track hashes with their popularity ranks ``0..N-1``; maps hashes to ranks."""
 
     def __init__(self, top_hashes: np.ndarray) -> None:
         self.n = len(top_hashes)
-        self._order = np.argsort(top_hashes)
-        self._sorted = np.asarray(top_hashes)[self._order]
-        self.labels: list[str | None] = [None] * self.n
+        self.hashes = np.asarray(top_hashes, dtype=np.uint64)
+        self._order = np.argsort(self.hashes)
+        self._sorted = self.hashes[self._order]
 
-    def ranks(self, track_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
-        if isinstance(track_ids, pa.ChunkedArray):
-            track_ids = track_ids.combine_chunks()
-        out = np.full(len(track_ids), -1, dtype=np.int64)
-        if self.n == 0 or len(track_ids) == 0:
-            return out
-        encoded = pc.dictionary_encode(track_ids)
-        dictionary = encoded.dictionary
-        h = stable_hash(dictionary)
-        pos = np.clip(np.searchsorted(self._sorted, h), 0, self.n - 1)
-        hit = self._sorted[pos] == h
-        dict_rank = np.where(hit, self._order[pos], -1)
-        for j in np.flatnonzero(hit):
-            r = int(dict_rank[j])
-            if self.labels[r] is None:
-                self.labels[r] = dictionary[int(j)].as_py()
-        indices = encoded.indices
-        valid = ~np.asarray(indices.is_null())
-        idx = np.asarray(indices.fill_null(0)).astype(np.int64)
-        out[valid] = dict_rank[idx[valid]]
-        return out
-
-
-def first_values(current: np.ndarray, ranks: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Fill NaN slots of ``current`` (per rank) with the first finite value seen for that rank."""
-    ok = (ranks >= 0) & np.isfinite(values)
-    if ok.any():
-        r, v = ranks[ok], values[ok]
-        first = np.unique(r, return_index=True)[1]
-        r, v = r[first], v[first]
-        empty = np.isnan(current[r])
-        current[r[empty]] = v[empty]
-    return current
+    def ranks(self, hashes: np.ndarray) -> np.ndarray:
+        """Rank of each hash, ``-1`` for hashes outside the top N."""
+        if self.n == 0:
+            return np.full(len(hashes), -1, dtype=np.int64)
+        pos = np.clip(np.searchsorted(self._sorted, hashes), 0, self.n - 1)
+        return np.where(self._sorted[pos] == hashes, self._order[pos], -1).astype(np.int64)
 
 
 def stack_flags(columns: Sequence[np.ndarray]) -> np.ndarray:

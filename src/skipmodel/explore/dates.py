@@ -8,11 +8,12 @@ the rules are stated on what it does know:
    implausible when its date is more than :data:`MAX_DAYS_FROM_SESSION_MODE` (1) day away from
    the most common date of its session (ties: the later date). A session that crosses midnight
    keeps both days.
-2. **Span rule** (applied after the pass, on per-day counts of the plays that passed rule 1):
-   a play is implausible when its date lies outside the *core span* ``[lo, hi]``, where ``lo`` is
-   the first day at which more than :data:`TAIL_SHARE` (0.05 %) of plays have accumulated from
-   the start and ``hi`` the last day at which more than 0.05 % remain from the end; so the core
-   span holds at least 99.9 % of the plays.
+2. **Busy-day rule** (applied after the pass, on per-day counts of the plays that passed rule 1):
+   a day is *busy* when it has at least :data:`BUSY_SHARE` (5 %) of the plays of the busiest
+   day; a play is implausible when its date is more than 1 day from every busy day. File days
+   are busy (a real file holds millions of plays of its day), stray dates are not (a few per
+   day, spread over weeks), and the day after a file's day (sessions crossing midnight) is kept.
+   The *core span* is then the first to the last plausible day.
 
 Implausible plays are excluded from the date-based panels (weekday, day of month, the daily
 and hourly series, hour of week) and counted in the summary; hour-of-day and position panels
@@ -24,7 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 MAX_DAYS_FROM_SESSION_MODE = 1
-TAIL_SHARE = 0.0005
+BUSY_SHARE = 0.05
+MAX_DAYS_FROM_BUSY_DAY = 1
 
 
 def session_starts(session_ids_differ: np.ndarray) -> np.ndarray:
@@ -67,14 +69,23 @@ def session_stray_mask(days: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return stray
 
 
+def plausible_days(days: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Which of the given days pass the busy-day rule (rule 2), from per-day play counts."""
+    days = np.asarray(days, dtype=np.int64)
+    counts = np.asarray(counts, dtype=np.float64)
+    if len(days) == 0 or counts.max() <= 0:
+        return np.zeros(len(days), dtype=bool)
+    busy = np.sort(days[counts >= BUSY_SHARE * counts.max()])
+    pos = np.searchsorted(busy, days)
+    left = np.abs(days - busy[np.clip(pos - 1, 0, len(busy) - 1)])
+    right = np.abs(busy[np.clip(pos, 0, len(busy) - 1)] - days)
+    return np.minimum(left, right) <= MAX_DAYS_FROM_BUSY_DAY
+
+
 def core_span(days: np.ndarray, counts: np.ndarray) -> tuple[int, int] | None:
-    """The core span ``(lo, hi)`` in days of rule 2, from per-day play counts (None if empty)."""
-    order = np.argsort(days)
-    days, counts = np.asarray(days)[order], np.asarray(counts, dtype=np.float64)[order]
-    total = counts.sum()
-    if total <= 0:
+    """First and last plausible day under rule 2 (None when there are no plays)."""
+    days = np.asarray(days, dtype=np.int64)
+    ok = plausible_days(days, counts)
+    if not ok.any():
         return None
-    tail = TAIL_SHARE * total
-    lo = days[np.flatnonzero(np.cumsum(counts) > tail)[0]]
-    hi = days[np.flatnonzero(np.cumsum(counts[::-1]) > tail)[0] * -1 - 1]
-    return int(lo), int(hi)
+    return int(days[ok].min()), int(days[ok].max())

@@ -1,15 +1,16 @@
-"""Drive the streaming passes: tracks table (twice, small), track play counts, the log pass.
+"""Drive the streaming passes: the log once, the (small) tracks table twice.
 
 Pass plan, for a store of R plays and T tracks:
 
-1. tracks table, ranges of the features (T rows);
-2. tracks table, histograms and the feature-by-duration sums (T rows);
-3. log, ``track_id_clean`` only: exact play count per track, to pick the top N (only when the
-   transitions view is asked for);
-4. log, the columns the views need: every log view at once.
+1. tracks table: range of each feature (T rows), to fix histogram and grid bin edges;
+2. log, the columns the views need: every log view at once, exact play counts per track, and
+   the transitions spilled to a temporary file as track-hash pairs (16 bytes each);
+3. tracks table: histograms, feature-by-duration sums, and the ids (and ordering feature) of
+   the N most played tracks, now known (T rows);
+4. the transitions spill, replayed in 1 M-pair chunks to count transitions among the top N.
 
-So the log is read once, plus one single-column pass for the transitions view; the top-N
-tracks must be known before their transitions can be counted in bounded memory.
+The log is read once; memory is bounded by the number of groups and distinct tracks (see
+:mod:`.accumulators`), never by R.
 """
 
 from __future__ import annotations
@@ -24,14 +25,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from skipmodel.errors import SkipmodelError
-from skipmodel.explore.accumulators import TrackCounter, TrackRanker
+from skipmodel.explore.accumulators import TopTracks, TrackCounter
 from skipmodel.explore.plays import (
     Calendar,
     Chains,
     LogPass,
     Overview,
     PreviousOutcome,
-    Transitions,
+    TransitionSpill,
 )
 from skipmodel.explore.trackpass import FeatureScale, TrackPass, feature_extents
 from skipmodel.progress import Progress
@@ -48,6 +49,8 @@ VIEWS: tuple[str, ...] = (
     "previous_outcome",
 )
 HISTOGRAM_BINS = 50
+#: Key of the memory-in-chains grid's scale in ``Results.scales``.
+CHAINS_SCALE = "_chains"
 LOG_COLUMNS_NEEDED: tuple[str, ...] = (
     "session_id",
     "session_position",
@@ -162,6 +165,18 @@ class StoreSources:
             yield from pq.ParquetFile(path).iter_batches(columns=list(columns), batch_size=262_144)
 
 
+@dataclass(frozen=True)
+class TransitionCounts:
+    """The transitions view's numbers: an (N, N) matrix over popularity ranks and its tracks."""
+
+    counts: np.ndarray
+    labels: list[str | None]
+    plays: np.ndarray
+    order_by: str | None
+    order_values: np.ndarray
+    total: int
+
+
 @dataclass
 class Results:
     """All accumulators after the passes, plus the bin scales they were built with."""
@@ -170,80 +185,80 @@ class Results:
     log: LogPass
     scales: dict[str, FeatureScale] = field(default_factory=dict)
     tracks: TrackPass | None = None
-    track_counts: TrackCounter | None = None
-    top_plays: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    transitions: TransitionCounts | None = None
+
+    @property
+    def track_counts(self) -> TrackCounter:
+        return self.log.tracks
 
 
 def compute(sources: Sources, options: ExploreOptions, *, progress: bool = False) -> Results:
     """Run the passes of the module docstring and return the filled accumulators."""
-    scales: dict[str, FeatureScale] = {}
-    tracks = None
-    need_hist = options.wants("feature_histograms")
-    need_scale = need_hist or options.wants("memory_in_chains")
-    if need_scale or options.wants("feature_by_duration"):
-        hist_features = list(TRACK_NUMERIC_FEATURES) if need_hist else []
-        range_features = list(
-            dict.fromkeys(
-                [*hist_features, *([options.feature] if options.wants("memory_in_chains") else [])]
-            )
+    want_hist = options.wants("feature_histograms")
+    want_chains = options.wants("memory_in_chains")
+    want_transitions = options.wants("transitions")
+    hist_features = list(TRACK_NUMERIC_FEATURES) if want_hist else []
+    range_features = list(
+        dict.fromkeys([*hist_features, *([options.feature] if want_chains else [])])
+    )
+    extents = (
+        feature_extents(sources.track_batches(range_features), range_features)
+        if range_features
+        else {}
+    )
+    scales = {f: FeatureScale.build(f, extents[f], HISTOGRAM_BINS) for f in hist_features}
+    if want_chains:
+        scales[CHAINS_SCALE] = FeatureScale.build(
+            options.feature, extents[options.feature], options.bins
         )
-        extents = (
-            feature_extents(sources.track_batches(range_features), range_features)
-            if range_features
-            else {}
-        )
-        scales = {f: FeatureScale.build(f, extents[f], HISTOGRAM_BINS) for f in hist_features}
-        if options.wants("memory_in_chains"):
-            scales["_chains"] = FeatureScale.build(
-                options.feature, extents[options.feature], options.bins
-            )
-        if need_hist or options.wants("feature_by_duration"):
+
+    log = LogPass(
+        overview=Overview(feature_column=options.feature),
+        calendar=Calendar(),
+        previous=PreviousOutcome(options.skip) if options.wants("previous_outcome") else None,
+        chains=Chains(options.feature, scales[CHAINS_SCALE].edges) if want_chains else None,
+        transitions=TransitionSpill() if want_transitions else None,
+    )
+    try:
+        with Progress("explore: log pass", enabled=None if progress else False) as bar:
+            for batch in sources.log_batches(
+                columns=LOG_COLUMNS_NEEDED,
+                features=options.log_features,
+                lag_features=[options.feature] if want_chains else [],
+                lags=1,
+            ):
+                log.update(batch)
+                bar.advance(batch.num_rows)
+        top_hashes, top_plays = log.tracks.top(options.top_tracks if want_transitions else 0)
+        top = TopTracks(top_hashes) if want_transitions else None
+        tracks = None
+        if want_hist or options.wants("feature_by_duration") or want_transitions:
             duration_feature = (
                 options.duration_feature if options.wants("feature_by_duration") else None
             )
             tracks = TrackPass(
-                {f: scales[f] for f in hist_features}, duration_feature, options.duration_step
+                {f: scales[f] for f in hist_features},
+                duration_feature,
+                options.duration_step,
+                top,
+                options.order_by,
             )
-            cols = list(
-                dict.fromkeys(
-                    [*hist_features, *(["duration", duration_feature] if duration_feature else [])]
-                )
-            )
-            for batch in sources.track_batches(cols):
+            for batch in sources.track_batches(tracks.columns):
                 tracks.update(batch)
-
-    counter = TrackCounter()
-    ranker = None
-    top_plays = np.zeros(0, np.int64)
-    if options.wants("transitions"):
-        with Progress("explore: counting track plays", enabled=progress or None) as bar:
-            for batch in sources.log_batches(
-                columns=["track_id_clean"], features=[], lag_features=[], lags=0
-            ):
-                counter.update(batch.column("track_id_clean"))
-                bar.advance(batch.num_rows)
-        top_hashes, top_plays = counter.top(options.top_tracks)
-        ranker = TrackRanker(top_hashes)
-
-    overview = Overview(feature_column=options.feature)
-    log = LogPass(
-        overview=overview,
-        calendar=Calendar(),
-        previous=PreviousOutcome(options.skip) if options.wants("previous_outcome") else None,
-        chains=Chains(options.feature, scales["_chains"].edges) if "_chains" in scales else None,
-        transitions=Transitions(ranker, options.order_by) if ranker is not None else None,
-        tracks=None if ranker is not None else counter,
-    )
-    with Progress("explore: log pass", enabled=progress or None) as bar:
-        for batch in sources.log_batches(
-            columns=LOG_COLUMNS_NEEDED,
-            features=options.log_features,
-            lag_features=[options.feature] if options.wants("memory_in_chains") else [],
-            lags=1,
-        ):
-            log.update(batch)
-            bar.advance(batch.num_rows)
-    return Results(options, log, scales, tracks, counter, top_plays)
+        transitions = None
+        if log.transitions is not None and top is not None and tracks is not None:
+            transitions = TransitionCounts(
+                counts=log.transitions.count(top),
+                labels=tracks.labels,
+                plays=top_plays,
+                order_by=options.order_by,
+                order_values=tracks.order_values,
+                total=log.transitions.transitions,
+            )
+    finally:
+        if log.transitions is not None:
+            log.transitions.close()
+    return Results(options, log, scales, tracks, transitions)
 
 
 def store_sources(root: str | Path, options: ExploreOptions) -> StoreSources:

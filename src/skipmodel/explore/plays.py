@@ -9,6 +9,9 @@ accumulator then reduces them to a few per-key sums (see :mod:`.accumulators`).
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -18,10 +21,10 @@ import pyarrow.compute as pc
 
 from skipmodel.explore.accumulators import (
     GroupSums,
+    TopTracks,
     TrackCounter,
-    TrackRanker,
     bin_index,
-    first_values,
+    hash_tracks,
     stack_flags,
 )
 from skipmodel.explore.dates import session_starts, session_stray_mask
@@ -204,46 +207,78 @@ class Chains:
         self.without_previous += other.without_previous
 
 
-@dataclass
-class Transitions:
-    """Counts of consecutive plays ``p -> p+1`` among the top-N tracks (by popularity rank).
+class TransitionSpill:
+    """Consecutive plays ``p -> p+1``, spilled to disk as (previous, current) track-hash pairs.
 
     A transition is a play whose ``prev_track_id_clean`` is not null: the loader leaves it null
     at position 1 and whenever position ``p-1`` is missing, so no transition crosses a session
-    or a gap.
+    or a gap. The top N tracks are known only after the pass, so the pairs (16 bytes each) are
+    appended to a temporary file and counted by :meth:`count` in fixed-size chunks; memory
+    stays flat and the log is read once. Call :meth:`close` (or use ``with``) to delete the file.
     """
 
-    ranker: TrackRanker
-    order_by: str | None = None
-    counts: np.ndarray = field(init=False)
-    order_values: np.ndarray = field(init=False)
-    all_transitions: int = 0
+    CHUNK_PAIRS = 1 << 20
 
-    def __post_init__(self) -> None:
-        self.counts = np.zeros((self.ranker.n, self.ranker.n), dtype=np.int64)
-        self.order_values = np.full(self.ranker.n, np.nan)
+    def __init__(self, directory: str | None = None) -> None:
+        fd, name = tempfile.mkstemp(prefix="skipmodel-transitions-", suffix=".u64", dir=directory)
+        self._file = os.fdopen(fd, "w+b")
+        self.path = name
+        self.transitions = 0
 
-    def update(self, b: PlayBatch) -> None:
-        if b.n == 0:
-            return
+    def update(self, b: PlayBatch, current: np.ndarray) -> None:
+        """Append this batch's transitions; ``current`` is the row hash of ``track_id_clean``."""
         prev_ids = b.column("prev_track_id_clean")
-        self.all_transitions += b.n - prev_ids.null_count
-        current = self.ranker.ranks(b.column("track_id_clean"))
-        previous = self.ranker.ranks(prev_ids)
-        ok = (current >= 0) & (previous >= 0)
-        n = self.ranker.n
-        self.counts += np.bincount(previous[ok] * n + current[ok], minlength=n * n).reshape(n, n)
-        if self.order_by:
-            first_values(self.order_values, current, _float(b.column(self.order_by)))
+        if b.n == 0 or prev_ids.null_count == b.n:
+            return
+        has_prev = ~_numpy(prev_ids.is_null(), bool)
+        # The previous play is usually the previous row: reuse its hash; hash the rest.
+        prev_hash = np.empty(b.n, dtype=np.uint64)
+        prev_hash[1:] = current[:-1]
+        same = np.zeros(b.n, dtype=bool)
+        same[1:] = b.position[1:] == b.position[:-1] + 1
+        same[b.starts] = False
+        other = has_prev & ~same
+        if other.any():
+            prev_hash[other] = hash_tracks(prev_ids.filter(pa.array(other)))[0]
+        pairs = np.column_stack([prev_hash[has_prev], current[has_prev]])
+        self._file.write(np.ascontiguousarray(pairs, dtype=np.uint64).tobytes())
+        self.transitions += len(pairs)
 
-    def merge(self, other: Transitions) -> None:
-        self.counts += other.counts
-        self.all_transitions += other.all_transitions
-        fill = np.isnan(self.order_values)
-        self.order_values[fill] = other.order_values[fill]
-        self.ranker.labels = [
-            a or b for a, b in zip(self.ranker.labels, other.ranker.labels, strict=True)
-        ]
+    def merge(self, other: TransitionSpill) -> None:
+        other._file.flush()
+        other._file.seek(0)
+        shutil.copyfileobj(other._file, self._file)
+        self.transitions += other.transitions
+        other.close()
+
+    def count(self, top: TopTracks) -> np.ndarray:
+        """(N, N) counts of transitions from rank i to rank j among the top tracks."""
+        n = top.n
+        counts = np.zeros(n * n, dtype=np.int64)
+        self._file.flush()
+        self._file.seek(0)
+        while True:
+            raw = self._file.read(self.CHUNK_PAIRS * 16)
+            if not raw:
+                break
+            pairs = np.frombuffer(raw, dtype=np.uint64).reshape(-1, 2)
+            prev, cur = top.ranks(pairs[:, 0]), top.ranks(pairs[:, 1])
+            ok = (prev >= 0) & (cur >= 0)
+            counts += np.bincount(prev[ok] * n + cur[ok], minlength=n * n)
+        self._file.seek(0, os.SEEK_END)
+        return counts.reshape(n, n)
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+
+    def __enter__(self) -> TransitionSpill:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @dataclass
@@ -254,16 +289,18 @@ class LogPass:
     calendar: Calendar
     previous: PreviousOutcome | None = None
     chains: Chains | None = None
-    transitions: Transitions | None = None
-    tracks: TrackCounter | None = None
+    transitions: TransitionSpill | None = None
+    tracks: TrackCounter = field(default_factory=TrackCounter)
 
     def update(self, batch: pa.RecordBatch) -> None:
         b = PlayBatch(batch)
-        for part in (self.overview, self.calendar, self.previous, self.chains, self.transitions):
+        for part in (self.overview, self.calendar, self.previous, self.chains):
             if part is not None:
                 part.update(b)
-        if self.tracks is not None:
-            self.tracks.update(batch.column("track_id_clean"))
+        row_hashes, _, distinct = hash_tracks(batch.column("track_id_clean"))
+        self.tracks.update(*distinct)
+        if self.transitions is not None:
+            self.transitions.update(b, row_hashes)
 
     def merge(self, other: LogPass) -> None:
         for name in ("overview", "calendar", "previous", "chains", "transitions", "tracks"):

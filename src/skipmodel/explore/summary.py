@@ -50,7 +50,7 @@ class Summary:
             f"Dates: {self.first_date} to {self.last_date}"
             + (f"; core span {self.core_span[0]} to {self.core_span[1]}" if self.core_span else "")
             + f"; implausible dates: {self.implausible_session_rule:,} plays > 1 day from their session's usual date, "
-            f"{self.implausible_span_rule:,} outside the span holding 99.9 % of plays.",
+            f"{self.implausible_span_rule:,} more than 1 day from every busy day (< 5 % of the busiest day's plays).",
             "Skip rates: " + ", ".join(f"{k} {v:.4f}" for k, v in self.skip_rates.items()) + ".",
         ]
         t = self.manifest_totals

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from skipmodel.explore.accumulators import GroupSums
-from skipmodel.explore.dates import core_span
+from skipmodel.explore.dates import core_span, plausible_days
+from skipmodel.explore.passes import TransitionCounts
 from skipmodel.explore.plays import (
     HOURS_PER_DAY,
     POSITION_STRIDE,
@@ -21,7 +22,6 @@ from skipmodel.explore.plays import (
     Calendar,
     Chains,
     PreviousOutcome,
-    Transitions,
 )
 from skipmodel.explore.stats import autocorrelation, periodogram, wilson_interval
 from skipmodel.explore.trackpass import FeatureScale, TrackPass
@@ -78,12 +78,11 @@ class CalendarTables:
         per_day = GroupSums(VALUE_NAMES)
         per_day.update(days, dh.sums)
         span = core_span(per_day.keys, per_day.column("n"))
+        good_days = per_day.keys[plausible_days(per_day.keys, per_day.column("n"))]
+        inside = np.isin(days, good_days)
         kept = GroupSums(VALUE_NAMES)
-        strays = 0
-        if span is not None:
-            inside = (days >= span[0]) & (days <= span[1])
-            kept.update(dh.keys[inside], dh.sums[inside])
-            strays = int(dh.column("n")[~inside].sum())
+        kept.update(dh.keys[inside], dh.sums[inside])
+        strays = int(dh.column("n")[~inside].sum())
         return cls(kept, span, calendar.session_strays, strays)
 
     @property
@@ -160,7 +159,7 @@ def chains_table(chains: Chains, skip: str, *, min_count: int) -> pd.DataFrame:
     return frame
 
 
-def transitions_tables(tr: Transitions, plays: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+def transitions_tables(tr: TransitionCounts) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The nonzero cells (prev_rank, next_rank, count; ranks from 1) and the ranked tracks."""
     prev, nxt = np.nonzero(tr.counts)
     counts = pd.DataFrame(
@@ -168,9 +167,9 @@ def transitions_tables(tr: Transitions, plays: np.ndarray) -> tuple[pd.DataFrame
     )
     tracks = pd.DataFrame(
         {
-            "rank": np.arange(1, tr.ranker.n + 1),
-            "track_id": tr.ranker.labels,
-            "plays": np.asarray(plays, dtype=np.int64),
+            "rank": np.arange(1, len(tr.plays) + 1),
+            "track_id": tr.labels,
+            "plays": np.asarray(tr.plays, dtype=np.int64),
             "transitions_out": tr.counts.sum(axis=1),
             "transitions_in": tr.counts.sum(axis=0),
         }

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from skipmodel.explore.accumulators import Extent, GroupSums, Histogram
+from skipmodel.explore.accumulators import Extent, GroupSums, Histogram, TopTracks, hash_tracks
 from skipmodel.schema import HEAVY_TAILED_FEATURES, TRACK_SCHEMA
 
 TrackBatches = Callable[[Sequence[str]], Iterable[pa.RecordBatch]]
@@ -89,15 +89,41 @@ class TrackPass:
     scales: dict[str, FeatureScale]
     duration_feature: str | None = None
     duration_step: float = 10.0
+    top: TopTracks | None = None
+    order_by: str | None = None
     histograms: dict[str, Histogram] = field(init=False)
     by_duration: GroupSums = field(default_factory=lambda: GroupSums(DURATION_VALUES))
     tracks: int = 0
+    labels: list[str | None] = field(init=False)
+    order_values: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         self.histograms = {f: Histogram(s.edges) for f, s in self.scales.items()}
+        n = self.top.n if self.top is not None else 0
+        self.labels = [None] * n
+        self.order_values = np.full(n, np.nan)
+
+    @property
+    def columns(self) -> list[str]:
+        """Track-table columns this pass reads."""
+        cols = [*self.histograms]
+        if self.duration_feature:
+            cols += ["duration", self.duration_feature]
+        if self.top is not None:
+            cols += ["track_id", *([self.order_by] if self.order_by else [])]
+        return list(dict.fromkeys(cols))
 
     def update(self, batch: pa.RecordBatch) -> None:
         self.tracks += batch.num_rows
+        if self.top is not None and self.top.n:
+            ranks = self.top.ranks(hash_tracks(batch.column("track_id"))[0])
+            hits = np.flatnonzero(ranks >= 0)
+            order = _column(batch, self.order_by) if self.order_by and len(hits) else None
+            for row in hits:
+                r = int(ranks[row])
+                self.labels[r] = batch.column("track_id")[int(row)].as_py()
+                if order is not None:
+                    self.order_values[r] = order[row]
         for f, hist in self.histograms.items():
             hist.update(_column(batch, f))
         if self.duration_feature:
@@ -112,3 +138,6 @@ class TrackPass:
         for f, hist in self.histograms.items():
             hist.merge(other.histograms[f])
         self.by_duration.merge(other.by_duration)
+        self.labels = [a or b for a, b in zip(self.labels, other.labels, strict=True)]
+        fill = np.isnan(self.order_values)
+        self.order_values[fill] = other.order_values[fill]

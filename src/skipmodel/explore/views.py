@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from skipmodel.explore import figures, tables
-from skipmodel.explore.passes import Results
+from skipmodel.explore.passes import CHAINS_SCALE, Results
 
 
 @dataclass
@@ -30,7 +30,7 @@ def _rows(n: float) -> str:
 
 def feature_histograms(r: Results) -> View:
     assert r.tracks is not None
-    scales = {f: s for f, s in r.scales.items() if not f.startswith("_")}
+    scales = {f: s for f, s in r.scales.items() if f != CHAINS_SCALE}
     hist = tables.histogram_table(r.tracks, scales)
     outside = tables.histogram_outside_table(r.tracks)
     logs = [f for f, s in scales.items() if s.log]
@@ -65,11 +65,11 @@ def feature_by_duration(r: Results) -> View:
 
 
 def transitions(r: Results) -> View:
-    tr = r.log.transitions
+    tr = r.transitions
     assert tr is not None
     o = r.options
-    counts, ranked = tables.transitions_tables(tr, r.top_plays)
-    n = tr.ranker.n
+    counts, ranked = tables.transitions_tables(tr)
+    n = len(tr.plays)
     if o.order_by:
         values = np.where(np.isnan(tr.order_values), np.inf, tr.order_values)
         order = np.lexsort((np.arange(n), values))
@@ -91,7 +91,7 @@ def transitions(r: Results) -> View:
     inside = int(tr.counts.sum())
     caption = (
         f"Consecutive plays p → p+1 within a session among the top {n} tracks by play count "
-        f"({_rows(inside)} of {_rows(tr.all_transitions)} transitions), log colour scale; "
+        f"({_rows(inside)} of {_rows(tr.total)} transitions), log colour scale; "
         f"ranks map to track ids in transitions_tracks.csv."
     )
     return View(
@@ -132,7 +132,7 @@ def memory_in_chains(r: Results) -> View:
     t = tables.chains_table(ch, o.skip, min_count=o.min_count)
     total_n, total_k = t["n"].sum(), t["skipped"].sum()
     centre = float(total_k / total_n) if total_n else 0.5
-    scale = r.scales["_chains"]
+    scale = r.scales[CHAINS_SCALE]
     fig = figures.chains_figure(
         t, o.feature, edges=ch.edges, log=scale.log, centre=centre, min_count=o.min_count
     )
