@@ -22,8 +22,8 @@ def _uuids(rng: np.random.Generator, n: int, prefix: str) -> np.ndarray:
     return np.array([prefix + str(uuid.UUID(bytes=r.tobytes())) for r in raw], dtype=object)
 
 
-def write_synthetic_log(path: Path, n_rows: int, *, seed: int = 0, file_index: int = 0) -> Path:
-    """Write about ``n_rows`` log rows (whole sessions) to ``path`` (``.csv.gz``)."""
+def synthetic_log_table(n_rows: int, *, seed: int = 0, file_index: int = 0) -> pa.Table:
+    """About ``n_rows`` log rows (whole sessions, sorted by session id) as a typed table."""
     rng = np.random.default_rng(seed)
     lengths = rng.integers(10, 21, size=n_rows // 15 + 10)
     lengths = lengths[: np.searchsorted(np.cumsum(lengths), n_rows) + 1]
@@ -34,15 +34,15 @@ def write_synthetic_log(path: Path, n_rows: int, *, seed: int = 0, file_index: i
     session = np.repeat(np.arange(n_sessions), lengths)
     starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
     position = np.arange(n) - starts + 1
-    tracks = _uuids(rng, 50_000, "t_")
+    tracks = _uuids(np.random.default_rng(12345), 50_000, "t_")
     skip2 = rng.random(n) < 0.52
     skip1 = skip2 & (rng.random(n) < 0.7)
     skip3 = skip2 | (rng.random(n) < 0.1)
     not_skipped = ~skip3 & (rng.random(n) < 0.95)
     pause = rng.integers(0, 3, size=n)
     hour = np.repeat(rng.integers(0, 24, size=n_sessions), lengths)
-    day = np.datetime64("2018-07-15") + (rng.random(n) < 0.01).astype(int) * -30
-    premium = np.repeat(rng.random(n_sessions) < 0.8, lengths)
+    old = np.repeat(rng.random(n_sessions) < 0.01, lengths)
+    day = np.where(old, np.datetime64("2018-06-15"), np.datetime64("2018-07-15"))
 
     def pick(values: tuple[str, ...], p: float = 0.6) -> pa.Array:
         k = len(values)
@@ -67,18 +67,29 @@ def write_synthetic_log(path: Path, n_rows: int, *, seed: int = 0, file_index: i
         "hist_user_behavior_n_seekback": pa.array(rng.poisson(0.1, size=n).astype(np.int16)),
         "hist_user_behavior_is_shuffle": pa.array(np.repeat(rng.random(n_sessions) < 0.3, lengths)),
         "hour_of_day": pa.array(hour.astype(np.int8)),
-        "date": pa.array(np.full(n, day) if np.ndim(day) == 0 else day).cast(pa.date32()),
-        "premium": pa.array(premium),
+        "date": pa.array(day).cast(pa.date32()),
+        "premium": pa.array(np.repeat(rng.random(n_sessions) < 0.8, lengths)),
         "context_type": pick(schema.CONTEXT_TYPES),
         "hist_user_behavior_reason_start": pick(schema.REASONS_START),
         "hist_user_behavior_reason_end": pick(schema.REASONS_END),
     }
-    table = pa.table(cols)
+    return pa.table(cols)
+
+
+def write_synthetic_log(
+    path: Path, n_rows: int, *, seed: int = 0, chunk_rows: int = 1_000_000
+) -> Path:
+    """Write about ``n_rows`` log rows to ``path`` (``.csv.gz``), a million rows at a time."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with pa.CompressedOutputStream(str(tmp), "gzip") as out:
-        out.write((",".join(table.column_names) + "\n").encode())
+        out.write((",".join(schema.LOG_COLUMNS) + "\n").encode())
         options = pacsv.WriteOptions(include_header=False, quoting_style="none")
-        pacsv.write_csv(table, out, write_options=options)
+        done, k = 0, 0
+        while done < n_rows:
+            table = synthetic_log_table(min(chunk_rows, n_rows - done), seed=seed + k, file_index=k)
+            pacsv.write_csv(table, out, write_options=options)
+            done += table.num_rows
+            k += 1
     tmp.replace(path)
     return path

@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterable, Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -134,11 +135,12 @@ def _ingest_source(
         parser = SourceParser(reader, kind, columns)
         writer = SourceWriter(layout, kind, n_buckets, parser.categories, flush_rows=flush_rows)
         rows_read = 0
-        for batch in parser.batches():
-            writer.add(batch.valid)
-            writer.add_rejected(batch.rejected)
-            rows_read += batch.n_read
-            bar.advance(batch.n_read, note=source.name[-50:])
+        with closing(parser.batches()) as batches:
+            for batch in batches:
+                writer.add(batch.valid)
+                writer.add_rejected(batch.rejected)
+                rows_read += batch.n_read
+                bar.advance(batch.n_read, note=source.name[-50:])
         fp = reader.fingerprint()
         day = file_day(source.name) if kind == "log" else None
         far, ref_day = far_dates(writer.dates, day)

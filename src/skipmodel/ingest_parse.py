@@ -1,7 +1,7 @@
 """Parsing and validating MSSD CSV text into typed Arrow batches, row-exactly.
 
-The text is read with pyarrow's streaming CSV reader with every column as ``binary`` (no type
-inference, no UTF-8 check that could fail a whole block), quoting off (MSSD never quotes, so one
+The text is read with pyarrow's streaming CSV reader with every column as ``string`` (no type
+inference; the reader hands on non-UTF-8 bytes as U+FFFD, so no block can fail), quoting off (MSSD never quotes, so one
 physical line is one row and the raw text of a row is its fields joined by commas), and empty
 lines kept (they become rows of empty fields, rejected as blank lines). Rows with the wrong number
 of fields are captured by ``invalid_row_handler`` with their text and physical line number.
@@ -22,7 +22,9 @@ track-feature value is null.
 from __future__ import annotations
 
 import datetime as dt
+import queue
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -169,7 +171,7 @@ class ParsedBatch:
 class _ColumnCache:
     """Parsed value and error message of each distinct text seen in a low-cardinality column."""
 
-    values: dict[bytes, tuple[Any, str | None]] = field(default_factory=dict)
+    values: dict[str, tuple[Any, str | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -208,7 +210,7 @@ class SourceParser:
             quote_char=False, ignore_empty_lines=False, invalid_row_handler=self._on_invalid
         )
         convert_options = pacsv.ConvertOptions(
-            column_types={c: pa.binary() for c in self.columns},
+            column_types={c: pa.string() for c in self.columns},
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
             null_values=[],
@@ -221,12 +223,41 @@ class SourceParser:
             parse_options=parse_options,
             convert_options=convert_options,
         )
-        while True:
+        # Parse the next block in a thread (pyarrow releases the GIL) while this one is typed
+        # and written: line numbers stay exact because invalid rows are recorded with their
+        # physical line by the parser, and later blocks' invalid rows never shift earlier rows.
+        handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=2)
+        stop = threading.Event()
+
+        def produce() -> None:
             try:
-                batch = stream.read_next_batch()
-            except StopIteration:
-                break
-            yield self._process(batch)
+                while not stop.is_set():
+                    try:
+                        batch = stream.read_next_batch()
+                    except StopIteration:
+                        handoff.put(("end", None))
+                        return
+                    handoff.put(("batch", batch))
+            except BaseException as exc:  # handed to the consumer, raised there
+                handoff.put(("error", exc))
+
+        producer = threading.Thread(target=produce, name="csv-parse", daemon=True)
+        producer.start()
+        try:
+            while True:
+                what, item = handoff.get()
+                if what == "end":
+                    break
+                if what == "error":
+                    raise item
+                yield self._process(item)
+        finally:
+            stop.set()
+            while producer.is_alive():  # unblock and reap the parser before streams close
+                try:
+                    handoff.get_nowait()
+                except queue.Empty:
+                    producer.join(0.01)
         if len(self._invalid) > self._n_invalid_done:  # invalid rows after the last batch
             yield self._process(pa.RecordBatch.from_pylist([], schema=stream.schema))
 
@@ -241,8 +272,9 @@ class SourceParser:
         return v + 2 + shift
 
     def _invalid_table(self, source: str) -> pa.Table | None:
-        new = self._invalid[self._n_invalid_done :]
-        self._n_invalid_done = len(self._invalid)
+        end = len(self._invalid)  # the parser thread may append meanwhile
+        new = self._invalid[self._n_invalid_done : end]
+        self._n_invalid_done = end
         if not new:
             return None
         return pa.table(
@@ -281,8 +313,8 @@ class SourceParser:
                 ]
                 bad |= over
         if n and self.reader.replaced:
-            joined = pc.binary_join_element_wise(*batch.columns, b",")
-            mangled = np.asarray(pc.match_substring(joined, "\ufffd".encode()))
+            joined = pc.binary_join_element_wise(*batch.columns, ",")
+            mangled = np.asarray(pc.match_substring(joined, "\ufffd"))
             fresh = mangled & ~bad
             reasons[fresh] = "not UTF-8 text (invalid bytes)"
             bad |= mangled
@@ -303,9 +335,9 @@ class SourceParser:
             valid = valid.filter(pa.array(~bad))
             bad_idx = np.nonzero(bad)[0]
             sub = batch.take(pa.array(bad_idx))
-            joined = pc.binary_join_element_wise(*sub.columns, b",")
+            joined = pc.binary_join_element_wise(*sub.columns, ",")
             raw = [
-                "" if reasons[i] == "blank line (no fields)" else r.decode("utf-8", "replace")
+                "" if reasons[i] == "blank line (no fields)" else r
                 for i, r in zip(bad_idx, joined.to_pylist(), strict=True)
             ]
             row_rejects = pa.table(
@@ -345,8 +377,8 @@ class SourceParser:
         if shortest.as_py() == 0:
             return None  # empty values: nullable ints need the per-value path
         store_type = self.schema.field(rule.name).type
+        text = col
         try:
-            text = col.cast(pa.string())
             if rule.kind in ("bool", "date"):
                 return text.cast(store_type)
             if rule.kind == "flag" and longest.as_py() != 1:
@@ -359,7 +391,7 @@ class SourceParser:
         if low < lo or high > hi:
             return None
         # Arrow also parses "0x1F"; such text is at least 3 bytes long
-        if longest.as_py() >= 3 and pc.any(pc.match_substring(col, b"x", ignore_case=True)).as_py():
+        if longest.as_py() >= 3 and pc.any(pc.match_substring(col, "x", ignore_case=True)).as_py():
             return None
         return ints.cast(pa.bool_()) if rule.kind == "flag" else ints
 
@@ -402,11 +434,7 @@ class SourceParser:
         bad = None if ok_u.all() else ~ok_u[idx]
         return arr, bad, lambda rows: msgs[idx[rows]]
 
-    def _parse_one(self, rule: ColumnRule, raw: bytes) -> tuple[Any, str | None]:
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return None, f"{rule.name}: not UTF-8 text"
+    def _parse_one(self, rule: ColumnRule, text: str) -> tuple[Any, str | None]:
         shown = text[:40]
         if text == "":
             if rule.nullable:
@@ -464,49 +492,30 @@ def _convert_id(
     rule: ColumnRule, col: pa.Array
 ) -> tuple[pa.Array, np.ndarray | None, Callable[[np.ndarray], Any]]:
     empty = np.asarray(pc.equal(pc.binary_length(col), 0))
-    try:
-        arr = col.cast(pa.string())
-        not_utf8 = None
-    except pa.ArrowInvalid:
-        vals = col.to_pylist()
-        not_utf8 = np.zeros(len(vals), dtype=bool)
-        for i, v in enumerate(vals):
-            try:
-                v.decode("utf-8")
-            except UnicodeDecodeError:
-                not_utf8[i] = True
-                vals[i] = b""
-        arr = pa.array(vals, pa.binary()).cast(pa.string())
-    bad = empty if not_utf8 is None else (empty | not_utf8)
-    if not bad.any():
-        return arr, None, lambda rows: None
-    msgs = np.where(empty, f"{rule.name}: empty id", f"{rule.name}: not UTF-8 text")
-    return arr, bad, lambda rows: msgs[rows]
+    if not empty.any():
+        return col, None, lambda rows: None
+    return col, empty, lambda rows: f"{rule.name}: empty id"
 
 
 def _convert_float(
     rule: ColumnRule, col: pa.Array
 ) -> tuple[pa.Array, np.ndarray | None, Callable[[np.ndarray], Any]]:
-    nulled = pc.if_else(pc.equal(pc.binary_length(col), 0), pa.scalar(None, pa.binary()), col)
+    nulled = pc.if_else(pc.equal(pc.binary_length(col), 0), pa.scalar(None, pa.string()), col)
     try:
-        return nulled.cast(pa.string()).cast(pa.float64()), None, lambda rows: None
+        return nulled.cast(pa.float64()), None, lambda rows: None
     except pa.ArrowInvalid:
         pass
     out = np.zeros(len(col), dtype=np.float64)
     null = np.zeros(len(col), dtype=bool)
     bad = np.zeros(len(col), dtype=bool)
     msgs = np.full(len(col), None, dtype=object)
-    for i, v in enumerate(col.to_pylist()):
-        if v == b"":
+    for i, text in enumerate(col.to_pylist()):
+        if text == "":
             null[i] = True
-            continue
-        try:
-            text = v.decode("utf-8")
-            if not _FLOAT.fullmatch(text):
-                raise ValueError
+        elif _FLOAT.fullmatch(text):
             out[i] = float(text)
-        except (UnicodeDecodeError, ValueError):
+        else:
             bad[i] = True
             null[i] = True
-            msgs[i] = f"{rule.name}: not a number: {v[:40].decode('utf-8', 'replace')!r}"
+            msgs[i] = f"{rule.name}: not a number: {text[:40]!r}"
     return pa.array(out, mask=null), bad, lambda rows: msgs[rows]

@@ -48,7 +48,7 @@ FLUSH_ROWS = 1_000_000
 STAGING_DIR = ".staging"
 JOURNAL = "COMMIT.json"
 LOCK_FILE = ".ingest.lock"
-PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 3}
+PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 1}
 TOTAL_KEYS = (
     "log_rows_read",
     "log_rows_written",
@@ -95,13 +95,15 @@ def bucket_of_rows(session_ids: pa.Array, n_buckets: int) -> np.ndarray:
 def _decode_categories(
     table: pa.Table, categories: dict[str, list[str]], target: pa.Schema
 ) -> pa.Table:
-    """Turn int8 category codes into the store's dictionary columns."""
+    """Turn int8 category codes into the store's dictionary columns (chunk by chunk, no copy)."""
     arrays = []
     for f in target:
-        col = table.column(f.name).combine_chunks()
+        col = table.column(f.name)
         if f.name in categories:
             dictionary = pa.array(categories[f.name], pa.string())
-            col = pa.DictionaryArray.from_arrays(col, dictionary)
+            col = pa.chunked_array(
+                [pa.DictionaryArray.from_arrays(c, dictionary) for c in col.chunks], type=f.type
+            )
         arrays.append(col)
     return pa.Table.from_arrays(arrays, schema=target)
 
@@ -154,7 +156,7 @@ class SourceWriter:
     rows_rejected: int = 0
     integrity: Counter = field(default_factory=Counter)
     dates: Counter = field(default_factory=Counter)
-    _buffer: list[tuple[pa.Table, np.ndarray]] = field(default_factory=list)
+    _by_bucket: dict[int, list[pa.Table]] = field(default_factory=dict)
     _buffered: int = 0
     _flushes: int = 0
     _staged: list[tuple[str, str]] = field(default_factory=list)
@@ -166,7 +168,7 @@ class SourceWriter:
         self.target = schema.LOG_SCHEMA if self.kind == "log" else schema.TRACK_SCHEMA
 
     def add(self, valid: pa.Table) -> None:
-        """Buffer typed valid rows, flushing to staged parts when the buffer is full."""
+        """Buffer typed valid rows by bucket, flushing to staged parts when the buffer is full."""
         n = valid.num_rows
         if n == 0:
             return
@@ -176,21 +178,36 @@ class SourceWriter:
         else:
             buckets = np.zeros(n, dtype=np.int32)
         if self._buffered + n < self.flush_rows:
-            self._buffer.append((valid, buckets))
-            self._buffered += n
+            self._partition(valid, buckets)
             return
         # keep the batch's last session (it may continue in the next batch) for the next part
         cut = n
         if self.kind == "log":
             sid = valid.column("session_id").combine_chunks()
-            last = sid[n - 1]
-            same = np.asarray(pc.equal(sid, last))
+            same = np.asarray(pc.equal(sid, sid[n - 1]))
             head = np.flatnonzero(~same)
             cut = int(head[-1]) + 1 if len(head) else 0
-        self._buffer.append((valid.slice(0, cut), buckets[:cut]))
+        self._partition(valid.slice(0, cut), buckets[:cut])
         self._flush()
-        self._buffer = [(valid.slice(cut), buckets[cut:])]
-        self._buffered = n - cut
+        self._partition(valid.slice(cut), buckets[cut:])
+
+    def _partition(self, table: pa.Table, buckets: np.ndarray) -> None:
+        """Append a batch's rows to per-bucket buffers (one small, cache-friendly take)."""
+        n = table.num_rows
+        if n == 0:
+            return
+        self._buffered += n
+        if self.kind == "tracks":
+            self._by_bucket.setdefault(0, []).append(table)
+            return
+        order = np.argsort(buckets, kind="stable")
+        taken = table.take(pa.array(order))
+        sorted_buckets = buckets[order]
+        edges = np.flatnonzero(np.diff(sorted_buckets)) + 1
+        starts = np.concatenate([[0], edges])
+        ends = np.concatenate([edges, [n]])
+        for s, e in zip(starts, ends, strict=True):
+            self._by_bucket.setdefault(int(sorted_buckets[s]), []).append(taken.slice(s, e - s))
 
     def _log_findings(self, valid: pa.Table) -> None:
         s1, s2, s3, ns = (valid.column(c) for c in schema.SKIP_OUTCOMES)
@@ -203,28 +220,21 @@ class SourceWriter:
             self.dates[item["values"]] += item["counts"]
 
     def _flush(self) -> None:
-        parts = [(t, b) for t, b in self._buffer if t.num_rows]
-        if not parts:
+        if not self._by_bucket:
             return
-        table = pa.concat_tables([t for t, _ in parts])
-        buckets = np.concatenate([b for _, b in parts])
         k = self._flushes
         self._flushes += 1
-        if self.kind == "tracks":
-            self._write_part(table, f"tracks/part-{{fp}}{_suffix(k)}.parquet")
-            return
-        order = np.argsort(buckets, kind="stable")
-        table = table.take(pa.array(order))
-        sorted_buckets = buckets[order]
-        edges = np.flatnonzero(np.diff(sorted_buckets)) + 1
-        starts = np.concatenate([[0], edges])
-        ends = np.concatenate([edges, [len(order)]])
-        for s, e in zip(starts, ends, strict=True):
-            b = int(sorted_buckets[s])
-            part, dupes, incomplete = _sorted_part(table.slice(s, e - s))
+        for b in sorted(self._by_bucket):
+            table = pa.concat_tables(self._by_bucket[b])
+            if self.kind == "tracks":
+                self._write_part(table, f"tracks/part-{{fp}}{_suffix(k)}.parquet")
+                continue
+            part, dupes, incomplete = _sorted_part(table)
             self.integrity["duplicate_session_positions"] += dupes
             self.integrity["incomplete_sessions"] += incomplete
             self._write_part(part, f"sessions/{BUCKET_KEY}={b}/part-{{fp}}{_suffix(k)}.parquet")
+        self._by_bucket = {}
+        self._buffered = 0
 
     def _write_part(self, table: pa.Table, final_pattern: str) -> None:
         staged = f"part-{len(self._staged)}.parquet"
@@ -256,7 +266,6 @@ class SourceWriter:
     def flush_all(self) -> None:
         """Write out whatever is buffered (call once, at the end of the source)."""
         self._flush()
-        self._buffer, self._buffered = [], 0
 
     def finish(self, fingerprint: str, entry: dict[str, Any]) -> Path:
         """Write the commit journal (after :meth:`flush_all`); returns the staging folder."""

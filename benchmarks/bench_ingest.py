@@ -1,0 +1,150 @@
+"""Benchmark: ``skipmodel ingest`` of a >= 5-million-row session log (csv.gz) against its peers.
+
+Input: a synthetic MSSD-format log (:mod:`benchmarks.synth_log`, vectorised, real text format),
+written once and cached under ``/tmp/skipmodel-bench/ingest``; a second file a quarter the size
+shows that peak memory does not grow with the input. Every measurement runs in a fresh child
+process (same interpreter, same page cache), timed inside the child, peak RSS from
+``ru_maxrss``:
+
+- ingest: ``skipmodel.ingest.ingest`` into a new store (100 buckets), all validation on;
+- bare pyarrow: ``pyarrow.csv.read_csv(path)`` with default options (type inference, threads);
+- pandas: ``pandas.read_csv(path)`` with default options.
+
+Targets (issue 2): ingest rows/s >= 2x pandas; ingest time <= 1.5x the bare pyarrow read; peak RSS
+< 1 GB and flat (big/small <= 1.3 at 4x the rows); store bytes <= 0.6x the csv.gz bytes.
+
+Run: ``.venv/bin/python -m benchmarks.run --only ingest [--quick]``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.synth_log import write_synthetic_log
+
+CACHE = Path("/tmp/skipmodel-bench/ingest")
+
+_CHILD = r"""
+import json, resource, sys, time
+kind, path, store = sys.argv[1:4]
+started = time.perf_counter()
+if kind == "ingest":
+    from skipmodel.ingest import ingest
+    report = ingest([path], store, progress=False)
+    rows = report.log_rows_written
+    extra = {"rejected": report.log_rows_rejected, "read": report.log_rows_read}
+elif kind == "pyarrow":
+    import pyarrow.csv
+    rows = pyarrow.csv.read_csv(path).num_rows
+    extra = {}
+elif kind == "pandas":
+    import pandas
+    rows = len(pandas.read_csv(path))
+    extra = {}
+seconds = time.perf_counter() - started
+rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": seconds, "rows": rows, "rss_mb": rss_mb, **extra}))
+"""
+
+
+def _child(kind: str, path: Path, store: Path | None = None) -> dict:
+    if store is not None and store.exists():
+        shutil.rmtree(store)
+    cmd = [sys.executable, "-c", _CHILD, kind, str(path), str(store or "")]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{kind} child failed: {done.stderr.strip()[-500:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _dir_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*.parquet"))
+
+
+def _input(n_rows: int) -> Path:
+    path = CACHE / f"log_0_20180715_{n_rows}.csv.gz"
+    if not path.exists():
+        print(f"  writing {n_rows:,}-row synthetic log to {path} (cached) ...", flush=True)
+        write_synthetic_log(path, n_rows, seed=n_rows)
+    return path
+
+
+def run(out_dir: Path, *, quick: bool) -> list[dict]:
+    big_rows = 1_000_000 if quick else 5_000_000
+    big, small = _input(big_rows), _input(big_rows // 4)
+    store = CACHE / "store"
+    ing = _child("ingest", big, store)
+    store_bytes = _dir_bytes(store)
+    ing_small = _child("ingest", small, CACHE / "store_small")
+    arrow = _child("pyarrow", big)
+    pandas_ = _child("pandas", big)
+    rows = ing["rows"]
+    assert ing["read"] == rows + ing["rejected"] and ing["rejected"] == 0
+    assert arrow["rows"] == pandas_["rows"] == rows
+    gz_bytes = big.stat().st_size
+    rate = rows / ing["seconds"]
+    pandas_rate = rows / pandas_["seconds"]
+    flat = ing["rss_mb"] / ing_small["rss_mb"]
+    note = f"{rows:,} rows, {gz_bytes / 1e6:,.0f} MB csv.gz, 100 buckets"
+    return [
+        {
+            "name": "ingest rows/s vs pandas.read_csv",
+            "value": round(rate),
+            "unit": "rows/s",
+            "peer": round(pandas_rate),
+            "ratio": rate / pandas_rate,
+            "target": ">= 2",
+            "passed": rate / pandas_rate >= 2,
+            "notes": f"{note}; ingest {ing['seconds']:.1f} s, pandas {pandas_['seconds']:.1f} s",
+        },
+        {
+            "name": "ingest time vs bare pyarrow.csv.read_csv",
+            "value": round(ing["seconds"], 2),
+            "unit": "s",
+            "peer": round(arrow["seconds"], 2),
+            "ratio": ing["seconds"] / arrow["seconds"],
+            "target": "<= 1.5",
+            "passed": ing["seconds"] / arrow["seconds"] <= 1.5,
+            "notes": "ingest validates, partitions, sorts and writes zstd Parquet; "
+            f"pyarrow only parses (peak RSS {arrow['rss_mb']:,.0f} MB)",
+        },
+        {
+            "name": "ingest peak RSS",
+            "value": round(ing["rss_mb"]),
+            "unit": "MB",
+            "peer": round(arrow["rss_mb"]),
+            "ratio": ing["rss_mb"] / arrow["rss_mb"],
+            "target": "< 1024 MB",
+            "passed": ing["rss_mb"] < 1024,
+            "notes": "peer: bare pyarrow read of the same file (holds it all)",
+        },
+        {
+            "name": "ingest peak RSS, 4x rows vs 1x rows",
+            "value": round(ing["rss_mb"]),
+            "unit": "MB",
+            "peer": round(ing_small["rss_mb"]),
+            "ratio": flat,
+            "target": "<= 1.3 (flat)",
+            "passed": flat <= 1.3,
+            "notes": f"{rows:,} vs {ing_small['rows']:,} rows",
+        },
+        {
+            "name": "store size vs csv.gz",
+            "value": round(store_bytes / 1e6, 1),
+            "unit": "MB",
+            "peer": round(gz_bytes / 1e6, 1),
+            "ratio": store_bytes / gz_bytes,
+            "target": "<= 0.6",
+            "passed": store_bytes / gz_bytes <= 0.6,
+            "notes": "Parquet zstd, sessions in 100 buckets",
+        },
+    ]
+
+
+if __name__ == "__main__":
+    for row in run(Path("reports/bench"), quick="--quick" in sys.argv):
+        print(row)
