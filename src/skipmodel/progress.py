@@ -8,8 +8,9 @@ import time
 from typing import TextIO
 
 
-def progress_enabled(stream: TextIO = sys.stderr) -> bool:
+def progress_enabled(stream: TextIO | None = None) -> bool:
     """True when a human is watching: a TTY and not CI (``CI`` set) or ``SKIPMODEL_QUIET``."""
+    stream = sys.stderr if stream is None else stream
     if os.environ.get("CI") or os.environ.get("SKIPMODEL_QUIET"):
         return False
     return bool(getattr(stream, "isatty", lambda: False)())
@@ -31,7 +32,7 @@ class Progress:
         unit: str = "rows",
         total: int | None = None,
         interval: float = 0.25,
-        stream: TextIO = sys.stderr,
+        stream: TextIO | None = None,
         enabled: bool | None = None,
     ) -> None:
         self.label = label
@@ -39,8 +40,9 @@ class Progress:
         self.total = total
         self.count = 0
         self.interval = interval
-        self.stream = stream
-        self.enabled = progress_enabled(stream) if enabled is None else enabled
+        # Resolved per call, not at import: pytest and redirections swap sys.stderr later.
+        self.stream = sys.stderr if stream is None else stream
+        self.enabled = progress_enabled(self.stream) if enabled is None else enabled
         self._start = time.perf_counter()
         self._last = 0.0
 
