@@ -157,3 +157,23 @@ def test_console_script_prints_counts_and_one_line_errors(tmp_path, mssd_dir):
     )
     assert bad.returncode == 2
     assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+
+
+def test_bad_bucket_counts_and_store_that_is_a_file(tmp_path, capsys, mssd_dir):
+    src = str(mssd_dir / MINI)
+    _fail(capsys, [src, "--store", str(tmp_path / "s"), "--buckets", "0"], "between 1 and 10000")
+    assert not (tmp_path / "s").exists()
+    (tmp_path / "f").write_text("x")
+    _fail(capsys, [src, "--store", str(tmp_path / "f")], "is a file")
+
+
+def test_store_inside_an_input_folder_is_not_read(tmp_path, mssd_dir):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / MINI).write_bytes((mssd_dir / MINI).read_bytes())
+    argv = ["ingest", str(data), "--store", str(data / "store"), "--quiet"]
+    assert main(argv) == 0
+    assert main(argv) == 0  # again: the store's own files are not inputs
+    manifest = json.loads((data / "store" / "manifest.json").read_text())
+    assert manifest["skipped"] == {}
+    assert manifest["totals"]["log_rows_written"] == 201

@@ -96,6 +96,23 @@ class IngestReport:
         return self.store / "rejected"
 
 
+def _check_store_folder(layout: StoreLayout, n_buckets: int | None) -> None:
+    """Refuse, before touching anything, a folder that is neither empty nor a store."""
+    if n_buckets is not None and not 1 <= n_buckets <= 10_000:
+        raise SkipmodelError(f"--buckets must be between 1 and 10000, not {n_buckets}")
+    if layout.root.exists() and not layout.root.is_dir():
+        raise SkipmodelError(f"--store {layout.root} is a file; give a folder")
+    if (
+        layout.root.is_dir()
+        and not layout.manifest_path.is_file()
+        and any(p.name not in (".ingest.lock", ".staging") for p in layout.root.iterdir())
+    ):
+        raise SkipmodelError(
+            f"{layout.root} exists, is not empty and is not a skipmodel store; "
+            "choose an empty or new --store folder"
+        )
+
+
 def _open_store(layout: StoreLayout, n_buckets: int | None) -> dict[str, Any]:
     if layout.manifest_path.is_file():
         manifest = layout.read_manifest()
@@ -106,16 +123,7 @@ def _open_store(layout: StoreLayout, n_buckets: int | None) -> dict[str, Any]:
                 f"re-run with --buckets {stored} or choose a new --store"
             )
         return manifest
-    if layout.root.exists() and any(
-        p.name not in (".ingest.lock", ".staging") for p in layout.root.iterdir()
-    ):
-        raise SkipmodelError(
-            f"{layout.root} exists, is not empty and is not a skipmodel store; "
-            "choose an empty or new --store folder"
-        )
     n = DEFAULT_BUCKETS if n_buckets is None else n_buckets
-    if not 1 <= n <= 10_000:
-        raise SkipmodelError(f"--buckets must be between 1 and 10000, not {n}")
     manifest = new_manifest(n)
     atomic_write_json(layout.manifest_path, manifest)
     return manifest
@@ -251,6 +259,7 @@ def ingest(
     """
     path_list = [Path(p) for p in paths]
     check_paths(path_list)
+    _check_store_folder(StoreLayout(Path(store)), n_buckets)
     layout = StoreLayout(Path(store))
     with store_lock(layout):
         manifest = _open_store(layout, n_buckets)
@@ -259,7 +268,7 @@ def ingest(
         reports: list[SourceReport] = []
         skipped: dict[str, str] = {}
         with Progress("ingest", unit="rows", enabled=None if progress else False) as bar:
-            for item in iter_inputs(path_list):
+            for item in iter_inputs(path_list, exclude=layout.root):
                 if isinstance(item, SkippedInput):
                     skipped[item.name] = item.reason
                     continue

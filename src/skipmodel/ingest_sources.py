@@ -211,12 +211,19 @@ def _iter_archive(path: Path) -> Iterator[CsvSource | SkippedInput]:
         ) from None
 
 
-def iter_inputs(paths: list[Path]) -> Iterator[CsvSource | SkippedInput]:
-    """Every CSV (and every skipped non-CSV) under ``paths``, in a deterministic order."""
+def iter_inputs(
+    paths: list[Path], *, exclude: Path | None = None
+) -> Iterator[CsvSource | SkippedInput]:
+    """Every CSV (and every skipped non-CSV) under ``paths``, in a deterministic order.
+
+    ``exclude`` (the store being written) is never walked into, so ``ingest data --store
+    data/store`` does not list the store's own files.
+    """
+    skip = exclude.resolve() if exclude is not None else None
     for p in paths:
         if p.is_dir():
             for root, dirs, files in os.walk(p):
-                dirs.sort()
+                dirs[:] = sorted(d for d in dirs if (Path(root) / d).resolve() != skip)
                 for f in sorted(files):
                     child = Path(root) / f
                     if _has_suffix(f, ARCHIVE_SUFFIXES):
