@@ -28,6 +28,7 @@ __all__ = [
     "posterior_draws",
     "probability_effects",
     "scale_parameters",
+    "slope_parameters",
     "track_extremes",
 ]
 
@@ -135,6 +136,25 @@ def scale_parameters(dt: xr.DataTree, *, max_draws: int = MAX_DRAWS) -> dict[str
         if not dims and var.endswith(("_sigma", "_amplitude")):
             out[var] = posterior_draws(dt, var, max_draws=max_draws).values
     return dict(sorted(out.items()))
+
+
+def slope_parameters(dt: xr.DataTree, *, max_draws: int = MAX_DRAWS) -> list[Effect]:
+    """One-dimensional ``*_beta`` slopes (logit scale, per standard deviation of the input).
+
+    The Markov term's ``markov_{current,prev,interaction,change}_beta`` over ``markov_feature``
+    and the fixed effects' ``fixed_beta`` over ``fixed_predictor``. The ``probability`` field
+    holds logit-scale draws here.
+    """
+    posterior = dt["posterior"]
+    out = []
+    for name in posterior.data_vars:
+        var = str(name)
+        dims = [str(d) for d in posterior[var].dims if d not in SAMPLE_DIMS]
+        if var.endswith("_beta") and len(dims) == 1:
+            labels = tuple(str(v) for v in posterior[var][dims[0]].values)
+            draws = posterior_draws(dt, var, max_draws=max_draws).values
+            out.append(Effect(var, dims[0], "categorical", labels, draws))
+    return sorted(out, key=lambda e: e.variable)
 
 
 def _level_table(dt: xr.DataTree, label: str, max_draws: int) -> xr.DataArray | None:

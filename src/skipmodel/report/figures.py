@@ -197,7 +197,12 @@ def _ordered(effect: Effect) -> tuple[list[str], Effect]:
 
 
 def plot_categorical_effects(
-    effects: Sequence[Effect], path: Path, *, title: str = "", reference: float | None = None
+    effects: Sequence[Effect],
+    path: Path,
+    *,
+    title: str = "",
+    reference: float | None = None,
+    xlabel: str = "P(skip)",
 ) -> Path:
     """One forest panel per effect: posterior mean and 94 % interval of P(skip) per level."""
     n = len(effects)
@@ -222,7 +227,7 @@ def plot_categorical_effects(
         if reference is not None:
             ax.axvline(reference, color="grey", ls=":", lw=1)
         ax.set_title(effect.title)
-        ax.set_xlabel("P(skip)")
+        ax.set_xlabel(xlabel)
         ax.margins(y=0.08)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)

@@ -24,7 +24,12 @@ from skipmodel.report.baselines import fit_baselines
 from skipmodel.report.checks import GroupCheck, binned_surface, group_check
 from skipmodel.report.compare import LooResult, compare_runs, run_loo
 from skipmodel.report.diagnostics import Diagnostics, diagnose_run
-from skipmodel.report.effects import probability_effects, scale_parameters, track_extremes
+from skipmodel.report.effects import (
+    probability_effects,
+    scale_parameters,
+    slope_parameters,
+    track_extremes,
+)
 from skipmodel.report.html import Banner, Block, Figure, Paragraph, Section, Table, write_html
 from skipmodel.report.inputs import RunInputs
 from skipmodel.report.metrics import (
@@ -54,7 +59,7 @@ class ReportOptions:
     title: str = "skipmodel report"
     ppc_rows: int = 20_000
     ppc_draws: int = 200
-    max_trace_vars: int = 10
+    max_trace_vars: int = 14
     max_rank_panels: int = 12
     summary_rows: int = 60
     seed: int = 0
@@ -104,23 +109,28 @@ def _mean_probability(run: RunInputs, frame: pd.DataFrame) -> np.ndarray:
 
 
 def _top_level(diag: Diagnostics, run: RunInputs, limit: int) -> list[str]:
-    """Scalars and short vectors worth a trace: intercept, scales, small effects, offenders."""
+    """Variables worth a trace: scalars (intercept first), then short vectors that failed a
+    check, then other short effect vectors. Raw ``*_z`` vectors only when failing and without an
+    ``*_effect`` counterpart."""
     posterior = run.posterior["posterior"]
+    checked = set(diag.summary.index.str.split("[").str[0])
     offenders = {o.split("[")[0] for c in diag.checks for o in c.offenders}
 
     def size(v: str) -> int:
         da = posterior[v]
         return math.prod(da.sizes[d] for d in da.dims if d not in ("chain", "draw"))
 
-    names = [
-        str(v) for v in posterior.data_vars if str(v) in diag.summary.index.str.split("[").str[0]
-    ]
-    chosen = [v for v in names if v in offenders and size(v) <= 50]
-    ranked = sorted(
-        (v for v in names if not v.endswith("_z") and size(v) <= 7),
-        key=lambda v: (v != "intercept", size(v) > 1, v),
-    )
-    for v in ranked:
+    names = [str(v) for v in posterior.data_vars if str(v) in checked]
+    scalars = sorted((v for v in names if size(v) == 1), key=lambda v: (v != "intercept", v))
+
+    def readable(v: str) -> str:
+        twin = v.removesuffix("_z") + "_effect"
+        return twin if v.endswith("_z") and twin in names else v
+
+    failing = [readable(v) for v in names if v in offenders and 1 < size(v) <= 10]
+    small = [v for v in names if 1 < size(v) <= 7 and not v.endswith("_z")]
+    chosen: list[str] = []
+    for v in [*scalars, *failing, *small]:
         if v not in chosen:
             chosen.append(v)
     return chosen[:limit]
@@ -240,6 +250,25 @@ def _effects_section(run: RunInputs, out: Path, data_note: str) -> Section | Non
                         f"P(skip) along {effect.dim.removesuffix('_grid').replace('_', ' ')}: "
                         f"posterior mean and 94 % band, other terms at their average.{extra} "
                         f"{where}.",
+                    ),
+                ),
+            )
+        )
+    slopes = slope_parameters(run.posterior)
+    if slopes:
+        path = fig.plot_categorical_effects(
+            slopes, figs / f"{run.name}_slopes.png", reference=0.0, xlabel="log-odds per SD"
+        )
+        names = ", ".join(e.variable for e in slopes)
+        subs.append(
+            Section(
+                "Slopes",
+                (
+                    Figure(
+                        path,
+                        f"Slopes on the logit scale ({names}): change in log-odds of a skip per "
+                        "standard deviation of the input (0/1 inputs: from false to true, "
+                        f"centred); the Markov slopes carry the memory-in-chains effect. {where}.",
                     ),
                 ),
             )
