@@ -131,15 +131,16 @@ class MomentAccumulator:
             return
         if self.origin is None:
             self.origin = block[0].copy()
-        centred = (block - self.origin) - self.offset
+        dev = block - self.origin  # small numbers; keeps the memory layout of ``block``
         if weights is None:
-            delta = centred.mean(axis=0)  # batch mean - running mean
-            dev = centred - delta
+            batch_mean = dev.mean(axis=0)
+            dev -= batch_mean
             m_b = dev.T @ dev
         else:
-            delta = (weights @ centred) / wb
-            dev = centred - delta
+            batch_mean = (weights @ dev) / wb
+            dev -= batch_mean
             m_b = (dev * weights[:, None]).T @ dev
+        delta = batch_mean - self.offset  # batch mean - running mean, both near the origin
         wa = self.weight
         total = wa + wb
         self.comoment += m_b + np.outer(delta, delta) * (wa * wb / total)
@@ -172,24 +173,29 @@ def _block_from_batch(
     offset: float,
     nulls: np.ndarray,
     nonfinite: np.ndarray,
-) -> np.ndarray:
-    cols = []
+) -> tuple[np.ndarray, np.ndarray]:
+    """The batch as a ``p x k`` array (one contiguous row per column), transforms applied,
+    and the mask of complete rows."""
+    block = np.empty((len(names), batch.num_rows))
     for j, name in enumerate(names):
         col = batch.column(name)
         nulls[j] += col.null_count
         try:
-            values = pac.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
+            block[j] = pac.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             raise SkipmodelError(
                 f"column {name} is not numeric ({col.type}); drop it with --drop {name}"
             ) from None
         if name in log_cols:
+            np.add(block[j], offset, out=block[j])
             with np.errstate(invalid="ignore", divide="ignore"):
-                values = np.log(values + offset)
-        bad = ~np.isfinite(values)
-        nonfinite[j] += int(bad.sum()) - col.null_count
-        cols.append(values)
-    return np.column_stack(cols) if cols else np.empty((batch.num_rows, 0))
+                np.log(block[j], out=block[j])
+    finite = np.isfinite(block)
+    keep = finite.all(axis=0)
+    if not keep.all():
+        nulls_here = np.array([batch.column(n).null_count for n in names])
+        nonfinite += (~finite).sum(axis=1) - nulls_here
+    return block, keep
 
 
 def correlation_from_batches(
@@ -227,10 +233,12 @@ def correlation_from_batches(
     rows_read = 0
     for batch in batches:
         rows_read += batch.num_rows
-        block = _block_from_batch(batch, names, log_cols, transforms.log_offset, nulls, nonfinite)
-        keep = np.isfinite(block).all(axis=1)
+        columns, keep = _block_from_batch(
+            batch, names, log_cols, transforms.log_offset, nulls, nonfinite
+        )
         if not keep.all():
-            block = block[keep]
+            columns = columns[:, keep]
+        block = columns.T  # rows x variables, column-major: reductions run along memory
         main.add(block)
         if boots:
             weights = rng.poisson(1.0, size=(bootstrap, block.shape[0])).astype(np.float64)
