@@ -30,6 +30,7 @@ import pyarrow.csv as pacsv
 import pyarrow.dataset as pads
 
 from skipmodel.errors import SkipmodelError
+from skipmodel.progress import Progress
 from skipmodel.schema import HEAVY_TAILED_FEATURES
 from skipmodel.store import open_store
 
@@ -205,7 +206,7 @@ def correlation_from_batches(
     transforms: Transforms = Transforms(),
     bootstrap: int = 0,
     seed: int = 0,
-    progress: object | None = None,
+    progress: Progress | None = None,
 ) -> CorrelationResult:
     """Accumulate the correlation of ``names`` over Arrow record batches in one pass.
 
@@ -278,7 +279,7 @@ def correlation_from_store(
     transforms: Transforms = STORE_TRANSFORMS,
     bootstrap: int = 0,
     seed: int = 0,
-    progress: object | None = None,
+    progress: Progress | None = None,
 ) -> CorrelationResult:
     """Correlation of the track features in a store (``STORE/tracks/*.parquet``).
 
@@ -315,7 +316,7 @@ def correlation_from_csv(
     delimiter: str = ",",
     bootstrap: int = 0,
     seed: int = 0,
-    progress: object | None = None,
+    progress: Progress | None = None,
 ) -> CorrelationResult:
     """Correlation of the numeric columns of a CSV file with a header row, streamed.
 

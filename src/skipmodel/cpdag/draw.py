@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from skipmodel.cpdag.bootstrap import BootstrapResult
 
 from skipmodel.cpdag.layout import Layout, route_edge
 from skipmodel.cpdag.pc import BIDIRECTED, DIRECTED, CPDAGResult
@@ -39,7 +43,7 @@ def draw_cpdag(
     layout: Layout,
     paths: list[Path],
     *,
-    bootstrap: object | None = None,
+    bootstrap: BootstrapResult | None = None,
     title: str | None = None,
 ) -> list[Path]:
     """Draw ``result`` with ``layout`` into each of ``paths`` (format from the suffix)."""

@@ -10,7 +10,11 @@ clears it; ``graph.html#NAME`` opens with ``NAME`` selected. The page is well-fo
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape, quoteattr
+
+if TYPE_CHECKING:
+    from skipmodel.cpdag.bootstrap import BootstrapResult
 
 from skipmodel.cpdag.draw import STYLE, edge_widths
 from skipmodel.cpdag.layout import Layout, route_edge
@@ -110,7 +114,7 @@ _SCRIPT = """
 
 
 def _relations(result: CPDAGResult) -> dict[str, dict[str, list[str]]]:
-    rel = {
+    rel: dict[str, dict[str, list[str]]] = {
         n: {"parents": [], "children": [], "undirected": [], "conflicts": []} for n in result.names
     }
     for e in result.edges:
@@ -126,7 +130,7 @@ def _relations(result: CPDAGResult) -> dict[str, dict[str, list[str]]]:
     return rel
 
 
-def _edge_notes(result: CPDAGResult, bootstrap: object | None) -> dict[str, str]:
+def _edge_notes(result: CPDAGResult, bootstrap: BootstrapResult | None) -> dict[str, str]:
     notes = {}
     for e in result.edges:
         text = f"min |r| {e.min_abs_pcor:.3f}, max p {e.max_pvalue:.2g}"
@@ -143,7 +147,7 @@ def render_html(
     *,
     title: str = "CPDAG",
     subtitle: str = "",
-    bootstrap: object | None = None,
+    bootstrap: BootstrapResult | None = None,
 ) -> str:
     """The complete ``graph.html`` text."""
     xmin, xmax, ymin, ymax = layout.bounds(margin=0.3)

@@ -15,8 +15,12 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from skipmodel.cpdag.bootstrap import BootstrapResult
 
 from skipmodel.cpdag.pc import BIDIRECTED, DIRECTED, CPDAGResult
 from skipmodel.errors import SkipmodelError
@@ -94,11 +98,11 @@ def validate_correlation(corr: np.ndarray, names: Sequence[str], *, source: str 
     if len(set(names)) != len(names) or any(not n for n in names):
         raise SkipmodelError(f"{source}: column names must be non-empty and distinct")
     if not np.all(np.isfinite(corr)):
-        i, j = np.argwhere(~np.isfinite(corr))[0]
+        i, j = (int(v) for v in np.argwhere(~np.isfinite(corr))[0])
         raise SkipmodelError(f"{source}: entry [{names[i]}, {names[j]}] is not finite")
     asym = np.abs(corr - corr.T)
     if asym.max() > SYMMETRY_TOL:
-        i, j = np.unravel_index(np.argmax(asym), asym.shape)
+        i, j = (int(v) for v in np.unravel_index(np.argmax(asym), asym.shape))
         raise SkipmodelError(
             f"{source} is not symmetric: [{names[i]}, {names[j]}] = {corr[i, j]:.10g} but "
             f"[{names[j]}, {names[i]}] = {corr[j, i]:.10g}"
@@ -111,7 +115,7 @@ def validate_correlation(corr: np.ndarray, names: Sequence[str], *, source: str 
             " (must be 1; pass correlations, not covariances)"
         )
     if np.abs(corr).max() > 1.0 + SYMMETRY_TOL:
-        i, j = np.unravel_index(np.argmax(np.abs(corr)), corr.shape)
+        i, j = (int(v) for v in np.unravel_index(np.argmax(np.abs(corr)), corr.shape))
         raise SkipmodelError(
             f"{source}: [{names[i]}, {names[j]}] = {corr[i, j]:.10g} is outside [-1, 1]"
         )
@@ -140,7 +144,7 @@ def edges_csv(result: CPDAGResult) -> str:
     return _csv_text(["from", "to", "type"], [(e.source, e.target, e.type) for e in result.edges])
 
 
-def strength_csv(result: CPDAGResult, bootstrap: object | None = None) -> str:
+def strength_csv(result: CPDAGResult, bootstrap: BootstrapResult | None = None) -> str:
     """Per edge: smallest |partial correlation| and largest p-value over the tests it survived,
     plus, with a bootstrap, how often the edge (any type) and this exact edge type recurred."""
     header = ["from", "to", "type", "min_abs_pcor", "max_pvalue"]
@@ -204,7 +208,9 @@ def _widths(result: CPDAGResult) -> list[float]:
     return (0.8 + 3.2 * scaled).tolist()
 
 
-def write_tables(result: CPDAGResult, out: Path, *, bootstrap: object | None = None) -> list[Path]:
+def write_tables(
+    result: CPDAGResult, out: Path, *, bootstrap: BootstrapResult | None = None
+) -> list[Path]:
     """Write edges.csv, edge_strength.csv, adjacency.csv, sepsets.csv/.json and cpdag.dot."""
     out.mkdir(parents=True, exist_ok=True)
     files = {

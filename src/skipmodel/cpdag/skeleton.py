@@ -107,7 +107,7 @@ def _prefetch(
     r, _z, pv = gauss_ci_test(
         corr, n, np.array(xs, dtype=np.intp), np.array(ys, dtype=np.intp), sets
     )
-    out = []
+    out: list[tuple[Tested, Iterator[tuple[int, ...]]]] = []
     start = 0
     for head, rest in zip(heads, rests, strict=True):
         stop = start + len(head)
