@@ -1,0 +1,492 @@
+"""Exact aggregation: plays -> covariate cells ``(trials, skips)`` in one streaming pass.
+
+When every term of a spec reads only discrete inputs — categorical columns, the previous-skip
+state, small-integer columns, and continuous columns binned at a stated resolution — the
+Bernoulli likelihood over plays equals a Binomial likelihood over the distinct covariate cells,
+up to the constant ``sum log C(trials, skips)``. :func:`check_aggregable` says whether a spec is
+in that class (and precisely why not); :func:`aggregate` computes the cells of a store sample
+through :func:`skipmodel.loaders.iter_batches`, with an Arrow group-by per batch merged into a
+running table, so memory is bounded by the number of cells, not rows.
+
+Binning replaces a continuous value by the midpoint of its bin (equal-width bins over the track
+table's range, on the log scale when the spec smooths the log). The model fitted on cells is the
+model of the *binned* data; :func:`apply_binning` gives the row-level equivalent.
+
+Examples
+--------
+>>> spec = get_variant("markov")                                              # doctest: +SKIP
+>>> check_aggregable(spec).reasons[0]                                         # doctest: +SKIP
+"pooled term on 'track_id_clean': one level per track ..."
+>>> cells = aggregate("data/store", binned_spec, bins={"danceability": 20, "energy": 20})  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from skipmodel.errors import SkipmodelError
+from skipmodel.loaders import SampleSpec, iter_batches
+from skipmodel.model.spec import Markov, ModelSpec, Smooth
+from skipmodel.progress import Progress
+from skipmodel.schema import LAG_PREFIXES, LOG_SCHEMA, TRACK_SCHEMA
+from skipmodel.store import open_store
+
+TRIALS = "trials"
+SKIPS = "skips"
+#: A categorical input with more levels than this makes cells about as many as plays.
+MAX_LEVELS = 1000
+#: Stop the pass when the running cell table grows beyond this many cells.
+MAX_CELLS = 5_000_000
+
+#: Level counts of the discrete columns (upper bounds used for the cell-count estimate).
+_LEVELS: dict[str, int] = {
+    "session_position": 20,
+    "session_length": 11,
+    "hour_of_day": 24,
+    "weekday": 7,
+    "date": 66,  # MSSD spans 2018-07-15 .. 2018-09-18
+    "context_type": 6,
+    "hist_user_behavior_reason_start": 9,
+    "hist_user_behavior_reason_end": 7,
+    "release_year": 100,
+    "key": 12,
+    "time_signature": 6,
+    "mode": 2,
+}
+_TRACK_COLUMNS = ("track_id_clean",)
+
+
+def _base(column: str) -> tuple[str, bool]:
+    """``prev_danceability`` -> (``danceability``, lagged)."""
+    for prefix in LAG_PREFIXES:
+        if column.startswith(prefix):
+            return column[len(prefix) :], True
+    return column, False
+
+
+def _arrow_type(column: str) -> pa.DataType:
+    if column == "weekday":
+        return pa.int8()
+    for schema in (LOG_SCHEMA, TRACK_SCHEMA):
+        if column in schema.names:
+            return schema.field(column).type
+    raise SkipmodelError(f"unknown column {column!r}")
+
+
+def _is_continuous(column: str) -> bool:
+    return pa.types.is_floating(_arrow_type(_base(column)[0]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Binning
+
+
+@dataclass(frozen=True)
+class BinSpec:
+    """Equal-width bins of a continuous column (and of its lag columns ``prev_<column>``).
+
+    ``bins`` bins over ``[lo, hi]`` on the raw scale, or on ``log(x + 1e-10)`` when ``log``; a
+    value becomes its bin's midpoint (back on the raw scale); values outside the range fall in
+    the end bins; nulls stay null.
+    """
+
+    column: str
+    bins: int
+    lo: float
+    hi: float
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.bins, int) or isinstance(self.bins, bool) or self.bins < 1:
+            raise SkipmodelError(f"bins for {self.column!r}: expected a positive integer")
+        if not (math.isfinite(self.lo) and math.isfinite(self.hi) and self.hi > self.lo):
+            raise SkipmodelError(f"bins for {self.column!r}: need a range lo < hi")
+
+    def applies_to(self, column: str) -> bool:
+        return _base(column)[0] == self.column
+
+    def midpoints(self) -> np.ndarray:
+        width = (self.hi - self.lo) / self.bins
+        mid = self.lo + (np.arange(self.bins) + 0.5) * width
+        return np.exp(mid) - 1e-10 if self.log else mid
+
+    def apply(self, values: np.ndarray) -> np.ndarray:
+        """Each value replaced by its bin's midpoint (float64; NaN stays NaN)."""
+        x = np.asarray(values, dtype=np.float64)
+        t = np.log(np.clip(x, 0, None) + 1e-10) if self.log else x
+        with np.errstate(invalid="ignore"):
+            idx = np.floor((t - self.lo) / (self.hi - self.lo) * self.bins)
+        idx = np.clip(np.nan_to_num(idx, nan=0), 0, self.bins - 1).astype(np.int64)
+        return np.where(np.isnan(x), np.nan, self.midpoints()[idx])
+
+
+def _log_columns(spec: ModelSpec) -> set[str]:
+    return {t.column for t in spec.terms if isinstance(t, Smooth) and t.log}
+
+
+def resolve_binning(
+    store: str | Path | None,
+    bins: Mapping[str, int] | Iterable[BinSpec],
+    *,
+    spec: ModelSpec | None = None,
+) -> tuple[BinSpec, ...]:
+    """Turn ``{"danceability": 20}`` into :class:`BinSpec` objects.
+
+    Ranges of track features come from the store's track table (min and max over tracks), on
+    the log scale for columns the spec smooths on the log scale. BinSpec objects pass through.
+    """
+    if not isinstance(bins, Mapping):
+        return tuple(bins)
+    logs = _log_columns(spec) if spec is not None else set()
+    out = []
+    for column, n in bins.items():
+        base = _base(column)[0]
+        if base not in TRACK_SCHEMA.names or base == "track_id":
+            raise SkipmodelError(
+                f"bins: {column!r} is not a numeric track feature; give a BinSpec with lo and hi"
+            )
+        if store is None:
+            raise SkipmodelError("bins: a store is needed to find the range of " + repr(column))
+        tracks = ds.dataset(open_store(store).tracks, format="parquet").to_table(columns=[base])
+        x = tracks.column(base).to_numpy(zero_copy_only=False).astype(np.float64)
+        log = base in logs
+        if log:
+            x = np.log(np.clip(x, 0, None) + 1e-10)
+        x = x[np.isfinite(x)]
+        if x.size == 0 or x.min() == x.max():
+            raise SkipmodelError(f"bins: {base!r} has no range in the track table")
+        out.append(BinSpec(base, int(n), float(x.min()), float(x.max()), log))
+    return tuple(out)
+
+
+def apply_binning(table: pa.Table | pa.RecordBatch, binning: Sequence[BinSpec]) -> pa.Table:
+    """``table`` with each binned column (and its lag columns) replaced by bin midpoints."""
+    if isinstance(table, pa.RecordBatch):
+        table = pa.Table.from_batches([table])
+    for column in table.column_names:
+        for b in binning:
+            if b.applies_to(column):
+                values = table.column(column).to_numpy(zero_copy_only=False)
+                binned = pa.array(b.apply(values.astype(np.float64)), from_pandas=True)
+                table = table.set_column(table.schema.get_field_index(column), column, binned)
+    return table
+
+
+# ---------------------------------------------------------------------------------------------
+# Detection
+
+
+@dataclass(frozen=True)
+class Aggregability:
+    """Whether a spec's likelihood aggregates exactly to covariate cells, and why not.
+
+    ``key_columns``: the cell keys (the spec's predictor columns); ``max_cells``: the product of
+    their level counts, an upper bound on the number of cells (``inf`` when unbounded).
+    """
+
+    spec_name: str
+    aggregable: bool
+    reasons: tuple[str, ...]
+    key_columns: tuple[str, ...]
+    binning: tuple[BinSpec, ...] = ()
+    max_cells: float = math.inf
+
+    def require(self) -> None:
+        """Raise :class:`SkipmodelError` listing the reasons when not aggregable."""
+        if not self.aggregable:
+            raise SkipmodelError(
+                f"model {self.spec_name!r} cannot be fitted by exact aggregation: "
+                + "; ".join(self.reasons)
+            )
+
+
+def check_aggregable(
+    spec: ModelSpec,
+    *,
+    binning: Sequence[BinSpec] = (),
+    n_tracks: int | None = None,
+    max_levels: int = MAX_LEVELS,
+) -> Aggregability:
+    """Is ``spec`` exactly aggregable after ``binning``? Lists every reason it is not.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    binning : sequence of BinSpec
+        The stated binning of continuous columns (see :func:`resolve_binning`).
+    n_tracks : int, optional
+        Size of the track table, quoted in the reason a per-track term does not aggregate.
+    max_levels : int
+        A categorical input with more levels makes cells about as many as plays.
+    """
+    reasons: list[str] = []
+    keys = spec.predictor_columns()
+    binned = {c for c in keys for b in binning if b.applies_to(c)}
+    max_cells = 1.0
+    told: set[str] = set()
+    for term in spec.terms:
+        where = f"{term.kind} term" + (f" on {term.column!r}" if hasattr(term, "column") else "")
+        cols = term.predictors()
+        for column in cols:
+            base, lagged = _base(column)
+            if column in binned:
+                n = next(b.bins for b in binning if b.applies_to(column))
+            elif base in _TRACK_COLUMNS:
+                count = f"{n_tracks:,} tracks in the store" if n_tracks else "millions in MSSD"
+                reasons.append(
+                    f"{where}: one level per track ({count}); cells would be "
+                    "nearly as many as plays — fit it with the streaming minibatch method or "
+                    "drop the term"
+                )
+                continue
+            elif _is_continuous(column):
+                if base in told:
+                    continue
+                told.add(base)
+                hint = f"bins={{{base!r}: 20}}"
+                what = (
+                    "smooth of a continuous column"
+                    if isinstance(term, Smooth)
+                    else ("continuous input")
+                )
+                reasons.append(
+                    f"{where}: {base!r} (and its lags) is a {what} without binning; state {hint}"
+                )
+                continue
+            else:
+                n = _LEVELS.get(base, 2)
+                if n > max_levels:
+                    reasons.append(f"{where}: {column!r} has about {n} levels (> {max_levels})")
+                    continue
+            nullable = lagged or base in TRACK_SCHEMA.names
+            max_cells *= n + (1 if nullable else 0)
+    for term in spec.terms:
+        if isinstance(term, Markov):
+            max_cells *= 3 ** (2 if term.lag2 else 1)
+    bins = tuple(b for b in binning if any(b.applies_to(c) for c in keys))
+    return Aggregability(
+        spec.name, not reasons, tuple(reasons), keys, bins, max_cells if not reasons else math.inf
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The streaming pass
+
+
+@dataclass(frozen=True)
+class Cells:
+    """Covariate cells of a store sample: key columns + ``trials`` + ``skips`` (int64)."""
+
+    table: pa.Table
+    outcome: str
+    key_columns: tuple[str, ...]
+    n_rows: int
+    binning: tuple[BinSpec, ...] = ()
+    sample: SampleSpec | None = None
+    seconds: float = float("nan")
+    batches: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_cells(self) -> int:
+        return self.table.num_rows
+
+    @property
+    def trials(self) -> np.ndarray:
+        return self.table.column(TRIALS).to_numpy().astype(np.int64)
+
+    @property
+    def skips(self) -> np.ndarray:
+        return self.table.column(SKIPS).to_numpy().astype(np.int64)
+
+    def keys_frame(self) -> pd.DataFrame:
+        """The key columns as pandas (the shape the design builder reads)."""
+        return self.table.select(list(self.key_columns)).to_pandas()
+
+    def describe(self) -> str:
+        ratio = self.n_rows / max(self.n_cells, 1)
+        return (
+            f"{self.n_rows:,} rows -> {self.n_cells:,} cells ({ratio:,.0f} rows per cell) "
+            f"in {self.seconds:.1f} s"
+        )
+
+
+def sample_for_cells(
+    spec: ModelSpec,
+    *,
+    fraction: float = 1.0,
+    seed: int = 0,
+    split: str | None = "train",
+    test_fraction: float = 0.2,
+    batch_rows: int | None = None,
+) -> SampleSpec:
+    """The loaders' :class:`SampleSpec` reading only what the cells of ``spec`` need."""
+    keys = spec.predictor_columns()
+    log_cols = [c for c in keys if c in LOG_SCHEMA.names or c == "weekday"]
+    log_cols.append(spec.outcome)
+    features = sorted({c for c in keys if c in TRACK_SCHEMA.names})
+    lag_feats = sorted(
+        {_base(c)[0] for c in keys if _base(c)[1] and _base(c)[0] in TRACK_SCHEMA.names}
+    )
+    lags = (
+        max((2 if c.startswith(LAG_PREFIXES[1]) else 1) for c in keys if _base(c)[1])
+        if any(_base(c)[1] for c in keys)
+        else 0
+    )
+    extra = {"batch_rows": batch_rows} if batch_rows else {}
+    return SampleSpec(
+        fraction=fraction,
+        seed=seed,
+        split=split,  # type: ignore[arg-type]
+        test_fraction=test_fraction,
+        columns=tuple(dict.fromkeys(log_cols)),
+        features=tuple(features) if features else False,
+        lags=lags,
+        lag_features=tuple(lag_feats) if lag_feats else False,
+        **extra,
+    )
+
+
+def _key_arrays(batch: pa.RecordBatch, keys: Sequence[str], binning: Sequence[BinSpec]) -> list:
+    out = []
+    for column in keys:
+        arr = batch.column(column)
+        rule = next((b for b in binning if b.applies_to(column)), None)
+        if rule is not None:
+            values = arr.to_numpy(zero_copy_only=False).astype(np.float64)
+            arr = pa.array(rule.apply(values), from_pandas=True)
+        elif pa.types.is_dictionary(arr.type):
+            arr = arr.cast(pa.string())  # dictionaries differ between batches; strings merge
+        out.append(arr)
+    return out
+
+
+def _group(table: pa.Table, keys: Sequence[str]) -> pa.Table:
+    out = table.group_by(list(keys), use_threads=False).aggregate([(TRIALS, "sum"), (SKIPS, "sum")])
+    names = {f"{TRIALS}_sum": TRIALS, f"{SKIPS}_sum": SKIPS}
+    return out.rename_columns([names.get(n, n) for n in out.column_names])
+
+
+def aggregate(
+    store: str | Path,
+    spec: ModelSpec,
+    *,
+    bins: Mapping[str, int] | Sequence[BinSpec] = (),
+    sample: SampleSpec | None = None,
+    fraction: float = 1.0,
+    seed: int = 0,
+    split: str | None = "train",
+    max_cells: int = MAX_CELLS,
+    merge_rows: int = 1_000_000,
+    progress: bool | None = None,
+) -> Cells:
+    """Covariate cells of ``spec`` over a store sample, in one streaming pass.
+
+    Parameters
+    ----------
+    store : path
+        Store directory (from ``skipmodel ingest``).
+    spec : ModelSpec
+        Must be exactly aggregable after ``bins`` (:func:`check_aggregable`); raises otherwise.
+    bins : mapping or sequence of BinSpec
+        Stated binning of continuous columns, e.g. ``{"danceability": 20}``.
+    sample : SampleSpec, optional
+        Rows to aggregate; by default the train split of a ``fraction`` sample with the columns
+        the spec needs (:func:`sample_for_cells`).
+    max_cells : int
+        Stop with an error when cells grow beyond this (memory is bounded by cells).
+    merge_rows : int
+        Per-batch partial cells are merged into the running table once they hold more than
+        ``max(merge_rows, 2 * cells)`` rows.
+    progress : bool, optional
+        Show a rows/s line (default: when stderr is a terminal).
+
+    Returns
+    -------
+    Cells
+    """
+    binning = resolve_binning(store, bins, spec=spec)
+    layout = open_store(store)
+    n_tracks = None
+    with contextlib.suppress(KeyError, TypeError, SkipmodelError, OSError):
+        n_tracks = int(layout.read_manifest()["totals"]["track_rows_written"])
+    check = check_aggregable(spec, binning=binning, n_tracks=n_tracks)
+    check.require()
+    keys = check.key_columns
+    if sample is None:
+        sample = sample_for_cells(spec, fraction=fraction, seed=seed, split=split)
+    start = time.perf_counter()
+    cells: pa.Table | None = None
+    pending: list[pa.Table] = []
+    pending_rows = n_rows = n_batches = 0
+    with Progress("aggregate", unit="rows", enabled=progress) as bar:
+        for batch in iter_batches(store, sample):
+            outcome = pc.cast(batch.column(spec.outcome), pa.int64())
+            cols = _key_arrays(batch, keys, binning)
+            ones = pa.array(np.ones(batch.num_rows, dtype=np.int64))
+            part = pa.table([*cols, ones, outcome], names=[*keys, TRIALS, SKIPS])
+            grouped = _group(part, keys)
+            pending.append(grouped)
+            pending_rows += grouped.num_rows
+            n_rows += batch.num_rows
+            n_batches += 1
+            bar.advance(batch.num_rows)
+            if pending_rows > max(merge_rows, 2 * (cells.num_rows if cells is not None else 0)):
+                cells = _merge(cells, pending, keys, max_cells)
+                pending, pending_rows = [], 0
+    cells = _merge(cells, pending, keys, max_cells)
+    if cells is None:
+        raise SkipmodelError(f"the sample of {store} is empty; raise the fraction")
+    return Cells(
+        table=cells,
+        outcome=spec.outcome,
+        key_columns=tuple(keys),
+        n_rows=n_rows,
+        binning=binning,
+        sample=sample,
+        seconds=time.perf_counter() - start,
+        batches=n_batches,
+    )
+
+
+def _merge(
+    cells: pa.Table | None, pending: list[pa.Table], keys: Sequence[str], max_cells: int
+) -> pa.Table | None:
+    parts = ([cells] if cells is not None else []) + pending
+    if not parts:
+        return None
+    merged = _group(pa.concat_tables(parts, promote_options="permissive"), keys)
+    if merged.num_rows > max_cells:
+        raise SkipmodelError(
+            f"aggregation produced more than {max_cells:,} cells; bin continuous columns more "
+            "coarsely, drop a high-cardinality term, or fit with the minibatch method"
+        )
+    return merged
+
+
+__all__ = [
+    "MAX_CELLS",
+    "MAX_LEVELS",
+    "SKIPS",
+    "TRIALS",
+    "Aggregability",
+    "BinSpec",
+    "Cells",
+    "aggregate",
+    "apply_binning",
+    "check_aggregable",
+    "resolve_binning",
+    "sample_for_cells",
+]

@@ -1,0 +1,204 @@
+"""The skip model on covariate cells: same terms and priors, Binomial likelihood.
+
+The design of the cells is built by the model's own design builder
+(:func:`skipmodel.model.design.build_design`) from the cells' key columns, with encoders
+(centring, scaling, level maps, smooth boxes) fitted on the *rows* the cells stand for — so the
+parametrisation is the one a row-level fit would choose — and ``trials`` / ``skips`` attached; the
+model's builder then picks its Binomial likelihood (:data:`skipmodel.model.build.LIKELIHOODS`).
+
+Row weights for the encoders: up to ``ENCODER_ROWS`` rows the cells are expanded back to their
+rows (exact); above, a multinomial sample of that many rows is expanded, and every level map is
+then recomputed from the cells' exact trial counts (so ``min_count`` pooling is exact and every
+level present is known). The likelihood is exact whatever the encoders are; they only set the
+scale on which the priors act.
+
+Examples
+--------
+>>> cells = aggregate(store, spec, bins={"danceability": 20})     # doctest: +SKIP
+>>> result = fit_cells(spec, cells, draws=500)                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from scipy.special import gammaln
+
+from skipmodel.errors import SkipmodelError
+from skipmodel.model.build import build_model
+from skipmodel.model.design import (
+    CENTERED_MIN_PLAYS,
+    OTHER,
+    Design,
+    Encoders,
+    LevelMap,
+    build_design,
+    term_name,
+)
+from skipmodel.model.spec import ModelSpec, Pooled
+from skipmodel.scale.aggregate import Cells, apply_binning
+
+#: Rows expanded from the cells to fit the encoders (exact below this many rows).
+ENCODER_ROWS = 1_000_000
+
+
+def _expand(cells: Cells, *, max_rows: int, seed: int) -> pd.DataFrame:
+    """Rows standing for the cells: all of them, or a multinomial sample of ``max_rows``."""
+    trials = cells.trials
+    if trials.sum() <= max_rows:
+        repeat = trials
+    else:
+        rng = np.random.default_rng(seed)
+        repeat = rng.multinomial(max_rows, trials / trials.sum())
+    idx = np.repeat(np.arange(cells.n_cells), repeat)
+    keys = cells.table.select(list(cells.key_columns)).take(pa.array(idx))
+    return keys.to_pandas()
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Level labels as the design builder writes them (booleans lower-case, nulls missing)."""
+    from skipmodel.model.design import _as_text  # the builder's own rule; see the hook note
+
+    return _as_text(values)
+
+
+def _exact_levels(spec: ModelSpec, cells: Cells, enc: Encoders) -> None:
+    """Recompute every level map (and pooled parametrisations) from exact trial counts."""
+    frame = cells.keys_frame()
+    trials = pd.Series(cells.trials)
+    min_counts = {term_name(t): t.min_count for t in spec.terms if isinstance(t, Pooled)}
+    for key, lm in list(enc.levels.items()):
+        counts = trials.groupby(_text(frame[lm.column]).to_numpy()).sum()
+        need = min_counts.get(key, 1)
+        kept = sorted(str(v) for v, c in counts.items() if c >= need)
+        rare = sorted(str(v) for v, c in counts.items() if c < need)
+        enc.levels[key] = LevelMap(lm.column, (*kept, OTHER) if rare else tuple(kept), tuple(rare))
+        term = next((t for t in spec.terms if term_name(t) == key), None)
+        if isinstance(term, Pooled) and term.parametrization == "auto":
+            low = counts[counts >= need].min() if kept else 0
+            low = min(low, counts[counts < need].sum()) if rare else low
+            p = "centered" if low >= CENTERED_MIN_PLAYS else "noncentered"
+            enc.settings[key] = {**enc.settings.get(key, {}), "p": p}
+
+
+def cell_encoders(
+    spec: ModelSpec, cells: Cells, *, max_rows: int = ENCODER_ROWS, seed: int = 0
+) -> Encoders:
+    """Encoders fitted on the rows the cells stand for (see the module notes)."""
+    rows = _expand(cells, max_rows=max_rows, seed=seed)
+    enc = build_design(spec, rows, require_outcome=False).encoders
+    if cells.trials.sum() > max_rows:
+        _exact_levels(spec, cells, enc)
+    return enc
+
+
+def cells_design(spec: ModelSpec, cells: Cells, *, encoders: Encoders | None = None) -> Design:
+    """The Binomial design of ``cells``: one observation per cell, ``trials`` and ``skips``."""
+    if cells.outcome != spec.outcome:
+        raise SkipmodelError(
+            f"cells count {cells.outcome!r} but the model's outcome is {spec.outcome!r}"
+        )
+    enc = encoders if encoders is not None else cell_encoders(spec, cells)
+    design = build_design(spec, cells.keys_frame(), encoders=enc, require_outcome=False)
+    for td in design.terms:
+        for name, codes in td.codes.items():
+            if name != "unseen" and (codes < 0).any():
+                raise SkipmodelError(
+                    f"cells hold a level of {td.name}.{name} the encoders do not know; "
+                    "fit the encoders on these cells"
+                )
+    return dataclasses.replace(design, outcome=cells.skips, trials=cells.trials, row_ids=None)
+
+
+def rows_design(
+    spec: ModelSpec, rows: pa.Table | pd.DataFrame, cells: Cells, *, encoders: Encoders
+) -> Design:
+    """The row-level (Bernoulli) design of the same *binned* model, for comparisons."""
+    table = rows if isinstance(rows, pa.Table) else pa.Table.from_pandas(rows)
+    return build_design(spec, apply_binning(table, cells.binning), encoders=encoders)
+
+
+def log_binomial_constant(cells: Cells) -> float:
+    """``sum log C(trials, skips)``: Binomial logp over cells minus Bernoulli logp over rows."""
+    n, k = cells.trials.astype(float), cells.skips.astype(float)
+    return float(np.sum(gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)))
+
+
+def fit_cells(
+    spec: ModelSpec,
+    cells: Cells,
+    *,
+    encoders: Encoders | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
+    target_accept: float | None = None,
+    seed: int = 0,
+    sampler: str | None = None,
+    method: str | None = None,
+    manifest: dict[str, Any] | None = None,
+) -> Any:
+    """Fit ``spec`` to ``cells`` with the model's sampler; returns the model's ``FitResult``.
+
+    Options are those of :func:`skipmodel.model.fit.fit`. The manifest records rows, cells, the
+    binning and ``likelihood = "binomial"``; ``n_rows`` is the number of plays.
+    """
+    from skipmodel.model import fit as model_fit
+
+    opts = model_fit.resolve_options(
+        spec,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        target_accept=target_accept,
+        seed=seed,
+        sampler=sampler,
+        method=method,
+    )
+    design = cells_design(spec, cells, encoders=encoders)
+    model = build_model(design)
+    start = time.perf_counter()
+    tree = sample_model(model, opts)
+    seconds = time.perf_counter() - start
+    tree = model_fit._clean(tree)
+    diagnostics = model_fit.diagnose(tree) if opts.method == "nuts" else {}
+    diagnostics["seconds"] = seconds
+    if opts.method == "nuts":
+        diagnostics["ess_per_second"] = diagnostics["min_ess_bulk"] / max(seconds, 1e-9)
+    info = {
+        **(manifest or {}),
+        "n_rows": int(cells.n_rows),
+        "n_cells": int(cells.n_cells),
+        "likelihood": "binomial",
+        "aggregation_seconds": cells.seconds,
+        "binning": [dataclasses.asdict(b) for b in cells.binning],
+        "outcome": spec.outcome,
+        "outcome_rate": float(cells.skips.sum() / max(cells.trials.sum(), 1)),
+        "coords_sizes": {k: len(v) for k, v in design.coords.items()},
+    }
+    return model_fit.FitResult(spec, design.encoders, tree, diagnostics, opts, info)
+
+
+def sample_model(model: Any, opts: Any) -> Any:
+    """Sample a built model exactly as :func:`skipmodel.model.fit.fit` would (NUTS or quick)."""
+    from skipmodel.model import fit as model_fit
+
+    if opts.method == "nuts":
+        return model_fit._SAMPLERS[opts.sampler](model, opts)
+    return model_fit._APPROXIMATIONS[opts.method](model, opts)
+
+
+__all__ = [
+    "ENCODER_ROWS",
+    "cell_encoders",
+    "cells_design",
+    "fit_cells",
+    "log_binomial_constant",
+    "rows_design",
+    "sample_model",
+]
