@@ -208,3 +208,13 @@ def test_collider_conflict_last_wins_or_bidirected() -> None:
     assert _is_directed(plain, 1, 2)  # the collider at 2 is visited last and wins
     solved = orient_colliders(skel, sepset, solve_conflicts=True)
     assert solved[1, 2] == 2 and solved[2, 1] == 2
+
+
+def test_original_skeleton_updates_neighbours_within_a_level(pc_dir: Path) -> None:
+    # pcalg's skel.method = "original": neighbour sets shrink as edges go, so fewer tests run;
+    # on gmG8 the graph is the same.
+    corr, names = _gmg8(pc_dir)
+    stable = pc(corr, GMG8_N, names=names, alpha=0.01)
+    original = pc(corr, GMG8_N, names=names, alpha=0.01, stable=False)
+    assert original.edge_set() == stable.edge_set()
+    assert sum(original.n_tests) < sum(stable.n_tests)

@@ -21,6 +21,10 @@ from skipmodel.cpdag.layout import Layout, route_edge
 from skipmodel.cpdag.pc import BIDIRECTED, DIRECTED, CPDAGResult
 from skipmodel.store import atomic_path
 
+#: With a bootstrap, edges recurring (with this type) in at least this share of replicates are
+#: not labelled: the labels point at the uncertain part of the graph.
+LABEL_BELOW = 0.95
+
 STYLE = {
     DIRECTED: {"color": "#1f3b73", "arrowstyle": "-|>", "linestyle": "-"},
     "---": {"color": "#8a8a8a", "arrowstyle": "-", "linestyle": "-"},
@@ -92,7 +96,7 @@ def draw_cpdag(
                 zorder=1,
             )
         )
-        if bootstrap is not None:
+        if bootstrap is not None and bootstrap.same_type(edge) < LABEL_BELOW:
             ax.text(
                 *curve.midpoint(),
                 f"{bootstrap.same_type(edge):.0%}",
@@ -136,7 +140,13 @@ def draw_cpdag(
     ]
     if bootstrap is not None:
         handles.append(
-            Line2D([], [], color="none", label=f"opacity / %: bootstrap (B={bootstrap.replicates})")
+            Line2D(
+                [],
+                [],
+                color="none",
+                label=f"bootstrap B={bootstrap.replicates}: opacity = adjacent share, "
+                f"% = same type (shown if < {LABEL_BELOW:.0%})",
+            )
         )
     ax.legend(
         handles=handles,

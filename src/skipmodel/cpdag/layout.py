@@ -251,6 +251,8 @@ def layout_graph(
         ]
         unit = float(np.median(lengths)) if lengths else 1.0
         target = max(1.5, 1.1 * float(np.median(width[linked])) + 0.8)
+        # dense graphs need more room per edge: grow with the mean degree
+        target *= float(np.clip(np.sqrt(adj.sum() / 2 / linked.size), 1.0, 2.0))
         pos = pos * (target / (unit or 1.0))
         x[linked], y[linked] = pos[:, 0], pos[:, 1]
         x[linked], y[linked] = remove_overlaps(x[linked], y[linked], width[linked], BOX_HEIGHT)

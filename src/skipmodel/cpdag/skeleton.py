@@ -20,8 +20,10 @@ first removing one count, so the bookkeeping equals pcalg's sequential loop.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import chain, combinations, islice
 
 import numpy as np
@@ -32,8 +34,10 @@ from skipmodel.cpdag.citest import gauss_ci_test
 #: search only: its neighbour sets are frozen, so the tests are known before the loop).
 _PREFETCH = 128
 #: Later chunks (pairs that survive the prefetched sets) grow from here up to ``_MAX_CHUNK``.
-_FIRST_CHUNK = 32
-_MAX_CHUNK = 4096
+_FIRST_CHUNK = 256
+_MAX_CHUNK = 8192
+#: Subset index arrays up to this many rows are built once and cached.
+_INDEX_LIMIT = 200_000
 
 Tested = tuple[np.ndarray, np.ndarray, np.ndarray]  # sets, |partial correlations|, p-values
 
@@ -72,18 +76,40 @@ class Skeleton:
         return frozenset(self.sepsets.get((x, y), ())) | frozenset(self.sepsets.get((y, x), ()))
 
 
+@lru_cache(maxsize=512)
+def _combination_index(k: int, size: int) -> np.ndarray | None:
+    """All size-``size`` subsets of ``range(k)`` in lexicographic order (``None`` if huge)."""
+    total = math.comb(k, size)
+    if total > _INDEX_LIMIT:
+        return None
+    flat = np.fromiter(
+        chain.from_iterable(combinations(range(k), size)), dtype=np.intp, count=total * size
+    )
+    index = flat.reshape(total, size)
+    index.flags.writeable = False
+    return index
+
+
+def _subsets(nbrs: np.ndarray, size: int, start: int, stop: int | None) -> np.ndarray:
+    """Subsets ``start:stop`` (lexicographic) of ``nbrs`` of size ``size``, as rows."""
+    index = _combination_index(nbrs.size, size)
+    if index is not None:
+        return nbrs[index[start:stop]]
+    block = list(islice(combinations(nbrs.tolist(), size), start, stop))
+    return np.array(block, dtype=np.intp).reshape(len(block), size)
+
+
 def _lazy_chunks(
-    corr: np.ndarray, n: float, x: int, y: int, subsets: Iterator[tuple[int, ...]], size: int
+    corr: np.ndarray, n: float, x: int, y: int, nbrs: np.ndarray, size: int, start: int
 ) -> Iterator[Tested]:
-    """Test the remaining subsets of one pair in growing chunks."""
+    """Test the subsets of one pair from ``start`` on, in growing chunks."""
+    total = math.comb(nbrs.size, size)
     chunk = _FIRST_CHUNK
-    while True:
-        block = list(islice(subsets, chunk))
-        if not block:
-            return
-        sets = np.array(block, dtype=np.intp).reshape(len(block), size)
+    while start < total:
+        sets = _subsets(nbrs, size, start, min(start + chunk, total))
         r, _z, pv = gauss_ci_test(corr, n, x, y, sets)
         yield sets, r, pv
+        start += chunk
         chunk = min(2 * chunk, _MAX_CHUNK)
 
 
@@ -92,26 +118,21 @@ def _prefetch(
     n: float,
     pairs: list[tuple[int, int, np.ndarray]],
     size: int,
-) -> list[tuple[Tested, Iterator[tuple[int, ...]]]]:
+) -> list[Tested]:
     """The first ``_PREFETCH`` tests of every pair of a level, computed in one call."""
-    heads, rests, xs, ys = [], [], [], []
-    for x, y, nbrs in pairs:
-        subsets = combinations(nbrs.tolist(), size)
-        head = list(islice(subsets, _PREFETCH))
-        heads.append(head)
-        rests.append(subsets)
-        xs.extend([x] * len(head))
-        ys.extend([y] * len(head))
-    flat = [s for head in heads for s in head]
-    sets = np.array(flat, dtype=np.intp).reshape(len(flat), size)
-    r, _z, pv = gauss_ci_test(
-        corr, n, np.array(xs, dtype=np.intp), np.array(ys, dtype=np.intp), sets
-    )
-    out: list[tuple[Tested, Iterator[tuple[int, ...]]]] = []
+    heads = [_subsets(nbrs, size, 0, _PREFETCH) for _x, _y, nbrs in pairs]
+    counts = np.array([len(h) for h in heads], dtype=np.intp)
+    if not heads:
+        return []
+    sets = np.concatenate(heads, axis=0)
+    xs = np.repeat(np.array([x for x, _y, _n in pairs], dtype=np.intp), counts)
+    ys = np.repeat(np.array([y for _x, y, _n in pairs], dtype=np.intp), counts)
+    r, _z, pv = gauss_ci_test(corr, n, xs, ys, sets)
+    out: list[Tested] = []
     start = 0
-    for head, rest in zip(heads, rests, strict=True):
-        stop = start + len(head)
-        out.append(((sets[start:stop], r[start:stop], pv[start:stop]), rest))
+    for count in counts.tolist():
+        stop = start + count
+        out.append((sets[start:stop], r[start:stop], pv[start:stop]))
         start = stop
     return out
 
@@ -180,9 +201,9 @@ def stable_skeleton(
             if nbrs.size > order:
                 done = False
             if head is None:
-                chunks = _lazy_chunks(corr, n, x, y, combinations(nbrs.tolist(), order), order)
+                chunks = _lazy_chunks(corr, n, x, y, nbrs, order, 0)
             else:
-                chunks = chain([head[0]], _lazy_chunks(corr, n, x, y, head[1], order))
+                chunks = chain([head], _lazy_chunks(corr, n, x, y, nbrs, order, len(head[0])))
             for sets, r, pv in chunks:
                 hits = np.flatnonzero(pv >= alpha)
                 used = hits[0] + 1 if hits.size else len(pv)
