@@ -133,7 +133,8 @@ def _relations(result: CPDAGResult) -> dict[str, dict[str, list[str]]]:
 def _edge_notes(result: CPDAGResult, bootstrap: BootstrapResult | None) -> dict[str, str]:
     notes = {}
     for e in result.edges:
-        text = f"min |r| {e.min_abs_pcor:.3f}, max p {e.max_pvalue:.2g}"
+        p = f"{e.max_pvalue:.2g}" if e.max_pvalue > 0 else "< 1e-300"
+        text = f"min |r| {e.min_abs_pcor:.3f}, max p {p}"
         if bootstrap is not None:
             text += f"; bootstrap: adjacent {bootstrap.adjacent(e.source, e.target):.0%}, "
             text += f"this type {bootstrap.same_type(e):.0%}"
