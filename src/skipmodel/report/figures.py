@@ -298,7 +298,7 @@ def plot_group_checks(checks: Sequence[GroupCheck], path: Path) -> Path:
         x = np.arange(len(check.labels))
         ax.vlines(x, s.lower, s.upper, color=BAND, lw=4, alpha=0.6, label="replicated 94 %")
         ax.plot(x, check.observed, "o", color=OBS, ms=4, label="observed")
-        labels = [str(v)[:14] for v in check.labels]
+        labels = [str(v)[:20] for v in check.labels]
         step = max(1, len(labels) // 12)
         ax.set_xticks(
             x[::step],

@@ -332,7 +332,7 @@ def _group_checks(train: pd.DataFrame, y: np.ndarray, p: np.ndarray, seed: int) 
                 order=order,
             )
         )
-    checks.append(group_check("all plays", np.full(y.size, "all"), y, p, seed=seed))
+    checks.append(group_check("overall", np.full(y.size, "all plays"), y, p, seed=seed))
     return checks
 
 
@@ -433,7 +433,11 @@ def _heldout(runs: Sequence[RunInputs], out: Path) -> tuple[Section | None, dict
             scored_baselines.add(key)
         notes.append(f"{run.name}: {_data_note(test, 'held-out')}")
         if run.predict_second_half is not None:
-            pred = run.predict_second_half(test)
+            try:
+                pred = run.predict_second_half(test)
+            except SkipmodelError as exc:
+                notes.append(f"{run.name}: no sequential prediction ({exc})")
+                continue
             merged = halves[["session_id", "session_position", run.outcome]].merge(
                 pred, on=["session_id", "session_position"], how="inner", validate="one_to_one"
             )

@@ -1,0 +1,65 @@
+"""``skipmodel report RUN... --out DIR``: diagnostics, effects, checks, held-out metrics, comparison."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from skipmodel.errors import SkipmodelError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "runs", nargs="+", metavar="RUN", help="run directories written by 'skipmodel fit'"
+    )
+    parser.add_argument(
+        "--out", required=True, help="output directory for index.html, figures and tables"
+    )
+    parser.add_argument(
+        "--store",
+        default=None,
+        help="store to evaluate on (default: the store each run was fitted from)",
+    )
+    parser.add_argument(
+        "--split",
+        choices=("test", "train"),
+        default="test",
+        help="split for the held-out metrics (default test: sessions never used in fitting)",
+    )
+    parser.add_argument(
+        "--max-eval-sessions",
+        type=int,
+        default=5_000,
+        help="cap on evaluated sessions per run, chosen deterministically (default 5000; 0 = all)",
+    )
+    parser.add_argument("--title", default="skipmodel report", help="page title")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed for replicated data and subsamples"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from skipmodel.report.report import ReportOptions, report
+    from skipmodel.report.runs import load_run_inputs
+
+    if args.max_eval_sessions < 0:
+        raise SkipmodelError("--max-eval-sessions must be >= 0")
+    names = [Path(r).name or str(r) for r in args.runs]
+    if len(set(names)) != len(names):
+        raise SkipmodelError(f"run directories must have distinct names, got {names}")
+    inputs = [
+        load_run_inputs(
+            run,
+            store=args.store,
+            split=args.split,
+            max_eval_sessions=args.max_eval_sessions or None,
+            seed=args.seed,
+        )
+        for run in args.runs
+    ]
+    result = report(inputs, args.out, options=ReportOptions(title=args.title, seed=args.seed))
+    untrusted = [name for name, ok in result.trusted.items() if not ok]
+    print(f"wrote {result.index}")
+    if untrusted:
+        print(f"warning: diagnostics failed for {', '.join(untrusted)} (see the banner at the top)")
+    return 0

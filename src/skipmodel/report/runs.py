@@ -1,0 +1,142 @@
+"""From a ``RUN/`` directory (``skipmodel fit``) and its store to :class:`RunInputs`.
+
+The run's data manifest says which store and which session sample it was fitted on; the same
+sample's train split gives the rows for predictive checks and baselines, its test split the
+held-out sessions (``split="train"`` evaluates in-sample instead). Predictions use
+:mod:`skipmodel.model.predict` on designs encoded with the run's fitted encoders, from at most
+``max_draws`` posterior draws.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from skipmodel.errors import SkipmodelError
+from skipmodel.hashing import stable_hash
+from skipmodel.report.inputs import RunInputs
+
+__all__ = ["DEFAULT_MAX_DRAWS", "cap_sessions", "load_run_inputs"]
+
+DEFAULT_MAX_DRAWS = 400
+
+
+def cap_sessions(frame: pd.DataFrame, max_sessions: int | None, *, seed: int = 0) -> pd.DataFrame:
+    """At most ``max_sessions`` whole sessions, chosen by a stable hash of their ids."""
+    if max_sessions is None or frame["session_id"].nunique() <= max_sessions:
+        return frame
+    ids = pd.unique(frame["session_id"].astype(str))
+    rank = stable_hash(pa.array(ids), seed=seed)
+    keep = ids[np.argsort(rank, kind="stable")[:max_sessions]]
+    return frame[frame["session_id"].astype(str).isin(keep)].reset_index(drop=True)
+
+
+def _facts(fitted: object, store: Path, split: str) -> tuple[tuple[str, str], ...]:
+    spec, opts, manifest = fitted.spec, fitted.options, fitted.manifest  # type: ignore[attr-defined]
+    sample = manifest.get("sample", {})
+    facts = [
+        (
+            "sampling",
+            f"{opts.method} via {opts.sampler}: {opts.chains} chains x {opts.draws} draws "
+            f"after {opts.tune} tuning steps, target_accept {opts.target_accept}, seed {opts.seed}",
+        ),
+        (
+            "data",
+            f"store {store}, session fraction {sample.get('fraction')}, sample seed "
+            f"{sample.get('seed')}, fitted on split {sample.get('split')!r}; evaluated on {split!r}",
+        ),
+    ]
+    seconds = fitted.diagnostics.get("seconds")  # type: ignore[attr-defined]
+    if seconds is not None:
+        facts.append(("fit time", f"{seconds:.1f} s"))
+    features = [f for t in spec.terms if t.kind == "markov" for f in t.features]
+    facts.append(("markov features", ", ".join(features)))
+    facts.append(("terms", ", ".join(t.kind for t in spec.terms)))
+    return tuple(facts)
+
+
+def load_run_inputs(
+    run: str | Path,
+    *,
+    store: str | Path | None = None,
+    split: str = "test",
+    max_eval_sessions: int | None = 5_000,
+    max_draws: int = DEFAULT_MAX_DRAWS,
+    seed: int = 0,
+) -> RunInputs:
+    """Everything the report needs from one fitted run.
+
+    Parameters
+    ----------
+    run : path
+        Directory written by ``skipmodel fit``.
+    store : path, optional
+        Store to read; default the one recorded in the run.
+    split : {"test", "train"}
+        Rows for the held-out metrics.
+    max_eval_sessions : int, optional
+        Cap on evaluated sessions (chosen by stable hash); None for all.
+    max_draws : int
+        Posterior draws used for predictions.
+    """
+    from skipmodel.model.data import load_plays, sample_from_manifest
+    from skipmodel.model.design import build_design
+    from skipmodel.model.fit import load_run
+    from skipmodel.model.predict import (
+        linear_predictor_draws,
+        posterior_draws,
+        predict_sequential,
+    )
+
+    if split not in ("test", "train"):
+        raise SkipmodelError(f"split must be 'test' or 'train', got {split!r}")
+    run = Path(run)
+    fitted = load_run(run)
+    spec, encoders = fitted.spec, fitted.encoders
+    recorded = fitted.manifest.get("store")
+    chosen = Path(store) if store is not None else Path(recorded) if recorded else None
+    if chosen is None:
+        raise SkipmodelError(f"{run} records no store; pass --store DIR")
+    if not chosen.is_dir():
+        raise SkipmodelError(f"store {chosen} (recorded in {run}) does not exist; pass --store DIR")
+    if "sample" not in fitted.manifest:
+        raise SkipmodelError(f"{run}/data.json records no sample spec; re-fit with 'skipmodel fit'")
+    train = load_plays(chosen, sample_from_manifest(fitted.manifest, split="train"))
+    evaluation = (
+        train
+        if split == "train"
+        else load_plays(chosen, sample_from_manifest(fitted.manifest, split="test"))
+    )
+    evaluation = cap_sessions(evaluation, max_eval_sessions, seed=seed)
+    draws = posterior_draws(
+        fitted.posterior["posterior"].to_dataset(), max_draws=max_draws, seed=seed
+    )
+
+    def design_for(frame: pd.DataFrame):  # noqa: ANN202 - a Design
+        return build_design(
+            spec, frame.reset_index(drop=True), encoders=encoders, require_outcome=False
+        )
+
+    def predict_draws(frame: pd.DataFrame) -> np.ndarray:
+        eta = linear_predictor_draws(design_for(frame), draws, rng=np.random.default_rng(seed))
+        return 1.0 / (1.0 + np.exp(-eta))
+
+    def predict_second_half(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.reset_index(drop=True)
+        ids, prediction = predict_sequential(design_for(frame), draws, frame, seed=seed)
+        return ids.assign(p_skip=prediction.p_skip)
+
+    return RunInputs(
+        name=run.resolve().name,
+        posterior=fitted.posterior,
+        outcome=spec.outcome,
+        train=train,
+        test=evaluation,
+        predict_draws=predict_draws,
+        predict_second_half=predict_second_half,
+        description=f"{spec.name}: {spec.description}" if spec.description else spec.name,
+        facts=_facts(fitted, chosen, split),
+    )
