@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import LogNorm, TwoSlopeNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-from skipmodel.explore.trackpass import FeatureScale
+from skipmodel.explore.trackpass import FeatureScale, is_integer_feature
 from skipmodel.schema import WEEKDAYS
 
 #: Units of the track features, for axis labels (scores without units say so).
@@ -52,9 +52,24 @@ def save(fig: Figure, path: Path) -> None:
 _PLAIN = FuncFormatter(lambda v, _pos: f"{v:g}")
 
 
-def _plain_log_x(ax) -> None:  # noqa: ANN001 - a matplotlib Axes
-    """Log x axis labelled with plain numbers on the decades only (no crowded minor labels)."""
+def _count_label(v: float, _pos: object = None) -> str:
+    """Compact counts for tick labels: 950, 1.5k, 2M (no offset text to collide with titles)."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= scale:
+            return f"{v / scale:g}{suffix}"
+    return f"{v:g}"
+
+
+_COUNTS = FuncFormatter(_count_label)
+
+
+def _plain_log_x(ax, lo: float | None = None, hi: float | None = None) -> None:  # noqa: ANN001
+    """Log x axis with plain labels: 1-2-5 ticks over <= 2 decades, at most ~6 decades else."""
     ax.set_xscale("log")
+    if lo and hi and lo > 0 and np.log10(hi / lo) <= 2:
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    else:
+        ax.xaxis.set_major_locator(LogLocator(base=10, numticks=6))
     ax.xaxis.set_major_formatter(_PLAIN)
     ax.xaxis.set_minor_formatter(NullFormatter())
 
@@ -76,26 +91,32 @@ def histograms_figure(table: pd.DataFrame, scales: dict[str, FeatureScale]) -> F
     features = list(dict.fromkeys(table["feature"]))
     ncols = 5
     nrows = max(1, math.ceil(len(features) / ncols))
-    fig = Figure(figsize=(4.0 * ncols, 2.9 * nrows), layout="constrained")
+    # A fixed grid: constrained layout is slow on ~30 axes and gains nothing here.
+    fig = Figure(figsize=(4.0 * ncols, 2.9 * nrows))
+    fig.subplots_adjust(
+        left=0.04, right=0.99, bottom=0.04, top=1 - 1.0 / (2.9 * nrows), hspace=0.6, wspace=0.3
+    )
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, f in zip(axes, features, strict=False):
         t = table[table["feature"] == f]
-        widths = t["bin_right"] - t["bin_left"]
-        ax.bar(t["bin_left"], t["tracks"], width=widths, align="edge", color="#4C72B0", lw=0)
+        edges = np.append(t["bin_left"].to_numpy(), t["bin_right"].to_numpy()[-1:])
+        ax.stairs(t["tracks"].to_numpy(), edges, fill=True, color="#4C72B0")
         if scales[f].log:
-            _plain_log_x(ax)
+            _plain_log_x(ax, edges[0], edges[-1])
             ax.set_title(f"{f} (log x)", fontsize=10)
         else:
             ax.set_title(f, fontsize=10)
         ax.set_xlabel(feature_label(f), fontsize=8)
         ax.set_ylabel("tracks", fontsize=8)
         ax.tick_params(labelsize=7)
-        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
+        ax.yaxis.set_major_formatter(_COUNTS)
         if not scales[f].log:
-            ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=is_integer_feature(f)))
     for ax in axes[len(features) :]:
         ax.set_axis_off()
-    fig.suptitle("Track-feature distributions over the tracks table", fontsize=13)
+    fig.suptitle(
+        "Track-feature distributions over the tracks table", fontsize=14, y=1 - 0.3 / (2.9 * nrows)
+    )
     return fig
 
 
@@ -171,7 +192,7 @@ def _rate_panel(
     counts.bar(x, t["n"], color=GREY, alpha=0.45, width=0.8, zorder=0)
     counts.set_ylabel("plays (grey bars)", fontsize=8, color="#777777")
     counts.tick_params(labelsize=7, colors="#777777")
-    counts.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
+    counts.yaxis.set_major_formatter(_COUNTS)
     ax.set_zorder(counts.get_zorder() + 1)
     ax.patch.set_visible(False)
     err = np.vstack([t["rate"] - t["ci_low"], t["ci_high"] - t["rate"]])
@@ -285,6 +306,10 @@ def _periodogram_panel(ax, pg: pd.DataFrame, *, unit: str, marks: tuple[int, ...
     period = pg.iloc[:, 0].to_numpy()
     ax.plot(period, pg["power"], marker="o", ms=2.5, lw=0.8, color="#4C72B0")
     _plain_log_x(ax)
+    candidates = (2, 3, 7, 14, 28) if unit == "days" else (2, 6, 12, 24, 48, 168, 336)
+    ticks = [c for c in candidates if len(period) and period.min() <= c <= period.max()]
+    if ticks:
+        ax.set_xticks(ticks)
     for m in marks:
         ax.axvline(m, color="#C44E52", ls=":", lw=1)
     ax.set_xlabel(
@@ -374,20 +399,19 @@ def previous_figure(table: pd.DataFrame, skip: str) -> Figure:
         "previous false": f"previous play {skip} = false",
     }
     for state, t in table.groupby("previous", sort=False):
-        t = t.sort_values("position")
+        label = f"{names.get(str(state), state)} ({t['n'].sum():,} plays)"
+        t = _fill_levels(t.sort_values("position"), "position")
         x = t["position"].to_numpy()
         colour = colours.get(str(state), "C0")
+        if len(t) == 1:
+            err = np.vstack([t["rate"] - t["ci_low"], t["ci_high"] - t["rate"]])
+            ax.errorbar(x, t["rate"], yerr=err, fmt="o", ms=4, capsize=3, color=colour, label=label)
+            continue
         ax.fill_between(x, t["ci_low"], t["ci_high"], color=colour, alpha=0.15, lw=0)
-        ax.plot(
-            x,
-            t["rate"],
-            marker="o",
-            ms=3.5,
-            color=colour,
-            label=f"{names.get(str(state), state)} ({t['n'].sum():,} plays)",
-        )
+        ax.plot(x, t["rate"], marker="o", ms=3.5, color=colour, label=label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("position in session (1 = first play)")
     ax.set_ylabel(SKIP_WORDS[skip])
     ax.set_title(f"{skip} rate by the previous play's outcome (95 % Wilson bands)")
-    ax.legend(fontsize=9, loc="best")
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="previous play")
     return fig

@@ -38,7 +38,10 @@ def wilson_interval(
         centre = (p + z**2 / (2 * n)) / denom
         half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
     bad = n <= 0
-    return np.where(bad, np.nan, centre - half), np.where(bad, np.nan, centre + half)
+    # the interval contains p exactly (rounding can put a bound a hair past it at k = 0 or n)
+    lower = np.clip(np.minimum(centre - half, p), 0.0, 1.0)
+    upper = np.clip(np.maximum(centre + half, p), 0.0, 1.0)
+    return np.where(bad, np.nan, lower), np.where(bad, np.nan, upper)
 
 
 def autocorrelation(series: np.ndarray, max_lag: int) -> np.ndarray:

@@ -5,7 +5,7 @@ track, ~1/500 of the log's rows in MSSD) is read twice: first for each feature's
 minimum, maximum and smallest positive value (:class:`~.accumulators.Extent`), then to count.
 Heavy-tailed features (``skipmodel.schema.HEAVY_TAILED_FEATURES``) get log-spaced edges from the
 smallest positive value to the maximum, when that range spans at least :data:`LOG_MIN_RATIO`
-(two decades; release years, say, do not); values <= 0 are counted apart ("below"). Integer
+(a decade; release years, say, do not); values <= 0 are counted apart ("below"). Integer
 features (key, time signature, release year) get one bin per integer value when they have at
 most 200 distinct values.
 """
@@ -25,7 +25,7 @@ TrackBatches = Callable[[Sequence[str]], Iterable[pa.RecordBatch]]
 
 MAX_INTEGER_BINS = 200
 #: A heavy-tailed feature gets a log axis when max / smallest positive value is at least this.
-LOG_MIN_RATIO = 100.0
+LOG_MIN_RATIO = 10.0
 DURATION_VALUES: tuple[str, ...] = ("n", "sum", "sum_sq")
 
 

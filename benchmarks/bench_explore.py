@@ -1,0 +1,143 @@
+"""Benchmark: ``skipmodel explore`` on a simulated store against one bare scan of its columns.
+
+Data: ``skipmodel.simulate`` (14 days, one file per day) ingested with ``skipmodel ingest``
+(20 buckets), cached under ``OUT/data``. Targets (issue 3): explore on the full store of a
+>= 5-million-row log takes <= 2x the time of one pyarrow dataset scan of the columns it reads
+(session-log columns of the log pass + the tracks table's features), and peak RSS stays flat
+between two sizes (ratio <= 1.5 for 4x the rows). Each measurement runs in a fresh child
+process, timed inside the child (imports excluded) with its own peak RSS.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+#: Sessions per size: about 16.5 plays each (full: ~1.2 M and ~5.1 M rows).
+FULL_SIZES = (75_000, 310_000)
+QUICK_SIZES = (2_000, 8_000)
+BUCKETS = 20
+DAYS = 14
+TIME_TARGET = 2.0
+RSS_TARGET = 1.5
+
+_EXPLORE = """
+import json, resource, sys, time
+from skipmodel.explore import ExploreOptions, compute, write_outputs
+from skipmodel.explore.passes import store_sources
+from skipmodel.store import open_store
+store, out = sys.argv[1], sys.argv[2]
+options = ExploreOptions()
+start = time.perf_counter()
+results = compute(store_sources(store, options), options)
+computed = time.perf_counter()
+write_outputs(results, out, open_store(store).read_manifest())
+done = time.perf_counter()
+print(json.dumps({"compute": computed - start, "total": done - start, "rows": results.log.overview.rows,
+                  "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+_SCAN = """
+import json, resource, sys, time
+import pyarrow.dataset as ds
+from skipmodel.explore.passes import LOG_COLUMNS_NEEDED
+from skipmodel.schema import TRACK_NUMERIC_FEATURES
+store = sys.argv[1]
+start = time.perf_counter()
+rows = 0
+log = ds.dataset(store + "/sessions", format="parquet", partitioning="hive")
+for batch in log.to_batches(columns=list(LOG_COLUMNS_NEEDED)):
+    rows += batch.num_rows
+tracks = ds.dataset(store + "/tracks", format="parquet")
+for batch in tracks.to_batches(columns=["track_id", *TRACK_NUMERIC_FEATURES]):
+    pass
+print(json.dumps({"total": time.perf_counter() - start, "rows": rows,
+                  "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def _child(code: str, *args: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark child failed: {done.stderr.strip()[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def build_store(data_dir: Path, n_sessions: int) -> Path:
+    """Simulate and ingest (cached): ``data_dir/store-<n>``."""
+    store = data_dir / f"store-{n_sessions}"
+    if (store / "manifest.json").is_file():
+        return store
+    from skipmodel.simulate import simulate
+
+    raw = data_dir / f"sim-{n_sessions}"
+    result = simulate(raw, sessions=n_sessions, seed=1, days=DAYS, files_per_day=1)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "skipmodel",
+            "ingest",
+            str(result.training_set),
+            str(result.track_features),
+            "--store",
+            str(store),
+            "--buckets",
+            str(BUCKETS),
+            "--quiet",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return store
+
+
+def run(out_dir: Path, *, quick: bool) -> list[dict]:
+    out_dir = Path(out_dir)
+    data_dir = out_dir / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    rss: list[tuple[int, float]] = []
+    sizes = QUICK_SIZES if quick else FULL_SIZES
+    for i, n_sessions in enumerate(sizes):
+        store = build_store(data_dir, n_sessions)
+        scan = _child(_SCAN, str(store))
+        explore = _child(_EXPLORE, str(store), str(out_dir / f"explore-{n_sessions}"))
+        rss.append((explore["rows"], explore["rss_kb"] / 1024))
+        if i == len(sizes) - 1:
+            ratio = explore["total"] / scan["total"]
+            big_enough = explore["rows"] >= 5_000_000
+            rows.append(
+                {
+                    "name": "explore_vs_bare_scan",
+                    "value": round(explore["total"], 2),
+                    "unit": "s",
+                    "peer": round(scan["total"], 2),
+                    "ratio": round(ratio, 2),
+                    "target": f"<= {TIME_TARGET}x a pyarrow dataset scan of the same columns",
+                    "passed": bool(ratio <= TIME_TARGET and (big_enough or quick)),
+                    "notes": (
+                        f"{explore['rows']:,} rows, {BUCKETS} buckets; all 7 views incl. figures; "
+                        f"compute alone {explore['compute']:.1f} s ({explore['compute'] / scan['total']:.2f}x)"
+                        + ("" if big_enough else "; below the 5 M rows of the target (quick)")
+                    ),
+                }
+            )
+    (small_rows, small_mb), (big_rows, big_mb) = rss[0], rss[-1]
+    rows.append(
+        {
+            "name": "explore_peak_rss_growth",
+            "value": round(big_mb, 1),
+            "unit": "MB",
+            "peer": round(small_mb, 1),
+            "ratio": round(big_mb / small_mb, 2),
+            "target": f"<= {RSS_TARGET}x for {big_rows / small_rows:.1f}x the rows",
+            "passed": bool(big_mb / small_mb <= RSS_TARGET),
+            "notes": f"peak RSS of the explore child at {big_rows:,} rows vs {small_rows:,} rows",
+        }
+    )
+    return rows
