@@ -218,3 +218,15 @@ def test_original_skeleton_updates_neighbours_within_a_level(pc_dir: Path) -> No
     original = pc(corr, GMG8_N, names=names, alpha=0.01, stable=False)
     assert original.edge_set() == stable.edge_set()
     assert sum(original.n_tests) < sum(stable.n_tests)
+
+
+@pytest.mark.parametrize(("k", "size"), [(0, 0), (4, 0), (4, 1), (6, 3), (9, 4), (3, 5)])
+def test_subset_index_is_lexicographic_like_pcalg_getnextset(k: int, size: int) -> None:
+    from itertools import combinations
+
+    from skipmodel.cpdag.skeleton import _combination_index
+
+    expected = list(combinations(range(k), size))
+    index = _combination_index(k, size)
+    assert index is not None
+    assert [tuple(row) for row in index.tolist()] == expected

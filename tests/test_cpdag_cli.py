@@ -47,7 +47,7 @@ def csv_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip("shared fixtures not found")
     out = tmp_path_factory.mktemp("cpdag")
     argv = ["cpdag", "--csv", str(PC_FIXTURES / "gmG8_data.csv"), "--out", str(out)]
-    assert main([*argv, "--solve-conflicts", "--bootstrap", "8", "--seed", "3"]) == 0
+    assert main([*argv, "--solve-conflicts", "--bootstrap", "4", "--seed", "3"]) == 0
     return out
 
 
@@ -60,7 +60,7 @@ def test_csv_run_writes_every_output(csv_run: Path, pc_dir: Path) -> None:
     assert (csv_run / "cpdag.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     ET.parse(csv_run / "cpdag.svg")
     summary = json.loads((csv_run / "summary.json").read_text())
-    assert summary["n"] == 5000 and summary["bootstrap_replicates"] == 8
+    assert summary["n"] == 5000 and summary["bootstrap_replicates"] == 4
     assert summary["data"]["rows_dropped"] == 0
     assert set(summary["files"]) >= set(OUTPUTS)
 

@@ -76,16 +76,26 @@ class Skeleton:
         return frozenset(self.sepsets.get((x, y), ())) | frozenset(self.sepsets.get((y, x), ()))
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=1024)
 def _combination_index(k: int, size: int) -> np.ndarray | None:
-    """All size-``size`` subsets of ``range(k)`` in lexicographic order (``None`` if huge)."""
-    total = math.comb(k, size)
-    if total > _INDEX_LIMIT:
+    """All size-``size`` subsets of ``range(k)`` in lexicographic order (``None`` if huge).
+
+    Built from smaller cached blocks (first element, then the subsets of what follows it), so
+    even ~10^5 subsets take milliseconds.
+    """
+    if math.comb(k, size) > _INDEX_LIMIT:
         return None
-    flat = np.fromiter(
-        chain.from_iterable(combinations(range(k), size)), dtype=np.intp, count=total * size
-    )
-    index = flat.reshape(total, size)
+    if size == 0:
+        return np.zeros((1, 0), dtype=np.intp)
+    blocks = []
+    for first in range(k - size + 1):
+        rest = _combination_index(k - first - 1, size - 1)
+        assert rest is not None  # smaller than this one
+        block = np.empty((len(rest), size), dtype=np.intp)
+        block[:, 0] = first
+        block[:, 1:] = rest + (first + 1)
+        blocks.append(block)
+    index = np.concatenate(blocks) if blocks else np.zeros((0, size), dtype=np.intp)
     index.flags.writeable = False
     return index
 
