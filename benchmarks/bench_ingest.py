@@ -129,8 +129,10 @@ def run(out_dir: Path, *, quick: bool) -> list[dict]:
             "peer": round(ing_small["rss_mb"]),
             "ratio": flat,
             "target": "<= 1.3 (flat)",
-            "passed": flat <= 1.3,
-            "notes": f"{rows:,} vs {ing_small['rows']:,} rows",
+            # below FLUSH_ROWS a source is buffered whole, so only sizes above it can be flat
+            "passed": None if quick else flat <= 1.3,
+            "notes": f"{rows:,} vs {ing_small['rows']:,} rows"
+            + (" (quick: the small input is below the 1M-row flush size)" if quick else ""),
         },
         {
             "name": "store size vs csv.gz",
