@@ -424,3 +424,20 @@ def test_transitions_use_the_lag_column_when_rows_were_filtered_after_lags(data)
     )
     want = sorted((a, b, int(c)) for (a, b), c in pairs.value_counts().items())
     assert got == want and len(want) > 5
+
+
+@pytest.mark.parametrize(
+    "edges",
+    [
+        np.linspace(-1.0, 2.0, 31),
+        np.geomspace(1e-8, 1.0, 41),
+        np.array([0.0, 0.1, 0.5, 3.0]),
+        np.arange(-0.5, 12.0),
+    ],
+)
+def test_histogram_arithmetic_binning_matches_numpy(edges: np.ndarray) -> None:
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.uniform(edges[0], edges[-1], 5000), edges, edges[:-1] + 1e-15])
+    h = Histogram(edges)
+    h.update(x)
+    np.testing.assert_array_equal(h.counts, np.histogram(x, bins=edges)[0])

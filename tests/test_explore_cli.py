@@ -165,3 +165,5 @@ def test_cli_options_and_one_line_errors(
     assert len(err.splitlines()) == 1 and "histogramz" in err and "feature_histograms" in err
     assert main(["explore", "--store", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
     assert "not a skipmodel store" in capsys.readouterr().err
+    assert main(["explore", "--store", str(root), "--out", str(out), "--fraction", "0.0001"]) == 2
+    assert "holds no plays" in capsys.readouterr().err

@@ -150,6 +150,29 @@ class Histogram:
     def __post_init__(self) -> None:
         self.edges = np.asarray(self.edges, dtype=np.float64)
         self.counts = np.zeros(len(self.edges) - 1, dtype=np.int64)
+        # Evenly spaced edges (linear or log) are binned by arithmetic, others by search.
+        self._spacing = "search"
+        steps = np.diff(self.edges)
+        if len(steps) and np.allclose(steps, steps[0], rtol=1e-9, atol=0):
+            self._spacing = "linear"
+        elif self.edges[0] > 0 and np.allclose(
+            np.diff(np.log(self.edges)), np.log(self.edges[1] / self.edges[0]), rtol=1e-9, atol=0
+        ):
+            self._spacing = "log"
+
+    def _bins(self, x: np.ndarray) -> np.ndarray:
+        k = len(self.counts)
+        if self._spacing == "linear":
+            idx = np.floor((x - self.edges[0]) / (self.edges[1] - self.edges[0]))
+        elif self._spacing == "log":
+            idx = np.floor(np.log(x / self.edges[0]) / np.log(self.edges[1] / self.edges[0]))
+        else:
+            return np.clip(np.searchsorted(self.edges, x, side="right") - 1, 0, k - 1)
+        idx = np.clip(idx, 0, k - 1).astype(np.int64)
+        # float rounding at an edge: move to the bin whose half-open interval holds x
+        idx -= (idx > 0) & (x < self.edges[idx])
+        idx += (idx < k - 1) & (x >= self.edges[np.minimum(idx + 1, k)])
+        return idx
 
     def update(self, x: np.ndarray) -> None:
         finite = np.isfinite(x)
@@ -159,8 +182,7 @@ class Histogram:
         self.below += int((x < lo).sum())
         self.above += int((x > hi).sum())
         x = x[(x >= lo) & (x <= hi)]
-        idx = np.clip(np.searchsorted(self.edges, x, side="right") - 1, 0, len(self.counts) - 1)
-        self.counts += np.bincount(idx, minlength=len(self.counts))
+        self.counts += np.bincount(self._bins(x), minlength=len(self.counts))
 
     def merge(self, other: Histogram) -> None:
         if not np.array_equal(self.edges, other.edges):

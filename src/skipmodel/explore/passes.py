@@ -229,6 +229,11 @@ def compute(sources: Sources, options: ExploreOptions, *, progress: bool = False
             ):
                 log.update(batch)
                 bar.advance(batch.num_rows)
+        if log.overview.rows == 0:
+            raise SkipmodelError(
+                "the store (or the --fraction sample of it) holds no plays; "
+                "ingest some logs or raise --fraction"
+            )
         top_hashes, top_plays = log.tracks.top(options.top_tracks if want_transitions else 0)
         top = TopTracks(top_hashes) if want_transitions else None
         tracks = None
