@@ -158,3 +158,22 @@ def test_empty_graph_still_draws(tmp_path: Path) -> None:
     assert main(["cpdag", "--csv", str(path), "--out", str(tmp_path / "o"), "--alpha", "1e-6"]) == 0
     assert (tmp_path / "o" / "edges.csv").read_text().strip() == "from,to,type"
     assert (tmp_path / "o" / "cpdag.png").stat().st_size > 0
+
+
+def test_awkward_names_are_escaped_everywhere(tmp_path: Path) -> None:
+    from skipmodel.cpdag import pc
+    from skipmodel.cpdag.html import render_html
+    from skipmodel.cpdag.layout import layout_graph
+    from skipmodel.cpdag.outputs import write_outputs
+
+    names = ["a<b", "c&d", 'e"f', "price $", "ü"]
+    corr = np.eye(5) + 0.6 * (np.eye(5, k=1) + np.eye(5, k=-1))
+    corr = corr / 1.5 + np.eye(5) / 3  # positive definite chain
+    fit = pc(corr, 1000, names=names)
+    write_outputs(fit, corr, tmp_path)
+    root = ET.fromstring((tmp_path / "graph.html").read_text().replace("<!DOCTYPE html>", "", 1))
+    ns = {"svg": "http://www.w3.org/2000/svg"}
+    assert sorted(
+        g.get("data-name") for g in root.findall(".//svg:g[@class='node']", ns)
+    ) == sorted(names)
+    assert render_html(fit, layout_graph(fit.names, fit.edges)).count("<script") == 2

@@ -181,16 +181,22 @@ def _block_from_batch(
     for j, name in enumerate(names):
         col = batch.column(name)
         nulls[j] += col.null_count
+        numeric = pa.types.is_integer(col.type) or pa.types.is_floating(col.type)
         try:
-            block[j] = pac.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
+            if numeric and col.null_count == 0:
+                values = col.to_numpy()  # zero-copy; converted while copied into the block
+            else:
+                values = pac.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             raise SkipmodelError(
                 f"column {name} is not numeric ({col.type}); drop it with --drop {name}"
             ) from None
         if name in log_cols:
-            np.add(block[j], offset, out=block[j])
+            np.add(values, offset, out=block[j])
             with np.errstate(invalid="ignore", divide="ignore"):
                 np.log(block[j], out=block[j])
+        else:
+            block[j] = values
     finite = np.isfinite(block)
     keep = finite.all(axis=0)
     if not keep.all():

@@ -121,7 +121,16 @@ def draw_cpdag(
                 zorder=3,
             )
         )
-        ax.text(layout.x[k], layout.y[k], name, ha="center", va="center", fontsize=9, zorder=4)
+        ax.text(
+            layout.x[k],
+            layout.y[k],
+            name,
+            ha="center",
+            va="center",
+            fontsize=9,
+            zorder=4,
+            parse_math=False,  # names are data: "$" must not start mathtext
+        )
     if lines:
         ax.text(
             cx,
@@ -131,6 +140,7 @@ def draw_cpdag(
             va="center",
             fontsize=10.5,
             weight="bold",
+            parse_math=False,
         )
     handles = [
         Line2D([], [], color=STYLE[DIRECTED]["color"], lw=2, marker=">", label="directed -->"),
