@@ -69,12 +69,12 @@ class GroupSums:
     """
 
     names: tuple[str, ...]
-    keys: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
-    sums: np.ndarray | None = None
+    keys: np.ndarray = field(init=False)
+    sums: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.sums is None:
-            self.sums = np.empty((0, len(self.names)))
+        self.keys = np.empty(0, np.int64)
+        self.sums = np.empty((0, len(self.names)))
 
     def update(self, keys: np.ndarray, values: np.ndarray) -> None:
         """Add rows: ``keys`` (n,) integers and ``values`` (n, len(names))."""
@@ -199,7 +199,9 @@ def bin_index(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(x), idx, -1)
 
 
-def hash_tracks(track_ids: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def hash_tracks(
+    track_ids: pa.Array | pa.ChunkedArray,
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Per-row 64-bit stable hashes of a track-id column, hashing each distinct id once.
 
     Returns

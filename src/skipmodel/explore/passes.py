@@ -97,14 +97,15 @@ class ExploreOptions:
                 raise SkipmodelError(
                     f"{name} {value!r} is not a numeric track feature; choose from {', '.join(TRACK_NUMERIC_FEATURES)}"
                 )
-        for name, value, low in (
+        limits: tuple[tuple[str, float, float], ...] = (
             ("--duration-step", self.duration_step, 0),
             ("--top-tracks", self.top_tracks, 0),
             ("--min-count", self.min_count, -1),
             ("--bins", self.bins, 1),
-        ):
-            if not value > low:
-                raise SkipmodelError(f"{name} must be greater than {low}, got {value}")
+        )
+        for option, number, low in limits:
+            if not number > low:
+                raise SkipmodelError(f"{option} must be greater than {low}, got {number}")
         if not 0 < self.fraction <= 1:
             raise SkipmodelError(f"--fraction must be in (0, 1], got {self.fraction}")
 
