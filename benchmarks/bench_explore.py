@@ -1,7 +1,7 @@
 """Benchmark: ``skipmodel explore`` on a simulated store against one bare scan of its columns.
 
 Data: ``skipmodel.simulate`` (14 days, one file per day) ingested with ``skipmodel ingest``
-(20 buckets), cached under ``OUT/data``. Targets (issue 3): explore on the full store of a
+(20 buckets), cached under ``$SKIPMODEL_BENCH_CACHE`` (default ``/tmp/skipmodel-bench/explore``). Targets (issue 3): explore on the full store of a
 >= 5-million-row log takes <= 2x the time of one pyarrow dataset scan of the columns it reads
 (session-log columns of the log pass + the tracks table's features), and peak RSS stays flat
 between two sizes (ratio <= 1.5 for 4x the rows). Each measurement runs in a fresh child
@@ -11,6 +11,7 @@ process, timed inside the child (imports excluded) with its own peak RSS.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ FULL_SIZES = (75_000, 310_000)
 QUICK_SIZES = (2_000, 8_000)
 BUCKETS = 20
 DAYS = 14
+CACHE = Path(os.environ.get("SKIPMODEL_BENCH_CACHE", "/tmp/skipmodel-bench")) / "explore"
 TIME_TARGET = 2.0
 RSS_TARGET = 1.5
 
@@ -111,7 +113,7 @@ def build_store(data_dir: Path, n_sessions: int) -> Path:
 
 def run(out_dir: Path, *, quick: bool) -> list[dict]:
     out_dir = Path(out_dir)
-    data_dir = out_dir / "data"
+    data_dir = CACHE
     data_dir.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     rss: list[tuple[int, float]] = []
@@ -119,7 +121,7 @@ def run(out_dir: Path, *, quick: bool) -> list[dict]:
     for i, n_sessions in enumerate(sizes):
         store = build_store(data_dir, n_sessions)
         scan = _child(_SCAN, str(store))
-        explore = _child(_EXPLORE, str(store), str(out_dir / f"explore-{n_sessions}"))
+        explore = _child(_EXPLORE, str(store), str(CACHE / f"explore-{n_sessions}"))
         loader = _child(_LOADER, str(store)) if i == len(sizes) - 1 else None
         rss.append((explore["rows"], explore["rss_kb"] / 1024))
         if loader is not None:
