@@ -58,14 +58,24 @@ class Check:
     def passed(self) -> bool:
         return self.status != "fail"
 
-    def describe(self) -> str:
-        """One line for the banner."""
+    def by_variable(self) -> str:
+        """Offenders grouped by variable, worst first: ``weekday_effect (5), track_z (312)``."""
+        counts: dict[str, int] = {}
+        for name in self.offenders:
+            var = name.split("[")[0]
+            counts[var] = counts.get(var, 0) + 1
+        return ", ".join(f"{v} ({n})" if n > 1 else v for v, n in counts.items())
+
+    def describe(self, *, grouped: bool = False) -> str:
+        """One line for a banner: offending elements by name, or (``grouped``) by variable."""
         if self.status == "n/a":
             return f"{self.name}: not checked ({self.note})"
         head = f"{self.name} ({self.rule}): {'ok' if self.passed else 'FAILED'}"
         if self.worst is not None:
             head += f", worst {self.worst:.4g}"
-        if self.offenders:
+        if self.offenders and grouped and not self.name.startswith(("Divergences", "E-BFMI")):
+            head += f" — {len(self.offenders)} element(s) of {self.by_variable()}"
+        elif self.offenders:
             shown = ", ".join(self.offenders[:MAX_NAMED])
             more = len(self.offenders) - MAX_NAMED
             head += f" — {shown}" + (f" and {more} more" if more > 0 else "")

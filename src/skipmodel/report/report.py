@@ -142,6 +142,24 @@ def _rank_vars(run: RunInputs, names: Sequence[str], limit: int) -> list[str]:
     return (scalars or list(names[:1]))[:limit]
 
 
+SUMMARY_MAX_ELEMENTS = 30
+
+
+def _summary_rows(table: pd.DataFrame, run: RunInputs, limit: int) -> pd.DataFrame:
+    """Rows of short variables (not raw ``*_z`` twins of an ``*_effect``), flagged, capped."""
+    var = table.index.str.split("[").str[0]
+    sizes = var.value_counts()
+    names = set(var)
+    twin = var.str.endswith("_z") & var.str.removesuffix("_z").map(lambda v: f"{v}_effect" in names)
+    keep = (var.map(sizes) <= SUMMARY_MAX_ELEMENTS) & ~twin
+    shown = table.loc[np.asarray(keep)].copy()
+    flags = pd.Series("", index=shown.index)
+    flags[shown["r_hat"] > 1.01] += "R-hat "
+    flags[(shown["ess_bulk"] < 400) | (shown["ess_tail"] < 400)] += "ESS"
+    shown["check"] = flags.str.strip()
+    return shown.round(4).head(limit)
+
+
 # --- per-run sections ------------------------------------------------------------------------
 
 
@@ -154,17 +172,15 @@ def _diagnostics_section(
     table = diag.summary
     csv = out / f"summary_{run.name}.csv"
     atomic_write_text(csv, table.to_csv())
-    bad = table.index[
-        (table["r_hat"] > 1.01) | (table["ess_bulk"] < 400) | (table["ess_tail"] < 400)
-    ]
-    shown = pd.concat([table.loc[bad], table.drop(index=bad)]).head(opts.summary_rows)
+    shown = _summary_rows(table, run, opts.summary_rows)
     blocks: list[Block] = [
         Banner(diag.ok, diag.headline, tuple(c.describe() for c in diag.checks)),
         Table(
-            shown.round(4),
+            shown,
             f"Posterior summary ({size}): mean, sd, 94 % equal-tailed interval, MCSE, bulk and "
-            f"tail ESS, rank-normalised R-hat; offenders first. Full table of {len(table):,} rows: "
-            f"{csv.name} beside this page.",
+            "tail ESS, rank-normalised R-hat of the parameters with at most "
+            f"{SUMMARY_MAX_ELEMENTS} elements ('check' names a failed rule). Full table of "
+            f"{len(table):,} rows, every track included: {csv.name} beside this page.",
         ),
     ]
     subs: list[Section] = []
@@ -578,13 +594,9 @@ def report(
         for run in runs:
             bar.advance(0, note=f"{run.name}: diagnostics")
             diag = diagnose_run(run.posterior)
-            banners.append(
-                Banner(
-                    diag.ok,
-                    f"{run.name}: {diag.headline}",
-                    () if diag.ok else tuple(c.describe() for c in diag.checks if not c.passed),
-                )
-            )
+            failed = tuple(c.describe(grouped=True) for c in diag.checks if not c.passed)
+            failed = tuple(c.describe(grouped=True) for c in diag.checks if not c.passed)
+            banners.append(Banner(diag.ok, f"{run.name}: {diag.headline}", failed))
             data_note = (
                 _data_note(run.train, "training")
                 if run.train is not None

@@ -53,7 +53,8 @@ def _facts(fitted: object, store: Path, split: str) -> tuple[tuple[str, str], ..
     if seconds is not None:
         facts.append(("fit time", f"{seconds:.1f} s"))
     features = [f for t in spec.terms if t.kind == "markov" for f in t.features]
-    facts.append(("markov features", ", ".join(features)))
+    if features:
+        facts.append(("markov features", ", ".join(features)))
     facts.append(("terms", ", ".join(t.kind for t in spec.terms)))
     return tuple(facts)
 
