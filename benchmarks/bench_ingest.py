@@ -3,7 +3,8 @@
 Input: a synthetic MSSD-format log (:mod:`benchmarks.synth_log`, vectorised, real text format),
 written once and cached under ``/tmp/skipmodel-bench/ingest``; a second file a quarter the size
 shows that peak memory does not grow with the input. Every measurement runs in a fresh child
-process (same interpreter, same page cache), timed inside the child, peak RSS from
+process (same interpreter, same page cache; contenders interleaved, best of two), timed inside
+the child, peak RSS from
 ``ru_maxrss``:
 
 - ingest: ``skipmodel.ingest.ingest`` into a new store (100 buckets), all validation on;
@@ -19,6 +20,7 @@ Run: ``.venv/bin/python -m benchmarks.run --only ingest [--quick]``.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -46,8 +48,10 @@ elif kind == "pandas":
     rows = len(pandas.read_csv(path))
     extra = {}
 seconds = time.perf_counter() - started
-rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"seconds": seconds, "rows": rows, "rss_mb": rss_mb, **extra}))
+usage = resource.getrusage(resource.RUSAGE_SELF)
+cpu = usage.ru_utime + usage.ru_stime
+rss_mb = usage.ru_maxrss / 1024
+print(json.dumps({"seconds": seconds, "cpu": cpu, "rows": rows, "rss_mb": rss_mb, **extra}))
 """
 
 
@@ -59,6 +63,20 @@ def _child(kind: str, path: Path, store: Path | None = None) -> dict:
     if done.returncode != 0:
         raise RuntimeError(f"{kind} child failed: {done.stderr.strip()[-500:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _best(kind: str, path: Path, store: Path | None, repeats: int) -> dict:
+    """Fastest of ``repeats`` runs (the least disturbed by other load); peak RSS is the max."""
+    runs = [_child(kind, path, store) for _ in range(repeats)]
+    best = min(runs, key=lambda r: r["seconds"])
+    return {**best, "rss_mb": max(r["rss_mb"] for r in runs)}
+
+
+def _keep_best(best: dict, run: dict) -> dict:
+    if not best:
+        return run
+    keep = run if run["seconds"] < best["seconds"] else best
+    return {**keep, "rss_mb": max(best["rss_mb"], run["rss_mb"])}
 
 
 def _dir_bytes(folder: Path) -> int:
@@ -77,11 +95,17 @@ def run(out_dir: Path, *, quick: bool) -> list[dict]:
     big_rows = 1_000_000 if quick else 5_000_000
     big, small = _input(big_rows), _input(big_rows // 4)
     store = CACHE / "store"
-    ing = _child("ingest", big, store)
+    repeats = 1 if quick else 2
+    load_before = os.getloadavg()[0]
+    # interleaved, so that a burst of load on the machine hits every contender alike
+    ing, arrow, pandas_ = {}, {}, {}
+    for _ in range(repeats):
+        ing = _keep_best(ing, _child("ingest", big, store))
+        arrow = _keep_best(arrow, _child("pyarrow", big))
+        pandas_ = _keep_best(pandas_, _child("pandas", big))
     store_bytes = _dir_bytes(store)
-    ing_small = _child("ingest", small, CACHE / "store_small")
-    arrow = _child("pyarrow", big)
-    pandas_ = _child("pandas", big)
+    ing_small = _best("ingest", small, CACHE / "store_small", 1)
+    load = f"load average {load_before:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     rows = ing["rows"]
     assert ing["read"] == rows + ing["rejected"] and ing["rejected"] == 0
     assert arrow["rows"] == pandas_["rows"] == rows
@@ -99,7 +123,9 @@ def run(out_dir: Path, *, quick: bool) -> list[dict]:
             "ratio": rate / pandas_rate,
             "target": ">= 2",
             "passed": rate / pandas_rate >= 2,
-            "notes": f"{note}; ingest {ing['seconds']:.1f} s, pandas {pandas_['seconds']:.1f} s",
+            "notes": f"{note}; ingest {ing['seconds']:.1f} s ({ing['cpu']:.1f} s CPU), "
+            f"pandas {pandas_['seconds']:.1f} s ({pandas_['cpu']:.1f} s CPU); best of {repeats}; "
+            + load,
         },
         {
             "name": "ingest time vs bare pyarrow.csv.read_csv",
@@ -109,8 +135,8 @@ def run(out_dir: Path, *, quick: bool) -> list[dict]:
             "ratio": ing["seconds"] / arrow["seconds"],
             "target": "<= 1.5",
             "passed": ing["seconds"] / arrow["seconds"] <= 1.5,
-            "notes": "ingest validates, partitions, sorts and writes zstd Parquet; "
-            f"pyarrow only parses (peak RSS {arrow['rss_mb']:,.0f} MB)",
+            "notes": "ingest validates, partitions, sorts and writes zstd Parquet; pyarrow only "
+            f"parses; CPU {ing['cpu']:.1f} s vs {arrow['cpu']:.1f} s; best of {repeats}",
         },
         {
             "name": "ingest peak RSS",

@@ -171,20 +171,18 @@ def _ingest_source(
             "ingested_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
         staging = writer.finish(fp, entry)
-    except STREAM_ERRORS as exc:
+    except (*STREAM_ERRORS, pa.ArrowException) as exc:
         if writer is not None:
             writer.discard()
-        raise SkipmodelError(
-            f"{source.name}: truncated or corrupt compressed data ({exc}); "
-            "nothing of this source was written, fix or remove it and re-run"
-        ) from None
-    except pa.ArrowInvalid as exc:
-        if writer is not None:
-            writer.discard()
-        if reader.error is not None:
+        if reader.error is not None:  # the input stream broke (pyarrow may re-wrap the error)
             raise SkipmodelError(
                 f"{source.name}: truncated or corrupt compressed data ({reader.error}); "
                 "nothing of this source was written, fix or remove it and re-run"
+            ) from None
+        if isinstance(exc, OSError):  # writing failed: disk full, permissions, ...
+            raise SkipmodelError(
+                f"cannot write the store {layout.root} ({exc}); nothing of {source.name} "
+                "was kept, fix and re-run"
             ) from None
         raise SkipmodelError(f"{source.name}: unreadable CSV ({exc})") from None
     except BaseException:
