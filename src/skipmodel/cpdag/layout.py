@@ -6,7 +6,8 @@
    without directed edges its long axis is laid horizontally.
 3. Nodes are label boxes measured with the real font; the scale is set from the widest labels,
    and overlapping boxes are pushed apart along their smaller overlap until none overlap.
-4. Nodes without any edge go in a row underneath.
+4. Each connected component is laid out on its own and the components are packed in rows
+   (largest first); nodes without any edge go in a row underneath.
 
 Units are inches, y up; the drawing and the HTML view share one layout.
 """
@@ -25,6 +26,7 @@ BOX_PAD_X = 0.10  # inches of padding around a label, each side
 BOX_HEIGHT = 0.30
 GAP_X = 0.18  # minimum clearance between boxes
 GAP_Y = 0.22
+COMPONENT_GAP = 0.6  # between packed components
 
 
 @dataclass(frozen=True)
@@ -221,10 +223,55 @@ def remove_overlaps(
     return x, y
 
 
+def _components(adj: np.ndarray) -> list[np.ndarray]:
+    """Connected components with at least one edge, largest first (ties: first node)."""
+    seen = np.zeros(len(adj), dtype=bool)
+    comps = []
+    for start in np.flatnonzero(adj.any(axis=1)).tolist():
+        if seen[start]:
+            continue
+        members = {start}
+        frontier = [start]
+        while frontier:
+            nxt = np.flatnonzero(adj[frontier].any(axis=0) & ~seen)
+            seen[nxt] = True
+            frontier = [k for k in nxt.tolist() if k not in members]
+            members.update(frontier)
+        seen[list(members)] = True
+        comps.append(np.array(sorted(members)))
+    return sorted(comps, key=lambda c: (-len(c), c[0]))
+
+
+def _place_component(
+    nodes: np.ndarray,
+    adj: np.ndarray,
+    directed: Sequence[tuple[int, int]],
+    width: np.ndarray,
+) -> np.ndarray:
+    """Stress layout of one component, oriented and scaled (inches), overlaps removed."""
+    sub = adj[np.ix_(nodes, nodes)]
+    remap = {int(k): i for i, k in enumerate(nodes)}
+    pos = stress_layout(_shortest_paths(sub))
+    pos = _orient(pos, [(remap[i], remap[j]) for i, j in directed if i in remap])
+    ii, jj = np.nonzero(np.triu(sub))
+    lengths = np.linalg.norm(pos[ii] - pos[jj], axis=1)
+    unit = float(np.median(lengths)) if lengths.size else 1.0
+    target = max(1.3, float(np.median(width[nodes])) + 0.5)
+    # dense graphs need more room per edge: grow with the mean degree
+    target *= float(np.clip(np.sqrt(len(ii) / len(nodes)), 1.0, 2.0))
+    pos = pos * (target / (unit or 1.0))
+    x, y = remove_overlaps(pos[:, 0], pos[:, 1], width[nodes], BOX_HEIGHT)
+    return np.column_stack([x, y])
+
+
 def layout_graph(
     names: Sequence[str], edges: Sequence[Edge], *, font_size: float = FONT_SIZE
 ) -> Layout:
-    """Place the nodes of a CPDAG for drawing (see the module docstring)."""
+    """Place the nodes of a CPDAG for drawing (see the module docstring).
+
+    Each connected component is laid out on its own; components are then packed in rows,
+    largest first, and nodes without edges go in a last row.
+    """
     names = tuple(names)
     p = len(names)
     index = {n: i for i, n in enumerate(names)}
@@ -238,31 +285,35 @@ def layout_graph(
     width = label_widths(names, font_size)
     x = np.zeros(p)
     y = np.zeros(p)
-    linked = np.flatnonzero(adj.any(axis=1))
-    if linked.size:
-        sub = adj[np.ix_(linked, linked)]
-        pos = stress_layout(_shortest_paths(sub))
-        remap = {int(k): i for i, k in enumerate(linked)}
-        pos = _orient(pos, [(remap[i], remap[j]) for i, j in directed])
-        ii, jj = np.nonzero(adj)
-        lengths = [
-            np.linalg.norm(pos[remap[i]] - pos[remap[j]])
-            for i, j in zip(ii.tolist(), jj.tolist(), strict=True)
-        ]
-        unit = float(np.median(lengths)) if lengths else 1.0
-        target = max(1.5, 1.1 * float(np.median(width[linked])) + 0.8)
-        # dense graphs need more room per edge: grow with the mean degree
-        target *= float(np.clip(np.sqrt(adj.sum() / 2 / linked.size), 1.0, 2.0))
-        pos = pos * (target / (unit or 1.0))
-        x[linked], y[linked] = pos[:, 0], pos[:, 1]
-        x[linked], y[linked] = remove_overlaps(x[linked], y[linked], width[linked], BOX_HEIGHT)
+    placed = []
+    for nodes in _components(adj):
+        pos = _place_component(nodes, adj, directed, width)
+        left = (pos[:, 0] - width[nodes] / 2).min()
+        top = pos[:, 1].max() + BOX_HEIGHT / 2
+        pos = pos - np.array([left, top])  # top-left corner at the origin
+        w = float((pos[:, 0] + width[nodes] / 2).max())
+        h = float(-(pos[:, 1] - BOX_HEIGHT / 2).min())
+        placed.append((nodes, pos, w, h))
+    # shelf packing: rows no wider than the widest component or a square-ish total
+    area = sum(w * h for _n, _p, w, h in placed)
+    row_limit = max([w for _n, _p, w, _h in placed] + [float(np.sqrt(area) * 1.4)])
+    cursor_x = cursor_y = row_h = 0.0
+    for nodes, pos, w, h in placed:
+        if cursor_x > 0 and cursor_x + w > row_limit:
+            cursor_x, cursor_y, row_h = 0.0, cursor_y - row_h - COMPONENT_GAP, 0.0
+        x[nodes] = pos[:, 0] + cursor_x
+        y[nodes] = pos[:, 1] + cursor_y
+        cursor_x += w + COMPONENT_GAP
+        row_h = max(row_h, h)
     lonely = np.flatnonzero(~adj.any(axis=1))
     if lonely.size:
-        left = float((x[linked] - width[linked] / 2).min()) if linked.size else 0.0
-        bottom = float(y[linked].min()) - 0.9 if linked.size else 0.0
-        cursor = left
-        for k in lonely:
-            x[k] = cursor + width[k] / 2
-            y[k] = bottom
-            cursor += width[k] + GAP_X
+        cursor_x = 0.0
+        cursor_y = (cursor_y - row_h - COMPONENT_GAP + BOX_HEIGHT / 2) if placed else 0.0
+        limit = max(row_limit if placed else 0.0, 8.0)
+        for k in lonely.tolist():
+            if cursor_x > 0 and cursor_x + width[k] > limit:
+                cursor_x, cursor_y = 0.0, cursor_y - BOX_HEIGHT - GAP_Y
+            x[k] = cursor_x + width[k] / 2
+            y[k] = cursor_y
+            cursor_x += width[k] + GAP_X
     return Layout(names=names, x=x, y=y, width=width, height=BOX_HEIGHT)
