@@ -13,8 +13,8 @@ Examples
 
 from __future__ import annotations
 
+from skipmodel.explore.output import ExploreOutput, explore, write_outputs
 from skipmodel.explore.passes import VIEWS, ExploreOptions, Results, StoreSources, compute
-from skipmodel.explore.report import ExploreOutput, explore, write_outputs
 
 __all__ = [
     "VIEWS",
