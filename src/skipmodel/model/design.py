@@ -410,10 +410,12 @@ def _design_markov(ctx: _Context, term: Markov, name: str) -> TermDesign:
             x, xp = ctx.floats(feat), ctx.floats(f"prev_{feat}")
             sc = ctx.scaler(f"{name}.{feat}", x)
             z, zp = sc.transform(x), sc.transform(xp)
+            # Product and absolute change are centred but not rescaled, so their slopes read
+            # per unit of z_before * z_now and of |z_now - z_before|.
             prod = z * zp
-            sc_i = ctx.scaler(f"{name}.{feat}.interaction", prod)
+            sc_i = ctx.scaler(f"{name}.{feat}.interaction", prod, scale=False)
             delta = np.abs(z - zp)
-            sc_c = ctx.scaler(f"{name}.{feat}.change", delta)
+            sc_c = ctx.scaler(f"{name}.{feat}.change", delta, scale=False)
             cur.append(np.nan_to_num(z))
             prev.append(np.nan_to_num(zp))
             inter.append(np.nan_to_num(sc_i.transform(prod)))

@@ -15,14 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import xarray as xr
 
 from skipmodel.errors import SkipmodelError
-from skipmodel.model.design import Design, TermDesign
+from skipmodel.model.design import Design, TermDesign, build_design
 from skipmodel.model.terms import EVALUATORS, Draws
+
+if TYPE_CHECKING:
+    from skipmodel.model.fit import FitResult
 
 #: Central posterior interval reported by ``p_lo`` / ``p_hi``.
 INTERVAL = 0.94
@@ -206,3 +211,43 @@ def markov_features_part(td: TermDesign, draws: Draws) -> np.ndarray:
         if key in td.values:
             out = out + draws[f"markov_{key}_beta"] @ td.values[key].T
     return np.asarray(out)
+
+
+def predict(
+    result: FitResult,
+    data: pd.DataFrame | pa.Table,
+    *,
+    sequential: bool = False,
+    max_draws: int | None = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Posterior skip probabilities for the plays in ``data`` from a fitted model.
+
+    Parameters
+    ----------
+    result : FitResult
+        From :func:`skipmodel.model.fit.fit` or :func:`skipmodel.model.fit.load_run`.
+    data : pandas.DataFrame or pyarrow.Table
+        Plays with the loaders' columns; outcome columns are not needed.
+    sequential : bool
+        Predict each session's second half from its first, rolling simulated outcomes forward.
+    max_draws : int or None
+        Use at most this many posterior draws (a random subset); None uses all.
+    seed : int
+        Seeds the draw subset, the population draws of unseen levels and simulated outcomes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``session_id, session_position, p_skip`` (posterior mean), ``p_lo, p_hi`` (central
+        94 % interval), one row per predicted play.
+    """
+    frame = data.to_pandas() if isinstance(data, pa.Table) else data.reset_index(drop=True)
+    design = build_design(result.spec, frame, encoders=result.encoders, require_outcome=False)
+    draws = posterior_draws(
+        result.posterior["posterior"].to_dataset(), max_draws=max_draws, seed=seed
+    )
+    if sequential:
+        ids, pred = predict_sequential(design, draws, frame, seed=seed)
+        return ids.assign(p_skip=pred.p_skip, p_lo=pred.p_lo, p_hi=pred.p_hi)
+    return predict_design(design, draws, seed=seed).frame(design)

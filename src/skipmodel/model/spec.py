@@ -508,7 +508,6 @@ _FIXED = Fixed(
         "context_switch",
         "no_pause_before_play",
         "long_pause_before_play",
-        "hist_user_behavior_reason_start",
     )
 )
 

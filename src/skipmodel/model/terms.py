@@ -9,7 +9,7 @@ agree at a point.
 Parametrisation (the naive model mixed terribly; these are the choices that fix it):
 
 * categorical effects are zero-sum (:class:`pm.ZeroSumNormal`), identified against the intercept;
-* pooled effects are non-centred (``sigma * z``) unless every level has plenty of data
+* pooled effects are zero-sum too, and non-centred (``sigma * z``) unless every level has plenty of data
   (``auto``; :data:`skipmodel.model.design.CENTERED_MIN_PLAYS`);
 * random-walk smooths (hour on a circle, position, day of month) use the eigenbasis of the walk's
   precision: independent standard-normal coefficients, sum-to-zero by construction;
@@ -174,10 +174,12 @@ def build_pooled(td: TermDesign, priors: Priors) -> Any:
     label = td.term.label
     n_levels = len(td.coords[label])
     sigma = pm.HalfNormal(f"{label}_sigma", sigma=priors.group_sigma)
+    # Zero-sum: the level effects are deviations from the intercept, so the two cannot trade
+    # off along a ridge (the naive model's slowest direction).
     if td.settings["parametrization"] == "centered":
-        effect = pm.Normal(f"{label}_effect", 0.0, sigma, dims=label)
+        effect = pm.ZeroSumNormal(f"{label}_effect", sigma=sigma, dims=label)
     else:
-        z = pm.Normal(f"{label}_z", 0.0, 1.0, dims=label)
+        z = pm.ZeroSumNormal(f"{label}_z", sigma=1.0, dims=label)
         effect = sigma * z
         if n_levels <= DETERMINISTIC_MAX_LEVELS:
             effect = pm.Deterministic(f"{label}_effect", effect, dims=label)
@@ -186,8 +188,9 @@ def build_pooled(td: TermDesign, priors: Priors) -> Any:
         dim = f"{label}_slope"
         mean = pm.Normal(f"{dim}_mean", 0.0, priors.effect_sigma, dims=dim)
         spread = pm.HalfNormal(f"{dim}_sigma", sigma=priors.group_sigma, dims=dim)
-        zs = pm.Normal(f"{dim}_z", 0.0, 1.0, dims=(label, dim))
-        slope = mean + spread * zs[td.codes["level"]]
+        # Deviations sum to zero over levels (last axis), identifying the mean slope.
+        zs = pm.ZeroSumNormal(f"{dim}_z", sigma=1.0, dims=(dim, label))
+        slope = mean + spread * zs[:, td.codes["level"]].T
         eta = eta + pt.sum(td.values["slopes"] * slope, axis=1)
     return eta
 
@@ -218,7 +221,7 @@ def evaluate_pooled(td: TermDesign, draws: Draws, rng: np.random.Generator) -> n
         dim = f"{label}_slope"
         mean, spread, zs = draws[f"{dim}_mean"], draws[f"{dim}_sigma"], draws[f"{dim}_z"]
         for j in range(td.values["slopes"].shape[1]):
-            table = {f"{label}_z": zs[:, :, j], f"{label}_sigma": np.ones(len(mean))}
+            table = {f"{label}_z": zs[:, j, :], f"{label}_sigma": np.ones(len(mean))}
             dev = _level_effects(table, label, codes, unseen, rng) * spread[:, j : j + 1]
             out = out + (mean[:, j : j + 1] + dev) * td.values["slopes"][:, j]
     return out

@@ -1,0 +1,387 @@
+"""Fitting a spec to plays, saving the run, and loading it back.
+
+``fit(spec, data, ...)`` builds the design and the model, then samples: NUTS through nutpie by
+default (PyMC's own NUTS as the fallback), or a quick ADVI / Pathfinder fit for exploration.
+A run directory holds::
+
+    RUN/spec.toml          the spec, as TOML (``ModelSpec.load`` reads it)
+    RUN/data.json          data manifest: store, sample spec, row count, outcome rate, the fitted
+                           encoders (level maps, scalers, HSGP boxes, parametrisations), options
+    RUN/posterior.nc       ArviZ DataTree (posterior, sample_stats, log_likelihood if asked)
+    RUN/diagnostics.json   max R-hat, min bulk / tail ESS (and where), divergences, E-BFMI, time
+
+``load_run(RUN)`` restores a :class:`FitResult` that predicts (``skipmodel.model.predict``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import xarray as xr
+
+from skipmodel.errors import SkipmodelError
+from skipmodel.model.build import build_model
+from skipmodel.model.design import Encoders, build_design
+from skipmodel.model.spec import METHODS, SAMPLERS, ModelSpec
+from skipmodel.progress import progress_enabled
+from skipmodel.store import atomic_path, atomic_write_json, atomic_write_text
+
+SPEC_FILE = "spec.toml"
+DATA_FILE = "data.json"
+POSTERIOR_FILE = "posterior.nc"
+DIAGNOSTICS_FILE = "diagnostics.json"
+#: ADVI optimisation steps for ``method="advi"``.
+ADVI_STEPS = 20_000
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """Resolved sampling options (the spec's ``[inference]`` overridden by arguments)."""
+
+    sampler: str
+    method: str
+    draws: int
+    tune: int
+    chains: int
+    target_accept: float
+    seed: int
+    log_likelihood: bool
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """A fitted model: spec, fitted encoders, posterior (DataTree), diagnostics, manifest."""
+
+    spec: ModelSpec
+    encoders: Encoders
+    posterior: xr.DataTree
+    diagnostics: dict[str, Any]
+    options: FitOptions
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One paragraph on what was fitted and how well it mixed."""
+        d, o = self.diagnostics, self.options
+        rows = self.manifest.get("n_rows", "?")
+        text = (
+            f"Fitted model {self.spec.name!r} ({self.spec.outcome}) on {rows} plays with "
+            f"{o.method}/{o.sampler}: {o.chains} chains x {o.draws} draws after {o.tune} tuning "
+            f"in {d.get('seconds', float('nan')):.1f} s."
+        )
+        if o.method == "nuts":
+            text += (
+                f" Max R-hat {d['max_rhat']:.3f} ({d['max_rhat_var']}), min bulk ESS "
+                f"{d['min_ess_bulk']:.0f} ({d['min_ess_bulk_var']}), min tail ESS "
+                f"{d['min_ess_tail']:.0f}, {d['divergences']} divergences, min E-BFMI "
+                f"{d['min_bfmi']:.2f}, {d['ess_per_second']:.1f} bulk ESS/s."
+            )
+            if (
+                d["max_rhat"] > 1.01
+                or d["min_ess_bulk"] < 400
+                or d["divergences"]
+                or d["min_bfmi"] < 0.3
+            ):
+                text += " Warning: not converged well enough to trust every quantity; run longer or simplify."
+        else:
+            text += " Variational approximation: no MCMC diagnostics; use for exploration only."
+        return text
+
+
+def resolve_options(
+    spec: ModelSpec,
+    *,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
+    target_accept: float | None = None,
+    seed: int = 0,
+    sampler: str | None = None,
+    method: str | None = None,
+    log_likelihood: bool = False,
+) -> FitOptions:
+    """The spec's ``[inference]`` defaults with explicit arguments taking precedence."""
+    changes = {
+        k: v
+        for k, v in dict(
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            target_accept=target_accept,
+            sampler=sampler,
+            method=method,
+        ).items()
+        if v is not None
+    }
+    inf = spec.with_inference(**changes).inference  # validates the values
+    return FitOptions(
+        sampler=inf.sampler,
+        method=inf.method,
+        draws=inf.draws,
+        tune=inf.tune,
+        chains=inf.chains,
+        target_accept=inf.target_accept,
+        seed=int(seed),
+        log_likelihood=bool(log_likelihood),
+    )
+
+
+def fit(
+    spec: ModelSpec,
+    data: pd.DataFrame | pa.Table,
+    *,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
+    target_accept: float | None = None,
+    seed: int = 0,
+    sampler: str | None = None,
+    method: str | None = None,
+    log_likelihood: bool = False,
+    manifest: dict[str, Any] | None = None,
+) -> FitResult:
+    """Fit ``spec`` to the plays in ``data``.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    data : pandas.DataFrame or pyarrow.Table
+        Plays with the loaders' columns (session columns, weekday, track features, lags).
+    draws, tune, chains, target_accept : optional
+        Override the spec's ``[inference]`` values.
+    seed : int
+    sampler : {"nutpie", "pymc"}, optional
+        NUTS implementation (nutpie compiles with Numba and is usually much faster).
+    method : {"nuts", "advi", "pathfinder"}, optional
+        ``advi`` / ``pathfinder`` give a quick approximate posterior of ``draws`` x ``chains``.
+    log_likelihood : bool
+        Also store pointwise log-likelihoods (for LOO in reports); large for big data.
+    manifest : dict, optional
+        Where the data came from (store, sample spec), recorded in the run.
+
+    Returns
+    -------
+    FitResult
+    """
+    opts = resolve_options(
+        spec,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        target_accept=target_accept,
+        seed=seed,
+        sampler=sampler,
+        method=method,
+        log_likelihood=log_likelihood,
+    )
+    design = build_design(spec, data)
+    model = build_model(design)
+    start = time.perf_counter()
+    if opts.method == "nuts":
+        tree, compile_seconds = _SAMPLERS[opts.sampler](model, opts)
+    else:
+        tree, compile_seconds = _APPROXIMATIONS[opts.method](model, opts)
+    seconds = time.perf_counter() - start
+    if opts.log_likelihood:
+        import pymc as pm
+
+        pm.compute_log_likelihood(tree, model=model, progressbar=False)
+    tree = _clean(tree)
+    diagnostics = diagnose(tree) if opts.method == "nuts" else {}
+    # Wall time includes compiling (nutpie reports it apart; PyMC's sampler does not).
+    diagnostics["seconds"] = seconds
+    diagnostics["compile_seconds"] = compile_seconds
+    if opts.method == "nuts":
+        diagnostics["ess_per_second"] = diagnostics["min_ess_bulk"] / max(seconds, 1e-9)
+    outcome = design.outcome.astype(float)
+    info = {
+        **(manifest or {}),
+        "n_rows": int(design.n_obs),
+        "outcome": spec.outcome,
+        "outcome_rate": float(outcome.mean()),
+        "coords_sizes": {k: len(v) for k, v in design.coords.items()},
+    }
+    return FitResult(spec, design.encoders, tree, diagnostics, opts, info)
+
+
+def _cores(chains: int) -> int:
+    return max(1, min(chains, os.cpu_count() or 1))
+
+
+def _sample_nutpie(model: Any, opts: FitOptions) -> xr.DataTree:
+    import nutpie
+
+    start = time.perf_counter()
+    compiled = nutpie.compile_pymc_model(model)
+    compile_seconds = time.perf_counter() - start
+    tree = nutpie.sample(
+        compiled,
+        draws=opts.draws,
+        tune=opts.tune,
+        chains=opts.chains,
+        cores=_cores(opts.chains),
+        seed=opts.seed,
+        target_accept=opts.target_accept,
+        save_warmup=False,
+        progress_bar=progress_enabled(),
+    )
+    return tree, compile_seconds
+
+
+def _sample_pymc(model: Any, opts: FitOptions) -> xr.DataTree:
+    import pymc as pm
+
+    with model:
+        tree = pm.sample(
+            draws=opts.draws,
+            tune=opts.tune,
+            chains=opts.chains,
+            cores=_cores(opts.chains),
+            target_accept=opts.target_accept,
+            random_seed=opts.seed,
+            progressbar=progress_enabled(),
+            compute_convergence_checks=False,
+            nuts_sampler="pymc",
+        )
+    return tree, None
+
+
+def _fit_advi(model: Any, opts: FitOptions) -> xr.DataTree:
+    import pymc as pm
+
+    with model:
+        approx = pm.fit(n=ADVI_STEPS, method="advi", random_seed=opts.seed, progressbar=False)
+        tree = approx.sample(draws=opts.draws * opts.chains, random_seed=opts.seed)
+    return tree, None
+
+
+def _fit_pathfinder(model: Any, opts: FitOptions) -> xr.DataTree:
+    try:
+        import pymc_extras as pmx
+    except ImportError:
+        raise SkipmodelError(
+            "method 'pathfinder' needs the pymc-extras package (pip install pymc-extras); "
+            "use --method advi for a quick look instead"
+        ) from None
+    with model:
+        tree = pmx.fit(
+            method="pathfinder", num_draws=opts.draws * opts.chains, random_seed=opts.seed
+        )
+    return tree, None
+
+
+_SAMPLERS = {"nutpie": _sample_nutpie, "pymc": _sample_pymc}
+_APPROXIMATIONS = {"advi": _fit_advi, "pathfinder": _fit_pathfinder}
+assert set(_SAMPLERS) == set(SAMPLERS) and set(_APPROXIMATIONS) | {"nuts"} == set(METHODS)
+
+
+def _clean(tree: xr.DataTree) -> xr.DataTree:
+    """Keep what a run needs; drop warmup and object-typed stats netCDF cannot store."""
+    keep = [
+        g for g in ("posterior", "sample_stats", "log_likelihood", "observed_data") if g in tree
+    ]
+    out = {}
+    for group in keep:
+        ds = tree[group].to_dataset()
+        ds = ds.drop_vars([v for v in ds.data_vars if ds[v].dtype == object])
+        out[group] = ds
+    return xr.DataTree.from_dict(out)
+
+
+def diagnose(tree: xr.DataTree) -> dict[str, Any]:
+    """Convergence summary over every posterior variable (parameters and recorded effects)."""
+    import arviz_stats as azs
+
+    def extreme(ds: xr.Dataset, pick: Any) -> tuple[float, str]:
+        best, where = None, ""
+        for name, var in ds.data_vars.items():
+            values = np.asarray(var.values, dtype=float)
+            values = values[np.isfinite(values)]
+            if values.size == 0:
+                continue
+            v = float(pick(values))
+            if best is None or pick([best, v]) == v:
+                best, where = v, name
+        return (float("nan") if best is None else best), where
+
+    bulk = azs.ess(tree, method="bulk")
+    tail = azs.ess(tree, method="tail")
+    rhat = azs.rhat(tree)
+    bulk, tail, rhat = (
+        x.to_dataset() if isinstance(x, xr.DataTree) else x for x in (bulk, tail, rhat)
+    )
+    min_bulk, min_bulk_var = extreme(bulk, np.min)
+    min_tail, min_tail_var = extreme(tail, np.min)
+    max_rhat, max_rhat_var = extreme(rhat, np.max)
+    stats = tree["sample_stats"].to_dataset() if "sample_stats" in tree else xr.Dataset()
+    divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
+    min_bfmi = float("nan")
+    if "energy" in stats:
+        bfmi = azs.bfmi(tree)
+        bfmi = bfmi.to_dataset() if isinstance(bfmi, xr.DataTree) else bfmi
+        min_bfmi = float(np.min(bfmi["energy"].values))
+    n_draws = int(tree["posterior"].sizes["draw"] * tree["posterior"].sizes["chain"])
+    return {
+        "max_rhat": max_rhat,
+        "max_rhat_var": max_rhat_var,
+        "min_ess_bulk": min_bulk,
+        "min_ess_bulk_var": min_bulk_var,
+        "min_ess_tail": min_tail,
+        "min_ess_tail_var": min_tail_var,
+        "divergences": divergences,
+        "min_bfmi": min_bfmi,
+        "n_draws": n_draws,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Run directories
+
+
+def _options_json(o: FitOptions) -> dict[str, Any]:
+    return dict(o.__dict__)
+
+
+def save_run(result: FitResult, out: str | Path) -> Path:
+    """Write ``result`` to the run directory ``out`` (created; files replaced atomically)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / SPEC_FILE, result.spec.to_toml())
+    atomic_write_json(
+        out / DATA_FILE,
+        {
+            **result.manifest,
+            "options": _options_json(result.options),
+            "encoders": result.encoders.to_json(),
+        },
+    )
+    with atomic_path(out / POSTERIOR_FILE) as tmp:
+        result.posterior.to_netcdf(tmp, engine="h5netcdf")
+    atomic_write_json(out / DIAGNOSTICS_FILE, result.diagnostics)
+    return out
+
+
+def load_run(run: str | Path) -> FitResult:
+    """Restore a fitted model saved by :func:`save_run` (``skipmodel fit``)."""
+    run = Path(run)
+    missing = [f for f in (SPEC_FILE, DATA_FILE, POSTERIOR_FILE) if not (run / f).is_file()]
+    if missing:
+        raise SkipmodelError(
+            f"{run} is not a fitted run (missing {', '.join(missing)}); create one with 'skipmodel fit'"
+        )
+    spec = ModelSpec.load(run / SPEC_FILE)
+    data = json.loads((run / DATA_FILE).read_text())
+    encoders = Encoders.from_json(data.pop("encoders"))
+    options = FitOptions(**data.pop("options"))
+    with xr.open_datatree(run / POSTERIOR_FILE, engine="h5netcdf") as tree:
+        posterior = tree.load()
+    diag_path = run / DIAGNOSTICS_FILE
+    diagnostics = json.loads(diag_path.read_text()) if diag_path.is_file() else {}
+    return FitResult(spec, encoders, posterior, diagnostics, options, data)
