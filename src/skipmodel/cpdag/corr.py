@@ -19,7 +19,9 @@ or holding the data (Hanley & MacGibbon 2006; Oza 2005).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +41,9 @@ LOG_OFFSET = 1e-10
 #: Columns the store path drops by default: the id and the categorical ``mode``.
 STORE_DROP: tuple[str, ...] = ("track_id", "mode")
 BATCH_ROWS = 1 << 17
+#: Threads summarising batches (the merge stays sequential and ordered).
+#: More threads than cores still helps on a busy machine (CPU is shared per thread).
+_WORKERS = 4
 
 
 @dataclass(frozen=True)
@@ -106,13 +111,42 @@ class CorrelationResult:
         }
 
 
+@dataclass(frozen=True)
+class Moments:
+    """Centred moments of one block: total weight, an origin (its first row), the mean
+    relative to that origin, and the co-moment matrix about the mean."""
+
+    weight: float
+    origin: np.ndarray
+    mean_offset: np.ndarray
+    comoment: np.ndarray
+
+    @staticmethod
+    def of(block: np.ndarray, weights: np.ndarray | None = None) -> Moments | None:
+        """Moments of the rows of ``block`` (``k x p``, all finite); ``None`` when empty."""
+        wb = float(block.shape[0]) if weights is None else float(weights.sum())
+        if wb == 0:
+            return None
+        origin = block[0].copy()
+        dev = block - origin  # small numbers; keeps the memory layout of ``block``
+        if weights is None:
+            mean = dev.mean(axis=0)
+            dev -= mean
+            m = dev.T @ dev
+        else:
+            mean = (weights @ dev) / wb
+            dev -= mean
+            m = (dev * weights[:, None]).T @ dev
+        return Moments(wb, origin, mean, m)
+
+
 class MomentAccumulator:
     """Merged centred co-moments of a stream of row blocks (optionally weighted).
 
-    Values are kept relative to an origin (the first row seen) and the running mean relative to
-    that origin, so batch means and their differences (``delta``) are small numbers computed
-    without cancellation: with values near ``1e9`` a plain running mean would carry rounding
-    errors of ``~1e-7`` into every ``delta``.
+    Means are kept as an origin (the first row seen) plus an offset, and each block's mean as
+    its own first row plus an offset, so the difference of means (``delta``) in Chan et al.'s
+    update is computed from small numbers without cancellation: with values near ``1e9`` a
+    plain running mean would carry rounding errors of ``~1e-7`` into every ``delta``.
     """
 
     def __init__(self, p: int) -> None:
@@ -127,24 +161,23 @@ class MomentAccumulator:
 
     def add(self, block: np.ndarray, weights: np.ndarray | None = None) -> None:
         """Merge the rows of ``block`` (``k x p``, all finite), with optional row weights."""
-        wb = float(block.shape[0]) if weights is None else float(weights.sum())
-        if wb == 0:
+        self.merge(Moments.of(block, weights))
+
+    def merge(self, m: Moments | None) -> None:
+        """Merge one block's moments (blocks must be merged in a fixed order to be reproducible)."""
+        if m is None:
             return
         if self.origin is None:
-            self.origin = block[0].copy()
-        dev = block - self.origin  # small numbers; keeps the memory layout of ``block``
-        if weights is None:
-            batch_mean = dev.mean(axis=0)
-            dev -= batch_mean
-            m_b = dev.T @ dev
-        else:
-            batch_mean = (weights @ dev) / wb
-            dev -= batch_mean
-            m_b = (dev * weights[:, None]).T @ dev
-        delta = batch_mean - self.offset  # batch mean - running mean, both near the origin
-        wa = self.weight
+            self.origin = m.origin
+            self.offset = m.mean_offset.copy()
+            self.comoment = m.comoment.copy()
+            self.weight = m.weight
+            return
+        # block mean - running mean, from small numbers only
+        delta = (m.origin - self.origin) + (m.mean_offset - self.offset)
+        wa, wb = self.weight, m.weight
         total = wa + wb
-        self.comoment += m_b + np.outer(delta, delta) * (wa * wb / total)
+        self.comoment += m.comoment + np.outer(delta, delta) * (wa * wb / total)
         self.offset = self.offset + delta * (wb / total)
         self.weight = total
 
@@ -172,15 +205,14 @@ def _block_from_batch(
     names: Sequence[str],
     log_cols: frozenset[str],
     offset: float,
-    nulls: np.ndarray,
-    nonfinite: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The batch as a ``p x k`` array (one contiguous row per column), transforms applied,
-    and the mask of complete rows."""
+    the mask of complete rows, and per column the null and non-finite counts."""
+    nulls = np.array([batch.column(n).null_count for n in names], dtype=np.int64)
+    nonfinite = np.zeros(len(names), dtype=np.int64)
     block = np.empty((len(names), batch.num_rows))
     for j, name in enumerate(names):
         col = batch.column(name)
-        nulls[j] += col.null_count
         numeric = pa.types.is_integer(col.type) or pa.types.is_floating(col.type)
         try:
             if numeric and col.null_count == 0:
@@ -200,9 +232,34 @@ def _block_from_batch(
     finite = np.isfinite(block)
     keep = finite.all(axis=0)
     if not keep.all():
-        nulls_here = np.array([batch.column(n).null_count for n in names])
-        nonfinite += (~finite).sum(axis=1) - nulls_here
-    return block, keep
+        nonfinite = (~finite).sum(axis=1) - nulls
+    return block, keep, nulls, nonfinite
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    rows: int
+    nulls: np.ndarray
+    nonfinite: np.ndarray
+    moments: Moments | None
+    bootstrap: list[Moments | None]
+
+
+def _ordered_map[T, R](
+    fn: Callable[[T], R], items: Iterable[T], *, workers: int, window: int = 4
+) -> Iterator[R]:
+    """``map(fn, items)`` on a small thread pool, in order, with at most ``window`` pending."""
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Future[R]] = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def correlation_from_batches(
@@ -232,27 +289,39 @@ def correlation_from_batches(
     if p < 2:
         raise SkipmodelError(f"need at least 2 numeric columns, got {p}: {names}")
     log_cols = frozenset(transforms.log)
-    nulls = np.zeros(p, dtype=np.int64)
-    nonfinite = np.zeros(p, dtype=np.int64)
-    main = MomentAccumulator(p)
-    boots = [MomentAccumulator(p) for _ in range(bootstrap)]
-    rng = np.random.default_rng(seed)
-    rows_read = 0
-    for batch in batches:
-        rows_read += batch.num_rows
-        columns, keep = _block_from_batch(
-            batch, names, log_cols, transforms.log_offset, nulls, nonfinite
+
+    def summarise(item: tuple[int, pa.RecordBatch]) -> BatchSummary:
+        index, batch = item
+        columns, keep, nulls, nonfinite = _block_from_batch(
+            batch, names, log_cols, transforms.log_offset
         )
         if not keep.all():
             columns = columns[:, keep]
         block = columns.T  # rows x variables, column-major: reductions run along memory
-        main.add(block)
-        if boots:
+        boots: list[Moments | None] = []
+        if bootstrap:
+            # weights depend only on (seed, batch index): the same whatever the threading
+            rng = np.random.default_rng([seed, index])
             weights = rng.poisson(1.0, size=(bootstrap, block.shape[0])).astype(np.float64)
-            for acc, w in zip(boots, weights, strict=True):
-                acc.add(block, w)
+            boots = [Moments.of(block, w) for w in weights]
+        return BatchSummary(batch.num_rows, nulls, nonfinite, Moments.of(block), boots)
+
+    nulls = np.zeros(p, dtype=np.int64)
+    nonfinite = np.zeros(p, dtype=np.int64)
+    main = MomentAccumulator(p)
+    boot_accs = [MomentAccumulator(p) for _ in range(bootstrap)]
+    rows_read = 0
+    # Batches are summarised in worker threads (numpy and BLAS release the GIL) while the
+    # reader decodes ahead; summaries are merged in batch order, so results are reproducible.
+    for summary in _ordered_map(summarise, enumerate(batches), workers=_WORKERS):
+        rows_read += summary.rows
+        nulls += summary.nulls
+        nonfinite += summary.nonfinite
+        main.merge(summary.moments)
+        for acc, m in zip(boot_accs, summary.bootstrap, strict=True):
+            acc.merge(m)
         if progress is not None:
-            progress.advance(batch.num_rows)
+            progress.advance(summary.rows)
     n = int(main.weight)
     if n < 4:
         raise SkipmodelError(
@@ -274,8 +343,8 @@ def correlation_from_batches(
         null_counts={c: int(v) for c, v in zip(names, nulls, strict=True)},
         nonfinite_counts={c: int(v) for c, v in zip(names, nonfinite, strict=True)},
         transforms=transforms,
-        replicates=tuple(acc.correlation() for acc in boots),
-        replicate_n=tuple(float(acc.weight) for acc in boots),
+        replicates=tuple(acc.correlation() for acc in boot_accs),
+        replicate_n=tuple(float(acc.weight) for acc in boot_accs),
     )
 
 
