@@ -193,4 +193,6 @@ def test_threaded_pass_is_bitwise_reproducible(monkeypatch: pytest.MonkeyPatch) 
         batches = _batches(x, names, [100] * 30)
         runs.append(correlation_from_batches(batches, names, bootstrap=3, seed=2))
     assert np.array_equal(runs[0].corr, runs[1].corr)
-    assert all(np.array_equal(a, b) for a, b in zip(runs[0].replicates, runs[1].replicates))
+    assert all(
+        np.array_equal(a, b) for a, b in zip(runs[0].replicates, runs[1].replicates, strict=True)
+    )
