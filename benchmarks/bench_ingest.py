@@ -139,6 +139,17 @@ def run(out_dir: Path, *, quick: bool) -> list[dict]:
             f"parses; CPU {ing['cpu']:.1f} s vs {arrow['cpu']:.1f} s; best of {repeats}",
         },
         {
+            "name": "context: bare pyarrow.csv.read_csv rows/s vs pandas.read_csv",
+            "value": round(rows / arrow["seconds"]),
+            "unit": "rows/s",
+            "peer": round(pandas_rate),
+            "ratio": pandas_["seconds"] / arrow["seconds"],
+            "target": None,
+            "passed": None,
+            "notes": "no target: how fast a pure pyarrow.csv parse is against pandas on this "
+            f"machine (CPU {arrow['cpu']:.1f} s vs {pandas_['cpu']:.1f} s)",
+        },
+        {
             "name": "ingest peak RSS",
             "value": round(ing["rss_mb"]),
             "unit": "MB",
