@@ -108,7 +108,10 @@ def test_gallery_is_self_contained(explored: Path) -> None:
     assert "<script" not in html and "@import" not in html
     for ref in refs:
         assert (explored / ref).is_file(), ref
-    assert html.count("<figcaption>") == len(VIEWS)
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", html)
+    assert len(captions) == len(VIEWS)
+    for caption in captions:  # each says on how many plays or tracks it stands
+        assert re.search(r"\d[\d,]* (plays|tracks|transitions)", caption), caption
     # the summary is at the top, with the store's rejected and integrity counts
     assert html.index("summary") < html.index("<figure")
     assert "log rows rejected 3" in html and "dates far from file day 17" in html
