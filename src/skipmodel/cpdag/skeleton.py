@@ -14,8 +14,10 @@ records decide the collider orientation later:
 - ``max_pvalue`` is the largest p-value over the tests performed on a pair (both directions),
   ``min_abs_pcor`` the smallest |partial correlation|.
 
-The tests for one pair and level are evaluated in vectorised chunks; only the tests up to the
-first removing one count, so the bookkeeping equals pcalg's sequential loop.
+Speed without changing the answer: at each level the first ``_PREFETCH`` conditioning sets of
+every pair are tested in one vectorised call (the stable search knows them up front), and the
+rest of a surviving pair's sets in growing chunks. Only the tests up to the first removing one
+count, so edges, separating sets, ``max_pvalue`` and test counts equal pcalg's sequential loop.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ _MAX_CHUNK = 8192
 #: Subset index arrays up to this many rows are built once and cached.
 _INDEX_LIMIT = 200_000
 
-Tested = tuple[np.ndarray, np.ndarray, np.ndarray]  # sets, |partial correlations|, p-values
+Tested = tuple[np.ndarray, np.ndarray, np.ndarray]  # sets, partial correlations, p-values
 
 
 @dataclass(frozen=True)
