@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -441,3 +443,29 @@ def test_histogram_arithmetic_binning_matches_numpy(edges: np.ndarray) -> None:
     h = Histogram(edges)
     h.update(x)
     np.testing.assert_array_equal(h.counts, np.histogram(x, bins=edges)[0])
+
+
+def test_transition_spills_merge(data) -> None:  # noqa: ANN001
+    """Two partial log passes with spilled transitions merge into the one-pass counts."""
+    from skipmodel.explore.accumulators import TopTracks
+    from skipmodel.explore.plays import Calendar, Overview, TransitionSpill
+
+    frame, _ = data
+    batches = to_batches(frame, sessions_per_batch=6)
+
+    def log_pass(chunk: list) -> LogPass:
+        lp = LogPass(Overview(), Calendar(), transitions=TransitionSpill())
+        for batch in chunk:
+            lp.update(batch)
+        return lp
+
+    whole, first, second = log_pass(batches), log_pass(batches[:3]), log_pass(batches[3:])
+    first.merge(second)
+    top = TopTracks(whole.tracks.top(10)[0])
+    np.testing.assert_array_equal(first.tracks.top(10)[1], whole.tracks.top(10)[1])
+    assert first.transitions.transitions == whole.transitions.transitions > 0
+    np.testing.assert_array_equal(first.transitions.count(top), whole.transitions.count(top))
+    assert whole.transitions.count(top).sum() > 0
+    for lp in (whole, first):
+        lp.transitions.close()
+    assert not os.path.exists(whole.transitions.path)

@@ -21,6 +21,7 @@ class Summary:
     tracks_played: int
     tracks_in_table: int | None
     plays_without_features: int
+    feature_checked: str
     first_date: str | None
     last_date: str | None
     core_span: tuple[str, str] | None
@@ -46,7 +47,8 @@ class Summary:
                 if self.tracks_in_table is not None
                 else ""
             )
-            + f"; {self.plays_without_features:,} plays of tracks without features.",
+            + f"; {self.plays_without_features:,} plays with no {self.feature_checked} "
+            "(track missing from the features table, or the value unknown).",
             f"Dates: {self.first_date} to {self.last_date}"
             + (f"; core span {self.core_span[0]} to {self.core_span[1]}" if self.core_span else "")
             + f"; implausible dates: {self.implausible_session_rule:,} plays > 1 day from their session's usual date, "
@@ -92,6 +94,7 @@ def build_summary(r: Results, manifest: dict[str, Any], cal: CalendarTables) -> 
         tracks_played=counter.n_tracks if counter is not None else 0,
         tracks_in_table=r.tracks.tracks if r.tracks is not None else None,
         plays_without_features=ov.without_features,
+        feature_checked=r.options.feature,
         first_date=_date(ov.first_day),
         last_date=_date(ov.last_day),
         core_span=(_date(cal.span[0]), _date(cal.span[1])) if cal.span else None,  # type: ignore[arg-type]
