@@ -25,7 +25,7 @@ import datetime as dt
 import queue
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -203,7 +203,7 @@ class SourceParser:
         self._invalid_data_idx.append(number - 2)
         return "skip"
 
-    def batches(self) -> Iterator[ParsedBatch]:
+    def batches(self) -> Generator[ParsedBatch]:
         read_options = pacsv.ReadOptions(
             column_names=self.columns, skip_rows=1, use_threads=False, block_size=self.block_size
         )

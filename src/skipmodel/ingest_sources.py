@@ -18,6 +18,7 @@ arguments with an unknown extension are errors.
 from __future__ import annotations
 
 import codecs
+import functools
 import gzip
 import hashlib
 import os
@@ -27,7 +28,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 import pyarrow as pa
 
@@ -217,11 +218,11 @@ def _iter_archive(path: Path) -> Iterator[CsvSource | SkippedInput]:
                 if fobj is None:  # pragma: no cover - isfile() members always have data
                     continue
 
-                def opener(fobj: BinaryIO = fobj, name: str = name) -> HashingReader:
-                    raw = fobj
+                def opener(fobj: IO[bytes] = fobj, name: str = name) -> HashingReader:
+                    raw: IO[bytes] = fobj
                     if name.lower().endswith(".gz"):
                         raw = gzip.GzipFile(fileobj=fobj, mode="rb")  # type: ignore[assignment]
-                    return HashingReader(raw, name)
+                    return HashingReader(raw, name)  # type: ignore[arg-type]
 
                 yield CsvSource(name, opener)
     except STREAM_ERRORS as exc:
@@ -249,10 +250,10 @@ def iter_inputs(
                     if _has_suffix(f, ARCHIVE_SUFFIXES):
                         yield from _iter_archive(child)
                     elif _has_suffix(f, CSV_SUFFIXES):
-                        yield CsvSource(str(child), lambda c=child: _open_file(c))
+                        yield CsvSource(str(child), functools.partial(_open_file, child))
                     else:
                         yield SkippedInput(str(child), "not a .csv/.csv.gz/.tar.gz file")
         elif _has_suffix(p.name, ARCHIVE_SUFFIXES):
             yield from _iter_archive(p)
         else:
-            yield CsvSource(str(p), lambda p=p: _open_file(p))
+            yield CsvSource(str(p), functools.partial(_open_file, p))
