@@ -367,7 +367,9 @@ def correlation_from_store(
         raise SkipmodelError(f"{layout.tracks} holds no track features; ingest track_features")
     dataset = pads.dataset([str(f) for f in files], format="parquet")
     names = _select_columns(dataset.schema.names, transforms)
-    batches = dataset.to_batches(columns=names, batch_size=BATCH_ROWS)
+    batches = dataset.to_batches(
+        columns=names, batch_size=BATCH_ROWS, batch_readahead=4, fragment_readahead=1
+    )
     return correlation_from_batches(
         batches, names, transforms=transforms, bootstrap=bootstrap, seed=seed, progress=progress
     )
