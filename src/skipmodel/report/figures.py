@@ -32,6 +32,7 @@ __all__ = [
     "plot_energy",
     "plot_group_checks",
     "plot_khat",
+    "plot_pava",
     "plot_rank",
     "plot_reliability",
     "plot_scales",
@@ -42,6 +43,7 @@ __all__ = [
 DPI = 90
 BAND = "#4c72b0"
 OBS = "#c44e52"
+MIN_BIN_PLAYS = 10
 WEEKDAY_ORDER = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -326,7 +328,8 @@ def plot_reliability(curves: Mapping[str, ReliabilityCurve], path: Path) -> Path
     )
     ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1, label="perfect calibration")
     for i, (name, c) in enumerate(curves.items()):
-        used = c.count > 0
+        # bins holding a handful of plays give wild rates; leave them out of the curve
+        used = c.count >= max(MIN_BIN_PLAYS, 0.005 * c.n)
         size = 10 + 200 * c.count[used] / max(c.count.max(), 1)
         color = f"C{i}"
         ax.plot(c.mean_predicted[used], c.observed_rate[used], "-", color=color, lw=1.5, label=name)
@@ -340,6 +343,27 @@ def plot_reliability(curves: Mapping[str, ReliabilityCurve], path: Path) -> Path
     hist.set_xlabel("predicted P(skip)")
     hist.set_ylabel("plays")
     return _save(fig, path)
+
+
+def plot_pava(y: np.ndarray, p_draws: np.ndarray, path: Path, *, name: str = "skip") -> Path:
+    """ArviZ's PAVA calibration plot: isotonic conditional event probability vs prediction,
+    with the band expected from data replicated from the posterior."""
+    import arviz_base as azb
+    import arviz_plots as azp
+
+    rng = np.random.default_rng(0)
+    y_rep = (rng.random(p_draws.shape) < p_draws).astype(np.int8)
+    dt = azb.from_dict(
+        {
+            "posterior_predictive": {name: y_rep[None]},
+            "observed_data": {name: np.asarray(y, np.int8)},
+        },
+        dims={name: ["play"]},
+    )
+    pc = azp.plot_ppc_pava(
+        dt, backend="matplotlib", figure_kwargs={"layout": "constrained", "figsize": (6, 5)}
+    )
+    return _save_pc(pc, path)
 
 
 def plot_surfaces(surfaces: Sequence[Surface], path: Path) -> Path:

@@ -414,6 +414,25 @@ def run_surface_features(run: RunInputs, frame: pd.DataFrame) -> list[str]:
 # --- held-out evaluation ---------------------------------------------------------------------
 
 
+PAVA_ROWS = 5_000
+PAVA_DRAWS = 100
+
+
+def _pava_figure(run: RunInputs, test: pd.DataFrame, figs: Path) -> Figure:
+    assert run.predict_draws is not None
+    sample = _session_sample(test, PAVA_ROWS, seed=0)
+    p = run.predict_draws(sample)[:PAVA_DRAWS]
+    y = sample[run.outcome].to_numpy(dtype=float)
+    path = fig.plot_pava(y, p, figs / f"{run.name}_pava.png", name=run.outcome)
+    return Figure(
+        path,
+        f"{run.name}: ArviZ's PAVA calibration plot on {_data_note(sample, 'held-out')} — the "
+        "isotonic (PAVA) estimate of the observed skip probability against the predicted one, "
+        f"with the band expected under the model ({p.shape[0]} replicated data sets); a well "
+        "calibrated model stays inside the band along the diagonal.",
+    )
+
+
 def _heldout(runs: Sequence[RunInputs], out: Path) -> tuple[Section | None, dict]:
     figs = out / "figures"
     rows: dict[str, dict] = {}
@@ -421,6 +440,7 @@ def _heldout(runs: Sequence[RunInputs], out: Path) -> tuple[Section | None, dict
     curves = {}
     notes: list[str] = []
     scored_baselines: set[tuple] = set()
+    pava: list[Figure] = []
     for run in runs:
         if run.test is None or run.predict_draws is None or run.train is None:
             continue
@@ -429,6 +449,7 @@ def _heldout(runs: Sequence[RunInputs], out: Path) -> tuple[Section | None, dict
         p = _mean_probability(run, test)
         rows[run.name] = classification_metrics(y, p).as_dict()
         curves[run.name] = reliability_curve(y, p)
+        pava.append(_pava_figure(run, test, figs))
         key = (len(test), _sessions(test), float(y.sum()))
         baselines = fit_baselines(run.train, outcome=run.outcome)
         suffix = "" if not scored_baselines or key in scored_baselines else f" [{run.name}]"
@@ -470,6 +491,12 @@ def _heldout(runs: Sequence[RunInputs], out: Path) -> tuple[Section | None, dict
             ).as_dict()
     if not rows:
         return None, {}
+    models = [r.name for r in runs if r.name in rows]
+    rows = {k: rows[k] for k in [*models, *(k for k in rows if k not in models)]}
+    seq_rows = {
+        k: seq_rows[k]
+        for k in [*(m for m in models if m in seq_rows), *(k for k in seq_rows if k not in models)]
+    }
     table = pd.DataFrame(rows).T
     table.index.name = "predictor"
     blocks: list[Block] = [
@@ -503,6 +530,7 @@ def _heldout(runs: Sequence[RunInputs], out: Path) -> tuple[Section | None, dict
             "below: plays per bin).",
         )
     )
+    blocks.extend(pava)
     metrics = {"rows": rows, "second_half": seq_rows}
     return Section("Held-out evaluation", tuple(blocks)), metrics
 
