@@ -1,0 +1,158 @@
+"""Effects, predictive checks, surfaces and LOO comparison on small hand-made inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from report_fakes import fake_posterior
+from skipmodel.report.checks import binned_surface, group_check
+from skipmodel.report.compare import compare_runs, run_loo
+from skipmodel.report.effects import (
+    logistic,
+    posterior_draws,
+    probability_effects,
+    scale_parameters,
+    slope_parameters,
+    track_extremes,
+)
+from skipmodel.report.figures import plot_curve_effect
+from skipmodel.report.runs import cap_sessions
+
+
+@pytest.fixture(scope="module")
+def tree():  # noqa: ANN201
+    return fake_posterior()
+
+
+def test_effects_found_by_name_and_kind(tree) -> None:  # noqa: ANN001
+    kinds = {e.variable: e.kind for e in probability_effects(tree)}
+    assert kinds == {
+        "hour_effect": "cyclic",
+        "weekday_effect": "categorical",
+        "prev_skip_2_effect": "categorical",
+        "context_type_effect": "categorical",
+        "position_effect": "curve",
+        "duration_effect": "curve",
+    }
+    assert set(scale_parameters(tree)) == {
+        "weekday_sigma",
+        "hour_sigma",
+        "position_sigma",
+        "track_sigma",
+        "duration_amplitude",
+    }
+    assert slope_parameters(tree) == []
+
+
+def test_effect_is_logistic_of_intercept_plus_effect(tree) -> None:  # noqa: ANN001
+    weekday = next(e for e in probability_effects(tree) if e.variable == "weekday_effect")
+    intercept = posterior_draws(tree, "intercept").values
+    effect = posterior_draws(tree, "weekday_effect").values
+    np.testing.assert_allclose(weekday.probability, logistic(intercept[:, None] + effect))
+    assert weekday.labels == ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+    s = weekday.summary()
+    assert (s.lower <= s.mean).all() and (s.mean <= s.upper).all()
+    # the fake's weekday effect rises Mon -> Sun
+    assert s.mean[0] < s.mean[-1]
+
+
+def test_track_extremes_from_sigma_times_z(tree) -> None:  # noqa: ANN001
+    most, least = track_extremes(tree, n=5)
+    assert len(most.labels) == 5 and "__other__" not in most.labels + least.labels
+    assert most.summary().mean.min() > least.summary().mean.max()
+    z = tree["posterior"]["track_z"].mean(("chain", "draw")).to_series()
+    assert most.labels[0] == z.drop("__other__").idxmax()
+
+
+def test_cyclic_curve_is_closed(tree, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    import matplotlib.axes
+
+    hour = next(e for e in probability_effects(tree) if e.kind == "cyclic")
+    drawn: list[np.ndarray] = []
+    original = matplotlib.axes.Axes.plot
+
+    def spy(self, x, y, *args, **kwargs):  # noqa: ANN001, ANN202
+        drawn.append((np.asarray(x), np.asarray(y)))
+        return original(self, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", spy)
+    plot_curve_effect(hour, tmp_path / "hour.png")
+    x, y = drawn[0]
+    assert x[0] == 0 and x[-1] == 24 and len(x) == 25
+    assert y[-1] == pytest.approx(y[0])  # 24 h is 0 h again: the curve meets itself
+
+
+def test_group_check_by_hand() -> None:
+    groups = np.array(["a", "a", "b", "b", "b"])
+    y = np.array([1, 0, 1, 1, 0])
+    p = np.tile([0.5, 0.5, 1.0, 1.0, 0.0], (400, 1))
+    check = group_check("g", groups, y, p, seed=1)
+    assert check.labels == ("a", "b")
+    assert check.count.tolist() == [2, 3]
+    np.testing.assert_allclose(check.observed, [0.5, 2 / 3])
+    # group b is deterministic under p: every replicate has rate 2/3
+    np.testing.assert_allclose(check.replicated[:, 1], 2 / 3)
+    assert abs(check.replicated[:, 0].mean() - 0.5) < 0.06
+    assert check.coverage == 1.0
+    ordered = group_check("g", groups, y, p, order=["b", "a"])
+    assert ordered.labels == ("b", "a")
+    np.testing.assert_allclose(ordered.observed, [2 / 3, 0.5])
+
+
+def test_group_check_flags_a_miss() -> None:
+    y = np.ones(200)
+    check = group_check("all", np.zeros(200), y, np.full((100, 200), 0.2))
+    assert check.coverage == 0.0
+
+
+def test_binned_surface_by_hand() -> None:
+    prev = np.array([0.1, 0.1, 0.9, 0.9, np.nan] * 10)
+    cur = np.array([0.1, 0.9, 0.1, 0.9, 0.5] * 10)
+    y = np.array([1, 0, 0, 1, 1] * 10)
+    p = np.array([0.8, 0.2, 0.3, 0.7, 0.5] * 10)
+    s = binned_surface("x", prev, cur, y, p, bins=2, min_count=5)
+    assert s.count.tolist() == [[10, 10], [10, 10]]  # the NaN row is dropped
+    np.testing.assert_allclose(s.empirical, [[1, 0], [0, 1]])
+    np.testing.assert_allclose(s.predicted, [[0.8, 0.2], [0.3, 0.7]])
+    thin = binned_surface("x", prev, cur, y, p, bins=2, min_count=11)
+    assert np.isnan(thin.empirical).all()
+
+
+def test_loo_and_comparison() -> None:
+    a, b = fake_posterior(seed=0), fake_posterior(seed=1)
+    la, lb = run_loo(a, "a"), run_loo(b, "b")
+    assert la.method == "PSIS-LOO" and la.n_obs == 300 and np.isfinite(la.elpd_loo)
+    table, why = compare_runs({"a": la, "b": lb})
+    assert why == "" and set(table.index) == {"a", "b"}
+    sub = run_loo(a, "a", full_max=100, subsample=50)
+    assert sub.method.startswith("subsampled PSIS-LOO (50 of 300)")
+    other = run_loo(fake_posterior(n_obs=200), "c")
+    table, why = compare_runs({"a": la, "c": other})
+    assert table is None and "not comparable" in why
+    assert compare_runs({"a": la})[0] is None
+
+
+def test_loo_absent_without_log_likelihood() -> None:
+    import arviz_base as azb
+
+    dt = azb.from_dict({"posterior": {"mu": np.zeros((2, 10))}})
+    assert run_loo(dt, "x") is None
+
+
+def test_cap_sessions_is_deterministic_and_whole() -> None:
+    frame = pd.DataFrame(
+        {
+            "session_id": np.repeat([f"s{i}" for i in range(50)], 3),
+            "session_position": [1, 2, 3] * 50,
+        }
+    )
+    one = cap_sessions(frame, 10, seed=0)
+    two = cap_sessions(frame.sample(frac=1.0, random_state=2), 10, seed=0)
+    assert one["session_id"].nunique() == 10
+    assert set(one["session_id"]) == set(two["session_id"])
+    assert (one.groupby("session_id").size() == 3).all()
+    assert cap_sessions(frame, None) is frame
