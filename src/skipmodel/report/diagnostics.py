@@ -195,8 +195,8 @@ def _ess_check(table: pd.DataFrame, column: str, label: str, ess_min: float) -> 
 
 
 def _divergence_check(dt: xr.DataTree) -> Check:
-    stats = dt["sample_stats"].dataset if "sample_stats" in dt.children else None
-    name = next((n for n in ("diverging", "divergent") if stats is not None and n in stats), None)
+    stats = dt["sample_stats"].to_dataset() if "sample_stats" in dt.children else xr.Dataset()
+    name = next((n for n in ("diverging", "divergent") if n in stats), None)
     if name is None:
         return Check("Divergences", "= 0", "n/a", note="no divergence record in sample_stats")
     per_chain = stats[name].astype(int).sum(dim=[d for d in stats[name].dims if d != "chain"])

@@ -120,7 +120,7 @@ def probability_effects(dt: xr.DataTree, *, max_draws: int = MAX_DRAWS) -> list[
         if kind == "categorical" and da.sizes[dim] > MAX_CATEGORIES:
             continue
         draws = posterior_draws(dt, var, max_draws=max_draws).values
-        labels = tuple(v.item() if hasattr(v, "item") else v for v in da[dim].values)
+        labels = tuple(v.item() if hasattr(v, "item") else v for v in da[dim].to_numpy())
         effects.append(Effect(var, dim, kind, labels, logistic(base[:, None] + draws)))
     order = {"categorical": 1, "cyclic": 0, "curve": 2}
     return sorted(effects, key=lambda e: (order[e.kind], e.variable))
@@ -151,7 +151,7 @@ def slope_parameters(dt: xr.DataTree, *, max_draws: int = MAX_DRAWS) -> list[Eff
         var = str(name)
         dims = [str(d) for d in posterior[var].dims if d not in SAMPLE_DIMS]
         if var.endswith("_beta") and len(dims) == 1:
-            labels = tuple(str(v) for v in posterior[var][dims[0]].values)
+            labels = tuple(str(v) for v in posterior[var][dims[0]].to_numpy())
             draws = posterior_draws(dt, var, max_draws=max_draws).values
             out.append(Effect(var, dims[0], "categorical", labels, draws))
     return sorted(out, key=lambda e: e.variable)
