@@ -92,7 +92,7 @@ def test_run_saves_and_loads(saved_run) -> None:
 def test_nutpie_is_the_default_sampler(plays) -> None:
     result = fit(get_variant("baseline"), plays, draws=20, tune=20, chains=2, seed=2)
     assert result.options.sampler == "nutpie"
-    assert result.posterior["posterior"].attrs.get("inference_library") == "nutpie"
+    assert result.posterior["sample_stats"].attrs.get("inference_library") == "nutpie"
     assert result.diagnostics["compile_seconds"] > 0
     assert result.posterior["posterior"].to_dataset().sizes["chain"] == 2
 

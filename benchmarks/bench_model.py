@@ -1,0 +1,210 @@
+"""Model benchmark: the ``full`` variant vs the same model written the straightforward way.
+
+Both fit the same simulated plays (``skipmodel simulate`` -> ingest -> loaders) in one run:
+
+* **skipmodel** — ``fit(get_variant("full"), ...)`` with nutpie: zero-sum categorical effects,
+  non-centred pooling, random-walk eigenbases, centred HSGP bases, integer-code gathers,
+  standardised inputs.
+* **straightforward** — the same terms as a textbook PyMC model: dense one-hot design matrices
+  for every small categorical (weekday, hour, position, context type, previous outcomes), a
+  sparse one-hot matrix for tracks, centred hierarchical effects without sum-to-zero, raw
+  (unstandardised) feature columns, PyMC's HSGP with the centred parametrisation, and PyMC's own
+  NUTS sampler.
+
+Reported: min bulk ESS over all parameters, max R-hat, divergences, and min bulk ESS per second
+of wall time (compile + tune + draws) — the ratio is skipmodel over straightforward.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from skipmodel.cli import main as cli
+
+SEED = 7
+
+
+def _plays(out_dir: Path, sessions: int) -> pd.DataFrame:
+    from skipmodel.loaders import SampleSpec, load_pandas
+
+    sim, store = out_dir / f"sim_{sessions}", out_dir / f"store_{sessions}"
+    if not (store / "manifest.json").is_file():
+        assert cli(["simulate", "--out", str(sim), "--sessions", str(sessions), "--seed", "1"]) == 0
+        files = [str(sim / "training_set.tar.gz"), str(sim / "track_features.tar.gz")]
+        assert cli(["ingest", *files, "--store", str(store)]) == 0
+    return load_pandas(store, SampleSpec(lags=2))
+
+
+def naive_model(plays: pd.DataFrame, hsgp: dict[str, dict]):
+    """The full model's terms the straightforward way (see the module docstring)."""
+    import pymc as pm
+    import pytensor.sparse as ps
+    import scipy.sparse as sp
+
+    n = len(plays)
+    y = plays["skip_2"].to_numpy().astype(int)
+
+    def onehot(codes: np.ndarray, k: int) -> np.ndarray:
+        out = np.zeros((n, k))
+        out[np.arange(n), codes] = 1.0
+        return out
+
+    def prev_codes(col: str) -> np.ndarray:
+        v = plays[col].astype("boolean")
+        return np.where(v.isna(), 0, np.where(v.fillna(False), 2, 1))
+
+    categorical = {
+        "weekday": onehot(plays["weekday"].to_numpy().astype(int), 7),
+        "hour": onehot(plays["hour_of_day"].to_numpy().astype(int), 24),
+        "position": onehot(
+            np.clip(plays["session_position"].to_numpy().astype(int), 1, 20) - 1, 20
+        ),
+        "context": onehot(pd.factorize(plays["context_type"])[0], plays["context_type"].nunique()),
+        "prev": onehot(prev_codes("prev_skip_2"), 3),
+        "prev2": onehot(prev_codes("prev2_skip_2"), 3),
+    }
+    tracks, track_codes = np.unique(plays["track_id_clean"].astype(str), return_inverse=True)
+    z_track = sp.csr_matrix((np.ones(n), (np.arange(n), track_codes)), shape=(n, len(tracks)))
+    raw = []
+    for feat in ("danceability", "energy"):
+        x = plays[feat].to_numpy(dtype=float, na_value=0.0)
+        xp = plays[f"prev_{feat}"].to_numpy(dtype=float, na_value=np.nan)
+        has = np.isfinite(xp)
+        xp = np.where(has, xp, 0.0)
+        raw += [x, xp, x * xp, np.where(has, np.abs(x - xp), 0.0)]
+    for col in (
+        "hist_user_behavior_is_shuffle",
+        "premium",
+        "context_switch",
+        "no_pause_before_play",
+        "long_pause_before_play",
+    ):
+        raw.append(plays[col].to_numpy().astype(float))
+    x_fixed = np.column_stack(raw)
+    smooth_x = {
+        "duration": np.log(plays["duration"].to_numpy(dtype=float, na_value=200.0) + 1e-10),
+        "us_popularity_estimate": plays["us_popularity_estimate"].to_numpy(
+            dtype=float, na_value=95.0
+        ),
+    }
+    with pm.Model() as model:
+        eta = pm.Normal("intercept", 0, 1.5)
+        for name, x in categorical.items():
+            sigma = pm.HalfNormal(f"{name}_sigma", 0.5)
+            b = pm.Normal(f"{name}_b", 0, sigma, shape=x.shape[1])
+            eta = eta + pm.math.dot(x, b)
+        track_sigma = pm.HalfNormal("track_sigma", 0.5)
+        b_track = pm.Normal("track_b", 0, track_sigma, shape=len(tracks))
+        eta = eta + ps.structured_dot(z_track, b_track[:, None]).flatten()
+        beta = pm.Normal("beta", 0, 1, shape=x_fixed.shape[1])
+        eta = eta + pm.math.dot(x_fixed, beta)
+        for name, x in smooth_x.items():
+            ls = pm.InverseGamma(f"{name}_ls", mu=2 * x.std(), sigma=x.std())
+            amp = pm.HalfNormal(f"{name}_amp", 0.3)
+            gp = pm.gp.HSGP(
+                m=[hsgp[name]["m"]],
+                c=hsgp[name]["c"],
+                parametrization="centered",
+                cov_func=amp**2 * pm.gp.cov.ExpQuad(1, ls=ls),
+            )
+            eta = eta + gp.prior(f"{name}_f", X=x[:, None])
+        pm.Bernoulli("skip_2", logit_p=eta, observed=y)
+    return model
+
+
+def _diagnostics(tree, seconds: float) -> dict:
+    from skipmodel.model.fit import _clean, diagnose
+
+    d = diagnose(_clean(tree))
+    d["seconds"] = seconds
+    d["ess_per_second"] = d["min_ess_bulk"] / seconds
+    return d
+
+
+def run(out_dir: Path, *, quick: bool) -> list[dict]:
+    """Rows for reports/bench/model.{json,md}."""
+    import pymc as pm
+
+    from skipmodel.model.fit import fit
+    from skipmodel.model.spec import get_variant
+
+    sessions = 600 if quick else 6000  # ~10,000 / ~100,000 plays
+    draws = tune = 300 if quick else 1000
+    naive_draws = 300 if quick else 500  # the straightforward model is far slower per draw
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plays = _plays(out_dir, sessions)
+
+    ours = fit(get_variant("full"), plays, draws=draws, tune=tune, chains=2, seed=SEED)
+    d = ours.diagnostics
+    hsgp = {
+        name: ours.encoders.settings[f"smooth_{name}"]
+        for name in ("duration", "us_popularity_estimate")
+    }
+
+    model = naive_model(plays, hsgp)
+    start = time.perf_counter()
+    with model:
+        tree = pm.sample(
+            draws=naive_draws,
+            tune=naive_draws,
+            chains=2,
+            cores=2,
+            random_seed=SEED,
+            nuts_sampler="pymc",
+            progressbar=False,
+            compute_convergence_checks=False,
+        )
+    naive = _diagnostics(tree, time.perf_counter() - start)
+
+    rows_note = f"{len(plays):,} plays, 2 chains; skipmodel {tune}+{draws}, straightforward {naive_draws}+{naive_draws}"
+    ratio = d["ess_per_second"] / max(naive["ess_per_second"], 1e-12)
+    return [
+        {
+            "name": "full: min bulk ESS (all parameters)",
+            "value": d["min_ess_bulk"],
+            "unit": "draws",
+            "peer": naive["min_ess_bulk"],
+            "ratio": d["min_ess_bulk"] / max(naive["min_ess_bulk"], 1e-12),
+            "target": ">= 400",
+            "passed": d["min_ess_bulk"] >= 400,
+            "notes": f"slowest: {d['min_ess_bulk_var']} (peer: {naive['min_ess_bulk_var']}); {rows_note}",
+        },
+        {
+            "name": "full: max R-hat",
+            "value": d["max_rhat"],
+            "unit": "",
+            "peer": naive["max_rhat"],
+            "ratio": None,
+            "target": "<= 1.01",
+            "passed": d["max_rhat"] <= 1.01,
+            "notes": f"worst: {d['max_rhat_var']} (peer: {naive['max_rhat_var']})",
+        },
+        {
+            "name": "full: divergences",
+            "value": d["divergences"],
+            "unit": "",
+            "peer": naive["divergences"],
+            "ratio": None,
+            "target": "0",
+            "passed": d["divergences"] == 0,
+            "notes": "",
+        },
+        {
+            "name": "full: min bulk ESS per second",
+            "value": d["ess_per_second"],
+            "unit": "ESS/s",
+            "peer": naive["ess_per_second"],
+            "ratio": ratio,
+            "target": ">= 20x straightforward",
+            "passed": ratio >= 20,
+            "notes": (
+                f"wall incl. compile: skipmodel {d['seconds']:.0f} s "
+                f"(nutpie compile {d['compile_seconds']:.0f} s), straightforward "
+                f"{naive['seconds']:.0f} s (PyMC NUTS)"
+            ),
+        },
+    ]
