@@ -63,8 +63,9 @@ def draw_cpdag(
     fig_w = max(xmax - xmin, 5.0)
     lines = textwrap.wrap(title, width=int(fig_w * 10)) if title else []
     header = 0.15 + 0.22 * len(lines) + (0.2 if lines else 0.0)
-    legend_cols = 5 if fig_w >= 9.0 else 2
-    legend_h = 0.45 if legend_cols == 5 else 0.85
+    n_handles = 5 if bootstrap is not None else 4
+    legend_cols = n_handles if fig_w >= 12.0 else 2 if fig_w >= 7.5 else 1
+    legend_h = 0.25 + 0.2 * -(-n_handles // legend_cols)
     fig_h = (ymax - ymin) + header + legend_h
     fig = plt.figure(figsize=(fig_w, fig_h))
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
@@ -154,8 +155,8 @@ def draw_cpdag(
                 [],
                 [],
                 color="none",
-                label=f"bootstrap B={bootstrap.replicates}: opacity = adjacent share, "
-                f"% = same type (shown if < {LABEL_BELOW:.0%})",
+                label=f"bootstrap B={bootstrap.replicates}: opacity = adjacent, "
+                f"% = same type (if < {LABEL_BELOW:.0%})",
             )
         )
     ax.legend(
