@@ -156,3 +156,15 @@ def test_cap_sessions_is_deterministic_and_whole() -> None:
     assert set(one["session_id"]) == set(two["session_id"])
     assert (one.groupby("session_id").size() == 3).all()
     assert cap_sessions(frame, None) is frame
+
+
+def test_session_chunks_keep_sessions_whole() -> None:
+    from skipmodel.report.runs import _session_chunks
+
+    sizes = [3, 5, 2, 7, 1, 4]
+    frame = pd.DataFrame({"session_id": np.repeat([f"s{i}" for i in range(6)], sizes)})
+    chunks = _session_chunks(frame, 6)
+    assert sum(len(c) for c in chunks) == len(frame)
+    seen = [set(c["session_id"]) for c in chunks]
+    assert all(not (a & b) for i, a in enumerate(seen) for b in seen[i + 1 :])
+    assert len(chunks) > 1

@@ -29,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-eval-sessions",
         type=int,
-        default=5_000,
-        help="cap on evaluated sessions per run, chosen deterministically (default 5000; 0 = all)",
+        default=2_000,
+        help="cap on evaluated sessions per run, chosen deterministically (default 2000; 0 = all)",
     )
     parser.add_argument("--title", default="skipmodel report", help="page title")
     parser.add_argument(

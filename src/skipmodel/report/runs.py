@@ -21,7 +21,17 @@ from skipmodel.report.inputs import RunInputs
 
 __all__ = ["DEFAULT_MAX_DRAWS", "cap_sessions", "load_run_inputs"]
 
-DEFAULT_MAX_DRAWS = 400
+DEFAULT_MAX_DRAWS = 300
+CHUNK_ROWS = 20_000
+
+
+def _session_chunks(frame: pd.DataFrame, rows: int) -> list[pd.DataFrame]:
+    """Consecutive groups of whole sessions with about ``rows`` plays each."""
+    codes = pd.factorize(frame["session_id"])[0]
+    sizes = np.bincount(codes)
+    chunk_of_session = np.cumsum(sizes) // max(rows, 1)
+    chunk = chunk_of_session[codes]
+    return [part for _, part in frame.groupby(chunk, sort=True)]
 
 
 def cap_sessions(frame: pd.DataFrame, max_sessions: int | None, *, seed: int = 0) -> pd.DataFrame:
@@ -64,7 +74,7 @@ def load_run_inputs(
     *,
     store: str | Path | None = None,
     split: str = "test",
-    max_eval_sessions: int | None = 5_000,
+    max_eval_sessions: int | None = 2_000,
     max_draws: int = DEFAULT_MAX_DRAWS,
     seed: int = 0,
 ) -> RunInputs:
@@ -126,9 +136,12 @@ def load_run_inputs(
         return 1.0 / (1.0 + np.exp(-eta))
 
     def predict_second_half(frame: pd.DataFrame) -> pd.DataFrame:
-        frame = frame.reset_index(drop=True)
-        ids, prediction = predict_sequential(design_for(frame), draws, frame, seed=seed)
-        return ids.assign(p_skip=prediction.p_skip)
+        # whole sessions in chunks of about CHUNK_ROWS plays: memory ~ draws x chunk
+        parts = []
+        for chunk in _session_chunks(frame.reset_index(drop=True), CHUNK_ROWS):
+            ids, prediction = predict_sequential(design_for(chunk), draws, chunk, seed=seed)
+            parts.append(ids.assign(p_skip=prediction.p_skip))
+        return pd.concat(parts, ignore_index=True)
 
     return RunInputs(
         name=run.resolve().name,
