@@ -125,3 +125,10 @@ def test_constant_parameter_is_not_an_offender() -> None:
 def test_unknown_variable_is_named() -> None:
     with pytest.raises(KeyError, match="nope"):
         diagnose_run(make_tree(), var_names=["nope"])
+
+
+def test_approximate_fit_is_never_trusted() -> None:
+    diag = diagnose_run(make_tree(), method="advi")
+    assert not diag.ok
+    assert diag.headline.startswith("Approximate fit (advi")
+    assert [c.name for c in diag.checks] == ["Sampler"]

@@ -92,6 +92,7 @@ class Diagnostics:
     summary: pd.DataFrame = field(repr=False)
     n_chains: int
     n_draws: int
+    method: str = "nuts"
 
     @property
     def ok(self) -> bool:
@@ -99,6 +100,12 @@ class Diagnostics:
 
     @property
     def headline(self) -> str:
+        if self.method != "nuts":
+            return (
+                f"Approximate fit ({self.method}, {self.n_chains * self.n_draws} draws): MCMC "
+                "convergence checks do not apply and the posterior may be too narrow. Use it for "
+                "exploration only; re-fit with NUTS before trusting intervals."
+            )
         if self.ok:
             return (
                 f"Diagnostics passed: {self.n_chains} chains x {self.n_draws} draws; every "
@@ -229,6 +236,7 @@ def diagnose_run(
     rhat_max: float = RHAT_MAX,
     ess_min: float = ESS_MIN,
     bfmi_min: float = BFMI_MIN,
+    method: str = "nuts",
 ) -> Diagnostics:
     """Apply the trust rules to a posterior DataTree (groups ``posterior``, ``sample_stats``).
 
@@ -245,6 +253,15 @@ def diagnose_run(
         raise KeyError("the DataTree has no posterior group")
     posterior = dt["posterior"].dataset
     table = summary_table(dt, var_names)
+    if method != "nuts":
+        approx = Check("Sampler", "NUTS", "fail", note=f"{method} is an approximation, not MCMC")
+        return Diagnostics(
+            checks=(approx,),
+            summary=table,
+            n_chains=int(posterior.sizes.get("chain", 1)),
+            n_draws=int(posterior.sizes.get("draw", 0)),
+            method=method,
+        )
     checks = (
         _rhat_check(table, rhat_max),
         _ess_check(table, "ess_bulk", "Bulk ESS", ess_min),

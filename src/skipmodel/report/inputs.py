@@ -46,8 +46,11 @@ class RunInputs:
         Sequential WSDM-style predictions for test sessions' second halves.
     description : str
         What the model is (the spec's description).
-    facts : dict
+    facts : tuple of (label, text)
         Extra lines for the run overview (sampler, draws, fraction, seed...).
+    method : str
+        ``nuts`` for MCMC; ``advi`` / ``pathfinder`` mark an approximate posterior, for which
+        the report states that convergence checks do not apply.
     """
 
     name: str
@@ -59,3 +62,4 @@ class RunInputs:
     predict_second_half: SecondHalfFn | None = None
     description: str = ""
     facts: tuple[tuple[str, str], ...] = ()
+    method: str = "nuts"

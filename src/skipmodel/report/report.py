@@ -622,8 +622,7 @@ def report(
     with Progress("report", unit="steps", total=steps, enabled=progress, interval=0.0) as bar:
         for run in runs:
             bar.advance(0, note=f"{run.name}: diagnostics")
-            diag = diagnose_run(run.posterior)
-            failed = tuple(c.describe(grouped=True) for c in diag.checks if not c.passed)
+            diag = diagnose_run(run.posterior, method=run.method)
             failed = tuple(c.describe(grouped=True) for c in diag.checks if not c.passed)
             banners.append(Banner(diag.ok, f"{run.name}: {diag.headline}", failed))
             data_note = (

@@ -153,4 +153,5 @@ def load_run_inputs(
         predict_second_half=predict_second_half,
         description=f"{spec.name}: {spec.description}" if spec.description else spec.name,
         facts=_facts(fitted, chosen, split),
+        method=fitted.options.method,
     )
