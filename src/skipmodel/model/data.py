@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.loaders import SampleSpec, load_pandas
-from skipmodel.model.spec import ModelSpec
+from skipmodel.model.spec import Markov, ModelSpec
 
 
 def sample_spec_for(
-    spec: ModelSpec, *, fraction: float, seed: int, split: str | None, test_fraction: float = 0.2
+    spec: ModelSpec,
+    *,
+    fraction: float,
+    seed: int,
+    split: Literal["train", "test"] | None,
+    test_fraction: float = 0.2,
 ) -> SampleSpec:
     """The loaders' :class:`SampleSpec` for ``spec``: all columns, lag 2 only when used."""
-    lag2 = any(t.kind == "markov" and t.lag2 for t in spec.terms)
+    lag2 = any(isinstance(t, Markov) and t.lag2 for t in spec.terms)
     return SampleSpec(
         fraction=fraction,
         seed=seed,

@@ -17,6 +17,7 @@ Leakage rule (DESIGN.md): no column that is an outcome of the play being predict
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -223,7 +224,7 @@ def build_design(
     fitting = encoders is None
     enc = Encoders() if encoders is None else encoders
     ctx = _Context(frame, enc, fitting, spec.priors, spec.outcome)
-    terms = tuple(_DESIGNERS[t.kind](ctx, t, term_name(t)) for t in spec.terms)
+    terms = tuple(_design_term(ctx, t) for t in spec.terms)
     outcome = None
     if spec.outcome in frame.columns:
         col = frame[spec.outcome]
@@ -538,13 +539,18 @@ def _design_fixed(ctx: _Context, term: Fixed, name: str) -> TermDesign:
     return TermDesign(term, name, codes=codes, values=values, coords=coords)
 
 
-_DESIGNERS = {
+_DESIGNERS: dict[str, Callable[[_Context, Any, str], TermDesign]] = {
     "seasonal": _design_seasonal,
     "markov": _design_markov,
     "smooth": _design_smooth,
     "pooled": _design_pooled,
     "fixed": _design_fixed,
 }
+
+
+def _design_term(ctx: _Context, term: Term) -> TermDesign:
+    return _DESIGNERS[term.kind](ctx, term, term_name(term))
+
 
 __all__ = [
     "CENTERED_MIN_PLAYS",

@@ -200,6 +200,7 @@ def fit(
     diagnostics["compile_seconds"] = compile_seconds
     if opts.method == "nuts":
         diagnostics["ess_per_second"] = diagnostics["min_ess_bulk"] / max(seconds, 1e-9)
+    assert design.outcome is not None  # build_design requires it when fitting
     outcome = design.outcome.astype(float)
     info = {
         **(manifest or {}),
@@ -215,7 +216,7 @@ def _cores(chains: int) -> int:
     return max(1, min(chains, os.cpu_count() or 1))
 
 
-def _sample_nutpie(model: Any, opts: FitOptions) -> xr.DataTree:
+def _sample_nutpie(model: Any, opts: FitOptions) -> tuple[xr.DataTree, float | None]:
     import nutpie
 
     start = time.perf_counter()
@@ -235,7 +236,7 @@ def _sample_nutpie(model: Any, opts: FitOptions) -> xr.DataTree:
     return tree, compile_seconds
 
 
-def _sample_pymc(model: Any, opts: FitOptions) -> xr.DataTree:
+def _sample_pymc(model: Any, opts: FitOptions) -> tuple[xr.DataTree, float | None]:
     import pymc as pm
 
     with model:
@@ -253,7 +254,7 @@ def _sample_pymc(model: Any, opts: FitOptions) -> xr.DataTree:
     return tree, None
 
 
-def _fit_advi(model: Any, opts: FitOptions) -> xr.DataTree:
+def _fit_advi(model: Any, opts: FitOptions) -> tuple[xr.DataTree, float | None]:
     import pymc as pm
 
     with model:
@@ -262,7 +263,7 @@ def _fit_advi(model: Any, opts: FitOptions) -> xr.DataTree:
     return tree, None
 
 
-def _fit_pathfinder(model: Any, opts: FitOptions) -> xr.DataTree:
+def _fit_pathfinder(model: Any, opts: FitOptions) -> tuple[xr.DataTree, float | None]:
     try:
         import pymc_extras as pmx
     except ImportError:
@@ -308,7 +309,7 @@ def diagnose(tree: xr.DataTree) -> dict[str, Any]:
                 continue
             v = float(pick(values))
             if best is None or pick([best, v]) == v:
-                best, where = v, name
+                best, where = v, str(name)
         return (float("nan") if best is None else best), where
 
     bulk = azs.ess(tree, method="bulk")

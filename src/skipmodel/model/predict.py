@@ -25,6 +25,7 @@ import xarray as xr
 from skipmodel.errors import SkipmodelError
 from skipmodel.model.design import Design, TermDesign, build_design
 from skipmodel.model.terms import EVALUATORS, Draws
+from skipmodel.schema import OUTCOME_COLUMNS
 
 if TYPE_CHECKING:
     from skipmodel.model.fit import FitResult
@@ -36,7 +37,7 @@ INTERVAL = 0.94
 def posterior_draws(posterior: xr.Dataset, *, max_draws: int | None, seed: int) -> Draws:
     """Flatten (chain, draw) into one sample axis, thinned to at most ``max_draws``."""
     stacked = {
-        name: np.asarray(var.values).reshape(-1, *var.shape[2:])
+        str(name): np.asarray(var.values).reshape(-1, *var.shape[2:])
         for name, var in posterior.data_vars.items()
     }
     total = next(iter(stacked.values())).shape[0]
@@ -135,13 +136,13 @@ def predict_sequential(
         if col not in frame.columns:
             raise SkipmodelError(f"sequential prediction needs column {col!r}")
     spec = design.spec
+    rolled = (f"prev_{spec.outcome}", f"prev2_{spec.outcome}")
     leaky = [
         c
         for c in spec.predictor_columns()
-        if c.startswith(("prev_", "prev2_"))
-        and c not in (f"prev_{spec.outcome}", f"prev2_{spec.outcome}")
-        and c.removeprefix("prev_") not in _markov_features(design)
-        and c != "prev_track_id_clean"
+        if c not in rolled
+        and c.startswith(("prev_", "prev2_"))
+        and c.split("_", 1)[1] in OUTCOME_COLUMNS
     ]
     if leaky:
         raise SkipmodelError(
@@ -181,7 +182,7 @@ def predict_sequential(
         ar = np.arange(n_draws)
         for r in order:
             eta = base[:, r] + prev_eff[ar, prev_code[:, r]]
-            if prev2_code is not None:
+            if prev2_code is not None and prev2_eff is not None:
                 eta = eta + prev2_eff[ar, prev2_code[:, r]]
             p = 1 / (1 + np.exp(-eta))
             p_out[:, col_of[r]] = p
@@ -195,13 +196,6 @@ def predict_sequential(
                 prev2_code[:, nxt2] = code
     ids = frame.loc[target, ["session_id", "session_position"]].reset_index(drop=True)
     return ids, Prediction(*_summarise(p_out))
-
-
-def _markov_features(design: Design) -> tuple[str, ...]:
-    for td in design.terms:
-        if td.term.kind == "markov":
-            return td.term.features
-    return ()
 
 
 def markov_features_part(td: TermDesign, draws: Draws) -> np.ndarray:

@@ -329,21 +329,23 @@ class ModelSpec:
         for i, term in enumerate(self.terms):
             where = f"terms[{i}] ({term.kind})"
             if not isinstance(term, tuple(TERM_KINDS.values())):
-                raise SkipmodelError(f"{where}: not a term; valid kinds: {_choices(TERM_KINDS)}")
+                raise SkipmodelError(
+                    f"{where}: not a term; valid kinds: {_choices(list(TERM_KINDS))}"
+                )
             term.validate(where)
             if term.kind in ("seasonal", "markov", "fixed"):
                 if term.kind in once:
                     raise SkipmodelError(f"{where}: only one {term.kind} term is allowed")
                 once.add(term.kind)
-            if term.kind in ("smooth", "pooled"):
+            if isinstance(term, Smooth | Pooled):
                 key = f"{term.kind}:{term.label}"
                 if key in labels:
                     raise SkipmodelError(f"{where}: a {term.kind} term on {term.label!r} exists")
                 labels[key] = i
-        linear = [c for t in self.terms if t.kind == "fixed" for c in t.predictors()]
-        linear += [t.column for t in self.terms if t.kind == "smooth"]
+        linear = [c for t in self.terms if isinstance(t, Fixed) for c in t.predictors()]
+        linear += [t.column for t in self.terms if isinstance(t, Smooth)]
         for t in self.terms:
-            if t.kind == "markov" and t.current:
+            if isinstance(t, Markov) and t.current:
                 both = sorted(set(t.features) & set(linear))
                 if both:
                     raise SkipmodelError(
@@ -425,7 +427,7 @@ class ModelSpec:
         for term in self.terms:
             cols.extend(c for c in term.predictors() if c not in cols)
         for term in self.terms:
-            if term.kind == "markov":
+            if isinstance(term, Markov):
                 cols.append(f"prev_{self.outcome}")
                 if term.lag2:
                     cols.append(f"prev2_{self.outcome}")
@@ -485,7 +487,7 @@ def _term_from_dict(data: Any, where: str) -> Term:
     kind = data.get("kind")
     if kind not in TERM_KINDS:
         raise SkipmodelError(
-            f"{where}: invalid or missing kind {kind!r}; valid kinds: {_choices(TERM_KINDS)}"
+            f"{where}: invalid or missing kind {kind!r}; valid kinds: {_choices(list(TERM_KINDS))}"
         )
     body = {k: v for k, v in data.items() if k != "kind"}
     return _dataclass_from_dict(TERM_KINDS[kind], body, f"{where} ({kind})")

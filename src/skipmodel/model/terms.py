@@ -30,13 +30,19 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from skipmodel.model.design import TermDesign
-from skipmodel.model.spec import Priors
+from skipmodel.model.spec import Pooled, Priors, Smooth
 
 #: Pooled terms with at most this many levels also record ``<label>_effect`` in the posterior;
 #: above it (tracks) only ``sigma`` and ``z`` are kept, to keep posterior files small.
 DETERMINISTIC_MAX_LEVELS = 500
 
 Draws = dict[str, np.ndarray]  # variable name -> array (n_draws, *dims)
+
+
+def _label(td: TermDesign) -> str:
+    """Name prefix of a smooth or pooled term's variables."""
+    assert isinstance(td.term, Smooth | Pooled)
+    return td.term.label
 
 
 def _lognormal_params(lower: float, upper: float) -> tuple[float, float]:
@@ -97,7 +103,7 @@ def build_seasonal(td: TermDesign, priors: Priors) -> Any:
 
 
 def evaluate_seasonal(td: TermDesign, draws: Draws, rng: np.random.Generator) -> np.ndarray:
-    out = 0.0
+    out: Any = 0.0
     for key, var in (
         ("weekday", "weekday"),
         ("hour", "hour"),
@@ -132,7 +138,7 @@ def build_markov(td: TermDesign, priors: Priors) -> Any:
 
 
 def evaluate_markov(td: TermDesign, draws: Draws, rng: np.random.Generator) -> np.ndarray:
-    out = 0.0
+    out: Any = 0.0
     for key, dim in zip(("prev", "prev2"), _markov_dims(td), strict=False):
         out = out + draws[f"{dim}_effect"][:, td.codes[key]]
     for key in MARKOV_SLOPES:
@@ -149,7 +155,7 @@ def _expquad_sqrt_psd(ls: Any, amp: Any, sqrt_eig: np.ndarray, lib: Any) -> Any:
 
 
 def build_smooth(td: TermDesign, priors: Priors) -> Any:
-    label = td.term.label
+    label = _label(td)
     mu, sd = _lognormal_params(priors.lengthscale_lower, priors.lengthscale_upper)
     ls = pm.LogNormal(f"{label}_lengthscale", mu=mu, sigma=sd)
     amp = pm.HalfNormal(f"{label}_amplitude", sigma=priors.smooth_sigma)
@@ -160,7 +166,7 @@ def build_smooth(td: TermDesign, priors: Priors) -> Any:
 
 
 def evaluate_smooth(td: TermDesign, draws: Draws, rng: np.random.Generator) -> np.ndarray:
-    label = td.term.label
+    label = _label(td)
     ls = draws[f"{label}_lengthscale"][:, None]
     amp = draws[f"{label}_amplitude"][:, None]
     coef = _expquad_sqrt_psd(ls, amp, td.tables["sqrt_eigenvalues"], np) * draws[f"{label}_z"]
@@ -171,7 +177,7 @@ def evaluate_smooth(td: TermDesign, draws: Draws, rng: np.random.Generator) -> n
 
 
 def build_pooled(td: TermDesign, priors: Priors) -> Any:
-    label = td.term.label
+    label = _label(td)
     n_levels = len(td.coords[label])
     sigma = pm.HalfNormal(f"{label}_sigma", sigma=priors.group_sigma)
     # Zero-sum: the level effects are deviations from the intercept, so the two cannot trade
@@ -214,7 +220,7 @@ def _level_effects(
 
 
 def evaluate_pooled(td: TermDesign, draws: Draws, rng: np.random.Generator) -> np.ndarray:
-    label = td.term.label
+    label = _label(td)
     codes, unseen = td.codes["level"], td.codes.get("unseen", np.full_like(td.codes["level"], -1))
     out = _level_effects(draws, label, codes, unseen, rng)
     if "slopes" in td.values:
@@ -242,7 +248,7 @@ def build_fixed(td: TermDesign, priors: Priors) -> Any:
 
 
 def evaluate_fixed(td: TermDesign, draws: Draws, rng: np.random.Generator) -> np.ndarray:
-    out = 0.0
+    out: Any = 0.0
     if "slopes" in td.values:
         out = out + draws["fixed_beta"] @ td.values["slopes"].T
     for col, codes in td.codes.items():
