@@ -27,7 +27,7 @@ export MPLBACKEND ?= Agg
 
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup data sample demo fit report test test-slow lint bench clean
+.PHONY: help setup data sample explore cpdag demo fit report test test-slow lint bench clean
 
 help:
 	@echo "make demo       simulate demo data, ingest, sample (later: fit, report)"
@@ -71,7 +71,13 @@ endif
 sample: data
 	$(BIN)/skipmodel sample --store $(STORE) --out data/sample.parquet --fraction $(FRACTION) --seed $(SEED)
 
-demo: sample
+explore: data
+	$(BIN)/skipmodel explore --store $(STORE) --out $(REPORTS)/explore --fraction $(FRACTION) --seed $(SEED)
+
+cpdag: data
+	$(BIN)/skipmodel cpdag --store $(STORE) --out $(REPORTS)/cpdag --alpha 1e-10
+
+demo: sample explore cpdag
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -93,4 +99,4 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.run --out $(REPORTS)/bench
 
 clean:
-	rm -rf $(DEMO) $(STORE) data/sample.parquet $(RUNS) $(REPORTS)/bench $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(DEMO) $(STORE) data/sample.parquet $(RUNS) $(REPORTS)/bench $(REPORTS)/explore $(REPORTS)/cpdag $(VENV) .pytest_cache .ruff_cache .mypy_cache
