@@ -60,11 +60,21 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-data: $(STAMP)
-ifeq ($(strip $(RAW)),)
+DEMO_DATA   := $(DEMO)/training_set.tar.gz
+STORE_READY := $(STORE)/manifest.json
+# A demo-sized store needs fewer buckets than the 100 that suit the full 2-billion-row release.
+DEMO_BUCKETS ?= 20
+
+$(DEMO_DATA): | $(STAMP)
 	$(BIN)/skipmodel simulate --out $(DEMO) --sessions $(SESSIONS) --seed $(SEED)
-	$(BIN)/skipmodel ingest $(DEMO)/training_set.tar.gz $(DEMO)/track_features.tar.gz --store $(STORE)
+
+ifeq ($(strip $(RAW)),)
+$(STORE_READY): $(DEMO_DATA)
+	$(BIN)/skipmodel ingest $(DEMO)/training_set.tar.gz $(DEMO)/track_features.tar.gz --store $(STORE) --buckets $(DEMO_BUCKETS)
+data: $(STORE_READY)
 else
+# Real files: ingest is idempotent, so re-running it is always safe.
+data: $(STAMP)
 	$(BIN)/skipmodel ingest $(RAW) --store $(STORE)
 endif
 
