@@ -168,3 +168,22 @@ def test_session_chunks_keep_sessions_whole() -> None:
     seen = [set(c["session_id"]) for c in chunks]
     assert all(not (a & b) for i, a in enumerate(seen) for b in seen[i + 1 :])
     assert len(chunks) > 1
+
+
+def test_heldout_notes_a_run_without_sequential_prediction(tmp_path: Path) -> None:
+    import dataclasses
+
+    from report_fakes import fake_run
+    from skipmodel.errors import SkipmodelError
+    from skipmodel.report.report import _heldout
+
+    def refuse(frame: pd.DataFrame) -> pd.DataFrame:
+        raise SkipmodelError("cannot roll prev_reason_end forward")
+
+    run = dataclasses.replace(fake_run("nolag"), predict_second_half=refuse)
+    section, metrics = _heldout([run], tmp_path)
+    assert "nolag" in metrics["rows"] and "nolag" not in metrics["second_half"]
+    assert {"overall rate", "per-track rate", "repeat last skip"} <= set(metrics["second_half"])
+    texts = [b.text for b in section.blocks if hasattr(b, "text")]
+    assert any("no sequential prediction (cannot roll" in t for t in texts)
+    assert list(metrics["rows"])[0] == "nolag"  # models before baselines

@@ -441,6 +441,7 @@ def _heldout(runs: Sequence[RunInputs], out: Path) -> tuple[Section | None, dict
     notes: list[str] = []
     scored_baselines: set[tuple] = set()
     pava: list[Figure] = []
+    seq_notes: list[str] = []
     for run in runs:
         if run.test is None or run.predict_draws is None or run.train is None:
             continue
@@ -473,7 +474,7 @@ def _heldout(runs: Sequence[RunInputs], out: Path) -> tuple[Section | None, dict
             try:
                 pred = run.predict_second_half(test)
             except SkipmodelError as exc:
-                notes.append(f"{run.name}: no sequential prediction ({exc})")
+                seq_notes.append(f"{run.name}: no sequential prediction ({exc})")
                 continue
             merged = halves[["session_id", "session_position", run.outcome]].merge(
                 pred, on=["session_id", "session_position"], how="inner", validate="one_to_one"
@@ -508,6 +509,7 @@ def _heldout(runs: Sequence[RunInputs], out: Path) -> tuple[Section | None, dict
         ),
         Table(table, "Row-wise held-out metrics, model(s) beside the baselines."),
     ]
+    blocks.extend(Paragraph(note + ".") for note in seq_notes)
     if seq_rows:
         seq = pd.DataFrame(seq_rows).T
         seq.index.name = "predictor"
@@ -525,9 +527,10 @@ def _heldout(runs: Sequence[RunInputs], out: Path) -> tuple[Section | None, dict
     blocks.append(
         Figure(
             path,
-            "Reliability diagram on the held-out plays: observed skip rate against the mean "
-            "predicted probability in 10 equal-width bins (marker area ~ plays in the bin; bars "
-            "below: plays per bin).",
+            f"Reliability diagram on the held-out plays ({'; '.join(notes)}): observed skip rate "
+            "against the mean predicted probability in 10 equal-width bins (marker area ~ plays "
+            "in the bin; bins with fewer than 10 plays or 0.5 % of them are left off the curve; "
+            "bars below: plays per bin).",
         )
     )
     blocks.extend(pava)
@@ -552,7 +555,9 @@ def _comparison(loos: dict[str, LooResult], out: Path) -> tuple[Section | None, 
         blocks.append(
             Figure(
                 path,
-                "Expected log predictive density of each run (PSIS-LOO) with standard errors; the best run at the top.",
+                "Expected log predictive density of each run (PSIS-LOO over the same "
+                f"{next(iter(loos.values())).n_obs:,} training observations) with standard "
+                "errors, as the difference to the best run (top).",
             )
         )
     elif len(loos) > 1:
