@@ -73,3 +73,17 @@ def test_report_refuses_duplicate_names(tmp_path: Path) -> None:
         report([run, run], tmp_path)
     with pytest.raises(SkipmodelError, match="no runs"):
         report([], tmp_path)
+
+
+def test_single_chain_approximate_posterior_without_data(tmp_path: Path) -> None:
+    from report_fakes import fake_posterior
+    from skipmodel.report.inputs import RunInputs
+
+    run = RunInputs("advi", fake_posterior(chains=1, draws=200), method="advi")
+    result = report([run], tmp_path, options=FAST)
+    text = result.index.read_text()
+    assert result.trusted == {"advi": False}
+    assert "Approximate fit (advi" in text
+    assert ">Rank plots</h3>" not in text  # one chain: nothing to compare
+    assert ">Held-out evaluation</h2>" not in text  # no data: no held-out section
+    assert ">advi: effects</h2>" in text

@@ -200,6 +200,7 @@ def _diagnostics_section(
                 ),
             )
         )
+    if trace_vars and diag.n_chains >= 2:  # rank plots compare chains: they need two
         rank_vars = _rank_vars(run, trace_vars, opts.max_rank_panels)
         path = fig.plot_rank(run.posterior, rank_vars, figs / f"{tag}_rank.png")
         subs.append(
