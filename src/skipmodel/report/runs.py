@@ -47,18 +47,27 @@ def cap_sessions(frame: pd.DataFrame, max_sessions: int | None, *, seed: int = 0
 def _facts(fitted: object, store: Path, split: str) -> tuple[tuple[str, str], ...]:
     spec, opts, manifest = fitted.spec, fitted.options, fitted.manifest  # type: ignore[attr-defined]
     sample = manifest.get("sample", {})
+    sampling = (
+        f"NUTS via {opts.sampler}: {opts.chains} chains x {opts.draws} draws after {opts.tune} "
+        f"tuning steps, target_accept {opts.target_accept}, seed {opts.seed}"
+        if opts.method == "nuts"
+        else f"{opts.method} approximation, {opts.chains * opts.draws} draws, seed {opts.seed}"
+    )
     facts = [
-        (
-            "sampling",
-            f"{opts.method} via {opts.sampler}: {opts.chains} chains x {opts.draws} draws "
-            f"after {opts.tune} tuning steps, target_accept {opts.target_accept}, seed {opts.seed}",
-        ),
+        ("sampling", sampling),
         (
             "data",
             f"store {store}, session fraction {sample.get('fraction')}, sample seed "
             f"{sample.get('seed')}, fitted on split {sample.get('split')!r}; evaluated on {split!r}",
         ),
     ]
+    if sample.get("split") != "train" or split == "train":
+        facts.append(
+            (
+                "warning",
+                "the evaluated plays were part of the fit: the 'held-out' metrics are in-sample",
+            )
+        )
     seconds = fitted.diagnostics.get("seconds")  # type: ignore[attr-defined]
     if seconds is not None:
         facts.append(("fit time", f"{seconds:.1f} s"))
