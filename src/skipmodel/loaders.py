@@ -75,6 +75,8 @@ WEEKDAY = "weekday"
 #: Track features joined by default: everything but the id.
 TRACK_FEATURES: tuple[str, ...] = tuple(c for c in TRACK_COLUMNS if c != "track_id")
 DEFAULT_BATCH_ROWS = 65_536
+#: From this many buckets on, the track ids are indexed once per call instead of probed per bucket.
+INDEX_MIN_BUCKETS = 2
 
 
 @dataclass(frozen=True)
@@ -401,6 +403,8 @@ def _generate(
     layout: StoreLayout, plan: _Plan, selection: BucketSelection, schema: pa.Schema
 ) -> Iterator[pa.RecordBatch]:
     tracks = TrackFeatures.from_store(layout, plan.track_read) if plan.track_read else None
+    if tracks is not None and len(selection.buckets) >= INDEX_MIN_BUCKETS:
+        tracks.build_index()
     for bucket in selection.buckets:
         files = part_files(layout.bucket_dir(bucket))
         if not files:

@@ -1,9 +1,17 @@
 """Track features joined onto plays: the store's track table, deduplicated, with a reusable lookup.
 
-The track table is read once per loader call (only the projected feature columns). Each bucket
-hashes its distinct track ids and probes the track ids against them (Arrow kernels), so there is
-no per-call index to build: a 2 % sample pays for 2 % of the plays plus one pass over track ids
-per bucket.
+The track table is read once per loader call (only the projected feature columns). Two ways to
+find the track row of each play, same answer:
+
+* probe (default, cheap for a small sample): each bucket hashes its distinct track ids and probes
+  every track id against them (Arrow kernels), so nothing is built per call, but each bucket pays
+  one pass over the whole track table;
+* index (:meth:`TrackFeatures.build_index`, for passes over many buckets): the track ids are
+  hashed once into a sorted 64-bit array; each bucket then hashes only its distinct ids and
+  binary-searches them, and every candidate is confirmed by comparing the strings, so a hash
+  collision can never join a wrong track. Cost per bucket is O(distinct ids x log tracks)
+  instead of O(tracks): for real MSSD (3.7 M tracks, 100 buckets) that is the difference
+  between 370 M probes and 3.7 M per pass.
 """
 
 from __future__ import annotations
@@ -17,6 +25,59 @@ import pyarrow.compute as pc
 from skipmodel.parts import part_files, read_parts
 from skipmodel.schema import TRACK_SCHEMA
 from skipmodel.store import StoreLayout
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser (wrapping uint64 arithmetic)."""
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def id_hash(values: pa.Array) -> np.ndarray:
+    """A fast 64-bit hash of each string, for in-process lookups only (not stable storage).
+
+    Reads the UTF-8 bytes eight at a time (one NumPy pass per 8 bytes, not per byte as
+    :func:`skipmodel.hashing.fnv1a64`), so hashing 38-character track ids takes five passes.
+    Nulls hash as the empty string. Equal strings always hash equal; callers confirm matches.
+    """
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    if not pa.types.is_large_string(values.type):
+        values = values.cast(pa.large_string())
+    n = len(values)
+    if n == 0:
+        return np.empty(0, dtype=np.uint64)
+    _, offsets_buf, data_buf = values.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[values.offset : values.offset + n + 1]
+    starts = offsets[:-1]
+    lengths = offsets[1:] - starts
+    if values.null_count:
+        lengths = np.where(values.is_valid().to_numpy(zero_copy_only=False), lengths, 0)
+    raw = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.empty(0, np.uint8)
+    # padded copy, so an 8-byte read at any string start stays inside the buffer
+    data = np.zeros(raw.size + 8, dtype=np.uint8)
+    data[: raw.size] = raw
+    # every byte offset as the start of a little-endian uint64 (unaligned view, no copy)
+    words = np.ndarray(shape=(raw.size + 1,), dtype="<u8", buffer=data, strides=(1,))
+    out = _mix(lengths.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15))
+    all_ones = np.uint64(0xFFFFFFFFFFFFFFFF)
+    with np.errstate(over="ignore"):
+        for at in range(0, int(lengths.max()), 8):
+            # a string already ended reads any in-range word; the mask below zeroes it
+            word = words[np.minimum(starts + at, raw.size)]
+            left = lengths - at
+            if left.min() < 8:
+                # bytes past a string's end belong to the next string: mask them off
+                keep = np.clip(left, 0, 8).astype(np.uint64)
+                word &= np.where(
+                    keep >= 8, all_ones, (np.uint64(1) << (keep * np.uint64(8))) - np.uint64(1)
+                )
+            mixed = _mix(out ^ word) + np.uint64(at)
+            # strings already ended keep their hash, whatever the longest string in the batch
+            out = mixed if left.min() > 0 else np.where(left > 0, mixed, out)
+    return out
 
 
 def load_tracks(layout: StoreLayout, columns: Sequence[str]) -> pa.Table:
@@ -44,7 +105,32 @@ class TrackFeatures:
 
     def __init__(self, tracks: pa.Table) -> None:
         self.tracks = tracks
-        self._ids = tracks.column("track_id")
+        self._ids = tracks.column("track_id").combine_chunks()
+        self._index: tuple[np.ndarray, np.ndarray] | None = None
+
+    def build_index(self) -> bool:
+        """Hash the track ids once so :meth:`rows_of` costs O(distinct ids) per call.
+
+        Worth it when many buckets are joined (a full pass); a small sample keeps the probe.
+        Returns False (and keeps probing) in the practically impossible case that two
+        different track ids share a 64-bit hash.
+        """
+        if self._index is not None:
+            return True
+        # null ids never join: leave them out of the index
+        valid = np.flatnonzero(self._ids.is_valid().to_numpy(zero_copy_only=False))
+        hashes = id_hash(self._ids.take(pa.array(valid)) if self._ids.null_count else self._ids)
+        order = np.argsort(hashes, kind="stable")  # stable: equal ids keep file order
+        hashes = hashes[order]
+        order = valid[order]
+        same = np.flatnonzero(hashes[1:] == hashes[:-1])
+        if same.size:
+            a = self._ids.take(pa.array(order[same]))
+            b = self._ids.take(pa.array(order[same + 1]))
+            if not pc.all(pc.equal(a, b)).as_py():
+                return False
+        self._index = (hashes, order)
+        return True
 
     @classmethod
     def from_store(cls, layout: StoreLayout, columns: Sequence[str]) -> TrackFeatures:
@@ -53,12 +139,17 @@ class TrackFeatures:
     def rows_of(self, track_ids: pa.Array | pa.ChunkedArray) -> pa.Array:
         """Row of each id in the track table (int64), null when the track is unknown.
 
-        Hashes the distinct ids of ``track_ids`` and probes the track table's ids against them,
-        so nothing is kept between calls and a small sample never indexes the whole table.
+        Without an index (:meth:`build_index`) this hashes the distinct ids of ``track_ids``
+        and probes the track table's ids against them, so a small sample never indexes the
+        whole table; with one it looks the distinct ids up in the index.
         """
         if isinstance(track_ids, pa.ChunkedArray):
             track_ids = track_ids.combine_chunks()
         encoded = track_ids.dictionary_encode()
+        if self._index is not None:
+            row_of_code = self._lookup(encoded.dictionary)
+            rows = row_of_code[encoded.indices.to_numpy(zero_copy_only=False)]
+            return pa.array(rows, type=pa.int64(), mask=rows < 0)
         code_of_track = pc.index_in(self._ids, value_set=encoded.dictionary)
         known = code_of_track.is_valid().to_numpy(zero_copy_only=False)
         track_rows = np.flatnonzero(known)
@@ -71,6 +162,23 @@ class TrackFeatures:
         row_of_code[codes] = track_rows
         rows = row_of_code[encoded.indices.to_numpy(zero_copy_only=False)]
         return pa.array(rows, type=pa.int64(), mask=rows < 0)
+
+    def _lookup(self, ids: pa.Array) -> np.ndarray:
+        """Track row of each (distinct) id via the index, -1 when unknown."""
+        assert self._index is not None
+        hashes, order = self._index
+        if not len(ids) or not len(hashes):
+            return np.full(len(ids), -1, dtype=np.int64)
+        wanted = id_hash(ids)
+        at = np.searchsorted(hashes, wanted)
+        hit = at < len(hashes)
+        at[~hit] = 0
+        hit &= hashes[at] == wanted
+        rows = order[at]
+        # confirm by string: a hash match of an unknown id with a stored one is not a join
+        same = pc.fill_null(pc.equal(self._ids.take(pa.array(rows)), ids), False)
+        same = same.to_numpy(zero_copy_only=False)
+        return np.where(hit & same, rows, -1)
 
     def join(
         self, table: pa.Table, columns: Sequence[str], *, on: str = "track_id_clean"
