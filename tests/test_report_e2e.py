@@ -85,3 +85,10 @@ def test_report_of_a_moved_store_is_one_line(tiny_fit, tmp_path: Path, capsys) -
     assert code == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and len(err.strip().splitlines()) == 1
+
+
+def test_report_out_must_be_a_directory(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    target = tmp_path / "file.txt"
+    target.write_text("x")
+    assert main(["report", str(tmp_path / "run"), "--out", str(target)]) == 2
+    assert "is a file" in capsys.readouterr().err

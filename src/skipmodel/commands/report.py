@@ -42,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
     from skipmodel.report.report import ReportOptions, report
     from skipmodel.report.runs import load_run_inputs
 
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise SkipmodelError(f"--out {out} is a file; give a directory for the report")
     if args.max_eval_sessions < 0:
         raise SkipmodelError("--max-eval-sessions must be >= 0")
     names = [Path(r).name or str(r) for r in args.runs]
