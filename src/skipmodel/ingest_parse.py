@@ -315,14 +315,15 @@ class SourceParser:
                 bad |= over
         if n and self.reader.replaced:
             joined = pc.binary_join_element_wise(*batch.columns, ",")
-            mangled = np.asarray(pc.match_substring(joined, "\ufffd"))
+            mangled = bool_np(pc.match_substring(joined, "\ufffd"))
             fresh = mangled & ~bad
             reasons[fresh] = "not UTF-8 text (invalid bytes)"
             bad |= mangled
-        if n:
+        # a blank line has every field empty, so only look when its first field can be empty
+        if n and pc.min(pc.binary_length(batch.column(0))).as_py() == 0:
             widths = np.zeros(n, dtype=np.int64)
             for c in batch.columns:
-                widths += np.asarray(pc.binary_length(c))
+                widths += _np_view(pc.binary_length(c))
             blank = widths == 0
             if blank.any():
                 reasons[blank] = "blank line (no fields)"
@@ -487,6 +488,21 @@ class SourceParser:
         raise AssertionError(kind)  # pragma: no cover
 
 
+def bool_np(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A boolean Arrow array as a NumPy bool array (nulls as False).
+
+    ``np.asarray`` on a boolean Arrow array goes through pyarrow's pandas conversion, which
+    imports pandas (about a second) and is slower than this cast of the bit-packed values.
+    """
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.null_count:
+        arr = arr.fill_null(False)
+    if len(arr) == 0:
+        return np.zeros(0, dtype=bool)
+    return _np_view(arr.cast(pa.uint8())).view(np.bool_)
+
+
 def _np_view(arr: pa.Array) -> np.ndarray:
     """The values buffer of a primitive array without nulls as NumPy (no copy, no null check)."""
     dtype = arr.type.to_pandas_dtype()
@@ -497,9 +513,10 @@ def _np_view(arr: pa.Array) -> np.ndarray:
 def _convert_id(
     rule: ColumnRule, col: pa.Array
 ) -> tuple[pa.Array, np.ndarray | None, Callable[[np.ndarray], Any]]:
-    empty = np.asarray(pc.equal(pc.binary_length(col), 0))
-    if not empty.any():
+    lengths = pc.binary_length(col)
+    if len(col) == 0 or pc.min(lengths).as_py() > 0:
         return col, None, lambda rows: None
+    empty = bool_np(pc.equal(lengths, 0))
     return col, empty, lambda rows: f"{rule.name}: empty id"
 
 

@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 from skipmodel import schema
 from skipmodel.errors import SkipmodelError
 from skipmodel.hashing import session_bucket
-from skipmodel.ingest_parse import REJECTED_SCHEMA
+from skipmodel.ingest_parse import REJECTED_SCHEMA, bool_np
 from skipmodel.store import BUCKET_KEY, StoreLayout, atomic_write_json
 
 #: Valid rows buffered before a flush into parts (~150 MB of Arrow for MSSD logs).
@@ -86,7 +86,7 @@ def bucket_of_rows(session_ids: pa.Array, n_buckets: int) -> np.ndarray:
         return np.zeros(0, dtype=np.int32)
     change = np.ones(n, dtype=bool)
     if n > 1:
-        change[1:] = np.asarray(pc.not_equal(session_ids.slice(1), session_ids.slice(0, n - 1)))
+        change[1:] = bool_np(pc.not_equal(session_ids.slice(1), session_ids.slice(0, n - 1)))
     starts = np.flatnonzero(change)
     run_buckets = session_bucket(session_ids.take(pa.array(starts)), n_buckets)
     return np.repeat(run_buckets, np.diff(np.append(starts, n)))
@@ -121,9 +121,9 @@ def _sorted_part(table: pa.Table) -> tuple[pa.Table, int, int]:
             same = np.zeros(0, dtype=bool)
             break
         a, b = sid.slice(0, n - 1), sid.slice(1)
-        same = np.asarray(pc.equal(a, b))
+        same = bool_np(pc.equal(a, b))
         in_order = same & (pos[:-1] <= pos[1:])
-        if attempt == 0 and not in_order.all() and not np.asarray(pc.less(a, b))[~in_order].all():
+        if attempt == 0 and not in_order.all() and not bool_np(pc.less(a, b))[~in_order].all():
             table = table.sort_by([("session_id", "ascending"), ("session_position", "ascending")])
             continue
         break
@@ -184,7 +184,7 @@ class SourceWriter:
         cut = n
         if self.kind == "log":
             sid = valid.column("session_id").combine_chunks()
-            same = np.asarray(pc.equal(sid, sid[n - 1]))
+            same = bool_np(pc.equal(sid, sid[n - 1]))
             head = np.flatnonzero(~same)
             cut = int(head[-1]) + 1 if len(head) else 0
         self._partition(valid.slice(0, cut), buckets[:cut])
