@@ -51,6 +51,31 @@ def session_codes(session_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return codes
 
 
+def session_keys(codes: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """One int64 per row ordering rows by (session code, position): ``code * 512 + position + 256``."""
+    return codes.astype(np.int64) * _POSITION_SPAN + positions.astype(np.int64) + _POSITION_SHIFT
+
+
+def split_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, positions)`` back from :func:`session_keys`."""
+    return keys // _POSITION_SPAN, keys % _POSITION_SPAN - _POSITION_SHIFT
+
+
+def lag_rows(keys: np.ndarray, positions: np.ndarray, k: int) -> np.ndarray:
+    """Row index of the play ``k`` positions earlier in the same session, -1 when none.
+
+    ``keys`` from :func:`session_keys`, non-decreasing. A lag exists only when exactly one row
+    holds ``(session, position - k)`` and ``position > k``.
+    """
+    target = keys - k
+    left = np.searchsorted(keys, target, side="left")
+    right = np.searchsorted(keys, target, side="right")
+    found = (right - left) == 1
+    # positions <= k have no earlier play; the key arithmetic would otherwise be fine, but say so.
+    found &= positions.astype(np.int64) > k
+    return np.where(found, left, -1)
+
+
 def lag_source(codes: np.ndarray, positions: np.ndarray, k: int) -> pa.Array:
     """Row index of the play ``k`` positions earlier in the same session, null when none.
 
@@ -69,14 +94,26 @@ def lag_source(codes: np.ndarray, positions: np.ndarray, k: int) -> pa.Array:
         Index of the unique row at ``(session, position - k)``; null when that position is
         absent or duplicated.
     """
-    keys = codes * _POSITION_SPAN + positions.astype(np.int64) + _POSITION_SHIFT
-    target = keys - k
-    left = np.searchsorted(keys, target, side="left")
-    right = np.searchsorted(keys, target, side="right")
-    found = (right - left) == 1
-    # positions <= k have no earlier play; the key arithmetic would otherwise be fine, but say so.
-    found &= positions.astype(np.int64) > k
-    return pa.array(np.where(found, left, 0), type=pa.int64(), mask=~found)
+    rows = lag_rows(session_keys(codes, positions), positions, k)
+    return as_take_indices(rows)
+
+
+def as_take_indices(rows: np.ndarray) -> pa.Array:
+    """Row indices with -1 for "none" as an Arrow int64 array with nulls there (for ``take``)."""
+    missing = rows < 0
+    return pa.array(np.where(missing, 0, rows), type=pa.int64(), mask=missing)
+
+
+def append_lags(
+    table: pa.Table, sources: Sequence[pa.Array], lag_features: Sequence[str] = ()
+) -> pa.Table:
+    """Append the lag columns given the lag-``k`` source rows ``sources[k - 1]`` of each row."""
+    for k, source in enumerate(sources, start=1):
+        names = (*LAG_OUTCOMES, *LAG1_EXTRA, *lag_features) if k == 1 else LAG_OUTCOMES
+        for name in names:
+            column = table.column(name)
+            table = table.append_column(f"{lag_prefix(k)}{name}", column.take(source))
+    return table
 
 
 def add_lags(
@@ -109,13 +146,8 @@ def add_lags(
         return table
     codes = session_codes(table.column("session_id"))
     positions = table.column("session_position").to_numpy()
-    for k in range(1, lags + 1):
-        source = lag_source(codes, positions, k)
-        names = (*LAG_OUTCOMES, *LAG1_EXTRA, *lag_features) if k == 1 else LAG_OUTCOMES
-        for name in names:
-            column = table.column(name)
-            table = table.append_column(f"{lag_prefix(k)}{name}", column.take(source))
-    return table
+    sources = [lag_source(codes, positions, k) for k in range(1, lags + 1)]
+    return append_lags(table, sources, lag_features)
 
 
 def lag_column_names(lags: int, lag_features: Sequence[str] = ()) -> list[str]:

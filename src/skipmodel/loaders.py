@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -39,7 +40,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from skipmodel.errors import SkipmodelError
-from skipmodel.lags import LAG1_EXTRA, LAG_OUTCOMES, add_lags, lag_column_names
+from skipmodel.lags import (
+    LAG1_EXTRA,
+    LAG_OUTCOMES,
+    append_lags,
+    as_take_indices,
+    lag_column_names,
+    lag_rows,
+    session_keys,
+    split_keys,
+)
 from skipmodel.parts import part_files, read_parts
 from skipmodel.sampling import (
     SPLIT_SEED,
@@ -272,25 +282,29 @@ def _schema(plan: _Plan) -> pa.Schema:
 # --------------------------------------------------------------------------- reading
 
 
-def _is_sorted(table: pa.Table) -> bool:
-    n = table.num_rows
-    if n < 2:
-        return True
-    ids = table.column("session_id")
-    pos = table.column("session_position")
-    a, b = ids.slice(0, n - 1), ids.slice(1)
-    same = pc.equal(a, b)
-    ok = pc.or_(pc.less(a, b), pc.and_(same, pc.less_equal(pos.slice(0, n - 1), pos.slice(1))))
-    return bool(pc.all(ok).as_py())
+@dataclass(frozen=True)
+class _Bucket:
+    """One bucket read, filtered by session and sorted, with everything computed on it whole."""
+
+    table: pa.Table
+    #: row where each session starts, then the row count
+    bounds: np.ndarray
+    #: lag-k source row of each row (-1 when none), for k = 1 .. lags
+    lag_rows: tuple[np.ndarray, ...]
+    track_rows: pa.Array | None
 
 
-def _session_mask(table: pa.Table, plan: _Plan, partial: BucketSelection | None) -> np.ndarray:
-    ids = table.column("session_id")
-    keep = np.ones(table.num_rows, dtype=bool)
+def _session_mask(
+    sessions: pa.Array, plan: _Plan, partial: BucketSelection | None
+) -> np.ndarray | None:
+    """Which of the (distinct) ``sessions`` the sample keeps; None when it keeps them all."""
+    if partial is None and plan.split is None:
+        return None
+    keep = np.ones(len(sessions), dtype=bool)
     if partial is not None:
-        keep &= keep_in_partial_bucket(ids, partial)
+        keep &= keep_in_partial_bucket(sessions, partial)
     if plan.split is not None:
-        test = is_test_session(ids, test_fraction=plan.test_fraction)
+        test = is_test_session(sessions, test_fraction=plan.test_fraction)
         keep &= test if plan.split == "test" else ~test
     return keep
 
@@ -309,36 +323,75 @@ def _row_mask(table: pa.Table, plan: _Plan) -> pa.Array | None:
     return mask
 
 
-def _bucket_batches(
+def _prepare_bucket(
     files: Sequence[Path],
     plan: _Plan,
     tracks: TrackFeatures | None,
     partial: BucketSelection | None,
-) -> Iterator[pa.Table]:
-    """One bucket as tables of whole sessions, joined, lagged and filtered, in output columns.
+) -> _Bucket:
+    """Read one bucket's log columns (all part files: a session may be split over them), keep
+    the sampled sessions, sort by ``(session_id, session_position)`` and compute the lag source
+    rows and track rows of the whole bucket.
 
-    The bucket's log columns are read whole (all part files: a session may be split over them),
-    filtered by session and sorted; track rows are looked up once for the bucket. Features, lags
-    and row filters are then applied per slice of about ``batch_rows`` rows cut at session
-    boundaries, so memory holds the bucket's log columns plus one slice of output.
+    Session ids are dictionary-encoded once: the sample/split hashes run on distinct sessions,
+    and the sort is an integer sort of ``(rank of session_id, position)`` keys (ranks in Arrow's
+    byte-wise string order; stable, so duplicate rows keep file order) instead of a string sort.
     """
     read_schema = pa.schema([LOG_SCHEMA.field(c) for c in plan.log_read])
-    table = read_parts(files, plan.log_read, read_schema)
+    table = read_parts(files, plan.log_read, read_schema, combine=False)
+    encoded = table.column("session_id").combine_chunks().dictionary_encode()
+    sessions = encoded.dictionary
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    rank_of_code = np.empty(len(sessions), dtype=np.int64)
+    rank_of_code[pc.sort_indices(sessions).to_numpy(zero_copy_only=False)] = np.arange(
+        len(sessions)
+    )
+    keys = session_keys(rank_of_code[codes], table.column("session_position").to_numpy())
     # Session-level filters first: lags are within-session, so dropping whole sessions is safe.
-    keep = _session_mask(table, plan, partial)
-    if not keep.all():
-        table = table.filter(pa.array(keep))
-    if not _is_sorted(table):
-        table = table.sort_by([("session_id", "ascending"), ("session_position", "ascending")])
-    track_rows = tracks.rows_of(table.column("track_id_clean")) if tracks is not None else None
-    for start, stop in _session_slices(table.column("session_id"), plan.batch_rows):
+    keep = _session_mask(sessions, plan, partial)
+    rows = None if keep is None else np.flatnonzero(keep[codes])
+    if rows is not None:
+        keys = keys[rows]
+    if keys.size > 1 and not bool(np.all(keys[1:] >= keys[:-1])):
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+        rows = order if rows is None else rows[order]
+    table = table.combine_chunks() if rows is None else table.take(pa.array(rows))
+    ranks, positions = split_keys(keys)
+    starts = np.flatnonzero(np.diff(ranks, prepend=-1))
+    return _Bucket(
+        table=table,
+        bounds=np.append(starts, keys.size),
+        lag_rows=tuple(lag_rows(keys, positions, k) for k in range(1, plan.lags + 1)),
+        track_rows=None if tracks is None else tracks.rows_of(table.column("track_id_clean")),
+    )
+
+
+def _weekday(dates: pa.ChunkedArray) -> pa.Array:
+    """Monday = 0 from date32: 1970-01-01 was a Thursday."""
+    if dates.null_count:
+        return pc.day_of_week(dates, count_from_zero=True, week_start=1).cast(pa.int8())
+    days = dates.cast(pa.int32()).to_numpy().astype(np.int64)
+    return pa.array(((days + 3) % 7).astype(np.int8))
+
+
+def _bucket_batches(
+    bucket: _Bucket, plan: _Plan, tracks: TrackFeatures | None
+) -> Iterator[pa.Table]:
+    """A prepared bucket as tables of whole sessions, joined, lagged and filtered, in output columns.
+
+    Features, lags and row filters are applied per slice of about ``batch_rows`` rows cut at
+    session boundaries, so beyond the bucket memory holds one slice of output.
+    """
+    table = bucket.table
+    for start, stop in _session_slices(bucket.bounds, plan.batch_rows):
         part = table.slice(start, stop - start)
-        if tracks is not None and track_rows is not None:
-            part = tracks.take(part, track_rows.slice(start, stop - start), plan.track_read)
+        if tracks is not None and bucket.track_rows is not None:
+            part = tracks.take(part, bucket.track_rows.slice(start, stop - start), plan.track_read)
         if plan.weekday:
-            weekday = pc.day_of_week(part.column("date"), count_from_zero=True, week_start=1)
-            part = part.append_column(WEEKDAY, weekday.cast(pa.int8()))
-        part = add_lags(part, lags=plan.lags, lag_features=plan.lag_features)
+            part = part.append_column(WEEKDAY, _weekday(part.column("date")))
+        sources = [as_take_indices(rows[start:stop] - start) for rows in bucket.lag_rows]
+        part = append_lags(part, sources, plan.lag_features)
         # Row-level filters last, so the first kept row of a session still knows its previous play.
         mask = _row_mask(part, plan)
         if mask is not None:
@@ -347,16 +400,13 @@ def _bucket_batches(
             yield part.select(plan.out_names)
 
 
-def _session_slices(session_ids: pa.ChunkedArray, batch_rows: int) -> Iterator[tuple[int, int]]:
+def _session_slices(bounds: np.ndarray, batch_rows: int) -> Iterator[tuple[int, int]]:
     """``(start, stop)`` row ranges of about ``batch_rows`` rows, cut at session boundaries.
 
-    A range is longer than ``batch_rows`` only when a single session is.
+    ``bounds`` holds the first row of each session, then the row count. A range is longer than
+    ``batch_rows`` only when a single session is.
     """
-    n = len(session_ids)
-    if n == 0:
-        return
-    changed = pc.not_equal(session_ids[1:], session_ids[:-1]).to_numpy(zero_copy_only=False)
-    bounds = np.append(np.flatnonzero(np.concatenate([[True], changed])), n)
+    n = int(bounds[-1])
     start = 0
     while start < n:
         # the last session start at or before start + batch_rows, but at least one whole session
@@ -402,17 +452,36 @@ def iter_batches(
 def _generate(
     layout: StoreLayout, plan: _Plan, selection: BucketSelection, schema: pa.Schema
 ) -> Iterator[pa.RecordBatch]:
+    """Batches of the selected buckets, the next bucket read while the current one is emitted.
+
+    One worker thread reads and prepares bucket i+1 (Parquet decoding, sorting and hashing
+    release the GIL) while the caller consumes bucket i, so at most two prepared buckets are in
+    memory at once: the one being sliced into batches and the one read ahead.
+    """
     tracks = TrackFeatures.from_store(layout, plan.track_read) if plan.track_read else None
     if tracks is not None and len(selection.buckets) >= INDEX_MIN_BUCKETS:
         tracks.build_index()
-    for bucket in selection.buckets:
-        files = part_files(layout.bucket_dir(bucket))
-        if not files:
-            continue
-        partial = selection if bucket == selection.partial else None
-        for part in _bucket_batches(files, plan, tracks, partial):
-            columns = [column.combine_chunks() for column in part.columns]
-            yield pa.RecordBatch.from_arrays(columns, schema=schema)
+    jobs = [
+        (files, plan, tracks, selection if bucket == selection.partial else None)
+        for bucket in selection.buckets
+        if (files := part_files(layout.bucket_dir(bucket)))
+    ]
+    if not jobs:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="skipmodel-read") as pool:
+        ahead: Future[_Bucket] = pool.submit(_prepare_bucket, *jobs[0])
+        for i in range(len(jobs)):
+            bucket = ahead.result()
+            if i + 1 < len(jobs):
+                ahead = pool.submit(_prepare_bucket, *jobs[i + 1])
+            for part in _bucket_batches(bucket, plan, tracks):
+                yield pa.RecordBatch.from_arrays([_single(c) for c in part.columns], schema=schema)
+            del bucket
+
+
+def _single(column: pa.ChunkedArray) -> pa.Array:
+    """The column as one array, without a copy when it already is one chunk."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 def load_table(store: str | Path, spec: SampleSpec = SampleSpec(), **overrides: Any) -> pa.Table:

@@ -20,10 +20,13 @@ def part_files(directory: Path) -> list[Path]:
     return sorted(directory.glob("part-*.parquet")) if directory.is_dir() else []
 
 
-def read_parts(files: Sequence[Path], columns: Sequence[str], schema: pa.Schema) -> pa.Table:
-    """``columns`` of every file in ``files``, cast to ``schema``, as one single-chunk table.
+def read_parts(
+    files: Sequence[Path], columns: Sequence[str], schema: pa.Schema, *, combine: bool = True
+) -> pa.Table:
+    """``columns`` of every file in ``files``, cast to ``schema``, as one table.
 
-    Dictionary columns are unified across files. Unreadable files, missing columns and
+    Dictionary columns are unified across files. With ``combine`` (default) the table has one
+    chunk per column; without, one chunk per file (no copy; for a caller that takes rows anyway). Unreadable files, missing columns and
     uncastable types raise a one-line :class:`SkipmodelError` naming the file.
     """
     tables = []
@@ -45,4 +48,5 @@ def read_parts(files: Sequence[Path], columns: Sequence[str], schema: pa.Schema)
             ) from None
     if not tables:
         return schema.empty_table()
-    return pa.concat_tables(tables).unify_dictionaries().combine_chunks()
+    table = pa.concat_tables(tables).unify_dictionaries()
+    return table.combine_chunks() if combine else table
