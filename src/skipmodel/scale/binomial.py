@@ -163,11 +163,12 @@ def fit_cells(
     design = cells_design(spec, cells, encoders=encoders)
     model = build_model(design)
     start = time.perf_counter()
-    tree = sample_model(model, opts)
+    tree, compile_seconds = sample_model(model, opts)
     seconds = time.perf_counter() - start
     tree = model_fit._clean(tree)
     diagnostics = model_fit.diagnose(tree) if opts.method == "nuts" else {}
     diagnostics["seconds"] = seconds
+    diagnostics["compile_seconds"] = compile_seconds
     if opts.method == "nuts":
         diagnostics["ess_per_second"] = diagnostics["min_ess_bulk"] / max(seconds, 1e-9)
     info = {
@@ -184,13 +185,17 @@ def fit_cells(
     return model_fit.FitResult(spec, design.encoders, tree, diagnostics, opts, info)
 
 
-def sample_model(model: Any, opts: Any) -> Any:
-    """Sample a built model exactly as :func:`skipmodel.model.fit.fit` would (NUTS or quick)."""
+def sample_model(model: Any, opts: Any) -> tuple[Any, float | None]:
+    """Sample a built model exactly as :func:`skipmodel.model.fit.fit` would (NUTS or quick).
+
+    Returns the posterior tree and the compile time when the sampler reports it.
+    """
     from skipmodel.model import fit as model_fit
 
-    if opts.method == "nuts":
-        return model_fit._SAMPLERS[opts.sampler](model, opts)
-    return model_fit._APPROXIMATIONS[opts.method](model, opts)
+    table = model_fit._SAMPLERS if opts.method == "nuts" else model_fit._APPROXIMATIONS
+    out = table[opts.sampler if opts.method == "nuts" else opts.method](model, opts)
+    # The model's samplers return (tree, compile_seconds); older versions the tree alone.
+    return out if isinstance(out, tuple) else (out, None)
 
 
 __all__ = [
