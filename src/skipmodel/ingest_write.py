@@ -27,6 +27,7 @@ import shutil
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,6 +162,8 @@ class SourceWriter:
     _flushes: int = 0
     _staged: list[tuple[str, str]] = field(default_factory=list)
     _rejected_writer: pq.ParquetWriter | None = None
+    _pool: ThreadPoolExecutor | None = None
+    _writes: list[Future[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.staging = self.layout.root / STAGING_DIR / uuid.uuid4().hex
@@ -222,6 +225,8 @@ class SourceWriter:
     def _flush(self) -> None:
         if not self._by_bucket:
             return
+        # at most one flush being encoded while the next is prepared (bounds memory)
+        self._wait_writes()
         k = self._flushes
         self._flushes += 1
         for b in sorted(self._by_bucket):
@@ -238,11 +243,21 @@ class SourceWriter:
         self._buffered = 0
 
     def _write_part(self, table: pa.Table, final_pattern: str) -> None:
+        """Stage one part; the Parquet encoding runs in the writer thread."""
         staged = f"part-{len(self._staged)}.parquet"
+        # the category lists grow as the parser meets new values: decode here, not in the thread
         out = _decode_categories(table, self.categories, self.target)
-        pq.write_table(out, self.staging / staged, **PARQUET_OPTIONS)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-write")
+        path = self.staging / staged
+        self._writes.append(self._pool.submit(pq.write_table, out, path, **PARQUET_OPTIONS))
         self.rows_written += out.num_rows
         self._staged.append((staged, final_pattern))
+
+    def _wait_writes(self) -> None:
+        """Wait for the part writes submitted so far; a failed write raises here."""
+        while self._writes:
+            self._writes.pop(0).result()
 
     def add_rejected(self, rejected: pa.Table | None) -> None:
         if rejected is None or rejected.num_rows == 0:
@@ -255,12 +270,23 @@ class SourceWriter:
         self.rows_rejected += rejected.num_rows
 
     def close(self) -> None:
+        """Finish the part writes (raising the first failure) and the rejected-rows file."""
+        try:
+            self._wait_writes()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
         if self._rejected_writer is not None:
             self._rejected_writer.close()
             self._rejected_writer = None
 
     def discard(self) -> None:
         """Drop everything staged (the source failed)."""
+        if self._pool is not None:  # let running writes end before their folder goes
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._writes = []
         self.close()
         shutil.rmtree(self.staging, ignore_errors=True)
 
