@@ -16,8 +16,29 @@ Parametrisation (the naive model mixed terribly; these are the choices that fix 
 * HSGP smooths use the non-centred linearised form, basis centred on the data;
 * effects enter by gathering with integer codes; continuous inputs are standardised.
 
-Variable names say what they are (``weekday_effect``, ``hour_effect``, ``prev_skip_2_effect``,
-``track_sigma``...), with dims named after the design's coords.
+Variables in the posterior (dims in brackets; ``<o>`` is the outcome, e.g. ``skip_2``):
+
+==========  ===================================================================================
+term        variables
+==========  ===================================================================================
+(always)    ``intercept``
+seasonal    ``weekday_sigma``, ``weekday_z`` or (centred) ``weekday_effect`` [weekday];
+            ``weekday_effect`` [weekday]; ``hour_sigma``, ``hour_z`` [hour_mode], ``hour_effect``
+            [hour] (+ ``hour_lengthscale`` for ``periodic_gp``); ``position_sigma``,
+            ``position_z`` [position_mode], ``position_effect`` [position]; ``day_*`` likewise
+            [day_of_month]
+markov      ``prev_<o>_effect`` [prev_<o>: no_previous, false, true]; ``prev2_<o>_effect``;
+            ``markov_{current,prev,interaction,change}_beta`` [markov_feature]
+smooth      ``<col>_lengthscale``, ``<col>_amplitude``, ``<col>_z`` [<col>_basis],
+            ``<col>_effect`` [<col>_grid: 50 points in the column's own units]
+pooled      ``<label>_sigma``; ``<label>_z`` (non-centred) or ``<label>_effect`` (centred)
+            [<label>]; ``<label>_effect`` also recorded when at most 500 levels; slopes:
+            ``<label>_slope_{mean,sigma}`` [<label>_slope], ``<label>_slope_z``
+            [<label>_slope, <label>]. ``<label>`` is ``track`` for track_id_clean, else the column
+fixed       ``fixed_beta`` [fixed_predictor]; ``<col>_effect`` [<col>] per categorical column
+==========  ===================================================================================
+
+All ``*_effect`` vectors are on the logit scale and sum to zero over their levels.
 """
 
 from __future__ import annotations
