@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -87,3 +89,6 @@ def test_single_chain_approximate_posterior_without_data(tmp_path: Path) -> None
     assert ">Rank plots</h3>" not in text  # one chain: nothing to compare
     assert ">Held-out evaluation</h2>" not in text  # no data: no held-out section
     assert ">advi: effects</h2>" in text
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(result.index.stat().st_mode) == 0o666 & ~umask  # not the temp file's 0600

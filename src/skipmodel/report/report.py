@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -681,7 +682,16 @@ def report(
     )
     plain = _finite(json.loads(json.dumps(metrics, default=_json_default)))
     atomic_write_json(out / "metrics.json", plain)
+    _readable([index, out / "metrics.json", *out.glob("summary_*.csv")])
     return ReportResult(index, trusted, metrics)
+
+
+def _readable(paths: Sequence[Path]) -> None:
+    """Atomic writes create 0600 temp files; a report is for sharing: apply the umask instead."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in paths:
+        path.chmod(0o666 & ~umask)
 
 
 def _finite(value: object) -> object:
