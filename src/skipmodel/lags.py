@@ -65,15 +65,28 @@ def lag_rows(keys: np.ndarray, positions: np.ndarray, k: int) -> np.ndarray:
     """Row index of the play ``k`` positions earlier in the same session, -1 when none.
 
     ``keys`` from :func:`session_keys`, non-decreasing. A lag exists only when exactly one row
-    holds ``(session, position - k)`` and ``position > k``.
+    holds ``(session, position - k)`` and ``position > k``. Linear time: rows of equal key form
+    runs, and the target run can only be one of the ``k`` runs just before a row's own run.
     """
+    n = keys.size
+    index = np.arange(n)
+    new_run = np.ones(n, dtype=bool)
+    new_run[1:] = keys[1:] != keys[:-1]
+    run_start = np.maximum.accumulate(np.where(new_run, index, 0))
     target = keys - k
-    left = np.searchsorted(keys, target, side="left")
-    right = np.searchsorted(keys, target, side="right")
-    found = (right - left) == 1
-    # positions <= k have no earlier play; the key arithmetic would otherwise be fine, but say so.
-    found &= positions.astype(np.int64) > k
-    return np.where(found, left, -1)
+    found = np.full(n, -1, dtype=np.int64)
+    last = run_start - 1  # last row of the run before each row's run
+    for _ in range(k):
+        live = last >= 0
+        at = np.where(live, last, 0)
+        key = keys[at]
+        hit = live & (key == target) & (found < 0)
+        # the run must be one row long: a duplicated previous position gives no lag
+        found = np.where(hit & (run_start[at] == at), at, found)
+        # step back one more run while still above the target (a closer position exists)
+        last = np.where(live & (key > target), run_start[at] - 1, -1)
+    found[positions.astype(np.int64) <= k] = -1
+    return found
 
 
 def lag_source(codes: np.ndarray, positions: np.ndarray, k: int) -> pa.Array:

@@ -323,33 +323,39 @@ def _row_mask(table: pa.Table, plan: _Plan) -> pa.Array | None:
     return mask
 
 
-def _prepare_bucket(
-    files: Sequence[Path],
-    plan: _Plan,
-    tracks: TrackFeatures | None,
-    partial: BucketSelection | None,
-) -> _Bucket:
+def _read_bucket(
+    files: Sequence[Path], plan: _Plan, partial: BucketSelection | None
+) -> tuple[pa.Table, np.ndarray]:
     """Read one bucket's log columns (all part files: a session may be split over them), keep
-    the sampled sessions, sort by ``(session_id, session_position)`` and compute the lag source
-    rows and track rows of the whole bucket.
+    the sampled sessions and sort by ``(session_id, session_position)``; also the sorted
+    :func:`~skipmodel.lags.session_keys`.
 
-    Session ids are dictionary-encoded once: the sample/split hashes run on distinct sessions,
-    and the sort is an integer sort of ``(rank of session_id, position)`` keys (ranks in Arrow's
-    byte-wise string order; stable, so duplicate rows keep file order) instead of a string sort.
+    Session ids are ranked once per run of equal ids: the sample/split hashes run on those
+    run heads, and the sort is an integer sort of ``(rank of session_id, position)`` keys (ranks
+    in Arrow's byte-wise string order; stable, so duplicate rows keep file order) instead of a
+    string sort.
     """
     read_schema = pa.schema([LOG_SCHEMA.field(c) for c in plan.log_read])
     table = read_parts(files, plan.log_read, read_schema, combine=False)
-    encoded = table.column("session_id").combine_chunks().dictionary_encode()
-    sessions = encoded.dictionary
-    codes = encoded.indices.to_numpy(zero_copy_only=False)
-    rank_of_code = np.empty(len(sessions), dtype=np.int64)
-    rank_of_code[pc.sort_indices(sessions).to_numpy(zero_copy_only=False)] = np.arange(
-        len(sessions)
+    ids = table.column("session_id").combine_chunks()
+    # Each part file is sorted by session, so rows of a session come in runs: rank only the
+    # first id of each run (dense ranks, byte-wise order) and the sample/split hashes too.
+    n = len(ids)
+    heads = np.zeros(n, dtype=bool)
+    if n:
+        heads[0] = True
+        heads[1:] = pc.not_equal(ids.slice(1), ids.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    head_rows = np.flatnonzero(heads)
+    run_lengths = np.diff(np.append(head_rows, n))
+    head_ids = ids.take(pa.array(head_rows))
+    head_rank = pc.rank(head_ids, tiebreaker="dense").to_numpy(zero_copy_only=False)
+    keys = session_keys(
+        np.repeat(head_rank.astype(np.int64), run_lengths),
+        table.column("session_position").to_numpy(),
     )
-    keys = session_keys(rank_of_code[codes], table.column("session_position").to_numpy())
     # Session-level filters first: lags are within-session, so dropping whole sessions is safe.
-    keep = _session_mask(sessions, plan, partial)
-    rows = None if keep is None else np.flatnonzero(keep[codes])
+    keep = _session_mask(head_ids, plan, partial)
+    rows = None if keep is None else np.flatnonzero(np.repeat(keep, run_lengths))
     if rows is not None:
         keys = keys[rows]
     if keys.size > 1 and not bool(np.all(keys[1:] >= keys[:-1])):
@@ -357,6 +363,13 @@ def _prepare_bucket(
         keys = keys[order]
         rows = order if rows is None else rows[order]
     table = table.combine_chunks() if rows is None else table.take(pa.array(rows))
+    return table, keys
+
+
+def _prepare_bucket(
+    table: pa.Table, keys: np.ndarray, plan: _Plan, tracks: TrackFeatures | None
+) -> _Bucket:
+    """Session bounds, lag source rows and track rows of a read bucket, each computed once."""
     ranks, positions = split_keys(keys)
     starts = np.flatnonzero(np.diff(ranks, prepend=-1))
     return _Bucket(
@@ -454,26 +467,28 @@ def _generate(
 ) -> Iterator[pa.RecordBatch]:
     """Batches of the selected buckets, the next bucket read while the current one is emitted.
 
-    One worker thread reads and prepares bucket i+1 (Parquet decoding, sorting and hashing
-    release the GIL) while the caller consumes bucket i, so at most two prepared buckets are in
-    memory at once: the one being sliced into batches and the one read ahead.
+    One worker thread reads, filters and sorts bucket i+1 (Parquet decoding, Arrow takes and
+    NumPy sorts release the GIL) while this thread joins, lags and slices bucket i, so at most
+    two buckets are in memory at once: the one being turned into batches and the one read ahead.
     """
     tracks = TrackFeatures.from_store(layout, plan.track_read) if plan.track_read else None
     if tracks is not None and len(selection.buckets) >= INDEX_MIN_BUCKETS:
         tracks.build_index()
     jobs = [
-        (files, plan, tracks, selection if bucket == selection.partial else None)
+        (files, plan, selection if bucket == selection.partial else None)
         for bucket in selection.buckets
         if (files := part_files(layout.bucket_dir(bucket)))
     ]
     if not jobs:
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="skipmodel-read") as pool:
-        ahead: Future[_Bucket] = pool.submit(_prepare_bucket, *jobs[0])
+        ahead: Future[tuple[pa.Table, np.ndarray]] = pool.submit(_read_bucket, *jobs[0])
         for i in range(len(jobs)):
-            bucket = ahead.result()
+            table, keys = ahead.result()
             if i + 1 < len(jobs):
-                ahead = pool.submit(_prepare_bucket, *jobs[i + 1])
+                ahead = pool.submit(_read_bucket, *jobs[i + 1])
+            bucket = _prepare_bucket(table, keys, plan, tracks)
+            del table, keys
             for part in _bucket_batches(bucket, plan, tracks):
                 yield pa.RecordBatch.from_arrays([_single(c) for c in part.columns], schema=schema)
             del bucket

@@ -26,6 +26,9 @@ from skipmodel.parts import part_files, read_parts
 from skipmodel.schema import TRACK_SCHEMA
 from skipmodel.store import StoreLayout
 
+_WORD_PRIME = np.uint64(0x9E3779B97F4A7C15)  # odd: multiplying is a bijection
+_ALL_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
+
 
 def _mix(x: np.ndarray) -> np.ndarray:
     """The splitmix64 finaliser (wrapping uint64 arithmetic)."""
@@ -56,28 +59,35 @@ def id_hash(values: pa.Array) -> np.ndarray:
     if values.null_count:
         lengths = np.where(values.is_valid().to_numpy(zero_copy_only=False), lengths, 0)
     raw = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.empty(0, np.uint8)
+    # FNV-style: xor a word, multiply by an odd constant; one splitmix64 finish mixes the bits
+    out = lengths.astype(np.uint64) * _WORD_PRIME
+    width = int(lengths.max())
+    if int(lengths.min()) == width:
+        # all the same length (e.g. every track id is "t_" + a UUID): the strings are one
+        # contiguous n x width block; zero-pad each row to whole words and view it as uint64
+        block = raw[int(starts[0]) : int(starts[0]) + n * width].reshape(n, width)
+        padded = np.zeros((n, -(-width // 8) * 8), dtype=np.uint8)
+        padded[:, :width] = block
+        with np.errstate(over="ignore"):
+            for word in padded.view("<u8").T:
+                out ^= word
+                out *= _WORD_PRIME
+        return _mix(out)
     # padded copy, so an 8-byte read at any string start stays inside the buffer
     data = np.zeros(raw.size + 8, dtype=np.uint8)
     data[: raw.size] = raw
     # every byte offset as the start of a little-endian uint64 (unaligned view, no copy)
     words = np.ndarray(shape=(raw.size + 1,), dtype="<u8", buffer=data, strides=(1,))
-    out = _mix(lengths.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15))
-    all_ones = np.uint64(0xFFFFFFFFFFFFFFFF)
     with np.errstate(over="ignore"):
-        for at in range(0, int(lengths.max()), 8):
-            # a string already ended reads any in-range word; the mask below zeroes it
+        for at in range(0, width, 8):
+            # a string already ended reads any in-range word; the masks below ignore it
             word = words[np.minimum(starts + at, raw.size)]
             left = lengths - at
-            if left.min() < 8:
-                # bytes past a string's end belong to the next string: mask them off
-                keep = np.clip(left, 0, 8).astype(np.uint64)
-                word &= np.where(
-                    keep >= 8, all_ones, (np.uint64(1) << (keep * np.uint64(8))) - np.uint64(1)
-                )
-            mixed = _mix(out ^ word) + np.uint64(at)
+            keep = np.clip(left, 0, 8).astype(np.uint64)
+            word &= np.where(keep >= 8, _ALL_ONES, (np.uint64(1) << (keep * np.uint64(8))) - 1)
             # strings already ended keep their hash, whatever the longest string in the batch
-            out = mixed if left.min() > 0 else np.where(left > 0, mixed, out)
-    return out
+            out = np.where(left > 0, (out ^ word) * _WORD_PRIME, out)
+    return _mix(out)
 
 
 def load_tracks(layout: StoreLayout, columns: Sequence[str]) -> pa.Table:
@@ -141,15 +151,15 @@ class TrackFeatures:
 
         Without an index (:meth:`build_index`) this hashes the distinct ids of ``track_ids``
         and probes the track table's ids against them, so a small sample never indexes the
-        whole table; with one it looks the distinct ids up in the index.
+        whole table; with one it looks every id up in the index (hashing an id is cheaper than
+        dictionary-encoding it).
         """
         if isinstance(track_ids, pa.ChunkedArray):
             track_ids = track_ids.combine_chunks()
-        encoded = track_ids.dictionary_encode()
         if self._index is not None:
-            row_of_code = self._lookup(encoded.dictionary)
-            rows = row_of_code[encoded.indices.to_numpy(zero_copy_only=False)]
+            rows = self._lookup(track_ids)
             return pa.array(rows, type=pa.int64(), mask=rows < 0)
+        encoded = track_ids.dictionary_encode()
         code_of_track = pc.index_in(self._ids, value_set=encoded.dictionary)
         known = code_of_track.is_valid().to_numpy(zero_copy_only=False)
         track_rows = np.flatnonzero(known)
@@ -164,7 +174,7 @@ class TrackFeatures:
         return pa.array(rows, type=pa.int64(), mask=rows < 0)
 
     def _lookup(self, ids: pa.Array) -> np.ndarray:
-        """Track row of each (distinct) id via the index, -1 when unknown."""
+        """Track row of each id via the index, -1 when unknown (or null)."""
         assert self._index is not None
         hashes, order = self._index
         if not len(ids) or not len(hashes):
