@@ -173,3 +173,20 @@ def test_binspec_midpoints_nulls_and_range() -> None:
     )
     with pytest.raises(SkipmodelError):
         BinSpec("danceability", 0, 0, 1)
+
+
+def test_fit_options_parse_and_bad_bins_fail_in_one_line() -> None:
+    import argparse
+
+    from skipmodel.scale.cli import add_arguments, parse_bins
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--aggregate", "--bins", "danceability=20,energy=5"])
+    assert args.aggregate and not args.minibatch
+    assert parse_bins(args.bins) == {"danceability": 20, "energy": 5}
+    assert parse_bins(None) == {}
+    with pytest.raises(SkipmodelError, match="COLUMN=N"):
+        parse_bins("danceability=many")
+    with pytest.raises(SystemExit):  # the two methods exclude each other
+        parser.parse_args(["--aggregate", "--minibatch"])
