@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from skipmodel.errors import SkipmodelError
-from skipmodel.loaders import SampleSpec, iter_batches
+from skipmodel.loaders import DEFAULT_BATCH_ROWS, SampleSpec, iter_batches
 from skipmodel.model.spec import Markov, ModelSpec, Smooth
 from skipmodel.progress import Progress
 from skipmodel.schema import LAG_PREFIXES, LOG_SCHEMA, TRACK_SCHEMA
@@ -345,7 +345,6 @@ def sample_for_cells(
         if any(_base(c)[1] for c in keys)
         else 0
     )
-    extra = {"batch_rows": batch_rows} if batch_rows else {}
     return SampleSpec(
         fraction=fraction,
         seed=seed,
@@ -355,7 +354,7 @@ def sample_for_cells(
         features=tuple(features) if features else False,
         lags=lags,
         lag_features=tuple(lag_feats) if lag_feats else False,
-        **extra,
+        batch_rows=batch_rows or DEFAULT_BATCH_ROWS,
     )
 
 

@@ -19,7 +19,7 @@ import dataclasses
 import importlib.util
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -109,7 +109,7 @@ def compile_logp_grad(model: Any, *, backend: str = "NUMBA") -> tuple[Any, list[
 
     with model:
         logp = model.logp()
-        grads = pytensor.grad(logp, model.value_vars)
+        grads = cast(list[Any], pytensor.grad(logp, model.value_vars))
     # "C" runs through the VM linker (C ops, Python fallback for ops without C code, e.g.
     # Gemv when no BLAS is linked); the pure C linker would fail on those.
     mode = get_mode("CVM" if backend == "C" else backend)

@@ -35,7 +35,7 @@ import pyarrow as pa
 from skipmodel.errors import SkipmodelError
 from skipmodel.loaders import SampleSpec, iter_batches
 from skipmodel.model.design import Design, Encoders, build_design, term_name
-from skipmodel.model.spec import ModelSpec, Pooled
+from skipmodel.model.spec import Fixed, ModelSpec, Pooled
 from skipmodel.progress import Progress
 
 #: Per-row tables: a term's code indexes a table built from the rows' distinct values.
@@ -129,7 +129,7 @@ def fit_encoders(
 def _categorical_columns(spec: ModelSpec) -> list[str]:
     cols = [t.column for t in spec.terms if isinstance(t, Pooled)]
     for t in spec.terms:
-        if t.kind == "fixed":
+        if isinstance(t, Fixed):
             cols += [c for c in t.columns if c in t.categorical or _is_text(c)]
     return list(dict.fromkeys(cols))
 
@@ -157,6 +157,8 @@ def _label(value: Any) -> str:
 
 def _row_arrays(design: Design) -> dict[str, np.ndarray]:
     """Every per-row array of ``design`` keyed ``term/kind/name``; per-row tables gathered."""
+    if design.outcome is None:
+        raise SkipmodelError("the stream has no outcome column")
     out: dict[str, np.ndarray] = {"outcome": design.outcome}
     for td in design.terms:
         for name, codes in td.codes.items():
