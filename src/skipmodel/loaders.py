@@ -87,6 +87,8 @@ TRACK_FEATURES: tuple[str, ...] = tuple(c for c in TRACK_COLUMNS if c != "track_
 DEFAULT_BATCH_ROWS = 65_536
 #: From this many buckets on, the track ids are indexed once per call instead of probed per bucket.
 INDEX_MIN_BUCKETS = 2
+#: Read the next bucket on a worker thread while the current one is emitted.
+READ_AHEAD = True
 
 
 @dataclass(frozen=True)
@@ -480,6 +482,12 @@ def _generate(
         if (files := part_files(layout.bucket_dir(bucket)))
     ]
     if not jobs:
+        return
+    if not READ_AHEAD:
+        for job in jobs:
+            bucket = _prepare_bucket(*_read_bucket(*job), plan, tracks)
+            for part in _bucket_batches(bucket, plan, tracks):
+                yield pa.RecordBatch.from_arrays([_single(c) for c in part.columns], schema=schema)
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="skipmodel-read") as pool:
         ahead: Future[tuple[pa.Table, np.ndarray]] = pool.submit(_read_bucket, *jobs[0])
