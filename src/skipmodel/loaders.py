@@ -2,10 +2,12 @@
 
 ``iter_batches`` streams Arrow record batches of a deterministic session sample with the track
 features joined and within-session lag columns; ``load_table`` / ``load_pandas`` materialise it.
-Memory is bounded by one store bucket's log columns: each chosen bucket is read whole (all its
-part files, only the needed columns) and sorted by ``(session_id, session_position)``; track
-features, lags and row filters are then applied batch by batch, batches cut at session
-boundaries.
+Each chosen bucket is read whole (all its part files, only the needed columns) and sorted by
+``(session_id, session_position)``; track features, lags and row filters are then applied batch
+by batch, batches cut at session boundaries. A worker thread reads and sorts the next bucket
+while the current one is emitted (``READ_AHEAD``), so memory is bounded by two buckets' log
+columns plus one batch of output. Full passes index the track ids once per call
+(:meth:`skipmodel.track_join.TrackFeatures.build_index`); a one-bucket read probes instead.
 
 Which sessions are read is decided in :mod:`skipmodel.sampling`; lag rules live in
 :mod:`skipmodel.lags`; the track join in :mod:`skipmodel.track_join`. See ``notes/CONTRACTS.md``
