@@ -72,3 +72,17 @@ def test_truncated_gzip_is_one_error_with_either_inflate(tmp_path, mssd_dir, mod
     assert "log.csv.gz: truncated or corrupt compressed data" in out["error"]
     assert "\n" not in out["error"]
     assert not list((tmp_path / "s").rglob("*.parquet"))
+
+
+def test_log_ingest_does_not_import_pandas(tmp_path, mssd_dir):
+    # pyarrow's NumPy/scalar conversions import pandas (~0.3 s CPU per ingest); the log path
+    # avoids them. Track-feature files still may: they are small.
+    code = (
+        "import sys\n"
+        "from skipmodel.ingest import ingest\n"
+        f"ingest([{str(mssd_dir / 'mssd_trainset_partial_rows_1180.csv')!r}], "
+        f"{str(tmp_path / 's')!r}, progress=False, flush_rows=300)\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

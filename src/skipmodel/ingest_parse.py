@@ -304,8 +304,8 @@ class SourceParser:
                 reasons[first] = col_reasons(first)
                 bad |= col_bad
         if self.kind == "log" and n:
-            pos = typed["session_position"].fill_null(0).to_numpy().astype(np.int64)
-            length = typed["session_length"].fill_null(0).to_numpy().astype(np.int64)
+            pos = int_np(typed["session_position"])
+            length = int_np(typed["session_length"])
             over = (pos > length) & ~bad
             if over.any():
                 reasons[over] = [
@@ -429,15 +429,15 @@ class SourceParser:
             np_vals = np.array(vals or [0], dtype=np.int8)
             out_np = np_vals[idx] if len(idx) else np.zeros(0, np.int8)
             mask = null_u[idx] if null_u.any() else None
-            arr = pa.array(out_np, type=pa.int8(), mask=mask)
+            arr = np_array(out_np.astype(np.int8, copy=False), mask)
         else:
             np_vals = np.array(vals or [0], dtype=np_type[rule.kind])
             out_np = np_vals[idx] if len(idx) else np.zeros(0, np_vals.dtype)
             mask = null_u[idx] if null_u.any() else None
             if rule.kind == "date":
-                arr = pa.array(out_np, type=pa.int32(), mask=mask).view(pa.date32())
+                arr = np_array(out_np.astype(np.int32, copy=False), mask).view(pa.date32())
             else:
-                arr = pa.array(out_np, mask=mask).cast(store_type, safe=False)
+                arr = np_array(out_np, mask).cast(store_type, safe=False)
         bad = None if ok_u.all() else ~ok_u[idx]
         return arr, bad, lambda rows: msgs[idx[rows]]
 
@@ -488,6 +488,36 @@ class SourceParser:
         raise AssertionError(kind)  # pragma: no cover
 
 
+def np_array(values: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
+    """A NumPy numeric or bool array (``mask`` True = null) as Arrow, sharing its memory.
+
+    ``pa.array`` on NumPy input imports pandas (about a second of an ingest) to check for pandas
+    objects; these arrays never are, so the buffers are wrapped directly.
+    """
+    values = np.ascontiguousarray(values)
+    n = len(values)
+    if values.dtype == np.bool_:
+        data = pa.py_buffer(np.packbits(values, bitorder="little"))
+        arrow_type = pa.bool_()
+    else:
+        data = pa.py_buffer(values)
+        arrow_type = pa.from_numpy_dtype(values.dtype)
+    validity, nulls = None, 0
+    if mask is not None and mask.any():
+        validity = pa.py_buffer(np.packbits(~mask, bitorder="little"))
+        nulls = int(np.count_nonzero(mask))
+    return pa.Array.from_buffers(arrow_type, n, [validity, data], null_count=nulls)
+
+
+def str_array(values: list[str]) -> pa.Array:
+    """A short list of Python strings as an Arrow string array (without ``pa.array``, as above)."""
+    encoded = [v.encode("utf-8") for v in values]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    offsets[1:] = np.cumsum([len(b) for b in encoded])
+    data = pa.py_buffer(b"".join(encoded))
+    return pa.Array.from_buffers(pa.string(), len(encoded), [None, pa.py_buffer(offsets), data])
+
+
 def bool_np(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """A boolean Arrow array as a NumPy bool array (nulls as False).
 
@@ -501,6 +531,17 @@ def bool_np(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     if len(arr) == 0:
         return np.zeros(0, dtype=bool)
     return _np_view(arr.cast(pa.uint8())).view(np.bool_)
+
+
+def int_np(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An integer Arrow array as int64 NumPy, nulls as 0 (no ``fill_null``/``to_numpy``: they
+    import pandas)."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    out = _np_view(arr).astype(np.int64)
+    if arr.null_count:
+        out[bool_np(arr.is_null())] = 0
+    return out
 
 
 def _np_view(arr: pa.Array) -> np.ndarray:

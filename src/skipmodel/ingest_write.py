@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 from skipmodel import schema
 from skipmodel.errors import SkipmodelError
 from skipmodel.hashing import session_bucket
-from skipmodel.ingest_parse import REJECTED_SCHEMA, bool_np
+from skipmodel.ingest_parse import REJECTED_SCHEMA, bool_np, int_np, np_array, str_array
 from skipmodel.store import BUCKET_KEY, StoreLayout, atomic_write_json
 
 #: Valid rows buffered before a flush into parts (~150 MB of Arrow for MSSD logs).
@@ -89,7 +89,7 @@ def bucket_of_rows(session_ids: pa.Array, n_buckets: int) -> np.ndarray:
     if n > 1:
         change[1:] = bool_np(pc.not_equal(session_ids.slice(1), session_ids.slice(0, n - 1)))
     starts = np.flatnonzero(change)
-    run_buckets = session_bucket(session_ids.take(pa.array(starts)), n_buckets)
+    run_buckets = session_bucket(session_ids.take(np_array(starts)), n_buckets)
     return np.repeat(run_buckets, np.diff(np.append(starts, n)))
 
 
@@ -101,7 +101,7 @@ def _decode_categories(
     for f in target:
         col = table.column(f.name)
         if f.name in categories:
-            dictionary = pa.array(categories[f.name], pa.string())
+            dictionary = str_array(categories[f.name])
             col = pa.chunked_array(
                 [pa.DictionaryArray.from_arrays(c, dictionary) for c in col.chunks], type=f.type
             )
@@ -138,9 +138,7 @@ def _sorted_part(table: pa.Table) -> tuple[pa.Table, int, int]:
 
 
 def _np(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks()
-    return col.to_numpy(zero_copy_only=False).astype(np.int64)
+    return int_np(col)
 
 
 @dataclass
@@ -204,7 +202,7 @@ class SourceWriter:
             self._by_bucket.setdefault(0, []).append(table)
             return
         order = np.argsort(buckets, kind="stable")
-        taken = table.take(pa.array(order))
+        taken = table.take(np_array(order))
         sorted_buckets = buckets[order]
         edges = np.flatnonzero(np.diff(sorted_buckets)) + 1
         starts = np.concatenate([[0], edges])
