@@ -178,3 +178,35 @@ def test_sequential_prediction_rolls_simulated_outcomes_forward(plays) -> None:
     # Ordinary prediction uses the real previous outcomes instead and differs.
     plain = predict_design(design, draws)
     assert not np.allclose(plain.p_skip[-len(ids) :], pred.p_skip)
+
+
+def test_binomial_cells_give_the_bernoulli_logp_up_to_a_constant(plays) -> None:
+    """The likelihood is a swappable piece: Binomial on aggregated cells == Bernoulli on rows."""
+    from dataclasses import replace
+
+    from scipy.special import gammaln
+
+    from skipmodel.model.design import TermDesign
+
+    spec = ModelSpec(terms=(Pooled(column="track_id_clean"),))
+    rows = build_design(spec, plays)
+    td = rows.terms[0]
+    cells, cell_of_row = np.unique(td.codes["level"], return_inverse=True)
+    trials = np.bincount(cell_of_row)
+    skips = np.bincount(cell_of_row, weights=rows.outcome).astype(np.int64)
+    cell_term = TermDesign(
+        td.term,
+        td.name,
+        codes={"level": cells.astype(np.int32)},
+        coords=td.coords,
+        settings=td.settings,
+    )
+    aggregated = replace(rows, n_obs=len(cells), outcome=skips, trials=trials, terms=(cell_term,))
+    assert aggregated.likelihood == "binomial"
+    m_rows, m_cells = build_model(rows), build_model(aggregated)
+    point = _random_point(m_rows, seed=4)
+    lp_rows, g_rows = logp_and_grad(m_rows, point)
+    lp_cells, g_cells = logp_and_grad(m_cells, point)
+    log_choose = gammaln(trials + 1) - gammaln(skips + 1) - gammaln(trials - skips + 1)
+    assert lp_cells - log_choose.sum() == pytest.approx(lp_rows, rel=1e-10)
+    np.testing.assert_allclose(g_cells, g_rows, rtol=1e-8, atol=1e-10)
