@@ -212,6 +212,7 @@ class SourceParser:
         )
         convert_options = pacsv.ConvertOptions(
             column_types={c: pa.string() for c in self.columns},
+            check_utf8=False,  # the HashingReader only hands on valid UTF-8 (U+FFFD for bad bytes)
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
             null_values=[],
