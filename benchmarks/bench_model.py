@@ -17,6 +17,7 @@ of wall time (compile + tune + draws) — the ratio is skipmodel over straightfo
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -140,6 +141,7 @@ def run(out_dir: Path, *, quick: bool) -> list[dict]:
 
     ours = fit(get_variant("full"), plays, draws=draws, tune=tune, chains=2, seed=SEED)
     d = ours.diagnostics
+    print(f"bench_model: skipmodel full: {ours.summary()}", file=sys.stderr, flush=True)
     hsgp = {
         name: ours.encoders.settings[f"smooth_{name}"]
         for name in ("duration", "us_popularity_estimate")
@@ -159,6 +161,7 @@ def run(out_dir: Path, *, quick: bool) -> list[dict]:
             compute_convergence_checks=False,
         )
     naive = _diagnostics(tree, time.perf_counter() - start)
+    print(f"bench_model: straightforward: {naive}", file=sys.stderr, flush=True)
 
     rows_note = f"{len(plays):,} plays, 2 chains; skipmodel {tune}+{draws}, straightforward {naive_draws}+{naive_draws}"
     ratio = d["ess_per_second"] / max(naive["ess_per_second"], 1e-12)
