@@ -13,7 +13,8 @@ hashed session id, so the stream is already a random order of *sessions*; the sh
 
 Convergence: the loss (negative ELBO estimate) is averaged over windows of ``window`` steps; the
 fit stops when the relative change between consecutive window means falls below ``tol`` (after
-at least one epoch) or after ``max_epochs``.
+at least one epoch and ``min_steps`` steps: the loss flattens well before the variational sds
+have shrunk to their optimum) or after ``max_epochs``.
 
 Mean-field ADVI is known to underestimate posterior spread; :func:`compare_to_nuts` reports the
 ratio of sds against a NUTS fit rather than hiding it. ``full_rank=True`` fits a full-rank
@@ -52,6 +53,7 @@ class MinibatchOptions:
     tol: float = 1e-3
     window: int = 100
     learning_rate: float = 0.01
+    min_steps: int = 1000
     full_rank: bool = False
     draws: int = 1000
     seed: int = 0
@@ -319,7 +321,8 @@ def fit_minibatch(
                 bar.advance(options.batch_size, note=f"epoch {epoch + 1} loss {losses[-1]:,.0f}")
                 if len(losses) % options.window == 0:
                     current = float(np.mean(losses[-options.window :]))
-                    if epoch >= 1 and abs(current - previous) < options.tol * abs(previous):
+                    settled = epoch >= 1 and len(losses) >= options.min_steps
+                    if settled and abs(current - previous) < options.tol * abs(previous):
                         converged = True
                         break
                     previous = current
