@@ -21,7 +21,16 @@ from pytensor.compile.mode import Mode
 from skipmodel.model.build import build, build_model
 from skipmodel.model.design import build_design
 from skipmodel.model.predict import linear_predictor_draws, predict_design, predict_sequential
-from skipmodel.model.spec import VARIANTS, Markov, ModelSpec, Pooled, Seasonal, get_variant
+from skipmodel.model.spec import (
+    VARIANTS,
+    Fixed,
+    Markov,
+    ModelSpec,
+    Pooled,
+    Seasonal,
+    Smooth,
+    get_variant,
+)
 from skipmodel.model.synthetic import toy_plays
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -107,9 +116,31 @@ def _random_point(model: pm.Model, seed: int) -> dict[str, np.ndarray]:
     return {k: v + rng.normal(0, 0.7, np.shape(v)) for k, v in model.initial_point().items()}
 
 
-@pytest.mark.parametrize("name", ["full", "smooth"])
-def test_numpy_prediction_reproduces_the_model_logit(plays, name) -> None:
-    design = build_design(get_variant(name), plays)
+EVERY_OPTION = ModelSpec(
+    name="every_option",
+    terms=(
+        Pooled(column="track_id_clean", min_count=3),
+        Pooled(
+            column="context_type", slopes=("danceability", "duration"), parametrization="centered"
+        ),
+        Seasonal(
+            hour="periodic_gp", hour_harmonics=4, day_of_month=True, parametrization="centered"
+        ),
+        Markov(lag2=True, features=("energy",), current=False, interactions=False),
+        Smooth(column="duration", log=True, m=7, c=2.0),
+        Fixed(
+            columns=("premium", "danceability", "hist_user_behavior_reason_start", "prev_skip_1"),
+            log=("danceability",),
+        ),
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    "spec", [get_variant("full"), get_variant("smooth"), EVERY_OPTION], ids=lambda s: s.name
+)
+def test_numpy_prediction_reproduces_the_model_logit(plays, spec) -> None:
+    design = build_design(spec, plays)
     model = build_model(design, record_logit=True)
     point = _random_point(model, seed=1)
     outputs = [model[v.name] for v in model.free_RVs + model.deterministics]
@@ -118,6 +149,8 @@ def test_numpy_prediction_reproduces_the_model_logit(plays, name) -> None:
     draws = {v.name: np.asarray(x)[None] for v, x in zip(outputs, values, strict=True)}
     eta = linear_predictor_draws(design, draws, rng=np.random.default_rng(0))
     np.testing.assert_allclose(eta[0], draws["logit_p"][0], rtol=1e-10, atol=1e-10)
+    lp, grad = logp_and_grad(model, point)
+    assert np.isfinite(lp) and np.isfinite(grad).all()
 
 
 def test_periodic_gp_hour_joins_23_and_0(plays) -> None:
