@@ -193,3 +193,15 @@ def test_cli_errors_are_one_line(tiny_store, tmp_path, capsys) -> None:
     code = main(["predict", str(tmp_path / "nothing"), "--store", str(tiny_store), "--out", "x"])
     assert code == 2
     assert "is not a fitted run" in capsys.readouterr().err
+
+
+def test_pathfinder_without_pymc_extras_says_what_to_install(plays) -> None:
+    pytest.importorskip("pymc")
+    try:
+        import pymc_extras  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("pymc-extras is installed")
+    with pytest.raises(SkipmodelError, match="needs the pymc-extras package"):
+        fit(get_variant("baseline"), plays, method="pathfinder")
