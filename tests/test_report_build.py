@@ -36,6 +36,7 @@ def test_bad_run_still_builds_and_says_so_first(two_run_report: Path) -> None:
 
 def test_report_sections_and_metrics(two_run_report: Path) -> None:
     text = two_run_report.read_text()
+    assert text.index(">Summary</h2>") < text.index(">good: overview</h2>")
     for heading in (
         "good: diagnostics",
         "good: effects",

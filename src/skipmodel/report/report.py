@@ -591,6 +591,32 @@ def _comparison(loos: dict[str, LooResult], out: Path) -> tuple[Section | None, 
     return Section("Model comparison", tuple(blocks), tuple(subs)), metrics
 
 
+def _summary_section(
+    names: Sequence[str], trusted: dict[str, bool], heldout: dict, loo: dict
+) -> Section:
+    """One row per run: trusted?, ELPD, held-out log loss / AUC, second-half mean accuracy."""
+    rows = {}
+    for name in names:
+        row: dict[str, object] = {"diagnostics": "passed" if trusted[name] else "FAILED"}
+        if name in loo:
+            row["elpd_loo"] = loo[name]["elpd_loo"]
+            row["elpd_se"] = loo[name]["se"]
+        held = heldout.get("rows", {}).get(name)
+        if held:
+            row |= {"log_loss": held["log_loss"], "auc": held["auc"], "accuracy": held["accuracy"]}
+        seq = heldout.get("second_half", {}).get(name)
+        if seq:
+            row["mean_average_accuracy"] = seq["mean_average_accuracy"]
+        rows[name] = row
+    table = pd.DataFrame(rows).T
+    table.index.name = "run"
+    text = (
+        "The runs at a glance; details follow. Higher is better for ELPD (PSIS-LOO), AUC, "
+        "accuracy and mean average accuracy (WSDM Cup 2019, second halves); lower for log loss."
+    )
+    return Section("Summary", (Paragraph(text), Table(table, "One row per run.")))
+
+
 # --- entry point -----------------------------------------------------------------------------
 
 
@@ -673,6 +699,7 @@ def report(
         metrics["loo"] = loo_metrics
         bar.advance(1)
     trusted = {name: bool(run_metrics[name]["diagnostics"]["ok"]) for name in names}
+    sections.insert(0, _summary_section(names, trusted, heldout_metrics, loo_metrics))
     index = write_html(
         out / "index.html",
         options.title,
