@@ -53,3 +53,15 @@ def test_seed_changes_draws_and_buckets_are_even() -> None:
 @pytest.mark.parametrize("n", [0, 1])
 def test_tiny_inputs(n: int) -> None:
     assert len(stable_hash(pa.array(["a"] * n, type=pa.string()))) == n
+
+
+def test_atomic_writes_publish_readable_files(tmp_path) -> None:  # noqa: ANN001
+    import stat
+
+    from skipmodel.store import atomic_write_text
+
+    target = tmp_path / "x" / "manifest.json"
+    atomic_write_text(target, "{}")
+    assert target.read_text() == "{}"
+    assert stat.S_IMODE(target.stat().st_mode) & 0o044  # group/other can read (umask 022)
+    assert not [p for p in target.parent.iterdir() if p.name.endswith(".tmp")]

@@ -43,7 +43,6 @@ import json
 import tarfile
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,14 +148,6 @@ def _csv_bytes(table: pa.Table) -> bytes:
     return header + sink.getvalue().to_pybytes()
 
 
-@contextmanager
-def _atomic(final: Path) -> Iterator[Path]:
-    """:func:`skipmodel.store.atomic_path` with the usual file mode (mkstemp makes 0600)."""
-    with atomic_path(final) as tmp:
-        yield tmp
-        tmp.chmod(0o644)
-
-
 def _write_tar_gz(path: Path, folder: str, members: Iterable[tuple[str, bytes]]) -> int:
     """A deterministic ``.tar.gz`` with ``folder/`` and its files (fixed times and owners).
 
@@ -165,7 +156,7 @@ def _write_tar_gz(path: Path, folder: str, members: Iterable[tuple[str, bytes]])
     """
     count = 0
     with (
-        _atomic(path) as tmp,
+        atomic_path(path) as tmp,
         open(tmp, "wb") as raw,
         gzip.GzipFile(
             filename="", mode="wb", fileobj=raw, compresslevel=_GZIP_LEVEL, mtime=0
@@ -387,7 +378,7 @@ def simulate(
 
     # Truth.
     truth_tracks = out / "truth_tracks.parquet"
-    with _atomic(truth_tracks) as tmp:
+    with atomic_path(truth_tracks) as tmp:
         pq.write_table(
             pa.table(
                 {
@@ -424,7 +415,7 @@ def simulate(
         },
     }
     truth_path = out / "truth.json"
-    with _atomic(truth_path) as tmp:
+    with atomic_path(truth_path) as tmp:
         tmp.write_text(json.dumps(truth, indent=1, allow_nan=False) + "\n")
     return SimulationResult(
         out=out,

@@ -35,6 +35,9 @@ MANIFEST_FILE = "manifest.json"
 BUCKET_KEY = "session_bucket"
 DEFAULT_BUCKETS = 100
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @dataclass(frozen=True)
 class StoreLayout:
@@ -92,6 +95,9 @@ def atomic_path(final: Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp creates 0600 files; published files get the usual umask-based mode.
+        if tmp_path.exists():
+            tmp_path.chmod(0o666 & ~_UMASK)
         os.replace(tmp_path, final)
     finally:
         if tmp_path.exists():
