@@ -30,7 +30,8 @@ STAMP := $(VENV)/.installed
 .PHONY: help setup data sample explore cpdag demo fit report test test-slow lint bench clean
 
 help:
-	@echo "make demo       simulate demo data, ingest, sample (later: fit, report)"
+	@echo "make demo       simulate demo data -> ingest -> sample, explore, cpdag -> fit -> report"
+	@echo "make fit        fit VARIANTS='$(VARIANTS)' to the store     make report  reports/models/index.html"
 	@echo "make test       fast tests (creates .venv)        make test-slow  statistical recovery tests"
 	@echo "make data       ingest RAW=... (or simulated demo data) into STORE=$(STORE)"
 	@echo "make lint       ruff + mypy                       make bench      benchmarks -> reports/bench/"
@@ -38,11 +39,11 @@ help:
 
 # Find a Python >= 3.12: an explicit PYTHON=..., python3.13/3.12 on PATH, or pyenv's 3.12.1.
 PYTHON_FOUND = $(shell \
-  for c in "$(PYTHON)" python3.13 python3.12 python3; do \
+  for c in "$(PYTHON)" python3.12 python3.13 python3; do \
     [ -n "$$c" ] && command -v $$c >/dev/null 2>&1 && \
     $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { command -v $$c; exit 0; }; \
   done; \
-  for v in 3.13.0 3.12.1; do \
+  for v in 3.12.1 3.13.0; do \
     p=$$(PYENV_VERSION=$$v pyenv which python 2>/dev/null) && [ -x "$$p" ] && { echo "$$p"; exit 0; }; \
   done; \
   for p in $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3; do [ -x "$$p" ] && { echo "$$p"; exit 0; }; done)
@@ -73,21 +74,40 @@ $(STORE_READY): $(DEMO_DATA)
 	$(BIN)/skipmodel ingest $(DEMO)/training_set.tar.gz $(DEMO)/track_features.tar.gz --store $(STORE) --buckets $(DEMO_BUCKETS)
 data: $(STORE_READY)
 else
-# Real files: ingest is idempotent, so re-running it is always safe.
+# Real files: 'make data' always (re-)ingests (idempotent); other targets ingest only if no store.
 data: $(STAMP)
+	$(BIN)/skipmodel ingest $(RAW) --store $(STORE)
+$(STORE_READY): | $(STAMP)
 	$(BIN)/skipmodel ingest $(RAW) --store $(STORE)
 endif
 
-sample: data
+# Fit the shipped variants on the train split of a session sample, then report on the test split.
+VARIANTS     ?= baseline seasonal markov full
+FIT_FRACTION ?= 0.05
+DRAWS        ?= 500
+TUNE         ?= 500
+CHAINS       ?= 2
+
+$(RUNS)/%/posterior.nc: models/%.toml $(STORE_READY) | $(STAMP)
+	$(BIN)/skipmodel fit --store $(STORE) --model $< --out $(RUNS)/$* --fraction $(FIT_FRACTION) \
+	  --seed $(SEED) --draws $(DRAWS) --tune $(TUNE) --chains $(CHAINS) --log-likelihood
+
+fit: $(foreach v,$(VARIANTS),$(RUNS)/$(v)/posterior.nc)
+
+report: fit
+	$(BIN)/skipmodel report $(addprefix $(RUNS)/,$(VARIANTS)) --out $(REPORTS)/models
+	@echo "open $(REPORTS)/models/index.html"
+
+sample: $(STORE_READY)
 	$(BIN)/skipmodel sample --store $(STORE) --out data/sample.parquet --fraction $(FRACTION) --seed $(SEED)
 
-explore: data
+explore: $(STORE_READY)
 	$(BIN)/skipmodel explore --store $(STORE) --out $(REPORTS)/explore --fraction $(FRACTION) --seed $(SEED)
 
-cpdag: data
+cpdag: $(STORE_READY)
 	$(BIN)/skipmodel cpdag --store $(STORE) --out $(REPORTS)/cpdag --alpha 1e-10
 
-demo: sample explore cpdag
+demo: sample explore cpdag report
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -109,4 +129,4 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.run --out $(REPORTS)/bench
 
 clean:
-	rm -rf $(DEMO) $(STORE) data/sample.parquet $(RUNS) $(REPORTS)/bench $(REPORTS)/explore $(REPORTS)/cpdag $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(DEMO) $(STORE) data/sample.parquet $(RUNS) $(REPORTS)/bench $(REPORTS)/explore $(REPORTS)/cpdag $(REPORTS)/models $(VENV) .pytest_cache .ruff_cache .mypy_cache
