@@ -82,7 +82,11 @@ def _scalar_sds(tree) -> dict[str, float]:
     return out
 
 
-def run(out_dir: Path, *, quick: bool) -> list[dict]:
+SECTIONS = ("aggregate", "minibatch", "gradient")
+
+
+def run(out_dir: Path, *, quick: bool, sections: tuple[str, ...] = SECTIONS) -> list[dict]:
+    """All sections (the harness); ``python benchmarks/bench_scale.py --section S`` runs one."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     partial = out_dir / "scale_partial.jsonl"
@@ -97,6 +101,16 @@ def run(out_dir: Path, *, quick: bool) -> list[dict]:
     store = build_store(n_sessions)
     draws = 300 if quick else 500
 
+    if "aggregate" in sections:
+        _aggregate_section(store, draws, keep)
+    if "minibatch" in sections:
+        _minibatch_section(store, quick, keep)
+    if "gradient" in sections:
+        _gradient_section(store, quick, keep)
+    return rows
+
+
+def _aggregate_section(store: Path, draws: int, keep) -> None:
     # -- aggregation vs one scan of the same columns --------------------------------------
     sample = sample_for_cells(BINNED, split="train")
     scan_s, scan_rows = _scan(store, sample)
@@ -170,6 +184,8 @@ def run(out_dir: Path, *, quick: bool) -> list[dict]:
         )
     )
 
+
+def _minibatch_section(store: Path, quick: bool, keep) -> None:
     # -- minibatch ADVI of the full model: time per epoch vs one scan -----------------------
     full = get_variant("full")
     mb_fraction = 0.05 if quick else 0.1
@@ -195,7 +211,10 @@ def run(out_dir: Path, *, quick: bool) -> list[dict]:
         )
     )
 
+
+def _gradient_section(store: Path, quick: bool, keep) -> None:
     # -- logp + gradient of the full model vs the bandwidth bound -------------------------
+    full = get_variant("full")
     bandwidth = memory_bandwidth()
     sizes = (10_000, 100_000) if quick else (100_000, 1_000_000)
     pool = load_table(store, SampleSpec(fraction=0.12 if not quick else 0.4, seed=3, lags=2))
@@ -218,4 +237,15 @@ def run(out_dir: Path, *, quick: bool) -> list[dict]:
                     f"{t.describe()}; {t.n_params} parameters; compile {t.compile_seconds:.0f} s",
                 )
             )
-    return rows
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=CACHE / "report")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--section", action="append", choices=SECTIONS)
+    a = parser.parse_args()
+    for r in run(a.out, quick=a.quick, sections=tuple(a.section or SECTIONS)):
+        print(json.dumps(r))

@@ -97,16 +97,25 @@ def test_minibatch_advi_matches_nuts_means_and_reports_underdispersion(store: Pa
     sample = sample_spec_for(SMALL, fraction=1.0, seed=0, split="train")
     nuts = fit(SMALL, load_table(store, sample), draws=500, tune=500, chains=2, seed=1)
     options = MinibatchOptions(
-        batch_size=512, max_epochs=40, window=50, tol=2e-3, learning_rate=0.02, draws=2000
+        batch_size=512,
+        max_epochs=80,
+        window=100,
+        tol=1e-3,
+        learning_rate=0.05,
+        min_steps=1500,
+        draws=2000,
     )
     advi = fit_minibatch(store, SMALL, sample=sample, options=options, progress=False)
     assert advi.steps >= 50 and np.isfinite(advi.losses).all()
     table = compare_to_nuts(advi.posterior, nuts.posterior)
     print(table.to_string())  # the report: mean-field sds are typically smaller than NUTS'
-    # Means: within half a posterior sd of NUTS for every scalar parameter.
-    assert (table["z"].abs() < 0.5).all(), table
-    # Spread: mean-field ADVI is not expected to match; it must be the right order of size.
-    assert table["sd_ratio"].between(0.3, 1.5).all(), table
+    # Means: within a quarter of a NUTS posterior sd for every scalar parameter (measured here:
+    # at most 0.07 sd with iterate averaging; 1.5 sd without it).
+    assert (table["z"].abs() < 0.25).all(), table
+    # Spread: mean-field is not expected to match (measured 0.63..1.36 of NUTS, smallest for the
+    # zero-sum levels, whose posterior correlation mean-field ignores); the right order of size.
+    assert table["sd_ratio"].between(0.4, 1.7).all(), table
+    assert advi.converged
 
 
 @pytest.mark.slow
