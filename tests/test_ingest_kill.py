@@ -117,3 +117,17 @@ def test_crash_during_commit_is_rolled_forward(tmp_path, inputs, monkeypatch):
     assert len(journals) == 1  # a half-committed source, recorded in its journal
     ingest(inputs, store, flush_rows=150, progress=False)
     _same(_snapshot(store), want)
+
+
+def test_rerun_after_a_kill_before_the_first_manifest(tmp_path, inputs):
+    """A first ingest killed while writing its first manifest leaves only the lock and the
+    manifest's temp file: the re-run must treat that folder as its own, not as a stranger's."""
+    reference = tmp_path / "reference"
+    ingest(inputs, reference, n_buckets=5, flush_rows=150, progress=False)
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / ingest_write.LOCK_FILE).write_text("")
+    (store / ".manifest.json.abc123.tmp").write_text('{"half": ')
+    ingest(inputs, store, n_buckets=5, flush_rows=150, progress=False)
+    _same(_snapshot(reference), _snapshot(store))
+    assert not list(store.glob(".manifest.json.*.tmp"))

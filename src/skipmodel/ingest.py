@@ -57,7 +57,7 @@ from skipmodel.ingest_write import (
     store_lock,
 )
 from skipmodel.progress import Progress
-from skipmodel.store import DEFAULT_BUCKETS, StoreLayout, atomic_write_json
+from skipmodel.store import DEFAULT_BUCKETS, MANIFEST_FILE, StoreLayout, atomic_write_json
 
 __all__ = ["IngestReport", "SourceReport", "ingest"]
 
@@ -96,6 +96,14 @@ class IngestReport:
         return self.store / "rejected"
 
 
+def _left_by_interrupted_ingest(name: str) -> bool:
+    """What a first ingest killed before its first manifest can leave (the lock, staging, or
+    the manifest's own temporary file); the next run recovers from these."""
+    return name in (".ingest.lock", ".staging") or (
+        name.startswith(f".{MANIFEST_FILE}.") and name.endswith(".tmp")
+    )
+
+
 def _check_store_folder(layout: StoreLayout, n_buckets: int | None) -> None:
     """Refuse, before touching anything, a folder that is neither empty nor a store."""
     if n_buckets is not None and not 1 <= n_buckets <= 10_000:
@@ -105,7 +113,7 @@ def _check_store_folder(layout: StoreLayout, n_buckets: int | None) -> None:
     if (
         layout.root.is_dir()
         and not layout.manifest_path.is_file()
-        and any(p.name not in (".ingest.lock", ".staging") for p in layout.root.iterdir())
+        and not all(_left_by_interrupted_ingest(p.name) for p in layout.root.iterdir())
     ):
         raise SkipmodelError(
             f"{layout.root} exists, is not empty and is not a skipmodel store; "
