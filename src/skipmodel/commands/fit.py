@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from skipmodel.errors import SkipmodelError
 from skipmodel.model.spec import METHODS, SAMPLERS, resolve_model
 
 
@@ -26,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-likelihood", action="store_true", help="store pointwise log-likelihood (for LOO)"
     )
+    from skipmodel.scale.cli import add_arguments as add_scale_arguments
+
+    add_scale_arguments(parser)  # --aggregate [--bins] | --minibatch (full-data scale)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,6 +37,16 @@ def run(args: argparse.Namespace) -> int:
     from skipmodel.model.data import load_plays, sample_manifest, sample_spec_for
     from skipmodel.model.fit import fit, save_run
 
+    if args.aggregate or args.minibatch:
+        from skipmodel.scale.cli import fit_from_args
+
+        scaled = fit_from_args(spec, args)
+        save_run(scaled, args.out)
+        print(scaled.summary())
+        print(f"run saved to {args.out}", file=sys.stderr)
+        return 0
+    if args.bins:
+        raise SkipmodelError("--bins applies only with --aggregate")
     sample = sample_spec_for(spec, fraction=args.fraction, seed=args.seed, split="train")
     plays = load_plays(args.store, sample)
     result = fit(
