@@ -40,28 +40,25 @@ def run(args: argparse.Namespace) -> int:
     if args.aggregate or args.minibatch:
         from skipmodel.scale.cli import fit_from_args
 
-        scaled = fit_from_args(spec, args)
-        save_run(scaled, args.out)
-        print(scaled.summary())
-        print(f"run saved to {args.out}", file=sys.stderr)
-        return 0
-    if args.bins:
-        raise SkipmodelError("--bins applies only with --aggregate")
-    sample = sample_spec_for(spec, fraction=args.fraction, seed=args.seed, split="train")
-    plays = load_plays(args.store, sample)
-    result = fit(
-        spec,
-        plays,
-        draws=args.draws,
-        tune=args.tune,
-        chains=args.chains,
-        target_accept=args.target_accept,
-        seed=args.seed,
-        sampler=args.sampler,
-        method=args.method,
-        log_likelihood=args.log_likelihood,
-        manifest=sample_manifest(args.store, sample),
-    )
+        result = fit_from_args(spec, args)
+    else:
+        if args.bins:
+            raise SkipmodelError("--bins applies only with --aggregate")
+        sample = sample_spec_for(spec, fraction=args.fraction, seed=args.seed, split="train")
+        plays = load_plays(args.store, sample)
+        result = fit(
+            spec,
+            plays,
+            draws=args.draws,
+            tune=args.tune,
+            chains=args.chains,
+            target_accept=args.target_accept,
+            seed=args.seed,
+            sampler=args.sampler,
+            method=args.method,
+            log_likelihood=args.log_likelihood,
+            manifest=sample_manifest(args.store, sample),
+        )
     save_run(result, args.out)
     print(result.summary())
     print(f"run saved to {args.out}", file=sys.stderr)
