@@ -183,6 +183,24 @@ def fit(
     )
     design = build_design(spec, data)
     model = build_model(design)
+    tree, diagnostics = sample_model(model, opts)
+    assert design.outcome is not None  # build_design requires it when fitting
+    outcome = design.outcome.astype(float)
+    info = {
+        **(manifest or {}),
+        "n_rows": int(design.n_obs),
+        "outcome": spec.outcome,
+        "outcome_rate": float(outcome.mean()),
+        "coords_sizes": {k: len(v) for k, v in design.coords.items()},
+    }
+    return FitResult(spec, design.encoders, tree, diagnostics, opts, info)
+
+
+def sample_model(model: Any, opts: FitOptions) -> tuple[Any, dict[str, Any]]:
+    """Sample a built model as ``opts`` says; the cleaned posterior tree and its diagnostics.
+
+    The one place that runs a sampler: row-level fits and aggregated (cell) fits share it.
+    """
     start = time.perf_counter()
     if opts.method == "nuts":
         tree, compile_seconds = _SAMPLERS[opts.sampler](model, opts)
@@ -200,16 +218,7 @@ def fit(
     diagnostics["compile_seconds"] = compile_seconds
     if opts.method == "nuts":
         diagnostics["ess_per_second"] = diagnostics["min_ess_bulk"] / max(seconds, 1e-9)
-    assert design.outcome is not None  # build_design requires it when fitting
-    outcome = design.outcome.astype(float)
-    info = {
-        **(manifest or {}),
-        "n_rows": int(design.n_obs),
-        "outcome": spec.outcome,
-        "outcome_rate": float(outcome.mean()),
-        "coords_sizes": {k: len(v) for k, v in design.coords.items()},
-    }
-    return FitResult(spec, design.encoders, tree, diagnostics, opts, info)
+    return tree, diagnostics
 
 
 def _cores(chains: int) -> int:

@@ -21,7 +21,6 @@ Examples
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Any
 
 import numpy as np
@@ -162,15 +161,7 @@ def fit_cells(
     )
     design = cells_design(spec, cells, encoders=encoders)
     model = build_model(design)
-    start = time.perf_counter()
-    tree, compile_seconds = sample_model(model, opts)
-    seconds = time.perf_counter() - start
-    tree = model_fit._clean(tree)
-    diagnostics = model_fit.diagnose(tree) if opts.method == "nuts" else {}
-    diagnostics["seconds"] = seconds
-    diagnostics["compile_seconds"] = compile_seconds
-    if opts.method == "nuts":
-        diagnostics["ess_per_second"] = diagnostics["min_ess_bulk"] / max(seconds, 1e-9)
+    tree, diagnostics = model_fit.sample_model(model, opts)
     info = {
         **(manifest or {}),
         "n_rows": int(cells.n_rows),
@@ -185,19 +176,6 @@ def fit_cells(
     return model_fit.FitResult(spec, design.encoders, tree, diagnostics, opts, info)
 
 
-def sample_model(model: Any, opts: Any) -> tuple[Any, float | None]:
-    """Sample a built model exactly as :func:`skipmodel.model.fit.fit` would (NUTS or quick).
-
-    Returns the posterior tree and the compile time when the sampler reports it.
-    """
-    from skipmodel.model import fit as model_fit
-
-    table = model_fit._SAMPLERS if opts.method == "nuts" else model_fit._APPROXIMATIONS
-    out = table[opts.sampler if opts.method == "nuts" else opts.method](model, opts)
-    # The model's samplers return (tree, compile_seconds); older versions the tree alone.
-    return out if isinstance(out, tuple) else (out, None)
-
-
 __all__ = [
     "ENCODER_ROWS",
     "cell_encoders",
@@ -205,5 +183,4 @@ __all__ = [
     "fit_cells",
     "log_binomial_constant",
     "rows_design",
-    "sample_model",
 ]
