@@ -84,9 +84,9 @@ endif
 # Fit the shipped variants on the train split of a session sample, then report on the test split.
 VARIANTS     ?= baseline seasonal markov full
 FIT_FRACTION ?= 0.05
-DRAWS        ?= 500
-TUNE         ?= 500
-CHAINS       ?= 2
+DRAWS        ?= 1000
+TUNE         ?= 1000
+CHAINS       ?= 4
 
 $(RUNS)/%/posterior.nc: models/%.toml $(STORE_READY) | $(STAMP)
 	$(BIN)/skipmodel fit --store $(STORE) --model $< --out $(RUNS)/$* --fraction $(FIT_FRACTION) \
