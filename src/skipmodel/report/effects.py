@@ -38,6 +38,15 @@ MAX_CATEGORIES = 40
 CURVE_DIMS = ("position", "day_of_month")
 CYCLIC_DIMS = ("hour",)
 SAMPLE_DIMS = ("chain", "draw")
+#: Axis labels (with units) of the curves a report draws; other columns use their own name.
+AXIS_LABELS = {
+    "hour": "hour of day (h)",
+    "position": "position in session (plays)",
+    "day_of_month": "day of month",
+    "duration": "track duration (s)",
+    "us_popularity_estimate": "US popularity estimate (percentile)",
+    "release_year": "release year",
+}
 TRACK_LABEL = "track"
 
 EffectKind = Literal["categorical", "curve", "cyclic"]
@@ -74,8 +83,18 @@ class Effect:
     probability: np.ndarray
 
     @property
-    def title(self) -> str:
+    def name(self) -> str:
         return self.variable.removesuffix("_effect").replace("_", " ")
+
+    @property
+    def title(self) -> str:
+        return f"P(skip) by {self.name}"
+
+    @property
+    def axis_label(self) -> str:
+        """The x axis of a curve, with units where the column has them."""
+        name = self.dim.removesuffix("_grid")
+        return AXIS_LABELS.get(name, name.replace("_", " "))
 
     def summary(self) -> Interval:
         return interval(self.probability)

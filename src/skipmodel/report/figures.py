@@ -257,7 +257,7 @@ def plot_curve_effect(effect: Effect, path: Path, *, xlabel: str | None = None) 
         ax.axvline(x[-1], color="grey", ls=":", lw=1)
     elif effect.dim in ("position", "day_of_month"):
         ax.plot(x, s.mean, "o", color=BAND, ms=3)
-    ax.set_xlabel(xlabel or effect.dim.removesuffix("_grid").replace("_", " "))
+    ax.set_xlabel(xlabel or effect.axis_label)
     ax.set_ylabel("P(skip)")
     ax.set_title(effect.title)
     ax.legend(loc="best", fontsize=8)

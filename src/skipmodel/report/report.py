@@ -241,7 +241,7 @@ def _effects_section(run: RunInputs, out: Path, data_note: str) -> Section | Non
     cats = [e for e in effects if e.kind == "categorical"]
     if cats:
         path = fig.plot_categorical_effects(cats, figs / f"{run.name}_categorical.png")
-        names = ", ".join(e.title for e in cats)
+        names = ", ".join(e.name for e in cats)
         subs.append(
             Section(
                 "Categorical effects",
@@ -261,11 +261,11 @@ def _effects_section(run: RunInputs, out: Path, data_note: str) -> Section | Non
         )
         subs.append(
             Section(
-                f"{effect.title} effect",
+                f"{effect.name} effect",
                 (
                     Figure(
                         path,
-                        f"P(skip) along {effect.dim.removesuffix('_grid').replace('_', ' ')}: "
+                        f"P(skip) along {effect.axis_label}: "
                         f"posterior mean and 94 % band, other terms at their average.{extra} "
                         f"{where}.",
                     ),
