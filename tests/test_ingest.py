@@ -15,6 +15,7 @@ from ingest_helpers import gzip_copy, pack_tar, rejected, sessions, store_files,
 from skipmodel import schema
 from skipmodel.hashing import session_bucket
 from skipmodel.ingest import ingest
+from skipmodel.ingest_compact import SOURCE_COLUMN, is_sorted_file
 
 MINI = "log_mini_first11sessions.csv"
 PARTIAL = "mssd_trainset_partial_rows_1180.csv"
@@ -86,8 +87,9 @@ def test_values_round_trip_against_pandas(tmp_path, mssd_dir):
             assert (g.astype(str).to_numpy() == w.astype(str).to_numpy()).all(), col
 
 
-def test_store_layout_types_buckets_and_order(tmp_path, excerpts):
-    ingest(excerpts, tmp_path / "s", n_buckets=7, progress=False)
+@pytest.mark.parametrize("compact", [True, False])
+def test_store_layout_types_buckets_and_order(tmp_path, excerpts, compact):
+    ingest(excerpts, tmp_path / "s", n_buckets=7, progress=False, compact=compact)
     manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
     assert manifest["n_buckets"] == 7
     assert manifest["schema_version"] == schema.SCHEMA_VERSION
@@ -95,8 +97,14 @@ def test_store_layout_types_buckets_and_order(tmp_path, excerpts):
     assert manifest["totals"]["track_rows_written"] == 175
     parts = sorted((tmp_path / "s" / "sessions").glob("session_bucket=*/part-*.parquet"))
     assert parts
+    buckets = [p.parent for p in parts]
+    assert (len(set(buckets)) == len(buckets)) == compact  # compacted: one file per bucket
     for part in parts:
         table = pq.read_table(part, partitioning=None)
+        if compact:
+            assert is_sorted_file(part)
+            assert set(table[SOURCE_COLUMN].to_pylist()) <= set(manifest["sources"])
+            table = table.drop_columns([SOURCE_COLUMN])
         assert table.schema.equals(schema.LOG_SCHEMA), part
         bucket = int(part.parent.name.split("=")[1])
         assert set(session_bucket(table["session_id"], 7)) == {bucket}
@@ -152,7 +160,7 @@ def test_ingest_twice_and_overlapping_inputs_do_not_duplicate(tmp_path, excerpts
 
 def test_small_flushes_split_sources_into_parts_without_splitting_sessions(tmp_path, mssd_dir):
     store = tmp_path / "s"
-    ingest([mssd_dir / PARTIAL], store, n_buckets=3, flush_rows=100, progress=False)
+    ingest([mssd_dir / PARTIAL], store, n_buckets=3, flush_rows=100, progress=False, compact=False)
     assert sessions(store).num_rows == 1180
     parts = list((store / "sessions").rglob("part-*-*.parquet"))
     assert parts, "expected several parts per bucket"
@@ -160,7 +168,7 @@ def test_small_flushes_split_sources_into_parts_without_splitting_sessions(tmp_p
     for part in (store / "sessions").rglob("part-*.parquet"):
         for sid in set(pq.read_table(part, columns=["session_id"])["session_id"].to_pylist()):
             assert seen.setdefault(sid, part.name) == part.name, sid
-    whole = ingest([mssd_dir / PARTIAL], tmp_path / "w", n_buckets=3, progress=False)
+    whole = ingest([mssd_dir / PARTIAL], tmp_path / "w", n_buckets=3, progress=False, compact=False)
     assert (
         whole.integrity["incomplete_sessions"]
         == json.loads((store / "manifest.json").read_text())["integrity"]["incomplete_sessions"]

@@ -22,9 +22,11 @@ def _rows(table: pa.Table) -> Counter:
     return Counter(tuple(row.values()) for row in table.to_pylist())
 
 
-def test_ingested_excerpts_load_like_a_hand_built_store(tmp_path, mssd_dir):
+@pytest.mark.parametrize("compact", [False, True])
+def test_ingested_excerpts_load_like_a_hand_built_store(tmp_path, mssd_dir, compact):
     # the 1,180-row excerpt cut mid-session into two source files: ingest writes one part per
-    # source, so that session's rows sit in two part files of its bucket
+    # source, so that session's rows sit in two part files of its bucket (until compaction
+    # merges the bucket into one sorted file)
     lines = (mssd_dir / EXCERPTS[0]).read_text().splitlines(keepends=True)
     sid = [line.split(",")[0] for line in lines]
     cut = next(i for i in range(600, len(lines) - 1) if sid[i] == sid[i + 1])
@@ -32,14 +34,16 @@ def test_ingested_excerpts_load_like_a_hand_built_store(tmp_path, mssd_dir):
     halves[0].write_text("".join(lines[: cut + 1]))
     halves[1].write_text("".join(lines[:1] + lines[cut + 1 :]))
     paths = [*halves, mssd_dir / EXCERPTS[1], mssd_dir / TRACKS]
-    ingest_module.ingest(paths, tmp_path / "ingested", n_buckets=4, progress=False, flush_rows=97)
+    ingest_module.ingest(
+        paths, tmp_path / "ingested", n_buckets=4, progress=False, flush_rows=97, compact=compact
+    )
     split_session = sid[cut]
     holders = [
         f
         for f in (tmp_path / "ingested/sessions").rglob("part-*.parquet")
         if split_session in pq.read_table(f, columns=["session_id"]).column(0).to_pylist()
     ]
-    assert len(holders) == 2
+    assert len(holders) == (1 if compact else 2)
     logs = pa.concat_tables([logs_from_csv(mssd_dir / name) for name in EXCERPTS])
     write_store(tmp_path / "by_hand", logs, tracks_from_csv(mssd_dir / TRACKS), n_buckets=4)
 

@@ -7,7 +7,12 @@ The pieces, one module each:
 - :mod:`skipmodel.ingest_parse` tells logs from track features by header and turns the text into
   typed Arrow batches, rejecting bad rows with their line number, raw text and reason;
 - :mod:`skipmodel.ingest_write` partitions, sorts and stages each source, then commits it
-  atomically and records it in the manifest.
+  atomically and records it in the manifest;
+- :mod:`skipmodel.ingest_compact` merges each bucket's parts into one sorted file at the end.
+
+A source whose fingerprint is already in the manifest is read (its fingerprint is known only at
+its end) but not written again: its rows are in the store already, perhaps inside a compacted
+bucket.
 
 Accounting: for every source and in the totals, ``rows_read = rows_written + rows_rejected``,
 where a row is a physical line after the header (a blank line is a rejected row).
@@ -17,7 +22,7 @@ Integrity findings (counted in the manifest, rows are kept): skip-level nesting 
 ``(session_id, session_position)`` rows within a source; rows whose ``date`` is more than one day
 from the file's day (the ``log_<k>_<yyyymmdd>`` day in the file name, else the file's most
 common date); sessions with fewer distinct positions than their ``session_length``, counted per
-part; and, over the whole store at the end of each ingest, log rows (and distinct tracks) whose
+part, or per whole session once every bucket is compacted (then duplicates too); and, over the whole store at the end of each ingest, log rows (and distinct tracks) whose
 ``track_id_clean`` is not in the track-features table.
 """
 
@@ -37,6 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from skipmodel.errors import SkipmodelError
+from skipmodel.ingest_compact import compact_store, compaction_summary
 from skipmodel.ingest_parse import SourceParser, sniff_header
 from skipmodel.ingest_sources import (
     STREAM_ERRORS,
@@ -178,6 +184,19 @@ def _ingest_source(
             "file_day": ref_day,
             "ingested_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
+        committed = layout.read_manifest()["sources"].get(fp)
+        if committed is not None:
+            # already in the store (maybe inside a compacted bucket): keep it, add the name
+            writer.discard()
+            _add_names(layout, fp, entry["names"])
+            return SourceReport(
+                source.name,
+                committed["kind"],
+                fp,
+                committed["rows_read"],
+                committed["rows_written"],
+                committed["rows_rejected"],
+            )
         staging = writer.finish(fp, entry)
     except (*STREAM_ERRORS, pa.ArrowException) as exc:
         if writer is not None:
@@ -201,6 +220,16 @@ def _ingest_source(
         reader.close_all()
     apply_commit(layout, staging)
     return SourceReport(source.name, kind, fp, rows_read, written, rejected)
+
+
+def _add_names(layout: StoreLayout, fingerprint: str, names: list[str]) -> None:
+    """Record another name of a source already in the store."""
+    manifest = layout.read_manifest()
+    entry = manifest["sources"][fingerprint]
+    merged = sorted(set(entry["names"]) | set(names))
+    if merged != entry["names"]:
+        entry["names"] = merged
+        atomic_write_json(layout.manifest_path, manifest)
 
 
 def _missing_tracks(layout: StoreLayout) -> dict[str, Any]:
@@ -235,6 +264,7 @@ def ingest(
     n_buckets: int | None = None,
     progress: bool = True,
     flush_rows: int = FLUSH_ROWS,
+    compact: bool = True,
 ) -> IngestReport:
     """Ingest raw MSSD files into the Parquet store at ``store``.
 
@@ -251,6 +281,11 @@ def ingest(
         Show rows/s on a terminal (never in CI or pipes).
     flush_rows
         Valid rows buffered before writing parts (bounds memory; tests use small values).
+    compact
+        At the end, merge each bucket's parts into one file sorted by session
+        (:mod:`skipmodel.ingest_compact`), so readers need neither open many files nor
+        re-sort. Without it the store stays correct but slower to read; a later ingest or
+        :func:`skipmodel.ingest_compact.compact` compacts it.
 
     Returns
     -------
@@ -279,7 +314,10 @@ def ingest(
                     skipped[item.name] = item.reason
                     continue
                 reports.append(_ingest_source(layout, item, n, bar, flush_rows))
+        if compact:
+            compact_store(layout)
         manifest = layout.read_manifest()
+        manifest["compaction"] = compaction_summary(layout)
         manifest.setdefault("skipped", {}).update(skipped)
         manifest.setdefault("integrity", {}).update(_missing_tracks(layout))
         recompute_totals(manifest)

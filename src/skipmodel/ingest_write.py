@@ -340,6 +340,13 @@ def recompute_totals(manifest: dict[str, Any]) -> None:
             if key in integrity:
                 integrity[key] += value
     manifest["totals"] = totals
+    compaction = manifest.get("compaction")
+    written = {
+        fp for fp, e in manifest["sources"].items() if e["kind"] == "log" and e["rows_written"]
+    }
+    if compaction and compaction["complete"] and set(compaction["sources"]) == written:
+        # every log row sits in a compacted bucket: count per whole session, not per part
+        integrity.update(compaction["integrity"])
     store_wide = {k: v for k, v in manifest.get("integrity", {}).items() if k not in integrity}
     manifest["integrity"] = {**integrity, **store_wide}
 
@@ -376,6 +383,9 @@ def apply_commit(layout: StoreLayout, staging: Path) -> None:
 
 def recover(layout: StoreLayout) -> int:
     """Finish journaled commits and delete abandoned staging folders and temp files."""
+    from skipmodel.ingest_compact import recover_compactions
+
+    recover_compactions(layout)  # before the temp files go: a journal may name one
     rolled = 0
     staging_root = layout.root / STAGING_DIR
     if staging_root.is_dir():

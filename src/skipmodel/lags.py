@@ -69,6 +69,14 @@ def lag_rows(keys: np.ndarray, positions: np.ndarray, k: int) -> np.ndarray:
     runs, and the target run can only be one of the ``k`` runs just before a row's own run.
     """
     n = keys.size
+    if n > 1 and bool(np.all(keys[1:] > keys[:-1])):
+        # no duplicated position: position p - k, if stored, is one of the k rows before
+        found = np.full(n, -1, dtype=np.int64)
+        for j in range(1, k + 1):
+            hit = keys[: n - j] == keys[j:] - k
+            found[j:][hit] = np.flatnonzero(hit)
+        found[positions.astype(np.int64) <= k] = -1
+        return found
     index = np.arange(n)
     new_run = np.ones(n, dtype=bool)
     new_run[1:] = keys[1:] != keys[:-1]

@@ -52,6 +52,7 @@ from skipmodel.lags import (
     session_keys,
     split_keys,
 )
+from skipmodel.ingest_compact import is_sorted_file, pending_compaction
 from skipmodel.parts import part_files, read_parts
 from skipmodel.sampling import (
     SPLIT_SEED,
@@ -71,6 +72,8 @@ __all__ = [
     "is_test_session",
     "iter_batches",
     "load_pandas",
+    "BucketRows",
+    "iter_buckets",
     "load_table",
     "output_schema",
 ]
@@ -123,6 +126,10 @@ class SampleSpec:
         ``features``).
     batch_rows : int, default 65536
         Target rows per record batch; a batch is larger only when one session is.
+    track_ids : {"string", "dictionary"}, default "string"
+        Type of ``track_id_clean`` and ``prev_track_id_clean``: plain strings, or
+        ``dictionary<int32, string>`` arrays whose dictionary is shared by every batch of a
+        bucket (no string is copied per row; a consumer can work on the dictionary once).
     """
 
     fraction: float = 1.0
@@ -135,6 +142,7 @@ class SampleSpec:
     lags: int = 1
     lag_features: Sequence[str] | bool = True
     batch_rows: int = DEFAULT_BATCH_ROWS
+    track_ids: Literal["string", "dictionary"] = "string"
 
     def __post_init__(self) -> None:
         # Freeze sequences so the spec is hashable and cannot change under a running loader.
@@ -162,6 +170,7 @@ class _Plan:
     date_from: date | None
     date_to: date | None
     batch_rows: int
+    dictionary_ids: bool = False
 
     @property
     def out_names(self) -> list[str]:
@@ -236,6 +245,8 @@ def _plan(spec: SampleSpec) -> _Plan:
             raise SkipmodelError(f"date range is empty: from {date_from} is after to {date_to}")
     if not isinstance(spec.batch_rows, int | np.integer) or spec.batch_rows < 1:
         raise SkipmodelError(f"batch_rows must be a positive integer, got {spec.batch_rows!r}")
+    if spec.track_ids not in ("string", "dictionary"):
+        raise SkipmodelError(f"track_ids must be 'string' or 'dictionary', got {spec.track_ids!r}")
 
     needed = set(log_out)
     if weekday or spec.date_range is not None:
@@ -255,6 +266,7 @@ def _plan(spec: SampleSpec) -> _Plan:
         date_from=date_from,
         date_to=date_to,
         batch_rows=int(spec.batch_rows),
+        dictionary_ids=spec.track_ids == "dictionary",
     )
 
 
@@ -272,15 +284,31 @@ def output_schema(spec: SampleSpec = SampleSpec(), **overrides: Any) -> pa.Schem
 
 
 def _schema(plan: _Plan) -> pa.Schema:
-    fields = [LOG_SCHEMA.field(c) for c in plan.log_out]
+    fields = [_log_field(c, plan.dictionary_ids) for c in plan.log_out]
     if plan.weekday:
         fields.append(pa.field(WEEKDAY, pa.int8(), nullable=False))
     fields += [TRACK_SCHEMA.field(c).with_nullable(True) for c in plan.features]
     for name in lag_column_names(plan.lags, plan.lag_features):
         base = name.split("_", 1)[1]
-        source = LOG_SCHEMA.field(base) if base in LOG_COLUMNS else TRACK_SCHEMA.field(base)
+        source = (
+            _log_field(base, plan.dictionary_ids)
+            if base in LOG_COLUMNS
+            else TRACK_SCHEMA.field(base)
+        )
         fields.append(pa.field(name, source.type, nullable=True))
     return pa.schema(fields)
+
+
+#: Track ids are read from Parquet as dictionary indices (one dictionary per bucket), so the
+#: track join, the lag copy and the sort move integers instead of strings.
+TRACK_ID_DICTIONARY = pa.dictionary(pa.int32(), pa.string())
+
+
+def _log_field(name: str, dictionary_ids: bool) -> pa.Field:
+    field = LOG_SCHEMA.field(name)
+    if dictionary_ids and name == "track_id_clean":
+        return field.with_type(TRACK_ID_DICTIONARY)
+    return field
 
 
 # --------------------------------------------------------------------------- reading
@@ -339,8 +367,10 @@ def _read_bucket(
     in Arrow's byte-wise string order; stable, so duplicate rows keep file order) instead of a
     string sort.
     """
-    read_schema = pa.schema([LOG_SCHEMA.field(c) for c in plan.log_read])
-    table = read_parts(files, plan.log_read, read_schema, combine=False)
+    read_schema = pa.schema([_log_field(c, True) for c in plan.log_read])
+    table = read_parts(files, plan.log_read, read_schema, combine=False, dictionary=_DICT_READ)
+    # one compacted file declares its order: no ranking of session ids, no sort
+    presorted = len(files) == 1 and is_sorted_file(files[0])
     ids = table.column("session_id").combine_chunks()
     # Each part file is sorted by session, so rows of a session come in runs: rank only the
     # first id of each run (dense ranks, byte-wise order) and the sample/split hashes too.
@@ -352,7 +382,10 @@ def _read_bucket(
     head_rows = np.flatnonzero(heads)
     run_lengths = np.diff(np.append(head_rows, n))
     head_ids = ids.take(pa.array(head_rows))
-    head_rank = pc.rank(head_ids, tiebreaker="dense").to_numpy(zero_copy_only=False)
+    if presorted:
+        head_rank = np.arange(len(head_rows), dtype=np.int64)
+    else:
+        head_rank = pc.rank(head_ids, tiebreaker="dense").to_numpy(zero_copy_only=False)
     keys = session_keys(
         np.repeat(head_rank.astype(np.int64), run_lengths),
         table.column("session_position").to_numpy(),
@@ -362,12 +395,15 @@ def _read_bucket(
     rows = None if keep is None else np.flatnonzero(np.repeat(keep, run_lengths))
     if rows is not None:
         keys = keys[rows]
-    if keys.size > 1 and not bool(np.all(keys[1:] >= keys[:-1])):
+    if not presorted and keys.size > 1 and not bool(np.all(keys[1:] >= keys[:-1])):
         order = np.argsort(keys, kind="stable")
         keys = keys[order]
         rows = order if rows is None else rows[order]
     table = table.combine_chunks() if rows is None else table.take(pa.array(rows))
     return table, keys
+
+
+_DICT_READ = ("track_id_clean",)
 
 
 def _prepare_bucket(
@@ -414,7 +450,25 @@ def _bucket_batches(
         if mask is not None:
             part = part.filter(mask)
         if part.num_rows:
-            yield part.select(plan.out_names)
+            yield _id_types(part.select(plan.out_names), plan)
+
+
+_ID_COLUMNS = ("track_id_clean", "prev_track_id_clean")
+
+
+def _id_types(part: pa.Table, plan: _Plan) -> pa.Table:
+    """Track-id columns as the spec asks: strings (decoded here) or the bucket's dictionary."""
+    if plan.dictionary_ids:
+        return part
+    for name in _ID_COLUMNS:
+        if name in part.column_names:
+            i = part.schema.get_field_index(name)
+            column = part.column(i)
+            if pa.types.is_dictionary(column.type):
+                part = part.set_column(
+                    i, part.field(i).with_type(pa.string()), column.cast(pa.string())
+                )
+    return part
 
 
 def _session_slices(bounds: np.ndarray, batch_rows: int) -> Iterator[tuple[int, int]]:
@@ -475,33 +529,115 @@ def _generate(
     NumPy sorts release the GIL) while this thread joins, lags and slices bucket i, so at most
     two buckets are in memory at once: the one being turned into batches and the one read ahead.
     """
+    tracks, jobs = _start(layout, plan, selection)
+    for table, keys in _read_ahead(jobs):
+        bucket = _prepare_bucket(table, keys, plan, tracks)
+        del table, keys
+        for part in _bucket_batches(bucket, plan, tracks):
+            yield pa.RecordBatch.from_arrays([_single(c) for c in part.columns], schema=schema)
+        del bucket
+
+
+_Job = tuple[list[Path], _Plan, BucketSelection | None]
+
+
+def _start(
+    layout: StoreLayout, plan: _Plan, selection: BucketSelection
+) -> tuple[TrackFeatures | None, list[_Job]]:
+    """The track table (indexed for a pass over many buckets) and one read job per bucket."""
     tracks = TrackFeatures.from_store(layout, plan.track_read) if plan.track_read else None
     if tracks is not None and len(selection.buckets) >= INDEX_MIN_BUCKETS:
         tracks.build_index()
-    jobs = [
+    for bucket in selection.buckets:
+        if pending_compaction(layout.bucket_dir(bucket)):
+            raise SkipmodelError(
+                f"{layout.bucket_dir(bucket)} is half compacted (an ingest was interrupted); "
+                "re-run that ingest, or skipmodel.ingest_compact.compact(STORE), to finish it"
+            )
+    jobs: list[_Job] = [
         (files, plan, selection if bucket == selection.partial else None)
         for bucket in selection.buckets
         if (files := part_files(layout.bucket_dir(bucket)))
     ]
+    return tracks, jobs
+
+
+def _read_ahead(jobs: list[_Job]) -> Iterator[tuple[pa.Table, np.ndarray]]:
+    """Read buckets in order, the next one on a worker thread while the caller uses this one."""
     if not jobs:
         return
     if not READ_AHEAD:
         for job in jobs:
-            bucket = _prepare_bucket(*_read_bucket(*job), plan, tracks)
-            for part in _bucket_batches(bucket, plan, tracks):
-                yield pa.RecordBatch.from_arrays([_single(c) for c in part.columns], schema=schema)
+            yield _read_bucket(*job)
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="skipmodel-read") as pool:
         ahead: Future[tuple[pa.Table, np.ndarray]] = pool.submit(_read_bucket, *jobs[0])
         for i in range(len(jobs)):
-            table, keys = ahead.result()
+            result = ahead.result()
             if i + 1 < len(jobs):
                 ahead = pool.submit(_read_bucket, *jobs[i + 1])
-            bucket = _prepare_bucket(table, keys, plan, tracks)
-            del table, keys
-            for part in _bucket_batches(bucket, plan, tracks):
-                yield pa.RecordBatch.from_arrays([_single(c) for c in part.columns], schema=schema)
-            del bucket
+            yield result
+            del result
+
+
+@dataclass(frozen=True)
+class BucketRows:
+    """One bucket of a sample, whole, for consumers that reduce entire buckets with NumPy.
+
+    Attributes
+    ----------
+    table : pyarrow.Table
+        The session-log columns read, rows sorted by ``(session_id, session_position)``;
+        ``track_id_clean`` is ``dictionary<int32, string>`` with one dictionary.
+    bounds : numpy.ndarray
+        Row where each session starts, then the row count.
+    lag_rows : tuple of numpy.ndarray
+        For k = 1 .. lags, the row of the play k positions earlier in the same session, -1
+        when there is none (the rules of :mod:`skipmodel.lags`).
+    track_rows : numpy.ndarray or None
+        Row of each play's track in ``tracks``, -1 when the track has no features.
+    tracks : pyarrow.Table or None
+        The store's track table (``track_id`` and the spec's features), as joined.
+    """
+
+    table: pa.Table
+    bounds: np.ndarray
+    lag_rows: tuple[np.ndarray, ...]
+    track_rows: np.ndarray | None
+    tracks: pa.Table | None
+
+
+def iter_buckets(
+    store: str | Path, spec: SampleSpec = SampleSpec(), **overrides: Any
+) -> Iterator[BucketRows]:
+    """The sample's buckets, whole, in ascending bucket order (see :class:`BucketRows`).
+
+    The same sessions, lags and track rows as :func:`iter_batches`, before any per-row work:
+    no feature or lag columns are materialised, so a consumer that reduces with NumPy gathers
+    only what it needs. A ``date_range`` is not applied (it is a per-row filter); asking for
+    one is an error. Memory: two buckets' log columns (one read ahead).
+    """
+    spec = _resolve(spec, overrides)
+    if spec.date_range is not None:
+        raise SkipmodelError("iter_buckets does not filter by date; use iter_batches")
+    plan = _plan(spec)
+    layout = open_store(store)
+    n_buckets = int(layout.read_manifest().get("n_buckets", DEFAULT_BUCKETS))
+    selection = select_buckets(n_buckets, fraction=spec.fraction, seed=spec.seed)
+    tracks, jobs = _start(layout, plan, selection)
+    for table, keys in _read_ahead(jobs):
+        bucket = _prepare_bucket(table, keys, plan, tracks)
+        yield BucketRows(
+            table=bucket.table,
+            bounds=bucket.bounds,
+            lag_rows=bucket.lag_rows,
+            track_rows=None
+            if bucket.track_rows is None
+            else np.nan_to_num(bucket.track_rows.to_numpy(zero_copy_only=False), nan=-1).astype(
+                np.int64
+            ),
+            tracks=None if tracks is None else tracks.tracks,
+        )
 
 
 def _single(column: pa.ChunkedArray) -> pa.Array:

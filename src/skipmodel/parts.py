@@ -21,18 +21,26 @@ def part_files(directory: Path) -> list[Path]:
 
 
 def read_parts(
-    files: Sequence[Path], columns: Sequence[str], schema: pa.Schema, *, combine: bool = True
+    files: Sequence[Path],
+    columns: Sequence[str],
+    schema: pa.Schema,
+    *,
+    combine: bool = True,
+    dictionary: Sequence[str] = (),
 ) -> pa.Table:
     """``columns`` of every file in ``files``, cast to ``schema``, as one table.
 
-    Dictionary columns are unified across files. With ``combine`` (default) the table has one
+    Columns named in ``dictionary`` are read as Parquet stores them, dictionary indices plus
+    the dictionary, instead of being expanded to plain strings (``schema`` should give them a
+    dictionary type). Dictionary columns are unified across files. With ``combine`` (default) the table has one
     chunk per column; without, one chunk per file (no copy; for a caller that takes rows anyway). Unreadable files, missing columns and
     uncastable types raise a one-line :class:`SkipmodelError` naming the file.
     """
     tables = []
     for path in files:
         try:
-            table = pq.ParquetFile(path).read(columns=list(columns))
+            wanted = [c for c in dictionary if c in columns]
+            table = pq.ParquetFile(path, read_dictionary=wanted or None).read(columns=list(columns))
         except (OSError, pa.ArrowException) as exc:
             raise SkipmodelError(f"cannot read store file {path}: {exc}") from None
         missing = [c for c in columns if c not in table.column_names]

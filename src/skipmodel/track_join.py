@@ -156,6 +156,23 @@ class TrackFeatures:
         """
         if isinstance(track_ids, pa.ChunkedArray):
             track_ids = track_ids.combine_chunks()
+        if pa.types.is_dictionary(track_ids.type):
+            # look each distinct id up once, then gather by the indices
+            of_entry = self.rows_of(track_ids.dictionary).to_numpy(zero_copy_only=False)
+            of_entry = np.nan_to_num(of_entry, nan=-1).astype(np.int64)
+            indices = track_ids.indices
+            valid = (
+                indices.is_valid().to_numpy(zero_copy_only=False) if indices.null_count else None
+            )
+            codes = indices.fill_null(0) if indices.null_count else indices
+            rows = (
+                of_entry[codes.to_numpy(zero_copy_only=False)]
+                if len(of_entry)
+                else np.full(len(codes), -1)
+            )
+            if valid is not None:
+                rows[~valid] = -1
+            return pa.array(rows, type=pa.int64(), mask=rows < 0)
         if self._index is not None:
             rows = self._lookup(track_ids)
             return pa.array(rows, type=pa.int64(), mask=rows < 0)

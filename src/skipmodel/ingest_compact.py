@@ -1,0 +1,320 @@
+"""Compaction: every session bucket of a store merged into one Parquet file, sorted by session.
+
+``skipmodel ingest`` writes one part per input source per bucket (that is what makes a source's
+commit atomic and a re-ingest idempotent), so a store built from many files has many small parts
+per bucket and every reader must merge and re-sort them. Compaction, run at the end of each
+ingest (or alone through :func:`compact`), replaces the parts of each bucket by one file:
+
+* rows sorted by ``(session_id, session_position)`` in Arrow's byte-wise string order, ties
+  (duplicate positions) by the source's fingerprint, then by their order in that source, so the
+  file depends only on the set of sources ingested, never on the order or the number of ingest
+  runs that brought them;
+* an extra column :data:`SOURCE_COLUMN` (dictionary-encoded) with the fingerprint of the input
+  each row came from, which links a row to its manifest entry (file name, file day);
+* strings dictionary-encoded over the whole column chunk (no fallback to plain pages), so a
+  reader can ask for ``track_id_clean`` as dictionary indices and look each distinct id up once;
+* the Parquet key-value metadata :data:`SORTED_KEY` (the sort order the loaders may rely on),
+  :data:`SOURCES_KEY` (the fingerprints merged) and the bucket's integrity counts over *whole*
+  sessions (a session split across sources is counted once, not per part).
+
+Atomicity: the merged file is written under a hidden temporary name, then a journal
+``.compact.json`` naming it and the parts it replaces is written atomically, then the file is
+renamed into place and the parts deleted, then the journal. A kill before the journal leaves a
+temporary file (deleted by the next run); a kill after it is rolled forward by the next ingest or
+compaction (:func:`recover_compactions`), so a re-run gives the same bytes. A reader that meets a
+bucket with a pending journal refuses it rather than count rows twice.
+
+Memory: a bucket is merged in memory with all its columns (about 60 bytes per play), so a
+store whose buckets exceed the memory should be built with more ``--buckets``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from skipmodel import schema
+from skipmodel.errors import SkipmodelError
+from skipmodel.parts import part_files
+from skipmodel.store import BUCKET_KEY, StoreLayout, atomic_path, atomic_write_json
+
+__all__ = [
+    "COMPACT_JOURNAL",
+    "SORTED_KEY",
+    "SOURCE_COLUMN",
+    "CompactReport",
+    "compact",
+    "compact_store",
+    "is_sorted_file",
+    "pending_compaction",
+    "recover_compactions",
+]
+
+#: Per-row fingerprint of the input a row came from (only in compacted files).
+SOURCE_COLUMN = "source_fingerprint"
+#: Parquet metadata key: the sort order of the file's rows.
+SORTED_KEY = b"skipmodel.sorted_by"
+SORTED_VALUE = b"session_id,session_position"
+#: Parquet metadata key: JSON list of the source fingerprints merged into the file.
+SOURCES_KEY = b"skipmodel.sources"
+#: Parquet metadata key: JSON object of integrity counts over the file's whole sessions.
+INTEGRITY_KEY = b"skipmodel.integrity"
+COMPACT_JOURNAL = ".compact.json"
+COMPACT_PREFIX = "part-compact-"
+#: Rows per row group of a compacted file.
+ROW_GROUP_ROWS = 1 << 20
+#: Dictionary pages may grow this large before Parquet falls back to plain encoding.
+DICTIONARY_PAGE_LIMIT = 1 << 30
+_PART_NAME = re.compile(r"^part-([0-9a-f]+)(?:-\d+)?\.parquet$")
+_SOURCE_TYPE = pa.dictionary(pa.int32(), pa.string())
+_TMP_SUFFIX = ".compacting"
+
+
+@dataclass(frozen=True)
+class CompactReport:
+    """What one compaction did: buckets merged (and parts replaced), buckets already compact."""
+
+    store: Path
+    buckets_compacted: int
+    parts_replaced: int
+    buckets_unchanged: int
+    duplicate_session_positions: int
+    incomplete_sessions: int
+
+
+def _metadata(path: Path) -> dict[bytes, bytes]:
+    return pq.read_schema(path).metadata or {}
+
+
+def is_sorted_file(path: Path) -> bool:
+    """Whether a session part file declares its rows sorted by ``(session_id, position)``."""
+    try:
+        return _metadata(path).get(SORTED_KEY) == SORTED_VALUE
+    except (OSError, pa.ArrowException):
+        return False
+
+
+def pending_compaction(bucket_dir: Path) -> bool:
+    """True while a compaction of ``bucket_dir`` is half done (its journal is present)."""
+    return (bucket_dir / COMPACT_JOURNAL).is_file()
+
+
+def _is_compacted(files: list[Path]) -> bool:
+    return len(files) == 1 and files[0].name.startswith(COMPACT_PREFIX) and is_sorted_file(files[0])
+
+
+def _read_member(path: Path) -> pa.Table:
+    """A part's log columns plus its per-row source fingerprint."""
+    try:
+        table = pq.read_table(path, partitioning=None)
+    except (OSError, pa.ArrowException) as exc:
+        raise SkipmodelError(f"cannot read store file {path}: {exc}") from None
+    missing = [c for c in schema.LOG_COLUMNS if c not in table.column_names]
+    if missing:
+        raise SkipmodelError(f"store file {path} lacks column(s) {', '.join(missing)}")
+    log = table.select(list(schema.LOG_COLUMNS)).cast(schema.LOG_SCHEMA)
+    if SOURCE_COLUMN in table.column_names:
+        source = table.column(SOURCE_COLUMN).cast(pa.string())
+    else:
+        match = _PART_NAME.match(path.name)
+        if match is None:
+            raise SkipmodelError(
+                f"store file {path} is neither an ingest part nor a compacted file; remove it"
+            )
+        source = pa.chunked_array([pa.array([match[1]] * table.num_rows, pa.string())])
+    return log.append_column(SOURCE_COLUMN, source)
+
+
+def _sort_bucket(table: pa.Table) -> pa.Table:
+    """Rows by (session_id, position, source fingerprint), stable (file order breaks ties)."""
+    keys = pa.table(
+        {
+            "session_id": table.column("session_id"),
+            "session_position": table.column("session_position"),
+            "source": table.column(SOURCE_COLUMN),
+        }
+    )
+    order = pc.sort_indices(
+        keys,
+        sort_keys=[
+            ("session_id", "ascending"),
+            ("session_position", "ascending"),
+            ("source", "ascending"),
+        ],
+    )
+    return table.take(order)
+
+
+def _whole_session_counts(table: pa.Table) -> tuple[int, int]:
+    """Duplicate ``(session, position)`` rows and sessions with fewer distinct positions than
+    their length, over a table of whole sessions sorted by session and position."""
+    n = table.num_rows
+    if n == 0:
+        return 0, 0
+    sid = table.column("session_id").combine_chunks()
+    pos = table.column("session_position").to_numpy().astype(np.int64)
+    same = np.zeros(n, dtype=bool)
+    if n > 1:
+        same[1:] = pc.equal(sid.slice(1), sid.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    dup = np.zeros(n, dtype=bool)
+    dup[1:] = same[1:] & (pos[1:] == pos[:-1])
+    starts = np.flatnonzero(~same)
+    rows = np.diff(np.append(starts, n))
+    distinct = rows - np.add.reduceat(dup.astype(np.int64), starts)
+    length = table.column("session_length").to_numpy().astype(np.int64)[starts]
+    return int(dup.sum()), int(np.count_nonzero(distinct < length))
+
+
+def _finish(bucket_dir: Path, journal: dict[str, Any]) -> None:
+    """Roll a journaled compaction forward (idempotent)."""
+    final = bucket_dir / journal["file"]
+    tmp = bucket_dir / journal["tmp"]
+    if tmp.exists():
+        os.replace(tmp, final)
+    for name in journal["remove"]:
+        if name != journal["file"]:
+            (bucket_dir / name).unlink(missing_ok=True)
+    (bucket_dir / COMPACT_JOURNAL).unlink(missing_ok=True)
+
+
+def recover_compactions(layout: StoreLayout) -> int:
+    """Finish every journaled compaction of the store; returns how many were rolled forward."""
+    done = 0
+    if not layout.sessions.is_dir():
+        return 0
+    for bucket_dir in sorted(layout.sessions.glob(f"{BUCKET_KEY}=*")):
+        journal = bucket_dir / COMPACT_JOURNAL
+        if journal.is_file():
+            _finish(bucket_dir, json.loads(journal.read_text()))
+            done += 1
+        for orphan in bucket_dir.glob(f".{COMPACT_PREFIX}*{_TMP_SUFFIX}"):
+            orphan.unlink(missing_ok=True)  # written, but killed before its journal
+    return done
+
+
+def _compact_bucket(bucket_dir: Path) -> tuple[int, tuple[int, int]] | None:
+    """Merge the parts of one bucket; None when it is already one compacted file."""
+    members = part_files(bucket_dir)
+    if not members or _is_compacted(members):
+        return None
+    table = pa.concat_tables([_read_member(p) for p in members]).unify_dictionaries()
+    table = _sort_bucket(table.combine_chunks())
+    duplicates, incomplete = _whole_session_counts(table)
+    sources = sorted(set(pc.unique(table.column(SOURCE_COLUMN)).to_pylist()))
+    digest = hashlib.sha256(",".join(sources).encode()).hexdigest()[:32]
+    name = f"{COMPACT_PREFIX}{digest}.parquet"
+    integrity = {"duplicate_session_positions": duplicates, "incomplete_sessions": incomplete}
+    out = table.set_column(
+        table.schema.get_field_index(SOURCE_COLUMN),
+        pa.field(SOURCE_COLUMN, _SOURCE_TYPE, nullable=False),
+        table.column(SOURCE_COLUMN).dictionary_encode().cast(_SOURCE_TYPE),
+    ).replace_schema_metadata(
+        {
+            SORTED_KEY: SORTED_VALUE,
+            SOURCES_KEY: json.dumps(sources).encode(),
+            INTEGRITY_KEY: json.dumps(integrity, sort_keys=True).encode(),
+        }
+    )
+    tmp_name = f".{name}{_TMP_SUFFIX}"
+    with atomic_path(bucket_dir / tmp_name) as tmp:
+        pq.write_table(
+            out,
+            tmp,
+            compression="zstd",
+            compression_level=1,
+            row_group_size=ROW_GROUP_ROWS,
+            dictionary_pagesize_limit=DICTIONARY_PAGE_LIMIT,
+        )
+    journal = {"file": name, "tmp": tmp_name, "remove": [p.name for p in members]}
+    atomic_write_json(bucket_dir / COMPACT_JOURNAL, journal)
+    _finish(bucket_dir, journal)
+    return len(members), (duplicates, incomplete)
+
+
+def bucket_integrity(bucket_dir: Path) -> tuple[list[str], dict[str, int]] | None:
+    """Sources and whole-session integrity counts of a compacted bucket (None if not compact)."""
+    files = part_files(bucket_dir)
+    if not _is_compacted(files):
+        return None
+    meta = _metadata(files[0])
+    return json.loads(meta[SOURCES_KEY]), json.loads(meta[INTEGRITY_KEY])
+
+
+def compact_store(layout: StoreLayout, buckets: Iterable[int] | None = None) -> CompactReport:
+    """Compact ``buckets`` (default: every bucket folder) of a store the caller has locked.
+
+    Also records in the manifest's ``compaction`` entry the sources covered by the compacted
+    buckets and their whole-session integrity counts (see :func:`recompute_totals
+    <skipmodel.ingest_write.recompute_totals>`). The caller rewrites the manifest.
+    """
+    recover_compactions(layout)
+    dirs = (
+        sorted(layout.sessions.glob(f"{BUCKET_KEY}=*"))
+        if buckets is None
+        else [layout.bucket_dir(b) for b in buckets]
+    )
+    compacted = replaced = unchanged = dup = incomplete = 0
+    for bucket_dir in dirs:
+        done = _compact_bucket(bucket_dir) if bucket_dir.is_dir() else None
+        if done is None:
+            unchanged += 1
+            continue
+        n_parts, (d, i) = done
+        compacted += 1
+        replaced += n_parts
+        dup += d
+        incomplete += i
+    return CompactReport(layout.root, compacted, replaced, unchanged, dup, incomplete)
+
+
+def compaction_summary(layout: StoreLayout) -> dict[str, Any]:
+    """The manifest's ``compaction`` entry: sources covered by every bucket being compact, and
+    the whole-session integrity counts summed over buckets."""
+    sources: set[str] = set()
+    totals = {"duplicate_session_positions": 0, "incomplete_sessions": 0}
+    complete = True
+    for bucket_dir in sorted(layout.sessions.glob(f"{BUCKET_KEY}=*")):
+        if not part_files(bucket_dir):
+            continue
+        found = bucket_integrity(bucket_dir)
+        if found is None:
+            complete = False
+            continue
+        sources.update(found[0])
+        for key in totals:
+            totals[key] += int(found[1].get(key, 0))
+    return {"complete": complete, "sources": sorted(sources), "integrity": totals}
+
+
+def compact(store: str | os.PathLike[str]) -> CompactReport:
+    """Merge every bucket of the store at ``store`` into one sorted file (see the module doc).
+
+    Safe to run at any time and any number of times: an already compact bucket is left as it is.
+
+    Examples
+    --------
+    >>> compact("data/store")  # doctest: +SKIP
+    """
+    from skipmodel.ingest_write import recompute_totals, recover, store_lock
+    from skipmodel.store import open_store
+
+    layout = open_store(store)
+    with store_lock(layout):
+        recover(layout)
+        report = compact_store(layout)
+        manifest = layout.read_manifest()
+        manifest["compaction"] = compaction_summary(layout)
+        recompute_totals(manifest)
+        atomic_write_json(layout.manifest_path, manifest)
+    return report
