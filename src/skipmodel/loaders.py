@@ -42,6 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from skipmodel.errors import SkipmodelError
+from skipmodel.ingest_compact import is_sorted_file, pending_compaction
 from skipmodel.lags import (
     LAG1_EXTRA,
     LAG_OUTCOMES,
@@ -52,7 +53,6 @@ from skipmodel.lags import (
     session_keys,
     split_keys,
 )
-from skipmodel.ingest_compact import is_sorted_file, pending_compaction
 from skipmodel.parts import part_files, read_parts
 from skipmodel.sampling import (
     SPLIT_SEED,
