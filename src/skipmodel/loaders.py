@@ -299,14 +299,15 @@ def _schema(plan: _Plan) -> pa.Schema:
     return pa.schema(fields)
 
 
-#: Track ids are read from Parquet as dictionary indices (one dictionary per bucket), so the
-#: track join, the lag copy and the sort move integers instead of strings.
+#: Session and track ids are read from Parquet as dictionary indices (one dictionary per
+#: bucket), so finding sessions, the sort, the track join and the lag copy move integers
+#: instead of strings; the ids are decoded to strings only for output (unless asked not to).
 TRACK_ID_DICTIONARY = pa.dictionary(pa.int32(), pa.string())
 
 
-def _log_field(name: str, dictionary_ids: bool) -> pa.Field:
+def _log_field(name: str, dictionary_ids: bool, *, reading: bool = False) -> pa.Field:
     field = LOG_SCHEMA.field(name)
-    if dictionary_ids and name == "track_id_clean":
+    if (dictionary_ids and name == "track_id_clean") or (reading and name == "session_id"):
         return field.with_type(TRACK_ID_DICTIONARY)
     return field
 
@@ -323,7 +324,8 @@ class _Bucket:
     bounds: np.ndarray
     #: lag-k source row of each row (-1 when none), for k = 1 .. lags
     lag_rows: tuple[np.ndarray, ...]
-    track_rows: pa.Array | None
+    #: track-table row of each play, -1 when unknown
+    track_rows: np.ndarray | None
 
 
 def _session_mask(
@@ -367,21 +369,23 @@ def _read_bucket(
     in Arrow's byte-wise string order; stable, so duplicate rows keep file order) instead of a
     string sort.
     """
-    read_schema = pa.schema([_log_field(c, True) for c in plan.log_read])
+    read_schema = pa.schema([_log_field(c, True, reading=True) for c in plan.log_read])
     table = read_parts(files, plan.log_read, read_schema, combine=False, dictionary=_DICT_READ)
     # one compacted file declares its order: no ranking of session ids, no sort
     presorted = len(files) == 1 and is_sorted_file(files[0])
+    # session ids come as dictionary indices (unified over the files): equal ids, equal codes
     ids = table.column("session_id").combine_chunks()
+    codes = ids.indices.to_numpy(zero_copy_only=False)
     # Each part file is sorted by session, so rows of a session come in runs: rank only the
     # first id of each run (dense ranks, byte-wise order) and the sample/split hashes too.
     n = len(ids)
     heads = np.zeros(n, dtype=bool)
     if n:
         heads[0] = True
-        heads[1:] = pc.not_equal(ids.slice(1), ids.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+        heads[1:] = codes[1:] != codes[:-1]
     head_rows = np.flatnonzero(heads)
     run_lengths = np.diff(np.append(head_rows, n))
-    head_ids = ids.take(pa.array(head_rows))
+    head_ids = ids.dictionary.take(pa.array(codes[head_rows]))
     if presorted:
         head_rank = np.arange(len(head_rows), dtype=np.int64)
     else:
@@ -403,7 +407,7 @@ def _read_bucket(
     return table, keys
 
 
-_DICT_READ = ("track_id_clean",)
+_DICT_READ = ("session_id", "track_id_clean")
 
 
 def _prepare_bucket(
@@ -416,7 +420,7 @@ def _prepare_bucket(
         table=table,
         bounds=np.append(starts, keys.size),
         lag_rows=tuple(lag_rows(keys, positions, k) for k in range(1, plan.lags + 1)),
-        track_rows=None if tracks is None else tracks.rows_of(table.column("track_id_clean")),
+        track_rows=None if tracks is None else tracks.row_numbers(table.column("track_id_clean")),
     )
 
 
@@ -440,7 +444,8 @@ def _bucket_batches(
     for start, stop in _session_slices(bucket.bounds, plan.batch_rows):
         part = table.slice(start, stop - start)
         if tracks is not None and bucket.track_rows is not None:
-            part = tracks.take(part, bucket.track_rows.slice(start, stop - start), plan.track_read)
+            rows = as_take_indices(bucket.track_rows[start:stop])
+            part = tracks.take(part, rows, plan.track_read)
         if plan.weekday:
             part = part.append_column(WEEKDAY, _weekday(part.column("date")))
         sources = [as_take_indices(rows[start:stop] - start) for rows in bucket.lag_rows]
@@ -453,14 +458,13 @@ def _bucket_batches(
             yield _id_types(part.select(plan.out_names), plan)
 
 
-_ID_COLUMNS = ("track_id_clean", "prev_track_id_clean")
+_ID_COLUMNS = ("session_id", "track_id_clean", "prev_track_id_clean")
 
 
 def _id_types(part: pa.Table, plan: _Plan) -> pa.Table:
-    """Track-id columns as the spec asks: strings (decoded here) or the bucket's dictionary."""
-    if plan.dictionary_ids:
-        return part
-    for name in _ID_COLUMNS:
+    """Id columns as the output schema says: session ids as strings, track ids as strings
+    or (``track_ids="dictionary"``) the bucket's dictionary."""
+    for name in _ID_COLUMNS[:1] if plan.dictionary_ids else _ID_COLUMNS:
         if name in part.column_names:
             i = part.schema.get_field_index(name)
             column = part.column(i)
@@ -530,9 +534,7 @@ def _generate(
     two buckets are in memory at once: the one being turned into batches and the one read ahead.
     """
     tracks, jobs = _start(layout, plan, selection)
-    for table, keys in _read_ahead(jobs):
-        bucket = _prepare_bucket(table, keys, plan, tracks)
-        del table, keys
+    for bucket in _read_ahead(jobs, tracks):
         for part in _bucket_batches(bucket, plan, tracks):
             yield pa.RecordBatch.from_arrays([_single(c) for c in part.columns], schema=schema)
         del bucket
@@ -562,20 +564,25 @@ def _start(
     return tracks, jobs
 
 
-def _read_ahead(jobs: list[_Job]) -> Iterator[tuple[pa.Table, np.ndarray]]:
-    """Read buckets in order, the next one on a worker thread while the caller uses this one."""
+def _read_and_prepare(job: _Job, tracks: TrackFeatures | None) -> _Bucket:
+    return _prepare_bucket(*_read_bucket(*job), job[1], tracks)
+
+
+def _read_ahead(jobs: list[_Job], tracks: TrackFeatures | None) -> Iterator[_Bucket]:
+    """Buckets in order, read and prepared (lag rows, track rows) on a worker thread while the
+    caller uses the previous one."""
     if not jobs:
         return
     if not READ_AHEAD:
         for job in jobs:
-            yield _read_bucket(*job)
+            yield _read_and_prepare(job, tracks)
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="skipmodel-read") as pool:
-        ahead: Future[tuple[pa.Table, np.ndarray]] = pool.submit(_read_bucket, *jobs[0])
+        ahead: Future[_Bucket] = pool.submit(_read_and_prepare, jobs[0], tracks)
         for i in range(len(jobs)):
             result = ahead.result()
             if i + 1 < len(jobs):
-                ahead = pool.submit(_read_bucket, *jobs[i + 1])
+                ahead = pool.submit(_read_and_prepare, jobs[i + 1], tracks)
             yield result
             del result
 
@@ -621,21 +628,19 @@ def iter_buckets(
     if spec.date_range is not None:
         raise SkipmodelError("iter_buckets does not filter by date; use iter_batches")
     plan = _plan(spec)
+    # no lag columns are copied here: read only the projected columns
+    wanted = {*plan.log_out, *(["date"] if plan.weekday else [])}
+    plan = dataclasses.replace(plan, log_read=tuple(c for c in LOG_COLUMNS if c in wanted))
     layout = open_store(store)
     n_buckets = int(layout.read_manifest().get("n_buckets", DEFAULT_BUCKETS))
     selection = select_buckets(n_buckets, fraction=spec.fraction, seed=spec.seed)
     tracks, jobs = _start(layout, plan, selection)
-    for table, keys in _read_ahead(jobs):
-        bucket = _prepare_bucket(table, keys, plan, tracks)
+    for bucket in _read_ahead(jobs, tracks):
         yield BucketRows(
             table=bucket.table,
             bounds=bucket.bounds,
             lag_rows=bucket.lag_rows,
-            track_rows=None
-            if bucket.track_rows is None
-            else np.nan_to_num(bucket.track_rows.to_numpy(zero_copy_only=False), nan=-1).astype(
-                np.int64
-            ),
+            track_rows=bucket.track_rows,
             tracks=None if tracks is None else tracks.tracks,
         )
 

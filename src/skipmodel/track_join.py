@@ -90,6 +90,27 @@ def id_hash(values: pa.Array) -> np.ndarray:
     return _mix(out)
 
 
+def _fixed_width(values: pa.Array) -> np.ndarray | None:
+    """The strings as an (n, width) uint8 block when all are valid and equally long, else None
+    (MSSD track ids are all ``t_`` + a UUID: comparing rows of such blocks is a string compare)."""
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    if values.null_count or not len(values):
+        return None
+    if not pa.types.is_large_string(values.type):
+        values = values.cast(pa.large_string())
+    _, offsets_buf, data_buf = values.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[
+        values.offset : values.offset + len(values) + 1
+    ]
+    lengths = np.diff(offsets)
+    width = int(lengths[0])
+    if width == 0 or not bool(np.all(lengths == width)):
+        return None
+    raw = np.frombuffer(data_buf, dtype=np.uint8)
+    return raw[int(offsets[0]) : int(offsets[0]) + len(values) * width].reshape(len(values), width)
+
+
 def load_tracks(layout: StoreLayout, columns: Sequence[str]) -> pa.Table:
     """The store's track table: ``track_id`` plus ``columns``, every stored row, in file order.
 
@@ -117,6 +138,9 @@ class TrackFeatures:
         self.tracks = tracks
         self._ids = tracks.column("track_id").combine_chunks()
         self._index: tuple[np.ndarray, np.ndarray] | None = None
+        self._slot_bits = 0
+        self._slot_start = np.zeros(1, dtype=np.int64)
+        self._block: np.ndarray | None = None
 
     def build_index(self) -> bool:
         """Hash the track ids once so :meth:`rows_of` costs O(distinct ids) per call.
@@ -140,6 +164,12 @@ class TrackFeatures:
             if not pc.all(pc.equal(a, b)).as_py():
                 return False
         self._index = (hashes, order)
+        # hashes are sorted, so their top bits cut them into contiguous runs: the start of
+        # each run lets a lookup begin next to its answer instead of binary-searching
+        self._slot_bits = max(1, int(np.ceil(np.log2(max(len(hashes), 2)))))
+        top = hashes >> np.uint64(64 - self._slot_bits)
+        self._slot_start = np.searchsorted(top, np.arange((1 << self._slot_bits) + 1))
+        self._block = _fixed_width(self._ids)
         return True
 
     @classmethod
@@ -154,28 +184,22 @@ class TrackFeatures:
         whole table; with one it looks every id up in the index (hashing an id is cheaper than
         dictionary-encoding it).
         """
+        rows = self.row_numbers(track_ids)
+        return pa.array(rows, type=pa.int64(), mask=rows < 0)
+
+    def row_numbers(self, track_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """:meth:`rows_of` as a NumPy int64 array with -1 for unknown tracks."""
         if isinstance(track_ids, pa.ChunkedArray):
             track_ids = track_ids.combine_chunks()
         if pa.types.is_dictionary(track_ids.type):
             # look each distinct id up once, then gather by the indices
-            of_entry = self.rows_of(track_ids.dictionary).to_numpy(zero_copy_only=False)
-            of_entry = np.nan_to_num(of_entry, nan=-1).astype(np.int64)
+            of_entry = np.append(self.row_numbers(track_ids.dictionary), -1)
             indices = track_ids.indices
-            valid = (
-                indices.is_valid().to_numpy(zero_copy_only=False) if indices.null_count else None
-            )
-            codes = indices.fill_null(0) if indices.null_count else indices
-            rows = (
-                of_entry[codes.to_numpy(zero_copy_only=False)]
-                if len(of_entry)
-                else np.full(len(codes), -1)
-            )
-            if valid is not None:
-                rows[~valid] = -1
-            return pa.array(rows, type=pa.int64(), mask=rows < 0)
+            if indices.null_count:  # a null index reads the trailing -1
+                indices = indices.fill_null(len(of_entry) - 1)
+            return of_entry[indices.to_numpy(zero_copy_only=False)]
         if self._index is not None:
-            rows = self._lookup(track_ids)
-            return pa.array(rows, type=pa.int64(), mask=rows < 0)
+            return self._lookup(track_ids)
         encoded = track_ids.dictionary_encode()
         code_of_track = pc.index_in(self._ids, value_set=encoded.dictionary)
         known = code_of_track.is_valid().to_numpy(zero_copy_only=False)
@@ -187,8 +211,11 @@ class TrackFeatures:
             codes, first = np.unique(codes, return_index=True)
             track_rows = track_rows[first]
         row_of_code[codes] = track_rows
-        rows = row_of_code[encoded.indices.to_numpy(zero_copy_only=False)]
-        return pa.array(rows, type=pa.int64(), mask=rows < 0)
+        indices = encoded.indices
+        if indices.null_count:
+            row_of_code = np.append(row_of_code, -1)
+            indices = indices.fill_null(len(row_of_code) - 1)
+        return row_of_code[indices.to_numpy(zero_copy_only=False)]
 
     def _lookup(self, ids: pa.Array) -> np.ndarray:
         """Track row of each id via the index, -1 when unknown (or null)."""
@@ -197,14 +224,29 @@ class TrackFeatures:
         if not len(ids) or not len(hashes):
             return np.full(len(ids), -1, dtype=np.int64)
         wanted = id_hash(ids)
-        at = np.searchsorted(hashes, wanted)
-        hit = at < len(hashes)
+        slot = (wanted >> np.uint64(64 - self._slot_bits)).astype(np.intp)
+        at = self._slot_start[slot]
+        end = self._slot_start[slot + 1]
+        # walk each run to the first hash >= wanted (runs hold ~1 hash on average)
+        live = np.flatnonzero(at < end)
+        while live.size:
+            live = live[hashes[at[live]] < wanted[live]]
+            at[live] += 1
+            live = live[at[live] < end[live]]
+        hit = at < end
         at[~hit] = 0
         hit &= hashes[at] == wanted
         rows = order[at]
         # confirm by string: a hash match of an unknown id with a stored one is not a join
-        same = pc.fill_null(pc.equal(self._ids.take(pa.array(rows)), ids), False)
-        same = same.to_numpy(zero_copy_only=False)
+        query = _fixed_width(ids) if self._block is not None else None
+        if query is not None and self._block is not None and query.shape[1] == self._block.shape[1]:
+            width = query.shape[1]
+            same = np.ascontiguousarray(self._block[rows]).view(f"V{width}").ravel() == (
+                np.ascontiguousarray(query).view(f"V{width}").ravel()
+            )
+        else:
+            same = pc.fill_null(pc.equal(self._ids.take(pa.array(rows)), ids), False)
+            same = same.to_numpy(zero_copy_only=False)
         return np.where(hit & same, rows, -1)
 
     def join(

@@ -9,7 +9,7 @@ Memory bounds, for the record:
 
 - :class:`GroupSums`: ``8 * (1 + n_values)`` bytes per distinct key (days x hours: a few thousand).
 - :class:`Histogram`: fixed bin edges decided before the pass, ``8`` bytes per bin.
-- :class:`TrackCounter`: ``16`` bytes per distinct track (a 64-bit stable hash and a count), plus
+- :class:`TrackCounter`: ``16`` bytes per distinct track (a 64-bit hash and a count), plus
   a pending buffer compacted whenever it outgrows the table: about 60 MB for the 3.7 million
   tracks of the full MSSD, whatever the number of plays. Hash collisions are ignored (two of
   3.7 million ids share a 64-bit hash with probability ~4e-7).
@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from skipmodel.hashing import stable_hash
+from skipmodel.track_join import id_hash
 
 #: Dense ``bincount`` is used when the key range is at most this many times the row count.
 _DENSE_FACTOR = 4
@@ -80,6 +80,32 @@ class GroupSums:
         """Add rows: ``keys`` (n,) integers and ``values`` (n, len(names))."""
         if len(keys):
             self._add(*reduce_by_key(keys, values))
+
+    def update_flags(self, keys: np.ndarray, flags: np.ndarray) -> None:
+        """Add rows given as outcome bit patterns instead of a value matrix.
+
+        For ``names == ("n", o_1, ..., o_k)``: ``flags`` holds, per row, bit ``j`` set when
+        outcome ``o_{j+1}`` is true (see :func:`outcome_flags`). One integer ``bincount`` of
+        ``(key, pattern)`` pairs replaces ``k + 1`` weighted ones; the sums are the same.
+        """
+        if not len(keys):
+            return
+        k = len(self.names) - 1
+        patterns = 1 << k
+        keys = np.asarray(keys, dtype=np.int64)
+        lo = int(keys.min())
+        span = int(keys.max()) - lo + 1
+        if span > max(_DENSE_FACTOR * len(keys), 1024):
+            unique, inverse = np.unique(keys, return_inverse=True)
+            lo, span, keys = 0, len(unique), inverse
+        else:
+            unique = None
+        combined = (keys - lo) * patterns + np.asarray(flags, dtype=np.int64)
+        counts = np.bincount(combined, minlength=span * patterns).reshape(span, patterns)
+        present = np.flatnonzero(counts.any(axis=1))
+        sums = counts[present].astype(np.float64) @ _pattern_matrix(k)
+        found = present.astype(np.int64) + lo if unique is None else unique[present]
+        self._add(found, sums)
 
     def merge(self, other: GroupSums) -> None:
         if other.names != self.names:
@@ -199,10 +225,16 @@ def bin_index(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(x), idx, -1)
 
 
+def hash_ids(ids: pa.Array) -> np.ndarray:
+    """64-bit hash of each (non-null) string: :func:`skipmodel.track_join.id_hash`, a few
+    NumPy passes per 8 bytes. Only compared within one process, never stored."""
+    return id_hash(ids)
+
+
 def hash_tracks(
     track_ids: pa.Array | pa.ChunkedArray,
 ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """Per-row 64-bit stable hashes of a track-id column, hashing each distinct id once.
+    """Per-row 64-bit hashes (:func:`hash_ids`) of a track-id column, hashing each distinct id once.
 
     Returns
     -------
@@ -216,7 +248,7 @@ def hash_tracks(
     if isinstance(track_ids, pa.ChunkedArray):
         track_ids = track_ids.combine_chunks()
     encoded = pc.dictionary_encode(track_ids)
-    dict_hashes = stable_hash(encoded.dictionary)
+    dict_hashes = hash_ids(encoded.dictionary)
     indices = encoded.indices
     valid = ~np.asarray(indices.is_null()) if indices.null_count else np.ones(len(indices), bool)
     idx = np.asarray(indices.fill_null(0) if indices.null_count else indices).astype(np.int64)
@@ -226,7 +258,7 @@ def hash_tracks(
 
 @dataclass
 class TrackCounter:
-    """Exact play counts per distinct track id, held as (64-bit stable hash, count) pairs.
+    """Exact play counts per distinct track id, held as (64-bit hash, count) pairs.
 
     ``update`` takes one batch's distinct hashes and their counts (see :func:`hash_tracks`);
     they are buffered and compacted into the sorted table whenever the buffer outgrows it, so
@@ -279,18 +311,57 @@ class TrackCounter:
 class TopTracks:
     """The top-N track hashes with their popularity ranks ``0..N-1``; maps hashes to ranks."""
 
+    #: Bits of a hash that index the direct lookup table (top N is small: few collisions).
+    SLOT_BITS = 16
+
     def __init__(self, top_hashes: np.ndarray) -> None:
         self.n = len(top_hashes)
         self.hashes = np.asarray(top_hashes, dtype=np.uint64)
         self._order = np.argsort(self.hashes)
         self._sorted = self.hashes[self._order]
+        # slot -> rank, -1 empty, -2 shared by several top hashes (those go by binary search)
+        self._mask = np.uint64((1 << self.SLOT_BITS) - 1)
+        self._slots = np.full(1 << self.SLOT_BITS, -1, dtype=np.int64)
+        for rank, h in enumerate(self.hashes):
+            slot = int(h & self._mask)
+            self._slots[slot] = rank if self._slots[slot] == -1 else -2
 
     def ranks(self, hashes: np.ndarray) -> np.ndarray:
         """Rank of each hash, ``-1`` for hashes outside the top N."""
         if self.n == 0:
             return np.full(len(hashes), -1, dtype=np.int64)
-        pos = np.clip(np.searchsorted(self._sorted, hashes), 0, self.n - 1)
-        return np.where(self._sorted[pos] == hashes, self._order[pos], -1).astype(np.int64)
+        hashes = np.asarray(hashes, dtype=np.uint64)
+        slot = self._slots[(hashes & self._mask).astype(np.intp)]
+        found = np.where(slot >= 0, slot, 0)
+        ranks = np.where((slot >= 0) & (self.hashes[found] == hashes), slot, -1)
+        shared = np.flatnonzero(slot == -2)
+        if shared.size:
+            h = hashes[shared]
+            pos = np.clip(np.searchsorted(self._sorted, h), 0, self.n - 1)
+            ranks[shared] = np.where(self._sorted[pos] == h, self._order[pos], -1)
+        return ranks.astype(np.int64)
+
+
+def _pattern_matrix(k: int) -> np.ndarray:
+    """(2**k, 1 + k): for each bit pattern, a one (the count) then its k bits."""
+    patterns = np.arange(1 << k)
+    bits = (patterns[:, None] >> np.arange(k)[None, :]) & 1
+    return np.column_stack([np.ones(1 << k), bits]).astype(np.float64)
+
+
+def outcome_flags(columns: Sequence[np.ndarray]) -> np.ndarray:
+    """Per row, bit ``j`` set when ``columns[j]`` is true (at most 8 columns)."""
+    n = len(columns[0]) if columns else 0
+    flags = np.zeros(n, dtype=np.uint8)
+    for j, c in enumerate(columns):
+        flags |= np.asarray(c, dtype=np.uint8) << np.uint8(j)
+    return flags
+
+
+def flag_totals(flags: np.ndarray, k: int) -> np.ndarray:
+    """Sum of each of the ``k`` outcome bits over ``flags``."""
+    counts = np.bincount(flags, minlength=1 << k).astype(np.float64)
+    return counts @ _pattern_matrix(k)[:, 1:]
 
 
 def stack_flags(columns: Sequence[np.ndarray]) -> np.ndarray:

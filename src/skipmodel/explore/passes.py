@@ -15,7 +15,7 @@ The log is read once; memory is bounded by the number of groups and distinct tra
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -27,14 +27,18 @@ import pyarrow.parquet as pq
 from skipmodel.errors import SkipmodelError
 from skipmodel.explore.accumulators import TopTracks, TrackCounter
 from skipmodel.explore.plays import (
+    BucketPlays,
     Calendar,
     Chains,
     LogPass,
     Overview,
+    PlayBatch,
     PreviousOutcome,
+    TrackArrays,
     TransitionSpill,
 )
 from skipmodel.explore.trackpass import FeatureScale, TrackPass, feature_extents
+from skipmodel.loaders import BucketRows
 from skipmodel.progress import Progress
 from skipmodel.schema import SKIP_OUTCOMES, TRACK_NUMERIC_FEATURES
 from skipmodel.store import StoreLayout
@@ -49,6 +53,10 @@ VIEWS: tuple[str, ...] = (
     "previous_outcome",
 )
 HISTOGRAM_BINS = 50
+TRACK_BATCH_ROWS = 262_144
+#: The tracks table (id + numeric features) is kept in memory between its two passes when
+#: at most this large (the simulated and small stores); the full MSSD's is streamed twice.
+TRACK_CACHE_BYTES = 256 * 2**20
 #: Key of the memory-in-chains grid's scale in ``Results.scales``.
 CHAINS_SCALE = "_chains"
 LOG_COLUMNS_NEEDED: tuple[str, ...] = (
@@ -140,6 +148,11 @@ class StoreSources:
     layout: StoreLayout
     fraction: float = 1.0
     seed: int = 0
+    #: Reduce whole buckets with NumPy (fast); False streams loader batches (same numbers).
+    whole_buckets: bool = True
+    _cache: dict[str, list[pa.Table] | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def log_batches(
         self,
@@ -161,9 +174,42 @@ class StoreSources:
         )
         return iter_batches(self.layout.root, spec)
 
+    def log_buckets(
+        self, *, columns: Sequence[str], features: Sequence[str]
+    ) -> Iterable[BucketRows]:
+        """Whole buckets with lag-1 rows and track rows (see :class:`BucketPlays`): the fast
+        path of the log pass, same numbers as :meth:`log_batches`."""
+        from skipmodel.loaders import SampleSpec, iter_buckets
+
+        spec = SampleSpec(
+            fraction=self.fraction,
+            seed=self.seed,
+            columns=list(columns),
+            features=list(features) if features else False,
+            lags=1,
+            lag_features=False,
+        )
+        return iter_buckets(self.layout.root, spec)
+
     def track_batches(self, columns: Sequence[str]) -> Iterable[pa.RecordBatch]:
-        for path in sorted(self.layout.tracks.glob("*.parquet")):
-            yield from pq.ParquetFile(path).iter_batches(columns=list(columns), batch_size=262_144)
+        """The tracks table, streamed; read once and kept when small (it is read twice)."""
+        paths = sorted(self.layout.tracks.glob("*.parquet"))
+        if "table" not in self._cache:
+            rows = sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+            every = ["track_id", *TRACK_NUMERIC_FEATURES]
+            small = rows * len(every) * 8 <= TRACK_CACHE_BYTES
+            self._cache["table"] = (
+                [pq.read_table(p, columns=every) for p in paths] if small else None
+            )
+        tables = self._cache["table"]
+        if tables is not None:
+            for table in tables:
+                yield from table.select(list(columns)).to_batches(max_chunksize=TRACK_BATCH_ROWS)
+            return
+        for path in paths:
+            yield from pq.ParquetFile(path).iter_batches(
+                columns=list(columns), batch_size=TRACK_BATCH_ROWS
+            )
 
 
 @dataclass(frozen=True)
@@ -222,14 +268,9 @@ def compute(sources: Sources, options: ExploreOptions, *, progress: bool = False
     )
     try:
         with Progress("explore: log pass", enabled=None if progress else False) as bar:
-            for batch in sources.log_batches(
-                columns=LOG_COLUMNS_NEEDED,
-                features=options.log_features,
-                lag_features=[options.feature] if want_chains else [],
-                lags=1,
-            ):
-                log.update(batch)
-                bar.advance(batch.num_rows)
+            for plays in _log_plays(sources, options, want_chains):
+                log.update(plays)
+                bar.advance(plays.n)
         if log.overview.rows == 0:
             raise SkipmodelError(
                 "the store (or the --fraction sample of it) holds no plays; "
@@ -265,6 +306,26 @@ def compute(sources: Sources, options: ExploreOptions, *, progress: bool = False
         if log.transitions is not None:
             log.transitions.close()
     return Results(options, log, scales, tracks, transitions)
+
+
+def _log_plays(sources: Sources, options: ExploreOptions, want_chains: bool) -> Iterator[PlayBatch]:
+    """The log as whole buckets when the source can give them, else as loader batches."""
+    if isinstance(sources, StoreSources) and sources.whole_buckets:
+        arrays: TrackArrays | None = None
+        for bucket in sources.log_buckets(
+            columns=LOG_COLUMNS_NEEDED, features=options.log_features
+        ):
+            if arrays is None:
+                arrays = TrackArrays(bucket.tracks, tuple(options.log_features))
+            yield BucketPlays(bucket, arrays)
+        return
+    for batch in sources.log_batches(
+        columns=LOG_COLUMNS_NEEDED,
+        features=options.log_features,
+        lag_features=[options.feature] if want_chains else [],
+        lags=1,
+    ):
+        yield PlayBatch(batch)
 
 
 def store_sources(root: str | Path, options: ExploreOptions) -> StoreSources:

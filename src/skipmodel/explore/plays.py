@@ -24,10 +24,14 @@ from skipmodel.explore.accumulators import (
     TopTracks,
     TrackCounter,
     bin_index,
+    flag_totals,
+    hash_ids,
     hash_tracks,
+    outcome_flags,
     stack_flags,
 )
 from skipmodel.explore.dates import session_starts, session_stray_mask
+from skipmodel.loaders import BucketRows
 from skipmodel.schema import SKIP_OUTCOMES
 
 #: Value columns of every play aggregate: the count, then one sum per outcome definition.
@@ -56,7 +60,11 @@ def _float(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 class PlayBatch:
-    """One loader batch, with the NumPy views the accumulators share (computed on first use)."""
+    """One loader batch, with the NumPy views the accumulators share (computed on first use).
+
+    The accumulators use only the properties and methods below, so :class:`BucketPlays`
+    (a whole bucket from :func:`skipmodel.loaders.iter_buckets`) can stand in for a batch.
+    """
 
     def __init__(self, batch: pa.RecordBatch) -> None:
         self.batch = batch
@@ -69,9 +77,54 @@ class PlayBatch:
         return self.batch.column(name)
 
     @cached_property
+    def flags(self) -> np.ndarray:
+        """Per play, bit j set when ``SKIP_OUTCOMES[j]`` is true (see ``GroupSums.update_flags``)."""
+        return outcome_flags([_numpy(self.column(c), bool) for c in SKIP_OUTCOMES])
+
+    @cached_property
     def values(self) -> np.ndarray:
         """(n, 5): a column of ones then skip_1, skip_2, skip_3, not_skipped as 0/1."""
         return stack_flags([_numpy(self.column(c), np.float64) for c in SKIP_OUTCOMES])
+
+    def feature(self, name: str) -> np.ndarray:
+        """The play's track feature as float64, NaN when unknown."""
+        return _float(self.column(name))
+
+    def prev_feature(self, name: str) -> np.ndarray:
+        """The previous play's track feature as float64, NaN when unknown or no previous play."""
+        return _float(self.column(f"prev_{name}"))
+
+    def feature_bins(self, name: str, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bin (:func:`bin_index` over ``edges``) of the play's and of the previous play's
+        track feature; -1 when unknown."""
+        return bin_index(self.feature(name), edges), bin_index(self.prev_feature(name), edges)
+
+    def feature_missing(self, name: str) -> int:
+        """Plays whose track has no value for ``name`` (track unknown or feature null)."""
+        return self.column(name).null_count if self.has(name) else 0
+
+    def track_hashes(self) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """Stable hash of each play's track id, and the distinct hashes with their counts."""
+        row_hashes, _, distinct = hash_tracks(self.column("track_id_clean"))
+        return row_hashes, distinct
+
+    def transition_pairs(self, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(previous, current) track hashes of every play with a previous play."""
+        prev_ids = self.column("prev_track_id_clean")
+        if self.n == 0 or prev_ids.null_count == self.n:
+            empty = np.empty(0, dtype=np.uint64)
+            return empty, empty
+        has_prev = ~_numpy(prev_ids.is_null(), bool)
+        # The previous play is usually the previous row: reuse its hash; hash the rest.
+        prev_hash = np.empty(self.n, dtype=np.uint64)
+        prev_hash[1:] = current[:-1]
+        same = np.zeros(self.n, dtype=bool)
+        same[1:] = self.position[1:] == self.position[:-1] + 1
+        same[self.starts] = False
+        other = has_prev & ~same
+        if other.any():
+            prev_hash[other] = hash_tracks(prev_ids.filter(pa.array(other)))[0]
+        return prev_hash[has_prev], current[has_prev]
 
     @cached_property
     def position(self) -> np.ndarray:
@@ -103,6 +156,110 @@ class PlayBatch:
         return state
 
 
+class BucketPlays(PlayBatch):
+    """A whole bucket (:class:`skipmodel.loaders.BucketRows`) seen as one big batch.
+
+    Nothing is materialised per row beyond what the accumulators ask for: track features are
+    gathered from the track table by track row, lags by lag row, and track ids are hashed once
+    per distinct id of the bucket (its dictionary), not once per play.
+    """
+
+    def __init__(self, bucket: BucketRows, features: TrackArrays) -> None:
+        self.bucket = bucket
+        self.batch = bucket.table  # type: ignore[assignment]
+        self.n = bucket.table.num_rows
+        self._features = features
+        self._lag = bucket.lag_rows[0]
+        self._has_prev = self._lag >= 0
+
+    def has(self, name: str) -> bool:
+        return name in self.bucket.table.column_names or name in self._features.names
+
+    def column(self, name: str) -> pa.Array:
+        column = self.bucket.table.column(name)
+        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+    @cached_property
+    def starts(self) -> np.ndarray:
+        return self.bucket.bounds[:-1].astype(np.int64)
+
+    @cached_property
+    def _track_rows(self) -> np.ndarray:
+        rows = self.bucket.track_rows
+        return np.full(self.n, -1, dtype=np.int64) if rows is None else rows
+
+    def feature(self, name: str) -> np.ndarray:
+        return self._features.values(name)[self._track_rows]
+
+    def prev_feature(self, name: str) -> np.ndarray:
+        current = self.feature(name)
+        return np.where(self._has_prev, current[np.maximum(self._lag, 0)], np.nan)
+
+    def feature_missing(self, name: str) -> int:
+        return int(np.count_nonzero(self._features.missing(name)[self._track_rows]))
+
+    def feature_bins(self, name: str, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # each track is binned once; plays gather their track's bin
+        current = self._features.bins(name, edges)[self._track_rows]
+        previous = np.where(self._has_prev, current[np.maximum(self._lag, 0)], -1)
+        return current, previous
+
+    def track_hashes(self) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        ids = self.column("track_id_clean")
+        if not pa.types.is_dictionary(ids.type):
+            return super().track_hashes()
+        entry_hashes = hash_ids(ids.dictionary)
+        codes = _numpy(ids.indices, np.int64)
+        counts = np.bincount(codes, minlength=len(entry_hashes)).astype(np.int64)
+        return entry_hashes[codes], (entry_hashes, counts)
+
+    def transition_pairs(self, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return current[self._lag[self._has_prev]], current[self._has_prev]
+
+    def prev_state(self, skip: str) -> np.ndarray:
+        bit = np.uint8(1 << SKIP_OUTCOMES.index(skip))
+        prev_true = (self.flags[np.maximum(self._lag, 0)] & bit) != 0
+        state = np.where(self._has_prev, np.where(prev_true, 2, 3), 1)
+        state[self.position == 1] = 0
+        return state
+
+
+@dataclass
+class TrackArrays:
+    """Track-table feature columns as float64 arrays indexed by track row, with a trailing
+    NaN entry so that row -1 (track without features) reads as missing."""
+
+    tracks: pa.Table | None
+    names: tuple[str, ...]
+    _values: dict[str, np.ndarray] = field(default_factory=dict)
+    _missing: dict[str, np.ndarray] = field(default_factory=dict)
+    _bins: dict[tuple[str, bytes], np.ndarray] = field(default_factory=dict)
+
+    def bins(self, name: str, edges: np.ndarray) -> np.ndarray:
+        """:func:`bin_index` of every track's ``name`` (and -1 for the trailing entry)."""
+        key = (name, np.asarray(edges, dtype=np.float64).tobytes())
+        if key not in self._bins:
+            self._bins[key] = bin_index(self.values(name), edges)
+        return self._bins[key]
+
+    def values(self, name: str) -> np.ndarray:
+        if name not in self._values:
+            if self.tracks is None or name not in self.tracks.column_names:
+                self._values[name] = np.full(1, np.nan)
+            else:
+                self._values[name] = np.append(_float(self.tracks.column(name)), np.nan)
+        return self._values[name]
+
+    def missing(self, name: str) -> np.ndarray:
+        if name not in self._missing:
+            if self.tracks is None or name not in self.tracks.column_names:
+                self._missing[name] = np.ones(1, dtype=bool)
+            else:
+                null = _numpy(self.tracks.column(name).is_null(), bool)
+                self._missing[name] = np.append(null, True)
+        return self._missing[name]
+
+
 @dataclass
 class Overview:
     """Totals for the summary: rows, sessions, outcome sums, date range, plays without features."""
@@ -120,11 +277,11 @@ class Overview:
             return
         self.rows += b.n
         self.sessions += len(b.starts)
-        self.outcome_sums += b.values[:, 1:].sum(axis=0)
+        self.outcome_sums += flag_totals(b.flags, len(SKIP_OUTCOMES))
         self.first_day = min(self.first_day, float(b.days.min()))
         self.last_day = max(self.last_day, float(b.days.max()))
-        if self.feature_column and b.has(self.feature_column):
-            self.without_features += b.column(self.feature_column).null_count
+        if self.feature_column:
+            self.without_features += b.feature_missing(self.feature_column)
 
     def merge(self, other: Overview) -> None:
         self.rows += other.rows
@@ -152,11 +309,11 @@ class Calendar:
     def update(self, b: PlayBatch) -> None:
         if b.n == 0:
             return
-        self.by_hour.update(b.hour, b.values)
-        self.by_position.update(b.position, b.values)
+        self.by_hour.update_flags(b.hour, b.flags)
+        self.by_position.update_flags(b.position, b.flags)
         ok = ~session_stray_mask(b.days, b.starts)
         self.session_strays += int(b.n - ok.sum())
-        self.by_day_hour.update(b.days[ok] * HOURS_PER_DAY + b.hour[ok], b.values[ok])
+        self.by_day_hour.update_flags(b.days[ok] * HOURS_PER_DAY + b.hour[ok], b.flags[ok])
 
     def merge(self, other: Calendar) -> None:
         self.by_hour.merge(other.by_hour)
@@ -174,7 +331,7 @@ class PreviousOutcome:
 
     def update(self, b: PlayBatch) -> None:
         if b.n:
-            self.sums.update(b.prev_state(self.skip) * POSITION_STRIDE + b.position, b.values)
+            self.sums.update_flags(b.prev_state(self.skip) * POSITION_STRIDE + b.position, b.flags)
 
     def merge(self, other: PreviousOutcome) -> None:
         self.sums.merge(other.sums)
@@ -196,11 +353,10 @@ class Chains:
     def update(self, b: PlayBatch) -> None:
         if b.n == 0:
             return
-        current = bin_index(_float(b.column(self.feature)), self.edges)
-        previous = bin_index(_float(b.column(f"prev_{self.feature}")), self.edges)
+        current, previous = b.feature_bins(self.feature, self.edges)
         ok = (current >= 0) & (previous >= 0)
         self.without_previous += int(b.n - ok.sum())
-        self.sums.update(previous[ok] * self.bins + current[ok], b.values[ok])
+        self.sums.update_flags(previous[ok] * self.bins + current[ok], b.flags[ok])
 
     def merge(self, other: Chains) -> None:
         self.sums.merge(other.sums)
@@ -227,21 +383,13 @@ class TransitionSpill:
 
     def update(self, b: PlayBatch, current: np.ndarray) -> None:
         """Append this batch's transitions; ``current`` is the row hash of ``track_id_clean``."""
-        prev_ids = b.column("prev_track_id_clean")
-        if b.n == 0 or prev_ids.null_count == b.n:
+        previous, following = b.transition_pairs(current)
+        if not len(previous):
             return
-        has_prev = ~_numpy(prev_ids.is_null(), bool)
-        # The previous play is usually the previous row: reuse its hash; hash the rest.
-        prev_hash = np.empty(b.n, dtype=np.uint64)
-        prev_hash[1:] = current[:-1]
-        same = np.zeros(b.n, dtype=bool)
-        same[1:] = b.position[1:] == b.position[:-1] + 1
-        same[b.starts] = False
-        other = has_prev & ~same
-        if other.any():
-            prev_hash[other] = hash_tracks(prev_ids.filter(pa.array(other)))[0]
-        pairs = np.column_stack([prev_hash[has_prev], current[has_prev]])
-        self._file.write(np.ascontiguousarray(pairs, dtype=np.uint64).tobytes())
+        pairs = np.empty((len(previous), 2), dtype=np.uint64)
+        pairs[:, 0] = previous
+        pairs[:, 1] = following
+        self._file.write(pairs.tobytes())
         self.transitions += len(pairs)
 
     def merge(self, other: TransitionSpill) -> None:
@@ -262,9 +410,11 @@ class TransitionSpill:
             if not raw:
                 break
             pairs = np.frombuffer(raw, dtype=np.uint64).reshape(-1, 2)
-            prev, cur = top.ranks(pairs[:, 0]), top.ranks(pairs[:, 1])
-            ok = (prev >= 0) & (cur >= 0)
-            counts += np.bincount(prev[ok] * n + cur[ok], minlength=n * n)
+            prev = top.ranks(pairs[:, 0])
+            from_top = np.flatnonzero(prev >= 0)  # few: rank the current track of those only
+            cur = top.ranks(pairs[from_top, 1])
+            ok = cur >= 0
+            counts += np.bincount(prev[from_top[ok]] * n + cur[ok], minlength=n * n)
         self._file.seek(0, os.SEEK_END)
         return counts.reshape(n, n)
 
@@ -292,12 +442,13 @@ class LogPass:
     transitions: TransitionSpill | None = None
     tracks: TrackCounter = field(default_factory=TrackCounter)
 
-    def update(self, batch: pa.RecordBatch) -> None:
-        b = PlayBatch(batch)
+    def update(self, batch: pa.RecordBatch | PlayBatch) -> None:
+        """Add a loader batch, or a :class:`BucketPlays`."""
+        b = batch if isinstance(batch, PlayBatch) else PlayBatch(batch)
         for part in (self.overview, self.calendar, self.previous, self.chains):
             if part is not None:
                 part.update(b)
-        row_hashes, _, distinct = hash_tracks(batch.column("track_id_clean"))
+        row_hashes, distinct = b.track_hashes()
         self.tracks.update(*distinct)
         if self.transitions is not None:
             self.transitions.update(b, row_hashes)
