@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from skipmodel.ingest_compact import compact_store, is_sorted_file
 from skipmodel.lags import add_lags
 from skipmodel.loaders import TRACK_FEATURES, iter_batches, load_table
 from skipmodel.schema import LOG_COLUMNS
@@ -84,22 +85,51 @@ def assert_batches_well_formed(batches: list[pa.RecordBatch], batch_rows: int) -
 
 
 @pytest.mark.parametrize(
-    ("seed", "n_parts", "batch_rows", "lags"),
-    [(1, 1, 65_536, 1), (2, 3, 7, 2), (3, 4, 1, 2), (4, 2, 50, 1)],
+    ("seed", "n_parts", "batch_rows", "lags", "compact", "track_ids"),
+    [
+        (1, 1, 65_536, 1, False, "string"),
+        (2, 3, 7, 2, False, "string"),
+        (3, 4, 1, 2, False, "dictionary"),
+        (4, 2, 50, 1, False, "string"),
+        (2, 3, 7, 2, True, "string"),
+        (5, 4, 30, 2, True, "dictionary"),
+    ],
 )
-def test_lags_match_bruteforce_on_random_store(tmp_path, seed, n_parts, batch_rows, lags):
+def test_lags_match_bruteforce_on_random_store(
+    tmp_path, seed, n_parts, batch_rows, lags, compact, track_ids
+):
     rng = np.random.default_rng(seed)
     logs = random_logs(rng, 120, n_tracks=40, missing=0.15, duplicate=0.05)
     tracks = random_tracks(rng, 40, coverage=0.7, duplicates=6)
-    write_store(tmp_path, logs, tracks, n_buckets=5, n_parts=n_parts, rng=rng, track_parts=2)
+    layout = write_store(
+        tmp_path, logs, tracks, n_buckets=5, n_parts=n_parts, rng=rng, track_parts=2
+    )
     parts = list(tmp_path.glob("sessions/*/part-*.parquet"))
     assert len(parts) > 5 or n_parts == 1  # sessions really are spread over several parts
+    if compact:  # one sorted file per bucket: the loaders skip ranking and sorting
+        assert compact_store(layout).buckets_compacted == 5
+        files = list(tmp_path.glob("sessions/*/part-*.parquet"))
+        assert len(files) == 5 and all(is_sorted_file(f) for f in files)
 
     batches = list(
-        iter_batches(tmp_path, lags=lags, lag_features=LAG_FEATURES, batch_rows=batch_rows)
+        iter_batches(
+            tmp_path,
+            lags=lags,
+            lag_features=LAG_FEATURES,
+            batch_rows=batch_rows,
+            track_ids=track_ids,
+        )
     )
     assert_batches_well_formed(batches, batch_rows)
     got = pa.Table.from_batches(batches)
+    if track_ids == "dictionary":
+        assert pa.types.is_dictionary(got.schema.field("prev_track_id_clean").type)
+        got = pa.table(
+            {
+                n: c.cast(pa.string()) if pa.types.is_dictionary(c.type) else c
+                for n, c in zip(got.column_names, got.columns, strict=True)
+            }
+        )
     want = expected_rows(
         logs, tracks, lags=lags, features=TRACK_FEATURES, lag_features=LAG_FEATURES
     )

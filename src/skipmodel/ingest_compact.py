@@ -76,7 +76,7 @@ COMPACT_PREFIX = "part-compact-"
 ROW_GROUP_ROWS = 1 << 20
 #: Dictionary pages may grow this large before Parquet falls back to plain encoding.
 DICTIONARY_PAGE_LIMIT = 1 << 30
-_PART_NAME = re.compile(r"^part-([0-9a-f]+)(?:-\d+)?\.parquet$")
+_PART_NAME = re.compile(r"^part-(.+?)(?:-\d+)?\.parquet$")
 _SOURCE_TYPE = pa.dictionary(pa.int32(), pa.string())
 _TMP_SUFFIX = ".compacting"
 
@@ -156,6 +156,19 @@ def _sort_bucket(table: pa.Table) -> pa.Table:
     return table.take(order)
 
 
+def _canonical_categories(table: pa.Table) -> pa.Table:
+    """Category dictionaries sorted, so they do not depend on which parts were merged first."""
+    for i, field in enumerate(table.schema):
+        if not pa.types.is_dictionary(field.type) or field.name == SOURCE_COLUMN:
+            continue
+        values = table.column(i).combine_chunks().dictionary_decode()
+        dictionary = pc.unique(values).sort()
+        codes = pc.index_in(values, value_set=dictionary).cast(field.type.index_type)
+        encoded = pa.DictionaryArray.from_arrays(codes, dictionary)
+        table = table.set_column(i, field, encoded)
+    return table
+
+
 def _whole_session_counts(table: pa.Table) -> tuple[int, int]:
     """Duplicate ``(session, position)`` rows and sessions with fewer distinct positions than
     their length, over a table of whole sessions sorted by session and position."""
@@ -209,7 +222,7 @@ def _compact_bucket(bucket_dir: Path) -> tuple[int, tuple[int, int]] | None:
     if not members or _is_compacted(members):
         return None
     table = pa.concat_tables([_read_member(p) for p in members]).unify_dictionaries()
-    table = _sort_bucket(table.combine_chunks())
+    table = _canonical_categories(_sort_bucket(table.combine_chunks()))
     duplicates, incomplete = _whole_session_counts(table)
     sources = sorted(set(pc.unique(table.column(SOURCE_COLUMN)).to_pylist()))
     digest = hashlib.sha256(",".join(sources).encode()).hexdigest()[:32]
