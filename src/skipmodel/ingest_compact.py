@@ -35,6 +35,7 @@ import json
 import os
 import re
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,7 @@ def _is_compacted(files: list[Path]) -> bool:
 def _read_member(path: Path) -> pa.Table:
     """A part's log columns plus its per-row source fingerprint."""
     try:
-        table = pq.read_table(path, partitioning=None)
+        table = pq.ParquetFile(path).read()
     except (OSError, pa.ArrowException) as exc:
         raise SkipmodelError(f"cannot read store file {path}: {exc}") from None
     missing = [c for c in schema.LOG_COLUMNS if c not in table.column_names]
@@ -137,7 +138,32 @@ def _read_member(path: Path) -> pa.Table:
 
 
 def _sort_bucket(table: pa.Table) -> pa.Table:
-    """Rows by (session_id, position, source fingerprint), stable (file order breaks ties)."""
+    """Rows by (session_id, position, source fingerprint), stable (file order breaks ties).
+
+    Every member is sorted by session already, so session ids come in runs: only the first id
+    of each run is ranked (byte-wise string order), and the rows are ordered by one integer
+    key ``(rank, position, source rank)``.
+    """
+    n = table.num_rows
+    ids = table.column("session_id").combine_chunks()
+    sources = table.column(SOURCE_COLUMN).combine_chunks()
+    source_names = pc.unique(sources).sort()
+    if n < 2 or len(source_names) >= 1 << 20:
+        return _sort_bucket_by_strings(table)
+    heads = np.ones(n, dtype=bool)
+    heads[1:] = pc.not_equal(ids.slice(1), ids.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    head_rows = np.flatnonzero(heads)
+    rank = pc.rank(ids.take(pa.array(head_rows)), tiebreaker="dense").to_numpy()
+    runs = np.diff(np.append(head_rows, n))
+    position = table.column("session_position").to_numpy().astype(np.int64) + 128  # int8
+    source_rank = pc.index_in(sources, value_set=source_names).to_numpy().astype(np.int64)
+    keys = (np.repeat(rank.astype(np.int64), runs) << 28) | (position << 20) | source_rank
+    if bool(np.all(keys[1:] >= keys[:-1])):
+        return table
+    return table.take(pa.array(np.argsort(keys, kind="stable")))
+
+
+def _sort_bucket_by_strings(table: pa.Table) -> pa.Table:
     keys = pa.table(
         {
             "session_id": table.column("session_id"),
@@ -216,7 +242,19 @@ def recover_compactions(layout: StoreLayout) -> int:
     return done
 
 
-def _compact_bucket(bucket_dir: Path) -> tuple[int, tuple[int, int]] | None:
+@dataclass(frozen=True)
+class _Merged:
+    """One bucket merged in memory, ready to be published."""
+
+    bucket_dir: Path
+    members: tuple[Path, ...]
+    name: str
+    table: pa.Table
+    duplicates: int
+    incomplete: int
+
+
+def _merge_bucket(bucket_dir: Path) -> _Merged | None:
     """Merge the parts of one bucket; None when it is already one compacted file."""
     members = part_files(bucket_dir)
     if not members or _is_compacted(members):
@@ -239,20 +277,25 @@ def _compact_bucket(bucket_dir: Path) -> tuple[int, tuple[int, int]] | None:
             INTEGRITY_KEY: json.dumps(integrity, sort_keys=True).encode(),
         }
     )
+    return _Merged(bucket_dir, tuple(members), name, out, duplicates, incomplete)
+
+
+def _publish(merged: _Merged) -> None:
+    """Write the merged file, then swap it for the parts (journaled, see the module doc)."""
+    bucket_dir, name = merged.bucket_dir, merged.name
     tmp_name = f".{name}{_TMP_SUFFIX}"
     with atomic_path(bucket_dir / tmp_name) as tmp:
         pq.write_table(
-            out,
+            merged.table,
             tmp,
             compression="zstd",
             compression_level=1,
             row_group_size=ROW_GROUP_ROWS,
             dictionary_pagesize_limit=DICTIONARY_PAGE_LIMIT,
         )
-    journal = {"file": name, "tmp": tmp_name, "remove": [p.name for p in members]}
+    journal = {"file": name, "tmp": tmp_name, "remove": [p.name for p in merged.members]}
     atomic_write_json(bucket_dir / COMPACT_JOURNAL, journal)
     _finish(bucket_dir, journal)
-    return len(members), (duplicates, incomplete)
 
 
 def bucket_integrity(bucket_dir: Path) -> tuple[list[str], dict[str, int]] | None:
@@ -278,16 +321,24 @@ def compact_store(layout: StoreLayout, buckets: Iterable[int] | None = None) -> 
         else [layout.bucket_dir(b) for b in buckets]
     )
     compacted = replaced = unchanged = dup = incomplete = 0
-    for bucket_dir in dirs:
-        done = _compact_bucket(bucket_dir) if bucket_dir.is_dir() else None
-        if done is None:
-            unchanged += 1
-            continue
-        n_parts, (d, i) = done
-        compacted += 1
-        replaced += n_parts
-        dup += d
-        incomplete += i
+    # one bucket is written (Parquet encoding releases the GIL) while the next is merged
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="skipmodel-compact") as pool:
+        writing: Future[None] | None = None
+        for bucket_dir in dirs:
+            merged = _merge_bucket(bucket_dir) if bucket_dir.is_dir() else None
+            if merged is None:
+                unchanged += 1
+                continue
+            compacted += 1
+            replaced += len(merged.members)
+            dup += merged.duplicates
+            incomplete += merged.incomplete
+            if writing is not None:
+                writing.result()  # at most two buckets in memory; a failed write raises here
+            writing = pool.submit(_publish, merged)
+            del merged
+        if writing is not None:
+            writing.result()
     return CompactReport(layout.root, compacted, replaced, unchanged, dup, incomplete)
 
 

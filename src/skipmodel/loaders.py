@@ -64,7 +64,7 @@ from skipmodel.sampling import (
 )
 from skipmodel.schema import LOG_COLUMNS, LOG_SCHEMA, TRACK_COLUMNS, TRACK_SCHEMA
 from skipmodel.store import DEFAULT_BUCKETS, StoreLayout, open_store
-from skipmodel.track_join import TrackFeatures
+from skipmodel.track_join import TrackFeatures, id_hash
 
 __all__ = [
     "SPLIT_SEED",
@@ -326,6 +326,8 @@ class _Bucket:
     lag_rows: tuple[np.ndarray, ...]
     #: track-table row of each play, -1 when unknown
     track_rows: np.ndarray | None
+    #: :func:`~skipmodel.track_join.id_hash` of the track-id dictionary (with ``track_rows``)
+    track_id_hashes: np.ndarray | None = None
 
 
 def _session_mask(
@@ -416,11 +418,17 @@ def _prepare_bucket(
     """Session bounds, lag source rows and track rows of a read bucket, each computed once."""
     ranks, positions = split_keys(keys)
     starts = np.flatnonzero(np.diff(ranks, prepend=-1))
+    track_rows = id_hashes = None
+    if tracks is not None:
+        ids = table.column("track_id_clean").combine_chunks()
+        id_hashes = id_hash(ids.dictionary)  # each distinct id hashed once, kept for consumers
+        track_rows = tracks.row_numbers(ids, dictionary_hashes=id_hashes)
     return _Bucket(
         table=table,
         bounds=np.append(starts, keys.size),
         lag_rows=tuple(lag_rows(keys, positions, k) for k in range(1, plan.lags + 1)),
-        track_rows=None if tracks is None else tracks.row_numbers(table.column("track_id_clean")),
+        track_rows=track_rows,
+        track_id_hashes=id_hashes,
     )
 
 
@@ -603,6 +611,9 @@ class BucketRows:
         when there is none (the rules of :mod:`skipmodel.lags`).
     track_rows : numpy.ndarray or None
         Row of each play's track in ``tracks``, -1 when the track has no features.
+    track_id_hashes : numpy.ndarray or None
+        :func:`skipmodel.track_join.id_hash` of each entry of ``track_id_clean``'s
+        dictionary (present with ``track_rows``).
     tracks : pyarrow.Table or None
         The store's track table (``track_id`` and the spec's features), as joined.
     """
@@ -612,6 +623,7 @@ class BucketRows:
     lag_rows: tuple[np.ndarray, ...]
     track_rows: np.ndarray | None
     tracks: pa.Table | None
+    track_id_hashes: np.ndarray | None = None
 
 
 def iter_buckets(
@@ -641,6 +653,7 @@ def iter_buckets(
             bounds=bucket.bounds,
             lag_rows=bucket.lag_rows,
             track_rows=bucket.track_rows,
+            track_id_hashes=bucket.track_id_hashes,
             tracks=None if tracks is None else tracks.tracks,
         )
 

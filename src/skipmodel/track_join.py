@@ -187,13 +187,26 @@ class TrackFeatures:
         rows = self.row_numbers(track_ids)
         return pa.array(rows, type=pa.int64(), mask=rows < 0)
 
-    def row_numbers(self, track_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
-        """:meth:`rows_of` as a NumPy int64 array with -1 for unknown tracks."""
+    def row_numbers(
+        self,
+        track_ids: pa.Array | pa.ChunkedArray,
+        *,
+        dictionary_hashes: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """:meth:`rows_of` as a NumPy int64 array with -1 for unknown tracks.
+
+        For a dictionary array, ``dictionary_hashes`` may give :func:`id_hash` of its
+        dictionary when the caller has it already.
+        """
         if isinstance(track_ids, pa.ChunkedArray):
             track_ids = track_ids.combine_chunks()
         if pa.types.is_dictionary(track_ids.type):
             # look each distinct id up once, then gather by the indices
-            of_entry = np.append(self.row_numbers(track_ids.dictionary), -1)
+            if self._index is not None:
+                found = self._lookup(track_ids.dictionary, dictionary_hashes)
+            else:
+                found = self.row_numbers(track_ids.dictionary)
+            of_entry = np.append(found, -1)
             indices = track_ids.indices
             if indices.null_count:  # a null index reads the trailing -1
                 indices = indices.fill_null(len(of_entry) - 1)
@@ -217,13 +230,14 @@ class TrackFeatures:
             indices = indices.fill_null(len(row_of_code) - 1)
         return row_of_code[indices.to_numpy(zero_copy_only=False)]
 
-    def _lookup(self, ids: pa.Array) -> np.ndarray:
-        """Track row of each id via the index, -1 when unknown (or null)."""
+    def _lookup(self, ids: pa.Array, wanted: np.ndarray | None = None) -> np.ndarray:
+        """Track row of each id via the index, -1 when unknown (or null); ``wanted`` is
+        :func:`id_hash` of ``ids`` if known."""
         assert self._index is not None
         hashes, order = self._index
         if not len(ids) or not len(hashes):
             return np.full(len(ids), -1, dtype=np.int64)
-        wanted = id_hash(ids)
+        wanted = id_hash(ids) if wanted is None else wanted
         slot = (wanted >> np.uint64(64 - self._slot_bits)).astype(np.intp)
         at = self._slot_start[slot]
         end = self._slot_start[slot + 1]

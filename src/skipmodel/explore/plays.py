@@ -208,7 +208,8 @@ class BucketPlays(PlayBatch):
         ids = self.column("track_id_clean")
         if not pa.types.is_dictionary(ids.type):
             return super().track_hashes()
-        entry_hashes = hash_ids(ids.dictionary)
+        known = self.bucket.track_id_hashes  # the loader's: the same function as hash_ids
+        entry_hashes = hash_ids(ids.dictionary) if known is None else known
         codes = _numpy(ids.indices, np.int64)
         counts = np.bincount(codes, minlength=len(entry_hashes)).astype(np.int64)
         return entry_hashes[codes], (entry_hashes, counts)
