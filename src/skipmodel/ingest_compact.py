@@ -47,6 +47,7 @@ import pyarrow.parquet as pq
 
 from skipmodel import schema
 from skipmodel.errors import SkipmodelError
+from skipmodel.ingest_parse import bool_np, int_np, np_array, str_array
 from skipmodel.parts import part_files
 from skipmodel.store import BUCKET_KEY, StoreLayout, atomic_path, atomic_write_json
 
@@ -133,7 +134,10 @@ def _read_member(path: Path) -> pa.Table:
             raise SkipmodelError(
                 f"store file {path} is neither an ingest part nor a compacted file; remove it"
             )
-        source = pa.chunked_array([pa.array([match[1]] * table.num_rows, pa.string())])
+        # one dictionary entry repeated (``pa.array`` would import pandas: see ingest_parse)
+        codes = np_array(np.zeros(table.num_rows, dtype=np.int32))
+        names = str_array([match[1]])
+        source = pa.DictionaryArray.from_arrays(codes, names).cast(pa.string())
     return log.append_column(SOURCE_COLUMN, source)
 
 
@@ -151,16 +155,16 @@ def _sort_bucket(table: pa.Table) -> pa.Table:
     if n < 2 or len(source_names) >= 1 << 20:
         return _sort_bucket_by_strings(table)
     heads = np.ones(n, dtype=bool)
-    heads[1:] = pc.not_equal(ids.slice(1), ids.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    heads[1:] = bool_np(pc.not_equal(ids.slice(1), ids.slice(0, n - 1)))
     head_rows = np.flatnonzero(heads)
-    rank = pc.rank(ids.take(pa.array(head_rows)), tiebreaker="dense").to_numpy()
+    rank = int_np(pc.rank(ids.take(np_array(head_rows)), tiebreaker="dense"))
     runs = np.diff(np.append(head_rows, n))
-    position = table.column("session_position").to_numpy().astype(np.int64) + 128  # int8
-    source_rank = pc.index_in(sources, value_set=source_names).to_numpy().astype(np.int64)
+    position = int_np(table.column("session_position")) + 128  # int8
+    source_rank = int_np(pc.index_in(sources, value_set=source_names))
     keys = (np.repeat(rank.astype(np.int64), runs) << 28) | (position << 20) | source_rank
     if bool(np.all(keys[1:] >= keys[:-1])):
         return table
-    return table.take(pa.array(np.argsort(keys, kind="stable")))
+    return table.take(np_array(np.argsort(keys, kind="stable")))
 
 
 def _sort_bucket_by_strings(table: pa.Table) -> pa.Table:
@@ -202,16 +206,16 @@ def _whole_session_counts(table: pa.Table) -> tuple[int, int]:
     if n == 0:
         return 0, 0
     sid = table.column("session_id").combine_chunks()
-    pos = table.column("session_position").to_numpy().astype(np.int64)
+    pos = int_np(table.column("session_position"))
     same = np.zeros(n, dtype=bool)
     if n > 1:
-        same[1:] = pc.equal(sid.slice(1), sid.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+        same[1:] = bool_np(pc.equal(sid.slice(1), sid.slice(0, n - 1)))
     dup = np.zeros(n, dtype=bool)
     dup[1:] = same[1:] & (pos[1:] == pos[:-1])
     starts = np.flatnonzero(~same)
     rows = np.diff(np.append(starts, n))
     distinct = rows - np.add.reduceat(dup.astype(np.int64), starts)
-    length = table.column("session_length").to_numpy().astype(np.int64)[starts]
+    length = int_np(table.column("session_length"))[starts]
     return int(dup.sum()), int(np.count_nonzero(distinct < length))
 
 
