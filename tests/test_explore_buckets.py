@@ -61,10 +61,32 @@ def test_bucket_pass_equals_batch_pass(tmp_path, seed, n_parts, compact):
     options = ExploreOptions(top_tracks=10, bins=4, min_count=1)
     results = {}
     for whole in (True, False):
-        sources = StoreSources(open_store(tmp_path), whole_buckets=whole)
+        sources = StoreSources(open_store(tmp_path), whole_buckets=whole, file_day_rule=False)
         found = compute(sources, options)
         found.log.transitions_total = found.transitions.total
         results[whole] = _numbers(found)
     assert results[True]["rows"] == logs.num_rows
     assert results[True]["without_features"] > 0  # tracks without features are covered
     assert results[True] == results[False]
+
+
+def test_explore_flags_the_dates_ingest_flags_once_compacted(tmp_path):
+    """Ingest counts plays more than a day from their file's day; a compacted store keeps
+    each row's source, so explore excludes exactly those plays (and says so)."""
+    from skipmodel.ingest import ingest
+    from skipmodel.simulate import simulate
+
+    sim = simulate(tmp_path / "sim", sessions=400, seed=5, days=3, files_per_day=2)
+    paths = [sim.training_set, sim.track_features]
+    ingest(paths, tmp_path / "packed", n_buckets=3, progress=False)
+    ingest(paths, tmp_path / "raw", n_buckets=3, progress=False, compact=False)
+    far = open_store(tmp_path / "packed").read_manifest()["integrity"]["dates_far_from_file_day"]
+    assert far > 0  # the simulator writes stray dates, as real files have
+    options = ExploreOptions(views=("seasonality",))
+    packed = compute(StoreSources(open_store(tmp_path / "packed")), options).log.calendar
+    assert packed.file_day_strays == far
+    assert packed.session_strays == packed.session_rule_rows == 0
+    # without the per-row source (uncompacted store) the session rules stand in
+    raw = compute(StoreSources(open_store(tmp_path / "raw")), options).log.calendar
+    assert raw.file_day_strays == 0 and raw.session_rule_rows > 0
+    assert raw.by_hour.sums.tolist() == packed.by_hour.sums.tolist()

@@ -40,9 +40,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from skipmodel.errors import SkipmodelError
-from skipmodel.ingest_compact import is_sorted_file, pending_compaction
+from skipmodel.ingest_compact import SOURCE_COLUMN, is_sorted_file, pending_compaction
 from skipmodel.lags import (
     LAG1_EXTRA,
     LAG_OUTCOMES,
@@ -171,6 +172,8 @@ class _Plan:
     date_to: date | None
     batch_rows: int
     dictionary_ids: bool = False
+    #: also read the per-row source fingerprint of compacted buckets (``iter_buckets``)
+    read_sources: bool = False
 
     @property
     def out_names(self) -> list[str]:
@@ -375,6 +378,12 @@ def _read_bucket(
     table = read_parts(files, plan.log_read, read_schema, combine=False, dictionary=_DICT_READ)
     # one compacted file declares its order: no ranking of session ids, no sort
     presorted = len(files) == 1 and is_sorted_file(files[0])
+    if plan.read_sources and presorted:
+        source = pq.ParquetFile(files[0], read_dictionary=[SOURCE_COLUMN]).read(
+            columns=[SOURCE_COLUMN]
+        )
+        if SOURCE_COLUMN in source.column_names:
+            table = table.append_column(SOURCE_COLUMN, source.column(SOURCE_COLUMN))
     # session ids come as dictionary indices (unified over the files): equal ids, equal codes
     ids = table.column("session_id").combine_chunks()
     codes = ids.indices.to_numpy(zero_copy_only=False)
@@ -627,7 +636,7 @@ class BucketRows:
 
 
 def iter_buckets(
-    store: str | Path, spec: SampleSpec = SampleSpec(), **overrides: Any
+    store: str | Path, spec: SampleSpec = SampleSpec(), *, sources: bool = False, **overrides: Any
 ) -> Iterator[BucketRows]:
     """The sample's buckets, whole, in ascending bucket order (see :class:`BucketRows`).
 
@@ -635,6 +644,10 @@ def iter_buckets(
     no feature or lag columns are materialised, so a consumer that reduces with NumPy gathers
     only what it needs. A ``date_range`` is not applied (it is a per-row filter); asking for
     one is an error. Memory: two buckets' log columns (one read ahead).
+
+    With ``sources``, the table of a compacted bucket also holds
+    :data:`skipmodel.ingest_compact.SOURCE_COLUMN` (the fingerprint of the input each row came
+    from, dictionary-encoded); buckets that are not compacted lack it.
     """
     spec = _resolve(spec, overrides)
     if spec.date_range is not None:
@@ -642,7 +655,9 @@ def iter_buckets(
     plan = _plan(spec)
     # no lag columns are copied here: read only the projected columns
     wanted = {*plan.log_out, *(["date"] if plan.weekday else [])}
-    plan = dataclasses.replace(plan, log_read=tuple(c for c in LOG_COLUMNS if c in wanted))
+    plan = dataclasses.replace(
+        plan, log_read=tuple(c for c in LOG_COLUMNS if c in wanted), read_sources=sources
+    )
     layout = open_store(store)
     n_buckets = int(layout.read_manifest().get("n_buckets", DEFAULT_BUCKETS))
     selection = select_buckets(n_buckets, fraction=spec.fraction, seed=spec.seed)

@@ -1,14 +1,23 @@
-"""Which play dates are implausible, by two documented rules.
+"""Which play dates are implausible, by documented rules.
 
 Real MSSD files are one day each, yet some rows carry dates weeks or months earlier (seen: back
-to 2018-05-12 in files of mid-July). The store no longer knows which file a row came from, so
-the rules are stated on what it does know:
+to 2018-05-12 in files of mid-July).
+
+0. **File-day rule** (the rule ``skipmodel ingest`` counts as ``dates_far_from_file_day``): a
+   play is implausible when its date is more than :data:`MAX_DAYS_FROM_FILE_DAY` (1) day from
+   its file's day (the day in the file name, else the file's most common date, as recorded in
+   the manifest). A compacted store keeps each row's source, so explore applies this rule
+   wherever it can, and then explore and ingest flag the same plays.
+
+Where a row's file is not known (a store written before compaction, or a bucket not yet
+compacted), the rules are stated on what the store does know:
 
 1. **Session rule** (applied per batch, a session never spans two batches): a play is
    implausible when its date is more than :data:`MAX_DAYS_FROM_SESSION_MODE` (1) day away from
    the most common date of its session (ties: the later date). A session that crosses midnight
    keeps both days.
-2. **Busy-day rule** (applied after the pass, on per-day counts of the plays that passed rule 1):
+2. **Busy-day rule** (applied after the pass, on per-day counts of the plays that passed rule 1;
+   skipped when every play was judged by rule 0):
    a day is *busy* when it has at least :data:`BUSY_SHARE` (5 %) of the plays of the busiest
    day; a play is implausible when its date is more than 1 day from every busy day. File days
    are busy (a real file holds millions of plays of its day), stray dates are not (a few per
@@ -25,8 +34,14 @@ from __future__ import annotations
 import numpy as np
 
 MAX_DAYS_FROM_SESSION_MODE = 1
+MAX_DAYS_FROM_FILE_DAY = 1
 BUSY_SHARE = 0.05
 MAX_DAYS_FROM_BUSY_DAY = 1
+
+
+def file_day_stray_mask(days: np.ndarray, file_days: np.ndarray) -> np.ndarray:
+    """True for plays more than one day from their file's day (rule 0; ingest's rule)."""
+    return np.abs(days.astype(np.int64) - file_days.astype(np.int64)) > MAX_DAYS_FROM_FILE_DAY
 
 
 def session_starts(session_ids_differ: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ The log is read once; memory is bounded by the number of groups and distinct tra
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,6 +151,9 @@ class StoreSources:
     seed: int = 0
     #: Reduce whole buckets with NumPy (fast); False streams loader batches (same numbers).
     whole_buckets: bool = True
+    #: Judge dates against each row's file day where the store knows it (compacted buckets;
+    #: :mod:`.dates` rule 0, as ingest does); False uses the session rules everywhere.
+    file_day_rule: bool = True
     _cache: dict[str, list[pa.Table] | None] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -189,7 +193,16 @@ class StoreSources:
             lags=1,
             lag_features=False,
         )
-        return iter_buckets(self.layout.root, spec)
+        return iter_buckets(self.layout.root, spec, sources=self.file_day_rule)
+
+    def source_days(self) -> dict[str, int]:
+        """Day (days since 1970-01-01) of each log source's file, from the manifest."""
+        days: dict[str, int] = {}
+        for fingerprint, entry in self.layout.read_manifest().get("sources", {}).items():
+            day = entry.get("file_day") if entry.get("kind") == "log" else None
+            if day:
+                days[fingerprint] = (dt.date.fromisoformat(day) - dt.date(1970, 1, 1)).days
+        return days
 
     def track_batches(self, columns: Sequence[str]) -> Iterable[pa.RecordBatch]:
         """The tracks table, streamed; read once and kept when small (it is read twice)."""
@@ -312,12 +325,13 @@ def _log_plays(sources: Sources, options: ExploreOptions, want_chains: bool) -> 
     """The log as whole buckets when the source can give them, else as loader batches."""
     if isinstance(sources, StoreSources) and sources.whole_buckets:
         arrays: TrackArrays | None = None
+        days = sources.source_days() if sources.file_day_rule else {}
         for bucket in sources.log_buckets(
             columns=LOG_COLUMNS_NEEDED, features=options.log_features
         ):
             if arrays is None:
                 arrays = TrackArrays(bucket.tracks, tuple(options.log_features))
-            yield BucketPlays(bucket, arrays)
+            yield BucketPlays(bucket, arrays, days)
         return
     for batch in sources.log_batches(
         columns=LOG_COLUMNS_NEEDED,

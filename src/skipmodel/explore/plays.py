@@ -30,7 +30,8 @@ from skipmodel.explore.accumulators import (
     outcome_flags,
     stack_flags,
 )
-from skipmodel.explore.dates import session_starts, session_stray_mask
+from skipmodel.explore.dates import file_day_stray_mask, session_starts, session_stray_mask
+from skipmodel.ingest_compact import SOURCE_COLUMN
 from skipmodel.loaders import BucketRows
 from skipmodel.schema import SKIP_OUTCOMES
 
@@ -85,6 +86,12 @@ class PlayBatch:
     def values(self) -> np.ndarray:
         """(n, 5): a column of ones then skip_1, skip_2, skip_3, not_skipped as 0/1."""
         return stack_flags([_numpy(self.column(c), np.float64) for c in SKIP_OUTCOMES])
+
+    @property
+    def file_days(self) -> np.ndarray | None:
+        """Day (days since 1970-01-01) of the file each play came from, when known (compacted
+        stores record each row's source; the manifest each source's day)."""
+        return None
 
     def feature(self, name: str) -> np.ndarray:
         """The play's track feature as float64, NaN when unknown."""
@@ -164,8 +171,11 @@ class BucketPlays(PlayBatch):
     per distinct id of the bucket (its dictionary), not once per play.
     """
 
-    def __init__(self, bucket: BucketRows, features: TrackArrays) -> None:
+    def __init__(
+        self, bucket: BucketRows, features: TrackArrays, source_days: dict[str, int] | None = None
+    ) -> None:
         self.bucket = bucket
+        self._source_days = source_days or {}
         self.batch = bucket.table  # type: ignore[assignment]
         self.n = bucket.table.num_rows
         self._features = features
@@ -182,6 +192,17 @@ class BucketPlays(PlayBatch):
     @cached_property
     def starts(self) -> np.ndarray:
         return self.bucket.bounds[:-1].astype(np.int64)
+
+    @cached_property
+    def file_days(self) -> np.ndarray | None:
+        if SOURCE_COLUMN not in self.bucket.table.column_names or not self._source_days:
+            return None
+        sources = self.column(SOURCE_COLUMN)
+        names = sources.dictionary.to_pylist()
+        if any(name not in self._source_days for name in names):
+            return None  # a source the manifest does not date: keep the session rule
+        day_of_entry = np.array([self._source_days[name] for name in names], dtype=np.int64)
+        return day_of_entry[_numpy(sources.indices, np.int64)]
 
     @cached_property
     def _track_rows(self) -> np.ndarray:
@@ -297,23 +318,33 @@ class Overview:
 class Calendar:
     """Seasonality and time structure: sums by hour, by position, and by (day, hour).
 
-    The (day, hour) sums hold only plays that pass the session date rule
-    (:func:`~skipmodel.explore.dates.session_stray_mask`); the span rule is applied when the
-    tables are built, after the pass.
+    The (day, hour) sums hold only plays with a plausible date: where each play's file day is
+    known, the file-day rule of ingest (:func:`~skipmodel.explore.dates.file_day_stray_mask`),
+    else the session rule (:func:`~skipmodel.explore.dates.session_stray_mask`), whose span
+    rule is applied when the tables are built, after the pass.
     """
 
     by_hour: GroupSums = field(default_factory=lambda: GroupSums(VALUE_NAMES))
     by_position: GroupSums = field(default_factory=lambda: GroupSums(VALUE_NAMES))
     by_day_hour: GroupSums = field(default_factory=lambda: GroupSums(VALUE_NAMES))
     session_strays: int = 0
+    #: plays judged by the session rule (the others by the file-day rule)
+    session_rule_rows: int = 0
+    file_day_strays: int = 0
 
     def update(self, b: PlayBatch) -> None:
         if b.n == 0:
             return
         self.by_hour.update_flags(b.hour, b.flags)
         self.by_position.update_flags(b.position, b.flags)
-        ok = ~session_stray_mask(b.days, b.starts)
-        self.session_strays += int(b.n - ok.sum())
+        file_days = b.file_days
+        if file_days is not None:
+            ok = ~file_day_stray_mask(b.days, file_days)
+            self.file_day_strays += int(b.n - ok.sum())
+        else:
+            ok = ~session_stray_mask(b.days, b.starts)
+            self.session_strays += int(b.n - ok.sum())
+            self.session_rule_rows += b.n
         self.by_day_hour.update_flags(b.days[ok] * HOURS_PER_DAY + b.hour[ok], b.flags[ok])
 
     def merge(self, other: Calendar) -> None:
@@ -321,6 +352,8 @@ class Calendar:
         self.by_position.merge(other.by_position)
         self.by_day_hour.merge(other.by_day_hour)
         self.session_strays += other.session_strays
+        self.session_rule_rows += other.session_rule_rows
+        self.file_day_strays += other.file_day_strays
 
 
 @dataclass

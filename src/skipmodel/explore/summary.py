@@ -28,6 +28,7 @@ class Summary:
     skip_rates: dict[str, float]
     implausible_session_rule: int
     implausible_span_rule: int
+    implausible_file_day_rule: int
     fraction: float
     seed: int
     manifest_totals: dict[str, Any]
@@ -51,7 +52,14 @@ class Summary:
             "(track missing from the features table, or the value unknown).",
             f"Dates: {self.first_date} to {self.last_date}"
             + (f"; core span {self.core_span[0]} to {self.core_span[1]}" if self.core_span else "")
-            + f"; implausible dates: {self.implausible_session_rule:,} plays > 1 day from their session's usual date, "
+            + "; implausible dates: "
+            + (
+                f"{self.implausible_file_day_rule:,} plays > 1 day from their file's day "
+                "(ingest's rule, where the row's file is known), "
+                if self.implausible_file_day_rule
+                else ""
+            )
+            + f"{self.implausible_session_rule:,} plays > 1 day from their session's usual date, "
             f"{self.implausible_span_rule:,} more than 1 day from every busy day (< 5 % of the busiest day's plays).",
             "Skip rates: " + ", ".join(f"{k} {v:.4f}" for k, v in self.skip_rates.items()) + ".",
         ]
@@ -101,6 +109,7 @@ def build_summary(r: Results, manifest: dict[str, Any], cal: CalendarTables) -> 
         skip_rates=rates,
         implausible_session_rule=cal.session_strays,
         implausible_span_rule=cal.span_strays,
+        implausible_file_day_rule=cal.file_day_strays,
         fraction=r.options.fraction,
         seed=r.options.seed,
         manifest_totals=dict(manifest.get("totals", {})),

@@ -70,6 +70,7 @@ class CalendarTables:
     span: tuple[int, int] | None
     session_strays: int
     span_strays: int
+    file_day_strays: int = 0
 
     @classmethod
     def build(cls, calendar: Calendar) -> CalendarTables:
@@ -77,13 +78,18 @@ class CalendarTables:
         days = dh.keys // HOURS_PER_DAY
         per_day = GroupSums(VALUE_NAMES)
         per_day.update(days, dh.sums)
-        span = core_span(per_day.keys, per_day.column("n"))
-        good_days = per_day.keys[plausible_days(per_day.keys, per_day.column("n"))]
+        if calendar.session_rule_rows == 0 and len(per_day.keys):
+            # every play was judged against its own file's day: no busy-day guess needed
+            span: tuple[int, int] | None = (int(per_day.keys.min()), int(per_day.keys.max()))
+            good_days = per_day.keys
+        else:
+            span = core_span(per_day.keys, per_day.column("n"))
+            good_days = per_day.keys[plausible_days(per_day.keys, per_day.column("n"))]
         inside = np.isin(days, good_days)
         kept = GroupSums(VALUE_NAMES)
         kept.update(dh.keys[inside], dh.sums[inside])
         strays = int(dh.column("n")[~inside].sum())
-        return cls(kept, span, calendar.session_strays, strays)
+        return cls(kept, span, calendar.session_strays, strays, calendar.file_day_strays)
 
     @property
     def days(self) -> np.ndarray:

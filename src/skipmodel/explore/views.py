@@ -111,7 +111,7 @@ def seasonality(r: Results) -> View:
     cal = _calendar(r)
     o = r.options
     t = tables.seasonality_table(r.log.calendar, cal, o.skip)
-    excluded = cal.session_strays + cal.span_strays
+    excluded = cal.session_strays + cal.span_strays + cal.file_day_strays
     caption = (
         f"{o.skip} rate by weekday, day of month, hour and position with 95 % Wilson intervals on {_rows(r.log.overview.rows)} plays; "
         f"{_rows(excluded)} plays with implausible dates left out of the weekday and day-of-month panels."
