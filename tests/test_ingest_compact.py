@@ -157,3 +157,29 @@ def test_killed_compaction_is_finished_by_the_rerun(tmp_path, inputs, monkeypatc
     ingest(inputs, store, **OPTIONS)  # the re-run: every source known, compaction finished
     _same_store(tmp_path / "reference", store)
     assert not [p for p in store.rglob(".*") if p.name != ".ingest.lock" and p.is_file()]
+
+
+def test_compact_command(tmp_path, inputs, capsys):
+    import argparse
+
+    from skipmodel.commands import compact as command
+
+    ingest(inputs, tmp_path / "store", compact=False, **OPTIONS)
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    assert command.run(parser.parse_args(["--store", str(tmp_path / "store")])) == 0
+    assert "3 bucket(s) merged" in capsys.readouterr().out
+    with pytest.raises(SkipmodelError, match="not a skipmodel store"):
+        command.run(parser.parse_args(["--store", str(tmp_path / "nowhere")]))
+
+
+def test_ingest_command_no_compact(tmp_path, inputs):
+    from skipmodel.cli import main
+
+    store = tmp_path / "store"
+    argv = ["ingest", *map(str, inputs), "--store", str(store), "--buckets", "3", "--quiet"]
+    assert main([*argv, "--no-compact"]) == 0
+    assert not any(is_sorted_file(p) for p in store.glob("sessions/*/part-*.parquet"))
+    assert main(argv) == 0  # the next ingest (nothing new) still compacts
+    files = list(store.glob("sessions/*/part-*.parquet"))
+    assert len(files) == 3 and all(is_sorted_file(p) for p in files)

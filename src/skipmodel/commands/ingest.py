@@ -21,12 +21,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"session buckets of a new store (default {DEFAULT_BUCKETS}; fixed once created)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress display")
+    parser.add_argument(
+        "--no-compact",
+        action="store_true",
+        help="skip the final merge of each bucket into one sorted file (faster ingest, slower "
+        "reads; the next ingest merges them)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from skipmodel.ingest import ingest
 
-    report = ingest(args.paths, args.store, n_buckets=args.buckets, progress=not args.quiet)
+    report = ingest(
+        args.paths,
+        args.store,
+        n_buckets=args.buckets,
+        progress=not args.quiet,
+        compact=not args.no_compact,
+    )
     out = sys.stdout
     print(
         f"logs:   {report.log_rows_read:,} rows read, {report.log_rows_written:,} written, "
