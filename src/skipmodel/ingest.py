@@ -188,7 +188,7 @@ def _ingest_source(
         if committed is not None:
             # already in the store (maybe inside a compacted bucket): keep it, add the name
             writer.discard()
-            _add_names(layout, fp, entry["names"])
+            _add_names(layout, fp, [source.name])
             return SourceReport(
                 source.name,
                 committed["kind"],
