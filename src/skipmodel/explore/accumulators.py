@@ -92,7 +92,7 @@ class GroupSums:
             return
         k = len(self.names) - 1
         patterns = 1 << k
-        keys = np.asarray(keys, dtype=np.int64)
+        keys = np.asarray(keys)
         lo = int(keys.min())
         span = int(keys.max()) - lo + 1
         if span > max(_DENSE_FACTOR * len(keys), 1024):
@@ -100,7 +100,11 @@ class GroupSums:
             lo, span, keys = 0, len(unique), inverse
         else:
             unique = None
-        combined = (keys - lo) * patterns + np.asarray(flags, dtype=np.int64)
+        combined = keys.astype(np.int64)  # a copy, worked on in place
+        if lo:
+            combined -= lo
+        combined *= patterns
+        combined += flags
         counts = np.bincount(combined, minlength=span * patterns).reshape(span, patterns)
         present = np.flatnonzero(counts.any(axis=1))
         sums = counts[present].astype(np.float64) @ _pattern_matrix(k)
@@ -350,12 +354,12 @@ def _pattern_matrix(k: int) -> np.ndarray:
 
 
 def outcome_flags(columns: Sequence[np.ndarray]) -> np.ndarray:
-    """Per row, bit ``j`` set when ``columns[j]`` is true (at most 8 columns)."""
+    """Per row (int64), bit ``j`` set when ``columns[j]`` is true (at most 8 columns)."""
     n = len(columns[0]) if columns else 0
     flags = np.zeros(n, dtype=np.uint8)
     for j, c in enumerate(columns):
         flags |= np.asarray(c, dtype=np.uint8) << np.uint8(j)
-    return flags
+    return flags.astype(np.int64)
 
 
 def flag_totals(flags: np.ndarray, k: int) -> np.ndarray:

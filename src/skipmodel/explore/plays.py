@@ -239,9 +239,9 @@ class BucketPlays(PlayBatch):
         return current[self._lag[self._has_prev]], current[self._has_prev]
 
     def prev_state(self, skip: str) -> np.ndarray:
-        bit = np.uint8(1 << SKIP_OUTCOMES.index(skip))
-        prev_true = (self.flags[np.maximum(self._lag, 0)] & bit) != 0
-        state = np.where(self._has_prev, np.where(prev_true, 2, 3), 1)
+        # 3 - (previous outcome bit): 2 when true, 3 when false; 1 when there is no previous
+        state = 3 - ((self.flags[np.maximum(self._lag, 0)] >> SKIP_OUTCOMES.index(skip)) & 1)
+        state[~self._has_prev] = 1
         state[self.position == 1] = 0
         return state
 
@@ -345,7 +345,10 @@ class Calendar:
             ok = ~session_stray_mask(b.days, b.starts)
             self.session_strays += int(b.n - ok.sum())
             self.session_rule_rows += b.n
-        self.by_day_hour.update_flags(b.days[ok] * HOURS_PER_DAY + b.hour[ok], b.flags[ok])
+        if ok.all():  # the common case: no copies
+            self.by_day_hour.update_flags(b.days * HOURS_PER_DAY + b.hour, b.flags)
+        else:
+            self.by_day_hour.update_flags(b.days[ok] * HOURS_PER_DAY + b.hour[ok], b.flags[ok])
 
     def merge(self, other: Calendar) -> None:
         self.by_hour.merge(other.by_hour)
