@@ -2,9 +2,10 @@
 
 ``iter_batches`` streams Arrow record batches of a deterministic session sample with the track
 features joined and within-session lag columns; ``load_table`` / ``load_pandas`` materialise it.
-Each chosen bucket is read whole (all its part files, only the needed columns) and sorted by
-``(session_id, session_position)``; track features, lags and row filters are then applied batch
-by batch, batches cut at session boundaries. A worker thread reads and sorts the next bucket
+Each chosen bucket is read whole (all its part files, only the needed columns, session and track
+ids as dictionary codes) and sorted by ``(session_id, session_position)`` (a compacted bucket,
+one file that declares its order, is not re-sorted); track features, lags and row filters are
+then applied batch by batch, batches cut at session boundaries. A worker thread reads and sorts the next bucket
 while the current one is emitted (``READ_AHEAD``), so memory is bounded by two buckets' log
 columns plus one batch of output. Full passes index the track ids once per call
 (:meth:`skipmodel.track_join.TrackFeatures.build_index`); a one-bucket read probes instead.

@@ -4,15 +4,18 @@
 
     STORE/
       manifest.json                         inputs, counts read/written/rejected, schema version
-      sessions/session_bucket=<b>/part-<source fingerprint>.parquet
+      sessions/session_bucket=<b>/part-compact-<digest>.parquet   one sorted file per bucket
+      sessions/session_bucket=<b>/part-<source fingerprint>.parquet  (before compaction)
       tracks/part-<source fingerprint>.parquet
       rejected/part-<source fingerprint>.parquet   (source, line, raw, reason)
 
 Sessions are hive-partitioned by ``session_bucket = stable_hash(session_id) % n_buckets`` (see
 :mod:`skipmodel.hashing`), so a whole session lives in one bucket and a k % session sample reads
-about k % of the bytes. Part files are named after the fingerprint of the input they came from,
-so re-ingesting an input overwrites its own parts instead of adding rows. Every file appears
-only complete: written to a temporary name in the same directory, then renamed.
+about k % of the bytes. Ingest writes one part per input per bucket, named after the input's
+fingerprint, and ends by merging each bucket's parts into one file sorted by session with a
+per-row source fingerprint (:mod:`skipmodel.ingest_compact`); an input whose fingerprint is in
+the manifest is not written again. Every file appears only complete: written to a temporary
+name in the same directory, then renamed (compaction swaps files through a journal).
 """
 
 from __future__ import annotations
