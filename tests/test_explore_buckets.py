@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from skipmodel.explore import ExploreOptions, compute
+from skipmodel.explore import ExploreOptions, compute, passes
 from skipmodel.explore.passes import StoreSources
 from skipmodel.ingest_compact import compact_store
 from skipmodel.store import open_store
@@ -42,9 +42,12 @@ def _numbers(results) -> dict[str, object]:
 
 
 @pytest.mark.parametrize(
-    ("seed", "n_parts", "compact"), [(1, 3, False), (2, 1, False), (3, 3, True)]
+    ("seed", "n_parts", "compact", "slice_rows"),
+    [(1, 3, False, 1 << 20), (2, 1, False, 1 << 20), (3, 3, True, 1 << 20), (4, 2, True, 37)],
 )
-def test_bucket_pass_equals_batch_pass(tmp_path, seed, n_parts, compact):
+def test_bucket_pass_equals_batch_pass(tmp_path, monkeypatch, seed, n_parts, compact, slice_rows):
+    # slice_rows: buckets reduced in pieces of whole sessions (as large real buckets are)
+    monkeypatch.setattr(passes, "SLICE_ROWS", slice_rows)
     rng = np.random.default_rng(seed)
     logs = random_logs(
         rng,

@@ -37,6 +37,7 @@ from skipmodel.explore.plays import (
     PreviousOutcome,
     TrackArrays,
     TransitionSpill,
+    session_slices,
 )
 from skipmodel.explore.trackpass import FeatureScale, TrackPass, feature_extents
 from skipmodel.loaders import BucketRows
@@ -54,6 +55,9 @@ VIEWS: tuple[str, ...] = (
     "previous_outcome",
 )
 HISTOGRAM_BINS = 50
+#: A bucket is reduced in pieces of about this many plays (whole sessions), so the NumPy
+#: temporaries stay bounded however large the store's buckets are.
+SLICE_ROWS = 1 << 20
 TRACK_BATCH_ROWS = 262_144
 #: The tracks table (id + numeric features) is kept in memory between its two passes when
 #: at most this large (the simulated and small stores); the full MSSD's is streamed twice.
@@ -331,7 +335,8 @@ def _log_plays(sources: Sources, options: ExploreOptions, want_chains: bool) -> 
         ):
             if arrays is None:
                 arrays = TrackArrays(bucket.tracks, tuple(options.log_features))
-            yield BucketPlays(bucket, arrays, days)
+            for part in session_slices(bucket, SLICE_ROWS):
+                yield BucketPlays(part, arrays, days)
         return
     for batch in sources.log_batches(
         columns=LOG_COLUMNS_NEEDED,

@@ -9,9 +9,11 @@ accumulator then reduces them to a few per-key sums (see :mod:`.accumulators`).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -244,6 +246,34 @@ class BucketPlays(PlayBatch):
         state[~self._has_prev] = 1
         state[self.position == 1] = 0
         return state
+
+
+def session_slices(bucket: BucketRows, rows: int) -> Iterator[BucketRows]:
+    """``bucket`` in pieces of about ``rows`` plays cut at session boundaries (a piece is
+    larger only when one session is), each a :class:`BucketRows` of its own: lag rows stay
+    inside a session, so they are only shifted."""
+    n = bucket.table.num_rows
+    if n <= rows:
+        yield bucket
+        return
+    bounds = bucket.bounds
+    start = 0
+    while start < n:
+        # the last session start at or before start + rows, but at least one whole session
+        stop = int(bounds[np.searchsorted(bounds, start + rows, side="right") - 1])
+        if stop <= start:
+            stop = int(bounds[np.searchsorted(bounds, start, side="right")])
+        first, last = np.searchsorted(bounds, [start, stop])
+        yield dataclasses.replace(
+            bucket,
+            table=bucket.table.slice(start, stop - start),
+            bounds=bounds[first : last + 1] - start,
+            lag_rows=tuple(
+                np.where(r[start:stop] >= 0, r[start:stop] - start, -1) for r in bucket.lag_rows
+            ),
+            track_rows=None if bucket.track_rows is None else bucket.track_rows[start:stop],
+        )
+        start = stop
 
 
 @dataclass
