@@ -273,6 +273,20 @@ class TrackCounter:
     counts: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     _pending: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     _pending_size: int = 0
+    #: plays per row of a track table (see :meth:`update_rows`), folded in by ``_compact``
+    _row_counts: np.ndarray | None = None
+    _row_hashes: np.ndarray | None = None
+
+    def update_rows(self, rows: np.ndarray, row_hashes: np.ndarray) -> None:
+        """Count plays by their row in a track table whose ids hash to ``row_hashes``
+        (one table per counter): a dense ``bincount``, no per-play hashing or sorting."""
+        if self._row_hashes is None:
+            self._row_hashes = row_hashes
+            self._row_counts = np.zeros(len(row_hashes), dtype=np.int64)
+        elif self._row_hashes is not row_hashes:
+            raise ValueError("a TrackCounter counts rows of one track table only")
+        assert self._row_counts is not None
+        self._row_counts += np.bincount(rows, minlength=len(row_hashes))
 
     def update(self, hashes: np.ndarray, counts: np.ndarray) -> None:
         keep = counts > 0
@@ -292,6 +306,10 @@ class TrackCounter:
         self._compact()
 
     def _compact(self) -> None:
+        if self._row_counts is not None and self._row_hashes is not None:
+            played = np.flatnonzero(self._row_counts)
+            self._pending.append((self._row_hashes[played], self._row_counts[played]))
+            self._row_counts = np.zeros_like(self._row_counts)
         if not self._pending:
             return
         h = np.concatenate([self.hashes, *(p[0] for p in self._pending)])

@@ -117,6 +117,12 @@ class PlayBatch:
         row_hashes, _, distinct = hash_tracks(self.column("track_id_clean"))
         return row_hashes, distinct
 
+    def count_tracks(self, counter: TrackCounter) -> np.ndarray:
+        """Add the plays per track to ``counter``; returns each play's track hash."""
+        row_hashes, distinct = self.track_hashes()
+        counter.update(*distinct)
+        return row_hashes
+
     def transition_pairs(self, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(previous, current) track hashes of every play with a previous play."""
         prev_ids = self.column("prev_track_id_clean")
@@ -237,6 +243,22 @@ class BucketPlays(PlayBatch):
         counts = np.bincount(codes, minlength=len(entry_hashes)).astype(np.int64)
         return entry_hashes[codes], (entry_hashes, counts)
 
+    def count_tracks(self, counter: TrackCounter) -> np.ndarray:
+        ids = self.column("track_id_clean")
+        if self.bucket.track_rows is None or not pa.types.is_dictionary(ids.type):
+            return super().count_tracks(counter)
+        given = self.bucket.track_id_hashes  # the loader's: the same function as hash_ids
+        entry_hashes = hash_ids(ids.dictionary) if given is None else given
+        codes = _numpy(ids.indices, np.int64)
+        # plays of tracks in the features table by their row (dense), the others by hash
+        rows = self._track_rows
+        known = rows >= 0
+        counter.update_rows(rows[known], self._features.id_hashes())
+        if not known.all():
+            unknown = np.bincount(codes[~known], minlength=len(entry_hashes))
+            counter.update(entry_hashes, unknown)
+        return entry_hashes[codes]
+
     def transition_pairs(self, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return current[self._lag[self._has_prev]], current[self._has_prev]
 
@@ -286,6 +308,16 @@ class TrackArrays:
     _values: dict[str, np.ndarray] = field(default_factory=dict)
     _missing: dict[str, np.ndarray] = field(default_factory=dict)
     _bins: dict[tuple[str, bytes], np.ndarray] = field(default_factory=dict)
+    _id_hashes: np.ndarray | None = None
+
+    def id_hashes(self) -> np.ndarray:
+        """:func:`hash_ids` of every track id of the table (as the plays' hashes)."""
+        if self._id_hashes is None:
+            ids = None if self.tracks is None else self.tracks.column("track_id")
+            self._id_hashes = (
+                np.empty(0, np.uint64) if ids is None else hash_ids(ids.combine_chunks())
+            )
+        return self._id_hashes
 
     def bins(self, name: str, edges: np.ndarray) -> np.ndarray:
         """:func:`bin_index` of every track's ``name`` (and -1 for the trailing entry)."""
@@ -515,8 +547,7 @@ class LogPass:
         for part in (self.overview, self.calendar, self.previous, self.chains):
             if part is not None:
                 part.update(b)
-        row_hashes, distinct = b.track_hashes()
-        self.tracks.update(*distinct)
+        row_hashes = b.count_tracks(self.tracks)
         if self.transitions is not None:
             self.transitions.update(b, row_hashes)
 
