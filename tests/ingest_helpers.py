@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from skipmodel import schema
-from skipmodel.ingest_compact import SOURCE_COLUMN
+from skipmodel.ingest_compact import SOURCE_COLUMN, TRACK_ROW_COLUMN
 
 LINE_END = re.compile(rb"\r\n|\n|\r")
 
@@ -36,9 +36,9 @@ def read_parts(folder: Path, pattern: str = "**/part-*.parquet") -> pa.Table | N
 def sessions(store: Path) -> pa.Table:
     table = read_parts(store / "sessions")
     assert table is not None
-    # compacted buckets add the per-row source fingerprint after the log columns
-    if SOURCE_COLUMN in table.column_names:
-        table = table.drop_columns([SOURCE_COLUMN])
+    # compacted buckets add the per-row source fingerprint and track row after the log columns
+    extra = [c for c in (SOURCE_COLUMN, TRACK_ROW_COLUMN) if c in table.column_names]
+    table = table.drop_columns(extra)
     assert table.column_names == list(schema.LOG_COLUMNS)
     return table.sort_by([("session_id", "ascending"), ("session_position", "ascending")])
 

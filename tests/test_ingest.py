@@ -15,7 +15,7 @@ from ingest_helpers import gzip_copy, pack_tar, rejected, sessions, store_files,
 from skipmodel import schema
 from skipmodel.hashing import session_bucket
 from skipmodel.ingest import ingest
-from skipmodel.ingest_compact import SOURCE_COLUMN, is_sorted_file
+from skipmodel.ingest_compact import SOURCE_COLUMN, TRACK_ROW_COLUMN, is_sorted_file
 
 MINI = "log_mini_first11sessions.csv"
 PARTIAL = "mssd_trainset_partial_rows_1180.csv"
@@ -104,7 +104,7 @@ def test_store_layout_types_buckets_and_order(tmp_path, excerpts, compact):
         if compact:
             assert is_sorted_file(part)
             assert set(table[SOURCE_COLUMN].to_pylist()) <= set(manifest["sources"])
-            table = table.drop_columns([SOURCE_COLUMN])
+            table = table.drop_columns([SOURCE_COLUMN, TRACK_ROW_COLUMN])
         assert table.schema.equals(schema.LOG_SCHEMA), part
         bucket = int(part.parent.name.split("=")[1])
         assert set(session_bucket(table["session_id"], 7)) == {bucket}

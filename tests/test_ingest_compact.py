@@ -13,7 +13,13 @@ from ingest_helpers import sessions, store_files
 from skipmodel import ingest_compact
 from skipmodel.errors import SkipmodelError
 from skipmodel.ingest import ingest
-from skipmodel.ingest_compact import COMPACT_JOURNAL, SOURCE_COLUMN, compact, is_sorted_file
+from skipmodel.ingest_compact import (
+    COMPACT_JOURNAL,
+    SOURCE_COLUMN,
+    TRACK_ROW_COLUMN,
+    compact,
+    is_sorted_file,
+)
 from skipmodel.loaders import load_table
 
 PARTIAL = "mssd_trainset_partial_rows_1180.csv"
@@ -183,3 +189,23 @@ def test_ingest_command_no_compact(tmp_path, inputs):
     assert main(argv) == 0  # the next ingest (nothing new) still compacts
     files = list(store.glob("sessions/*/part-*.parquet"))
     assert len(files) == 3 and all(is_sorted_file(p) for p in files)
+
+
+def test_track_rows_are_used_only_while_the_track_files_are_the_same(tmp_path, inputs):
+    logs, features = inputs[:-1], inputs[-1:]
+    ingest(inputs, tmp_path / "once", **OPTIONS)
+    # logs compacted before any track features exist: their stored track rows are all -1
+    ingest(logs, tmp_path / "late", **OPTIONS)
+    ingest(features, tmp_path / "late", compact=False, **OPTIONS)
+    files = list((tmp_path / "late").glob("sessions/*/part-*.parquet"))
+    assert all(
+        pq.read_table(f, columns=[TRACK_ROW_COLUMN]).column(0).to_pylist().count(-1)
+        == pq.ParquetFile(f).metadata.num_rows
+        for f in files
+    )
+    want = load_table(tmp_path / "once", features=["danceability"], lags=1)
+    got = load_table(tmp_path / "late", features=["danceability"], lags=1)
+    assert want.column("danceability").null_count < want.num_rows  # features are joined
+    assert got.to_pylist() == want.to_pylist()  # stale track rows ignored: looked up instead
+    compact(tmp_path / "late")  # now recomputed against the new track files
+    _same_store(tmp_path / "once", tmp_path / "late")

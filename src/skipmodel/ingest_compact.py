@@ -13,6 +13,10 @@ ingest (or alone through :func:`compact`), replaces the parts of each bucket by 
   each row came from, which links a row to its manifest entry (file name, file day);
 * strings dictionary-encoded over the whole column chunk (no fallback to plain pages), so a
   reader can ask for ``track_id_clean`` as dictionary indices and look each distinct id up once;
+* a column :data:`TRACK_ROW_COLUMN`: the row of each play's track in the track table, so the
+  loaders need not look track ids up; it is valid while the track files are the ones named in
+  the metadata (:data:`TRACKS_KEY`), and a compaction after new track files recomputes it
+  (the loaders fall back to the lookup meanwhile);
 * the Parquet key-value metadata :data:`SORTED_KEY` (the sort order the loaders may rely on),
   :data:`SOURCES_KEY` (the fingerprints merged) and the bucket's integrity counts over *whole*
   sessions (a session split across sources is counted once, not per part).
@@ -50,6 +54,7 @@ from skipmodel.errors import SkipmodelError
 from skipmodel.ingest_parse import bool_np, int_np, np_array, str_array
 from skipmodel.parts import part_files
 from skipmodel.store import BUCKET_KEY, StoreLayout, atomic_path, atomic_write_json
+from skipmodel.track_join import TrackFeatures
 
 __all__ = [
     "COMPACT_JOURNAL",
@@ -72,6 +77,11 @@ SORTED_VALUE = b"session_id,session_position"
 SOURCES_KEY = b"skipmodel.sources"
 #: Parquet metadata key: JSON object of integrity counts over the file's whole sessions.
 INTEGRITY_KEY = b"skipmodel.integrity"
+#: Per-row row of the play's track in the store's track table (-1: no features), valid while
+#: the track files are those named under :data:`TRACKS_KEY`.
+TRACK_ROW_COLUMN = "track_row"
+#: Parquet metadata key: JSON list of the track part files the track rows refer to.
+TRACKS_KEY = b"skipmodel.tracks"
 COMPACT_JOURNAL = ".compact.json"
 COMPACT_PREFIX = "part-compact-"
 #: Rows per row group of a compacted file.
@@ -112,8 +122,37 @@ def pending_compaction(bucket_dir: Path) -> bool:
     return (bucket_dir / COMPACT_JOURNAL).is_file()
 
 
-def _is_compacted(files: list[Path]) -> bool:
-    return len(files) == 1 and files[0].name.startswith(COMPACT_PREFIX) and is_sorted_file(files[0])
+def _is_compacted(files: list[Path], tracks: str | None = None) -> bool:
+    """One compacted file (whose track rows refer to the track files ``tracks``, if given)."""
+    if not (len(files) == 1 and files[0].name.startswith(COMPACT_PREFIX)):
+        return False
+    try:
+        meta = _metadata(files[0])
+    except (OSError, pa.ArrowException):
+        return False
+    fresh = tracks is None or meta.get(TRACKS_KEY) == tracks.encode()
+    return meta.get(SORTED_KEY) == SORTED_VALUE and fresh
+
+
+def tracks_signature(layout: StoreLayout) -> str:
+    """The track part files a track row refers to (JSON list of names: their fingerprints)."""
+    return json.dumps([p.name for p in part_files(layout.tracks)])
+
+
+def valid_track_rows(path: Path, signature: str) -> bool:
+    """Whether ``path`` holds :data:`TRACK_ROW_COLUMN` computed against the current tracks."""
+    try:
+        return _metadata(path).get(TRACKS_KEY) == signature.encode()
+    except (OSError, pa.ArrowException):
+        return False
+
+
+def _track_rows(table: pa.Table, tracks: TrackFeatures | None) -> pa.Array:
+    """Row of each play's track in the store's track table (first row of an id), -1 if none."""
+    if tracks is None:
+        return np_array(np.full(table.num_rows, -1, dtype=np.int32))
+    ids = pc.dictionary_encode(table.column("track_id_clean").combine_chunks())
+    return np_array(tracks.row_numbers(ids).astype(np.int32))
 
 
 def _read_member(path: Path) -> pa.Table:
@@ -258,10 +297,11 @@ class _Merged:
     incomplete: int
 
 
-def _merge_bucket(bucket_dir: Path) -> _Merged | None:
-    """Merge the parts of one bucket; None when it is already one compacted file."""
+def _merge_bucket(bucket_dir: Path, tracks: TrackFeatures | None, signature: str) -> _Merged | None:
+    """Merge the parts of one bucket; None when it is already one compacted file whose track
+    rows are current."""
     members = part_files(bucket_dir)
-    if not members or _is_compacted(members):
+    if not members or _is_compacted(members, signature):
         return None
     table = pa.concat_tables([_read_member(p) for p in members]).unify_dictionaries()
     table = _canonical_categories(_sort_bucket(table.combine_chunks()))
@@ -270,16 +310,21 @@ def _merge_bucket(bucket_dir: Path) -> _Merged | None:
     digest = hashlib.sha256(",".join(sources).encode()).hexdigest()[:32]
     name = f"{COMPACT_PREFIX}{digest}.parquet"
     integrity = {"duplicate_session_positions": duplicates, "incomplete_sessions": incomplete}
-    out = table.set_column(
-        table.schema.get_field_index(SOURCE_COLUMN),
-        pa.field(SOURCE_COLUMN, _SOURCE_TYPE, nullable=False),
-        table.column(SOURCE_COLUMN).dictionary_encode().cast(_SOURCE_TYPE),
-    ).replace_schema_metadata(
-        {
-            SORTED_KEY: SORTED_VALUE,
-            SOURCES_KEY: json.dumps(sources).encode(),
-            INTEGRITY_KEY: json.dumps(integrity, sort_keys=True).encode(),
-        }
+    out = (
+        table.set_column(
+            table.schema.get_field_index(SOURCE_COLUMN),
+            pa.field(SOURCE_COLUMN, _SOURCE_TYPE, nullable=False),
+            table.column(SOURCE_COLUMN).dictionary_encode().cast(_SOURCE_TYPE),
+        )
+        .append_column(pa.field(TRACK_ROW_COLUMN, pa.int32()), _track_rows(table, tracks))
+        .replace_schema_metadata(
+            {
+                SORTED_KEY: SORTED_VALUE,
+                SOURCES_KEY: json.dumps(sources).encode(),
+                INTEGRITY_KEY: json.dumps(integrity, sort_keys=True).encode(),
+                TRACKS_KEY: signature.encode(),
+            }
+        )
     )
     return _Merged(bucket_dir, tuple(members), name, out, duplicates, incomplete)
 
@@ -319,6 +364,11 @@ def compact_store(layout: StoreLayout, buckets: Iterable[int] | None = None) -> 
     <skipmodel.ingest_write.recompute_totals>`). The caller rewrites the manifest.
     """
     recover_compactions(layout)
+    signature = tracks_signature(layout)
+    tracks = None
+    if json.loads(signature):  # track rows are looked up once here, not on every read
+        tracks = TrackFeatures.from_store(layout, [])
+        tracks.build_index()
     dirs = (
         sorted(layout.sessions.glob(f"{BUCKET_KEY}=*"))
         if buckets is None
@@ -329,7 +379,7 @@ def compact_store(layout: StoreLayout, buckets: Iterable[int] | None = None) -> 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="skipmodel-compact") as pool:
         writing: Future[None] | None = None
         for bucket_dir in dirs:
-            merged = _merge_bucket(bucket_dir) if bucket_dir.is_dir() else None
+            merged = _merge_bucket(bucket_dir, tracks, signature) if bucket_dir.is_dir() else None
             if merged is None:
                 unchanged += 1
                 continue

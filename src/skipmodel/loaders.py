@@ -44,7 +44,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from skipmodel.errors import SkipmodelError
-from skipmodel.ingest_compact import SOURCE_COLUMN, is_sorted_file, pending_compaction
+from skipmodel.ingest_compact import (
+    SOURCE_COLUMN,
+    TRACK_ROW_COLUMN,
+    is_sorted_file,
+    pending_compaction,
+    tracks_signature,
+    valid_track_rows,
+)
+from skipmodel.ingest_parse import int_np
 from skipmodel.lags import (
     LAG1_EXTRA,
     LAG_OUTCOMES,
@@ -175,6 +183,8 @@ class _Plan:
     dictionary_ids: bool = False
     #: also read the per-row source fingerprint of compacted buckets (``iter_buckets``)
     read_sources: bool = False
+    #: the store's track files, as compaction records them with its track rows
+    tracks_signature: str | None = None
 
     @property
     def out_names(self) -> list[str]:
@@ -379,6 +389,15 @@ def _read_bucket(
     table = read_parts(files, plan.log_read, read_schema, combine=False, dictionary=_DICT_READ)
     # one compacted file declares its order: no ranking of session ids, no sort
     presorted = len(files) == 1 and is_sorted_file(files[0])
+    if (
+        presorted
+        and plan.track_read
+        and plan.tracks_signature is not None
+        and valid_track_rows(files[0], plan.tracks_signature)
+    ):
+        # compaction looked the tracks up already, against the same track files
+        stored = pq.ParquetFile(files[0]).read(columns=[TRACK_ROW_COLUMN])
+        table = table.append_column(TRACK_ROW_COLUMN, stored.column(TRACK_ROW_COLUMN))
     if plan.read_sources and presorted:
         source = pq.ParquetFile(files[0], read_dictionary=[SOURCE_COLUMN]).read(
             columns=[SOURCE_COLUMN]
@@ -432,7 +451,11 @@ def _prepare_bucket(
     if tracks is not None:
         ids = table.column("track_id_clean").combine_chunks()
         id_hashes = id_hash(ids.dictionary)  # each distinct id hashed once, kept for consumers
-        track_rows = tracks.row_numbers(ids, dictionary_hashes=id_hashes)
+        if TRACK_ROW_COLUMN in table.column_names:
+            track_rows = int_np(table.column(TRACK_ROW_COLUMN))
+            table = table.drop_columns([TRACK_ROW_COLUMN])
+        else:
+            track_rows = tracks.row_numbers(ids, dictionary_hashes=id_hashes)
     return _Bucket(
         table=table,
         bounds=np.append(starts, keys.size),
@@ -568,6 +591,7 @@ def _start(
     tracks = TrackFeatures.from_store(layout, plan.track_read) if plan.track_read else None
     if tracks is not None and len(selection.buckets) >= INDEX_MIN_BUCKETS:
         tracks.build_index()
+    plan = dataclasses.replace(plan, tracks_signature=tracks_signature(layout))
     for bucket in selection.buckets:
         if pending_compaction(layout.bucket_dir(bucket)):
             raise SkipmodelError(
