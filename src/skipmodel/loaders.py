@@ -590,7 +590,7 @@ def _start(
     """The track table (indexed for a pass over many buckets) and one read job per bucket."""
     tracks = TrackFeatures.from_store(layout, plan.track_read) if plan.track_read else None
     if tracks is not None and len(selection.buckets) >= INDEX_MIN_BUCKETS:
-        tracks.build_index()
+        tracks.index_on_first_lookup = True
     plan = dataclasses.replace(plan, tracks_signature=tracks_signature(layout))
     for bucket in selection.buckets:
         if pending_compaction(layout.bucket_dir(bucket)):

@@ -138,6 +138,9 @@ class TrackFeatures:
         self.tracks = tracks
         self._ids = tracks.column("track_id").combine_chunks()
         self._index: tuple[np.ndarray, np.ndarray] | None = None
+        #: build the index on the first lookup (a full pass may never need one: compacted
+        #: buckets carry their track rows)
+        self.index_on_first_lookup = False
         self._slot_bits = 0
         self._slot_start = np.zeros(1, dtype=np.int64)
         self._block: np.ndarray | None = None
@@ -200,6 +203,9 @@ class TrackFeatures:
         """
         if isinstance(track_ids, pa.ChunkedArray):
             track_ids = track_ids.combine_chunks()
+        if self.index_on_first_lookup:
+            self.index_on_first_lookup = False
+            self.build_index()
         if pa.types.is_dictionary(track_ids.type):
             # look each distinct id up once, then gather by the indices
             if self._index is not None:
