@@ -20,6 +20,7 @@ from skipmodel.errors import SkipmodelError
 VERBS: dict[str, str] = {
     "simulate": "write MSSD-format synthetic data with known effects (and the truth as JSON)",
     "ingest": "turn raw MSSD files (tar.gz, folders, csv, csv.gz) into a Parquet store",
+    "compact": "merge each bucket of a store into one sorted file (ingest ends with this)",
     "sample": "write a deterministic session sample with track and lag features as Parquet",
     "explore": "standard exploratory figures and tables from a store",
     "cpdag": "PC algorithm (Gaussian CI test) on track features",
