@@ -38,7 +38,6 @@ def fake_posterior(
     posterior = {
         "intercept": 0.1 + noise() + (np.arange(chains)[:, None] if stuck_apart else 0.0),
         "weekday_effect": np.linspace(-0.2, 0.2, 7) + noise(7),
-        "weekday_sigma": np.abs(0.2 + noise()),
         "hour_effect": 0.3 * np.cos(2 * np.pi * (hours - 3) / 24) + noise(24),
         "hour_sigma": np.abs(0.3 + noise()),
         "position_effect": np.linspace(0.2, -0.2, 20) + noise(20),

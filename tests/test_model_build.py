@@ -38,13 +38,13 @@ PY_MODE = Mode(linker="py", optimizer=None)
 
 EXPECTED_VARIABLES = {
     "baseline": {"intercept", "track_sigma", "track_z"},
-    "seasonal": {"weekday_sigma", "weekday_z", "hour_sigma", "hour_z", "position_z"},
+    "seasonal": {"weekday_effect", "hour_sigma", "hour_z", "position_z"},
     "markov": {"prev_skip_2_effect", "markov_prev_beta", "markov_interaction_beta"},
     "smooth": {"duration_lengthscale", "duration_amplitude", "duration_z"},
     "full": {"context_type_sigma", "prev2_skip_2_effect", "fixed_beta"},
 }
 EXPECTED_DETERMINISTICS = {
-    "seasonal": {"weekday_effect", "hour_effect", "position_effect"},
+    "seasonal": {"hour_effect", "position_effect"},
     "smooth": {"duration_effect", "us_popularity_estimate_effect"},
     "full": {"context_type_effect"},
 }

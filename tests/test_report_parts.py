@@ -39,7 +39,6 @@ def test_effects_found_by_name_and_kind(tree) -> None:  # noqa: ANN001
         "duration_effect": "curve",
     }
     assert set(scale_parameters(tree)) == {
-        "weekday_sigma",
         "hour_sigma",
         "position_sigma",
         "track_sigma",

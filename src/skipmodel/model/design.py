@@ -352,10 +352,6 @@ def _design_seasonal(ctx: _Context, term: Seasonal, name: str) -> TermDesign:
             raise SkipmodelError("column 'weekday' must hold 0 (Mon) .. 6 (Sun) without nulls")
         codes["weekday"] = wd.astype(np.int32)
         coords["weekday"] = WEEKDAYS
-        counts = np.bincount(codes["weekday"], minlength=7)
-        settings["weekday_parametrization"] = ctx.settings(
-            f"{name}.weekday", lambda: {"p": _parametrization(term.parametrization, counts)}
-        )["p"]
     if term.hour != "none":
         hour = ctx.floats("hour_of_day")
         if np.isnan(hour).any() or ((hour < 0) | (hour > 23)).any():

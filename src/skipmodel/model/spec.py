@@ -91,7 +91,8 @@ def _check_flag(value: object, where: str) -> None:
 class Seasonal:
     """Calendar and in-session position effects.
 
-    ``weekday``: zero-sum categorical over Mon..Sun with a pooled scale. ``hour``: a smooth over
+    ``weekday``: zero-sum categorical over Mon..Sun with a fixed prior scale
+    (``Priors.effect_sigma``: seven levels cannot inform a scale of their own). ``hour``: a smooth over
     hour of day on a circle (23 h and 0 h are neighbours) — ``cyclic_rw`` (first-order random walk
     on the 24-hour cycle, sum-to-zero) or ``periodic_gp`` (periodic Hilbert-space GP with
     ``hour_harmonics`` cosine/sine pairs). ``position``: random-walk smooth over session position.
@@ -259,8 +260,8 @@ class Priors:
     """Weakly informative priors, on the logit scale with standardised inputs.
 
     intercept ~ Normal(0, intercept_sigma); slopes and fixed categorical levels ~
-    Normal(0, effect_sigma) (a one-sd change moving the log-odds by 1 is already large);
-    spreads of pooled and weekday effects ~ HalfNormal(group_sigma); amplitudes of the random-walk
+    Normal(0, effect_sigma) (a one-sd change moving the log-odds by 1 is already large), as
+    are weekday levels; spreads of pooled effects ~ HalfNormal(group_sigma); amplitudes of the random-walk
     and GP smooths ~ HalfNormal(smooth_sigma); GP lengthscales (standardised units) ~ LogNormal
     with 95 % of its mass in [lengthscale_lower, lengthscale_upper].
     """

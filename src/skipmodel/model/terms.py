@@ -22,8 +22,8 @@ Variables in the posterior (dims in brackets; ``<o>`` is the outcome, e.g. ``ski
 term        variables
 ==========  ===================================================================================
 (always)    ``intercept``
-seasonal    ``weekday_sigma``, ``weekday_z`` or (centred) ``weekday_effect`` [weekday];
-            ``weekday_effect`` [weekday]; ``hour_sigma``, ``hour_z`` [hour_mode], ``hour_effect``
+seasonal    ``weekday_effect`` [weekday] (zero-sum, fixed prior scale ``effect_sigma``);
+            ``hour_sigma``, ``hour_z`` [hour_mode], ``hour_effect``
             [hour] (+ ``hour_lengthscale`` for ``periodic_gp``); ``position_sigma``,
             ``position_z`` [position_mode], ``position_effect`` [position]; ``day_*`` likewise
             [day_of_month]
@@ -72,15 +72,6 @@ def _lognormal_params(lower: float, upper: float) -> tuple[float, float]:
     return float(mu), float((np.log(upper) - np.log(lower)) / (2 * 1.959964))
 
 
-def _categorical(name: str, dim: str, sigma_prior: float, parametrization: str) -> Any:
-    """A zero-sum effect over ``dim`` with a pooled scale ``<name>_sigma``."""
-    sigma = pm.HalfNormal(f"{name}_sigma", sigma=sigma_prior)
-    if parametrization == "centered":
-        return pm.ZeroSumNormal(f"{name}_effect", sigma=sigma, dims=dim)
-    z = pm.ZeroSumNormal(f"{name}_z", sigma=1.0, dims=dim)
-    return pm.Deterministic(f"{name}_effect", sigma * z, dims=dim)
-
-
 def _random_walk(name: str, basis: np.ndarray, dim: str, sigma_prior: float) -> Any:
     sigma = pm.HalfNormal(f"{name}_sigma", sigma=sigma_prior)
     z = pm.Normal(f"{name}_z", 0.0, 1.0, dims=f"{name}_mode")
@@ -93,9 +84,9 @@ def _random_walk(name: str, basis: np.ndarray, dim: str, sigma_prior: float) -> 
 def build_seasonal(td: TermDesign, priors: Priors) -> Any:
     eta: Any = 0.0
     if "weekday" in td.codes:
-        effect = _categorical(
-            "weekday", "weekday", priors.group_sigma, td.settings["weekday_parametrization"]
-        )
+        # A fixed prior scale: a hierarchical scale over 7 levels is barely identified and its
+        # funnel was the slowest direction of the sampler (min bulk ESS 40 of 1,000 at 10k rows).
+        effect = pm.ZeroSumNormal("weekday_effect", sigma=priors.effect_sigma, dims="weekday")
         eta = eta + effect[td.codes["weekday"]]
     if "hour" in td.codes:
         basis = td.tables["hour_basis"]
