@@ -86,7 +86,27 @@ def test_run_saves_and_loads(saved_run) -> None:
     assert tuple(a["weekday_effect"].coords["weekday"].values)[0] == "Mon"
     diag = json.loads((out / "diagnostics.json").read_text())
     assert diag["divergences"] >= 0 and diag["min_ess_bulk"] > 0
+    # one chain: R-hat is undefined, written as null (bare NaN is not JSON), NaN again on load
+    assert diag["max_rhat"] is None
+    assert np.isnan(loaded.diagnostics["max_rhat"])
     assert loaded.options == result.options
+
+
+def test_low_rank_adaptation_reaches_nutpie(plays, monkeypatch) -> None:
+    import nutpie
+
+    seen = {}
+    real = nutpie.sample
+
+    def spy(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        seen["adaptation"] = kwargs.get("adaptation")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nutpie, "sample", spy)
+    spec = get_variant("baseline").with_inference(adaptation="low_rank")
+    result = fit(spec, plays, draws=20, tune=30, chains=1, seed=2)
+    assert seen["adaptation"] == "low_rank"
+    assert result.options.adaptation == "low_rank"
 
 
 def test_nutpie_is_the_default_sampler(plays) -> None:

@@ -107,6 +107,14 @@ def test_unknown_variant_lists_valid_names() -> None:
             r"sampler: invalid value 'stan'; valid choices: 'nutpie', 'pymc'",
         ),
         ("[inference]\ntarget_accept = 1.2", r"target_accept: expected a number in \[0.5, 1\)"),
+        (
+            '[inference]\nadaptation = "dense"',
+            r"adaptation: invalid value 'dense'; valid choices: 'diag', 'low_rank'",
+        ),
+        (
+            '[inference]\nadaptation = "low_rank"\nsampler = "pymc"',
+            r"adaptation: 'low_rank' needs sampler 'nutpie'",
+        ),
     ],
 )
 def test_toml_validation_names_the_bad_item_and_the_choices(toml: str, pattern: str) -> None:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from skipmodel.errors import SkipmodelError
-from skipmodel.model.spec import METHODS, SAMPLERS, resolve_model
+from skipmodel.model.spec import ADAPTATIONS, METHODS, SAMPLERS, resolve_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sampler", choices=SAMPLERS, default=None, help="NUTS backend")
     parser.add_argument("--method", choices=METHODS, default=None, help="nuts, or a quick fit")
     parser.add_argument(
+        "--adaptation",
+        choices=ADAPTATIONS,
+        default=None,
+        help="nutpie mass-matrix adaptation (spec: diag; low_rank for correlated posteriors)",
+    )
+    parser.add_argument(
         "--log-likelihood", action="store_true", help="store pointwise log-likelihood (for LOO)"
     )
     from skipmodel.scale.cli import add_arguments as add_scale_arguments
@@ -34,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     spec = resolve_model(args.model)  # fail on a bad spec before reading any data
+    if args.adaptation is not None:
+        spec = spec.with_inference(adaptation=args.adaptation)
     from skipmodel.model.data import load_plays, sample_manifest, sample_spec_for
     from skipmodel.model.fit import fit, save_run
 

@@ -54,6 +54,7 @@ class FitOptions:
     target_accept: float
     seed: int
     log_likelihood: bool
+    adaptation: str = "diag"  # runs saved before the option existed used "diag"
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ def resolve_options(
     sampler: str | None = None,
     method: str | None = None,
     log_likelihood: bool = False,
+    adaptation: str | None = None,
 ) -> FitOptions:
     """The spec's ``[inference]`` defaults with explicit arguments taking precedence."""
     changes = {
@@ -117,6 +119,7 @@ def resolve_options(
             target_accept=target_accept,
             sampler=sampler,
             method=method,
+            adaptation=adaptation,
         ).items()
         if v is not None
     }
@@ -130,6 +133,7 @@ def resolve_options(
         target_accept=inf.target_accept,
         seed=int(seed),
         log_likelihood=bool(log_likelihood),
+        adaptation=inf.adaptation,
     )
 
 
@@ -145,6 +149,7 @@ def fit(
     sampler: str | None = None,
     method: str | None = None,
     log_likelihood: bool = False,
+    adaptation: str | None = None,
     manifest: dict[str, Any] | None = None,
 ) -> FitResult:
     """Fit ``spec`` to the plays in ``data``.
@@ -163,6 +168,8 @@ def fit(
         ``advi`` / ``pathfinder`` give a quick approximate posterior of ``draws`` x ``chains``.
     log_likelihood : bool
         Also store pointwise log-likelihoods (for LOO in reports); large for big data.
+    adaptation : {"diag", "low_rank"}, optional
+        nutpie's mass-matrix adaptation (see :class:`skipmodel.model.spec.Inference`).
     manifest : dict, optional
         Where the data came from (store, sample spec), recorded in the run.
 
@@ -180,6 +187,7 @@ def fit(
         sampler=sampler,
         method=method,
         log_likelihood=log_likelihood,
+        adaptation=adaptation,
     )
     design = build_design(spec, data)
     model = build_model(design)
@@ -239,6 +247,7 @@ def _sample_nutpie(model: Any, opts: FitOptions) -> tuple[xr.DataTree, float | N
         cores=_cores(opts.chains),
         seed=opts.seed,
         target_accept=opts.target_accept,
+        adaptation=opts.adaptation,
         save_warmup=False,
         progress_bar=progress_enabled(),
     )
@@ -374,8 +383,13 @@ def save_run(result: FitResult, out: str | Path) -> Path:
     )
     with atomic_path(out / POSTERIOR_FILE) as tmp:
         result.posterior.to_netcdf(tmp, engine="h5netcdf")
-    atomic_write_json(out / DIAGNOSTICS_FILE, result.diagnostics)
+    atomic_write_json(out / DIAGNOSTICS_FILE, _json_numbers(result.diagnostics))
     return out
+
+
+def _json_numbers(d: dict[str, Any]) -> dict[str, Any]:
+    """Non-finite numbers as null: bare ``NaN`` (e.g. R-hat of one chain) is not valid JSON."""
+    return {k: None if isinstance(v, float) and not np.isfinite(v) else v for k, v in d.items()}
 
 
 def load_run(run: str | Path) -> FitResult:
@@ -394,4 +408,6 @@ def load_run(run: str | Path) -> FitResult:
         posterior = tree.load()
     diag_path = run / DIAGNOSTICS_FILE
     diagnostics = json.loads(diag_path.read_text()) if diag_path.is_file() else {}
+    # null stands for a number that could not be computed (see _json_numbers)
+    diagnostics = {k: float("nan") if v is None else v for k, v in diagnostics.items()}
     return FitResult(spec, encoders, posterior, diagnostics, options, data)

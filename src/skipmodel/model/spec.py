@@ -51,6 +51,7 @@ HOUR_KINDS: tuple[str, ...] = ("cyclic_rw", "periodic_gp", "none")
 PARAMETRIZATIONS: tuple[str, ...] = ("auto", "centered", "noncentered")
 SAMPLERS: tuple[str, ...] = ("nutpie", "pymc")
 METHODS: tuple[str, ...] = ("nuts", "advi", "pathfinder")
+ADAPTATIONS: tuple[str, ...] = ("diag", "low_rank")
 
 
 def _choices(valid: tuple[str, ...] | list[str]) -> str:
@@ -282,7 +283,12 @@ class Priors:
 
 @dataclass(frozen=True)
 class Inference:
-    """Default sampling options (the fit function and CLI flags override them)."""
+    """Default sampling options (the fit function and CLI flags override them).
+
+    ``adaptation``: nutpie's mass-matrix adaptation — ``diag`` (a diagonal mass matrix, the usual
+    NUTS choice) or ``low_rank`` (diagonal plus a low-rank correction learnt from draws and
+    gradients, for posteriors with a few strongly correlated directions; nutpie only).
+    """
 
     sampler: Literal["nutpie", "pymc"] = "nutpie"
     method: Literal["nuts", "advi", "pathfinder"] = "nuts"
@@ -290,10 +296,17 @@ class Inference:
     tune: int = 1000
     chains: int = 4
     target_accept: float = 0.8
+    adaptation: Literal["diag", "low_rank"] = "diag"
 
     def validate(self, where: str) -> None:
         _check_choice(self.sampler, SAMPLERS, f"{where}.sampler")
         _check_choice(self.method, METHODS, f"{where}.method")
+        _check_choice(self.adaptation, ADAPTATIONS, f"{where}.adaptation")
+        if self.adaptation != "diag" and self.sampler != "nutpie":
+            raise SkipmodelError(
+                f"{where}.adaptation: {self.adaptation!r} needs sampler 'nutpie' "
+                f"(PyMC's sampler adapts a diagonal mass matrix only); valid choices: 'diag'"
+            )
         for key in ("draws", "tune", "chains"):
             _check_positive(getattr(self, key), f"{where}.{key}", integer=True)
         if not 0.5 <= self.target_accept < 1:
