@@ -27,6 +27,7 @@ from skipmodel.model.spec import (
     Markov,
     ModelSpec,
     Pooled,
+    Priors,
     Seasonal,
     Smooth,
     get_variant,
@@ -149,6 +150,37 @@ def test_numpy_prediction_reproduces_the_model_logit(plays, spec) -> None:
     draws = {v.name: np.asarray(x)[None] for v, x in zip(outputs, values, strict=True)}
     eta = linear_predictor_draws(design, draws, rng=np.random.default_rng(0))
     np.testing.assert_allclose(eta[0], draws["logit_p"][0], rtol=1e-10, atol=1e-10)
+    lp, grad = logp_and_grad(model, point)
+    assert np.isfinite(lp) and np.isfinite(grad).all()
+
+
+def test_mixed_pool_centres_informative_levels_and_prediction_agrees(plays) -> None:
+    # One track with a third of the plays: informative, so centred; the others stay non-centred.
+    skewed = plays.copy()
+    skewed.loc[skewed.index % 3 == 0, "track_id_clean"] = "t_hit"
+    spec = ModelSpec(
+        terms=(Pooled(column="track_id_clean"), Seasonal(weekday=False)),
+        priors=Priors(group_sigma=1.0),
+    )
+    design = build_design(spec, skewed)
+    td = design.term("pooled_track")
+    assert td.settings["parametrization"] == "mixed"
+    assert design.coords["track_centered"] == ("t_hit",)
+    assert "t_hit" not in design.coords["track_noncentered"]
+    model = build_model(design, record_logit=True)
+    assert {"track_z", "track_centered_effect", "track_effect"} <= set(model.named_vars)
+    assert model.named_vars_to_dims["track_z"] == ("track_noncentered",)
+    point = _random_point(model, seed=2)
+    outputs = [model[v.name] for v in model.free_RVs + model.deterministics]
+    fn = pytensor.function(model.value_vars, outputs, mode=PY_MODE, on_unused_input="ignore")
+    values = fn(*(point[v.name] for v in model.value_vars))
+    draws = {v.name: np.asarray(x)[None] for v, x in zip(outputs, values, strict=True)}
+    eta = linear_predictor_draws(design, draws, rng=np.random.default_rng(0))
+    np.testing.assert_allclose(eta[0], draws["logit_p"][0], rtol=1e-10, atol=1e-10)
+    # the same without the recorded effect table (pools of more than 500 levels)
+    del draws["track_effect"]
+    again = linear_predictor_draws(design, draws, rng=np.random.default_rng(0))
+    np.testing.assert_allclose(again, eta, rtol=1e-10, atol=1e-10)
     lp, grad = logp_and_grad(model, point)
     assert np.isfinite(lp) and np.isfinite(grad).all()
 

@@ -18,6 +18,8 @@ from skipmodel.model.design import (
     Encoders,
     build_design,
     hsgp_box,
+    information_ratio,
+    pooled_parametrization,
     random_walk_basis,
 )
 from skipmodel.model.spec import (
@@ -285,9 +287,23 @@ def test_smooth_basis_is_centred_on_the_data_and_clamps_new_values(plays) -> Non
     np.testing.assert_allclose(rows[0], rows[1])
 
 
+def test_pooled_parametrisation_by_information_per_level() -> None:
+    # information ratio = plays * p (1 - p) * (group_sigma / 2)^2; centred from 4 up
+    counts = np.array([3, 10, 300, 2000])
+    assert information_ratio(counts, 0.5, 0.5)[2] == pytest.approx(300 * 0.25 * 0.0625)
+    mixed = pooled_parametrization("auto", counts, 0.5, 0.5)
+    assert mixed == {"p": "mixed", "centered": [2, 3]}
+    assert pooled_parametrization("auto", counts[:2], 0.5, 0.5)["p"] == "noncentered"
+    assert pooled_parametrization("auto", counts[2:], 0.5, 0.5)["p"] == "centered"
+    assert pooled_parametrization("noncentered", counts, 0.5, 0.5)["centered"] == []
+    assert pooled_parametrization("centered", counts, 0.5, 0.5)["centered"] == [0, 1, 2, 3]
+    # a rarer outcome carries less information per play
+    assert pooled_parametrization("auto", counts, 0.1, 0.5)["centered"] == [3]
+
+
 def test_auto_parametrisation_depends_on_plays_per_level(plays) -> None:
     spec = ModelSpec(terms=(Pooled(column="premium"), Seasonal()))
-    design = build_design(spec, plays)
+    design = build_design(spec, plays.head(120))  # ~60 plays per level: thin
     assert design.term("pooled_premium").settings["parametrization"] == "noncentered"
     big = pd.concat([plays] * 40, ignore_index=True)
     assert build_design(spec, big).term("pooled_premium").settings["parametrization"] == "centered"

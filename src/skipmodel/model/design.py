@@ -32,9 +32,10 @@ from skipmodel.schema import OUTCOME_COLUMNS, WEEKDAYS
 OTHER = "__other__"
 MISSING = "__missing__"
 UNSEEN = -1
-#: "auto" parametrisation: centred when every level has at least this many plays (the data then
-#: dominate each level's prior and the centred form mixes better), non-centred otherwise.
-CENTERED_MIN_PLAYS = 1000
+#: "auto" parametrisation: a level (or random-walk mode) is centred when the data's information
+#: about it is at least this many times the prior's (see :func:`information_ratio`): the data then
+#: pin it down and the centred form mixes better; thin levels stay non-centred.
+INFORMATIVE_RATIO = 4.0
 #: Upper bound on the automatic HSGP basis size (the heuristic can ask for more on wide ranges).
 HSGP_MAX_BASIS = 40
 #: Points on which each smooth is also evaluated for reporting (``<column>_grid`` coords).
@@ -273,6 +274,14 @@ class _Context:
             self.enc.scalers[key] = Scaler.fit(x, log=log, scale=scale)
         return self.enc.scalers[key]
 
+    def outcome_rate(self) -> float:
+        """Skip rate of the fitted rows (0.5 if they carry no outcome)."""
+        if self.outcome not in self.frame.columns:
+            return 0.5
+        y = pd.to_numeric(self.frame[self.outcome], errors="coerce").to_numpy(dtype=float)
+        y = y[np.isfinite(y)]
+        return float(y.mean()) if y.size else 0.5
+
     def settings(self, key: str, compute: Any) -> dict[str, Any]:
         if self.fitting:
             self.enc.settings[key] = compute()
@@ -286,10 +295,34 @@ def _as_text(values: pd.Series) -> pd.Series:
     return text.astype(object)
 
 
-def _parametrization(choice: str, counts: np.ndarray) -> str:
-    if choice != "auto":
-        return choice
-    return "centered" if counts.size and counts.min() >= CENTERED_MIN_PLAYS else "noncentered"
+def information_ratio(plays: np.ndarray, rate: float, prior_scale: float) -> np.ndarray:
+    """Data over prior information about a logit effect with ``plays`` Bernoulli trials.
+
+    Fisher information of ``n`` plays at skip rate ``p`` is ``n p (1 - p)``; the prior's is
+    ``1 / s^2`` with ``s`` a typical value of the effect's scale, half its HalfNormal prior scale.
+    """
+    rate = min(max(float(rate), 0.01), 0.99)
+    return np.asarray(plays, dtype=float) * rate * (1 - rate) * (prior_scale / 2) ** 2
+
+
+def pooled_parametrization(
+    choice: str, counts: np.ndarray, rate: float, prior_scale: float
+) -> dict[str, Any]:
+    """The settings of a pooled term: ``{"p": ..., "centered": [level indices]}``.
+
+    ``auto`` centres the informative levels (:data:`INFORMATIVE_RATIO`) and leaves the thin ones
+    non-centred; if that splits the levels, the term is ``mixed`` (see ``terms.build_pooled``).
+    """
+    if choice == "centered":
+        return {"p": "centered", "centered": list(range(len(counts)))}
+    if choice == "noncentered" or len(counts) == 0:
+        return {"p": "noncentered", "centered": []}
+    thick = information_ratio(counts, rate, prior_scale) >= INFORMATIVE_RATIO
+    if thick.all():
+        return {"p": "centered", "centered": list(range(len(counts)))}
+    if not thick.any():
+        return {"p": "noncentered", "centered": []}
+    return {"p": "mixed", "centered": [int(i) for i in np.flatnonzero(thick)]}
 
 
 def random_walk_basis(n: int, *, cyclic: bool) -> np.ndarray:
@@ -496,7 +529,22 @@ def _design_pooled(ctx: _Context, term: Pooled, name: str) -> TermDesign:
     coords: dict[str, tuple[Any, ...]] = {term.label: lm.levels}
     seen = codes["level"][codes["level"] >= 0]
     counts = np.bincount(seen, minlength=len(lm.levels))
-    p = ctx.settings(name, lambda: {"p": _parametrization(term.parametrization, counts)})["p"]
+    chosen = ctx.settings(
+        name,
+        lambda: pooled_parametrization(
+            term.parametrization, counts, ctx.outcome_rate(), ctx.priors.group_sigma
+        ),
+    )
+    everything = list(range(len(lm.levels))) if chosen["p"] == "centered" else []
+    centered = np.asarray(chosen.get("centered", everything), dtype=np.int64)
+    tables = {
+        "centered": centered,
+        "noncentered": np.setdiff1d(np.arange(len(lm.levels)), centered),
+    }
+    if chosen["p"] == "mixed":
+        levels = np.asarray(lm.levels, dtype=object)
+        coords[f"{term.label}_centered"] = tuple(levels[tables["centered"]])
+        coords[f"{term.label}_noncentered"] = tuple(levels[tables["noncentered"]])
     values: dict[str, np.ndarray] = {}
     if term.slopes:
         cols = []
@@ -506,7 +554,13 @@ def _design_pooled(ctx: _Context, term: Pooled, name: str) -> TermDesign:
         values["slopes"] = np.column_stack(cols)
         coords[f"{term.label}_slope"] = term.slopes
     return TermDesign(
-        term, name, codes=codes, values=values, coords=coords, settings={"parametrization": p}
+        term,
+        name,
+        codes=codes,
+        values=values,
+        tables=tables,
+        coords=coords,
+        settings={"parametrization": chosen["p"]},
     )
 
 
@@ -549,7 +603,7 @@ def _design_term(ctx: _Context, term: Term) -> TermDesign:
 
 
 __all__ = [
-    "CENTERED_MIN_PLAYS",
+    "INFORMATIVE_RATIO",
     "OTHER",
     "UNSEEN",
     "Design",
@@ -559,6 +613,8 @@ __all__ = [
     "TermDesign",
     "build_design",
     "check_leakage",
+    "information_ratio",
+    "pooled_parametrization",
     "random_walk_basis",
     "term_name",
 ]

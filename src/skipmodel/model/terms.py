@@ -9,8 +9,10 @@ agree at a point.
 Parametrisation (the naive model mixed terribly; these are the choices that fix it):
 
 * categorical effects are zero-sum (:class:`pm.ZeroSumNormal`), identified against the intercept;
-* pooled effects are zero-sum too, and non-centred (``sigma * z``) unless every level has plenty of data
-  (``auto``; :data:`skipmodel.model.design.CENTERED_MIN_PLAYS`);
+* pooled effects are centred where the data inform a level and non-centred (``sigma * z``) where
+  they are thin (``auto``: per level, information ratio >= 4,
+  :func:`skipmodel.model.design.pooled_parametrization`). All-centred and all-non-centred pools
+  are zero-sum; a pool that mixes the two (many levels, e.g. tracks) is not;
 * random-walk smooths (hour on a circle, position, day of month) use the eigenbasis of the walk's
   precision: independent standard-normal coefficients, sum-to-zero by construction;
 * HSGP smooths use the non-centred linearised form, basis centred on the data;
@@ -32,7 +34,9 @@ markov      ``prev_<o>_effect`` [prev_<o>: no_previous, false, true]; ``prev2_<o
 smooth      ``<col>_lengthscale``, ``<col>_amplitude``, ``<col>_z`` [<col>_basis],
             ``<col>_effect`` [<col>_grid: 50 points in the column's own units]
 pooled      ``<label>_sigma``; ``<label>_z`` (non-centred) or ``<label>_effect`` (centred)
-            [<label>]; ``<label>_effect`` also recorded when at most 500 levels; slopes:
+            [<label>]; mixed: ``<label>_z`` [<label>_noncentered] and
+            ``<label>_centered_effect`` [<label>_centered] (level names as coords);
+            ``<label>_effect`` also recorded when at most 500 levels; slopes:
             ``<label>_slope_{mean,sigma}`` [<label>_slope], ``<label>_slope_z``
             [<label>_slope, <label>]. ``<label>`` is ``track`` for track_id_clean, else the column
 fixed       ``fixed_beta`` [fixed_predictor]; ``<col>_effect`` [<col>] per categorical column
@@ -194,8 +198,21 @@ def build_pooled(td: TermDesign, priors: Priors) -> Any:
     sigma = pm.HalfNormal(f"{label}_sigma", sigma=priors.group_sigma)
     # Zero-sum: the level effects are deviations from the intercept, so the two cannot trade
     # off along a ridge (the naive model's slowest direction).
-    if td.settings["parametrization"] == "centered":
+    parametrization = td.settings["parametrization"]
+    if parametrization == "centered":
         effect = pm.ZeroSumNormal(f"{label}_effect", sigma=sigma, dims=label)
+    elif parametrization == "mixed":
+        # Informative levels centred, thin ones non-centred: a non-centred level with hundreds of
+        # plays ties its z to 1 / sigma (a funnel), a centred thin level ties itself to sigma.
+        # No sum-to-zero here: mixed pools have many levels, and the intercept ridge it removes
+        # is sigma / sqrt(levels) wide.
+        z = pm.Normal(f"{label}_z", 0.0, 1.0, dims=f"{label}_noncentered")
+        thick = pm.Normal(f"{label}_centered_effect", 0.0, sigma, dims=f"{label}_centered")
+        effect = pt.zeros(n_levels)
+        effect = pt.set_subtensor(effect[td.tables["noncentered"]], sigma * z)
+        effect = pt.set_subtensor(effect[td.tables["centered"]], thick)
+        if n_levels <= DETERMINISTIC_MAX_LEVELS:
+            effect = pm.Deterministic(f"{label}_effect", effect, dims=label)
     else:
         z = pm.ZeroSumNormal(f"{label}_z", sigma=1.0, dims=label)
         effect = sigma * z
@@ -213,16 +230,28 @@ def build_pooled(td: TermDesign, priors: Priors) -> Any:
     return eta
 
 
+def _effect_table(td: TermDesign, draws: Draws) -> np.ndarray:
+    """Per-draw effect of every level, (n_draws, n_levels), whatever the parametrisation."""
+    label = _label(td)
+    if f"{label}_effect" in draws:
+        return draws[f"{label}_effect"]
+    sigma = draws[f"{label}_sigma"][:, None]
+    if td.settings["parametrization"] != "mixed":
+        return sigma * draws[f"{label}_z"]
+    table = np.empty((len(sigma), len(td.coords[label])))
+    table[:, td.tables["noncentered"]] = sigma * draws[f"{label}_z"]
+    table[:, td.tables["centered"]] = draws[f"{label}_centered_effect"]
+    return table
+
+
 def _level_effects(
-    draws: Draws, label: str, codes: np.ndarray, unseen: np.ndarray, rng: np.random.Generator
+    table: np.ndarray,
+    sigma: np.ndarray,
+    codes: np.ndarray,
+    unseen: np.ndarray,
+    rng: np.random.Generator,
 ) -> np.ndarray:
     """Per-draw effect of each row's level; unseen levels draw from N(0, sigma) per draw."""
-    sigma = draws[f"{label}_sigma"]
-    table = (
-        draws[f"{label}_effect"]
-        if f"{label}_effect" in draws
-        else sigma[:, None] * draws[f"{label}_z"]
-    )
     out = table[:, np.where(codes >= 0, codes, 0)]
     if (codes < 0).any():
         n_new = int(unseen.max()) + 1
@@ -234,13 +263,13 @@ def _level_effects(
 def evaluate_pooled(td: TermDesign, draws: Draws, rng: np.random.Generator) -> np.ndarray:
     label = _label(td)
     codes, unseen = td.codes["level"], td.codes.get("unseen", np.full_like(td.codes["level"], -1))
-    out = _level_effects(draws, label, codes, unseen, rng)
+    out = _level_effects(_effect_table(td, draws), draws[f"{label}_sigma"], codes, unseen, rng)
     if "slopes" in td.values:
         dim = f"{label}_slope"
         mean, spread, zs = draws[f"{dim}_mean"], draws[f"{dim}_sigma"], draws[f"{dim}_z"]
         for j in range(td.values["slopes"].shape[1]):
-            table = {f"{label}_z": zs[:, j, :], f"{label}_sigma": np.ones(len(mean))}
-            dev = _level_effects(table, label, codes, unseen, rng) * spread[:, j : j + 1]
+            ones = np.ones(len(mean))
+            dev = _level_effects(zs[:, j, :], ones, codes, unseen, rng) * spread[:, j : j + 1]
             out = out + (mean[:, j : j + 1] + dev) * td.values["slopes"][:, j]
     return out
 

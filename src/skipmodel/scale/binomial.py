@@ -31,12 +31,12 @@ from scipy.special import gammaln
 from skipmodel.errors import SkipmodelError
 from skipmodel.model.build import build_model
 from skipmodel.model.design import (
-    CENTERED_MIN_PLAYS,
     OTHER,
     Design,
     Encoders,
     LevelMap,
     build_design,
+    pooled_parametrization,
     term_name,
 )
 from skipmodel.model.spec import ModelSpec, Pooled
@@ -79,10 +79,13 @@ def _exact_levels(spec: ModelSpec, cells: Cells, enc: Encoders) -> None:
         enc.levels[key] = LevelMap(lm.column, (*kept, OTHER) if rare else tuple(kept), tuple(rare))
         term = next((t for t in spec.terms if term_name(t) == key), None)
         if isinstance(term, Pooled) and term.parametrization == "auto":
-            low = counts[counts >= need].min() if kept else 0
-            low = min(low, counts[counts < need].sum()) if rare else low
-            p = "centered" if low >= CENTERED_MIN_PLAYS else "noncentered"
-            enc.settings[key] = {**enc.settings.get(key, {}), "p": p}
+            per_level = [int(counts[v]) for v in kept]
+            if rare:
+                per_level.append(int(counts[counts < need].sum()))
+            rate = float(cells.skips.sum() / max(cells.trials.sum(), 1))
+            enc.settings[key] = pooled_parametrization(
+                "auto", np.asarray(per_level), rate, spec.priors.group_sigma
+            )
 
 
 def cell_encoders(
