@@ -39,7 +39,7 @@ PY_MODE = Mode(linker="py", optimizer=None)
 
 EXPECTED_VARIABLES = {
     "baseline": {"intercept", "track_sigma", "track_z"},
-    "seasonal": {"weekday_effect", "hour_sigma", "hour_z", "position_z"},
+    "seasonal": {"weekday_effect", "hour_sigma", "hour_z", "position_z"},  # toy data: thin modes
     "markov": {"prev_skip_2_effect", "markov_prev_beta", "markov_interaction_beta"},
     "smooth": {"duration_lengthscale", "duration_amplitude", "duration_z"},
     "full": {"context_type_sigma", "prev2_skip_2_effect", "fixed_beta"},
@@ -160,15 +160,19 @@ def test_mixed_pool_centres_informative_levels_and_prediction_agrees(plays) -> N
     skewed.loc[skewed.index % 3 == 0, "track_id_clean"] = "t_hit"
     spec = ModelSpec(
         terms=(Pooled(column="track_id_clean"), Seasonal(weekday=False)),
-        priors=Priors(group_sigma=1.0),
+        priors=Priors(group_sigma=1.0, smooth_sigma=1.0),
     )
     design = build_design(spec, skewed)
     td = design.term("pooled_track")
     assert td.settings["parametrization"] == "mixed"
     assert design.coords["track_centered"] == ("t_hit",)
     assert "t_hit" not in design.coords["track_noncentered"]
+    # the random walks' smoothest modes are informed too, the wiggly ones are not
+    assert design.coords["hour_mode_centered"] == (0, 1)
+    assert design.coords["position_mode_noncentered"][0] == 2
     model = build_model(design, record_logit=True)
-    assert {"track_z", "track_centered_effect", "track_effect"} <= set(model.named_vars)
+    named = set(model.named_vars)
+    assert {"track_z", "track_centered_effect", "track_effect", "hour_coef", "hour_z"} <= named
     assert model.named_vars_to_dims["track_z"] == ("track_noncentered",)
     point = _random_point(model, seed=2)
     outputs = [model[v.name] for v in model.free_RVs + model.deterministics]

@@ -21,6 +21,7 @@ from skipmodel.model.design import (
     information_ratio,
     pooled_parametrization,
     random_walk_basis,
+    walk_parametrization,
 )
 from skipmodel.model.spec import (
     VARIANTS,
@@ -299,6 +300,17 @@ def test_pooled_parametrisation_by_information_per_level() -> None:
     assert pooled_parametrization("centered", counts, 0.5, 0.5)["centered"] == [0, 1, 2, 3]
     # a rarer outcome carries less information per play
     assert pooled_parametrization("auto", counts, 0.1, 0.5)["centered"] == [3]
+
+
+def test_walk_modes_centred_by_information() -> None:
+    basis = random_walk_basis(20, cyclic=False)
+    few, many = np.full(20, 10), np.full(20, 100_000)
+    assert walk_parametrization("auto", few, basis, 0.5, 0.3) == []
+    assert walk_parametrization("auto", many, basis, 0.5, 0.3) == list(range(19))
+    some = walk_parametrization("auto", np.full(20, 500), basis, 0.5, 0.3)
+    assert some == list(range(len(some))) and 0 < len(some) < 19  # the smoothest modes first
+    assert walk_parametrization("centered", few, basis, 0.5, 0.3) == list(range(19))
+    assert walk_parametrization("noncentered", many, basis, 0.5, 0.3) == []
 
 
 def test_auto_parametrisation_depends_on_plays_per_level(plays) -> None:

@@ -374,6 +374,56 @@ def hsgp_box(x_min: float, x_max: float, priors: Priors, *, m: int | None, c: fl
 # One design function per term kind
 
 
+def walk_parametrization(
+    choice: str, plays: np.ndarray, basis: np.ndarray, rate: float, prior_scale: float
+) -> list[int]:
+    """Random-walk modes to centre: ``basis`` columns the data inform (``auto``), all, or none.
+
+    Mode ``j`` adds ``a_j * basis[:, j]`` with ``a_j ~ N(0, sigma)``; ``plays`` per level give it
+    information ``sum_l plays_l p (1 - p) basis[l, j]^2`` (:func:`information_ratio`).
+    """
+    if choice == "centered":
+        return list(range(basis.shape[1]))
+    if choice == "noncentered":
+        return []
+    per_mode = np.asarray(plays, dtype=float) @ basis**2
+    ratio = information_ratio(per_mode, rate, prior_scale)
+    return [int(j) for j in np.flatnonzero(ratio >= INFORMATIVE_RATIO)]
+
+
+def _walk_modes(
+    ctx: _Context,
+    term: Seasonal,
+    key: str,
+    setting: str,
+    codes: np.ndarray,
+    tables: dict[str, np.ndarray],
+    coords: dict[str, tuple[Any, ...]],
+) -> None:
+    """Choose the centred modes of the walk ``key`` (stored in the encoders as ``setting``)."""
+    basis = tables[f"{key}_basis"]
+    if not ctx.fitting and setting not in ctx.enc.settings:
+        ctx.enc.settings[setting] = {"centered": []}  # runs fitted before per-mode centring
+    chosen = ctx.settings(
+        setting,
+        lambda: {
+            "centered": walk_parametrization(
+                term.parametrization,
+                np.bincount(codes, minlength=basis.shape[0]),
+                basis,
+                ctx.outcome_rate(),
+                ctx.priors.smooth_sigma,
+            )
+        },
+    )
+    centered = np.asarray(chosen["centered"], dtype=np.int64)
+    tables[f"{key}_centered"] = centered
+    tables[f"{key}_noncentered"] = np.setdiff1d(np.arange(basis.shape[1]), centered)
+    for part in ("centered", "noncentered"):
+        if tables[f"{key}_{part}"].size:
+            coords[f"{key}_mode_{part}"] = tuple(int(j) for j in tables[f"{key}_{part}"])
+
+
 def _design_seasonal(ctx: _Context, term: Seasonal, name: str) -> TermDesign:
     codes: dict[str, np.ndarray] = {}
     tables: dict[str, np.ndarray] = {}
@@ -393,10 +443,11 @@ def _design_seasonal(ctx: _Context, term: Seasonal, name: str) -> TermDesign:
         coords["hour"] = tuple(range(24))
         if term.hour == "cyclic_rw":
             tables["hour_basis"] = random_walk_basis(24, cyclic=True)
+            _walk_modes(ctx, term, "hour", f"{name}.hour_modes", codes["hour"], tables, coords)
         else:
             tables["hour_basis"] = fourier_basis(np.arange(24), term.hour_harmonics)
             coords["hour_harmonic"] = tuple(range(1, term.hour_harmonics + 1))
-        coords["hour_mode"] = tuple(range(tables["hour_basis"].shape[1]))
+            coords["hour_mode"] = tuple(range(tables["hour_basis"].shape[1]))
     if term.position:
         pos = ctx.floats("session_position")
         n_pos = int(
@@ -408,13 +459,15 @@ def _design_seasonal(ctx: _Context, term: Seasonal, name: str) -> TermDesign:
         codes["position"] = (np.clip(np.nan_to_num(pos, nan=1), 1, n_pos) - 1).astype(np.int32)
         coords["position"] = tuple(range(1, n_pos + 1))
         tables["position_basis"] = random_walk_basis(n_pos, cyclic=False)
-        coords["position_mode"] = tuple(range(n_pos - 1))
+        _walk_modes(
+            ctx, term, "position", f"{name}.position_modes", codes["position"], tables, coords
+        )
     if term.day_of_month:
         days = pd.to_datetime(ctx.column("date")).dt.day.to_numpy()
         codes["day"] = (days - 1).astype(np.int32)
         coords["day_of_month"] = tuple(range(1, 32))
         tables["day_basis"] = random_walk_basis(31, cyclic=False)
-        coords["day_mode"] = tuple(range(30))
+        _walk_modes(ctx, term, "day", f"{name}.day_modes", codes["day"], tables, coords)
     return TermDesign(term, name, codes=codes, tables=tables, coords=coords, settings=settings)
 
 
@@ -615,6 +668,7 @@ __all__ = [
     "check_leakage",
     "information_ratio",
     "pooled_parametrization",
+    "walk_parametrization",
     "random_walk_basis",
     "term_name",
 ]

@@ -98,6 +98,8 @@ class Seasonal:
     on the 24-hour cycle, sum-to-zero) or ``periodic_gp`` (periodic Hilbert-space GP with
     ``hour_harmonics`` cosine/sine pairs). ``position``: random-walk smooth over session position.
     ``day_of_month``: random-walk smooth over the day of the month (needs ``date``).
+    ``parametrization`` of the random walks' modes: ``auto`` centres the modes the data inform
+    and leaves the others non-centred; ``centered`` / ``noncentered`` force one form.
     """
 
     kind: ClassVar[str] = "seasonal"
@@ -200,6 +202,8 @@ class Pooled:
     Levels with fewer than ``min_count`` plays in the fitted data share one level ``__other__``.
     At prediction an unseen level's effect is drawn from the population, N(0, sigma), afresh for
     each posterior draw. ``slopes``: continuous columns whose (standardised) slope varies by level.
+    ``parametrization``: ``auto`` centres the levels the data inform and leaves thin ones
+    non-centred (a pool with both is "mixed"); ``centered`` / ``noncentered`` force one form.
     """
 
     kind: ClassVar[str] = "pooled"

@@ -14,7 +14,10 @@ Parametrisation (the naive model mixed terribly; these are the choices that fix 
   :func:`skipmodel.model.design.pooled_parametrization`). All-centred and all-non-centred pools
   are zero-sum; a pool that mixes the two (many levels, e.g. tracks) is not;
 * random-walk smooths (hour on a circle, position, day of month) use the eigenbasis of the walk's
-  precision: independent standard-normal coefficients, sum-to-zero by construction;
+  precision: independent coefficients, sum-to-zero by construction; each mode is centred
+  (``N(0, sigma)``) when the data inform it and non-centred (``sigma * z``) otherwise (``auto``,
+  the same information ratio, :func:`skipmodel.model.design.walk_parametrization`), the choice
+  kept in the encoders so prediction rebuilds the same model;
 * HSGP smooths use the non-centred linearised form, basis centred on the data;
 * effects enter by gathering with integer codes; continuous inputs are standardised.
 
@@ -25,10 +28,10 @@ term        variables
 ==========  ===================================================================================
 (always)    ``intercept``
 seasonal    ``weekday_effect`` [weekday] (zero-sum, fixed prior scale ``effect_sigma``);
-            ``hour_sigma``, ``hour_z`` [hour_mode], ``hour_effect``
-            [hour] (+ ``hour_lengthscale`` for ``periodic_gp``); ``position_sigma``,
-            ``position_z`` [position_mode], ``position_effect`` [position]; ``day_*`` likewise
-            [day_of_month]
+            random walks ``<w>`` = hour, position, day: ``<w>_sigma``, ``<w>_z``
+            [<w>_mode_noncentered] and/or ``<w>_coef`` [<w>_mode_centered] (mode numbers as
+            coords), ``<w>_effect`` [hour | position | day_of_month]; ``periodic_gp`` hour:
+            ``hour_sigma``, ``hour_lengthscale``, ``hour_z`` [hour_mode], ``hour_effect``
 markov      ``prev_<o>_effect`` [prev_<o>: no_previous, false, true]; ``prev2_<o>_effect``;
             ``markov_{current,prev,interaction,change}_beta`` [markov_feature]
 smooth      ``<col>_lengthscale``, ``<col>_amplitude``, ``<col>_z`` [<col>_basis],
@@ -76,10 +79,20 @@ def _lognormal_params(lower: float, upper: float) -> tuple[float, float]:
     return float(mu), float((np.log(upper) - np.log(lower)) / (2 * 1.959964))
 
 
-def _random_walk(name: str, basis: np.ndarray, dim: str, sigma_prior: float) -> Any:
+def _random_walk(td: TermDesign, name: str, dim: str, sigma_prior: float) -> Any:
+    """``sigma * basis @ z``, with the modes the data inform centred (``<name>_coef``)."""
     sigma = pm.HalfNormal(f"{name}_sigma", sigma=sigma_prior)
-    z = pm.Normal(f"{name}_z", 0.0, 1.0, dims=f"{name}_mode")
-    return pm.Deterministic(f"{name}_effect", sigma * pt.dot(basis, z), dims=dim)
+    basis = td.tables[f"{name}_basis"]
+    centered = td.tables.get(f"{name}_centered", np.zeros(0, dtype=np.int64))
+    noncentered = td.tables.get(f"{name}_noncentered", np.arange(basis.shape[1]))
+    coef = pt.zeros(basis.shape[1])
+    if noncentered.size:
+        z = pm.Normal(f"{name}_z", 0.0, 1.0, dims=f"{name}_mode_noncentered")
+        coef = pt.set_subtensor(coef[noncentered], sigma * z)
+    if centered.size:
+        a = pm.Normal(f"{name}_coef", 0.0, sigma, dims=f"{name}_mode_centered")
+        coef = pt.set_subtensor(coef[centered], a)
+    return pm.Deterministic(f"{name}_effect", pt.dot(basis, coef), dims=dim)
 
 
 # --- seasonal ---------------------------------------------------------------------------------
@@ -105,15 +118,13 @@ def build_seasonal(td: TermDesign, priors: Priors) -> Any:
             coef = amp * pt.concatenate([q, q]) * z
             effect = pm.Deterministic("hour_effect", pt.dot(basis, coef), dims="hour")
         else:
-            effect = _random_walk("hour", basis, "hour", priors.smooth_sigma)
+            effect = _random_walk(td, "hour", "hour", priors.smooth_sigma)
         eta = eta + effect[td.codes["hour"]]
     if "position" in td.codes:
-        effect = _random_walk(
-            "position", td.tables["position_basis"], "position", priors.smooth_sigma
-        )
+        effect = _random_walk(td, "position", "position", priors.smooth_sigma)
         eta = eta + effect[td.codes["position"]]
     if "day" in td.codes:
-        effect = _random_walk("day", td.tables["day_basis"], "day_of_month", priors.smooth_sigma)
+        effect = _random_walk(td, "day", "day_of_month", priors.smooth_sigma)
         eta = eta + effect[td.codes["day"]]
     return eta
 
