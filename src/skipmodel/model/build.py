@@ -1,8 +1,15 @@
 """The one place a :class:`ModelSpec` becomes a ``pm.Model``.
 
 ``logit p = intercept + sum of the terms' contributions`` (each from
-:mod:`skipmodel.model.terms`), observed through a swappable likelihood: Bernoulli on rows, or
-Binomial on aggregated cells (identical posterior when every term is discrete or binned).
+:mod:`skipmodel.model.terms`, fused by :mod:`skipmodel.model.predictor`), observed through a
+swappable likelihood: Bernoulli on rows, or Binomial on aggregated cells (identical posterior
+when every term is discrete or binned).
+
+The Bernoulli likelihood is ``pm.Bernoulli``'s distribution with its log-probability written on
+the logit scale, ``y * eta - softplus(eta)`` with one ``exp`` and one ``log1p`` per row (PyMC's
+own form costs about twice as much per row). The observed variable keeps the name (the
+outcome, e.g. ``skip_2``) and dims (``obs``), so posteriors and log-likelihood groups are as
+with ``pm.Bernoulli``; draws from it (posterior predictive) are ``pm.Bernoulli`` draws.
 
 Examples
 --------
@@ -19,26 +26,57 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pymc as pm
+import pytensor.tensor as pt
 
 from skipmodel.model.design import Design, Encoders, build_design
+from skipmodel.model.predictor import assemble
 from skipmodel.model.spec import ModelSpec
 from skipmodel.model.terms import BUILDERS
 
 OBS_DIM = "obs"
 
 
-def _bernoulli(name: str, logit_p: Any, design: Design) -> Any:
-    return pm.Bernoulli(name, logit_p=logit_p, observed=design.outcome, dims=OBS_DIM)
+def bernoulli_logit_logp(value: Any, logit_p: Any) -> Any:
+    """``log P(value | logit_p)`` of a Bernoulli, stable for any logit, one ``exp`` per row.
+
+    ``y * eta - softplus(eta)`` with ``softplus(eta) = (eta + |eta|) / 2 + log1p(exp(-|eta|))``;
+    the gradient reuses the same ``exp``. Written with ``|eta| / 2`` rather than ``max(eta, 0)``
+    so the gradient is right at ``eta = 0`` too (``sign(0) = 0``), where every model starts.
+    """
+    magnitude = pt.abs(logit_p)
+    return (value - 0.5) * logit_p - 0.5 * magnitude - pt.log1p(pt.exp(-magnitude))
 
 
-def _binomial(name: str, logit_p: Any, design: Design) -> Any:
+def _bernoulli_dist(logit_p: Any, size: Any) -> Any:
+    return pm.Bernoulli.dist(logit_p=logit_p, size=size)
+
+
+def _bernoulli(name: str, logit_p: Any, observed: Any, design: Design, total_size: Any) -> Any:
+    return pm.CustomDist(
+        name,
+        logit_p,
+        dist=_bernoulli_dist,
+        logp=bernoulli_logit_logp,
+        class_name="BernoulliLogit",
+        observed=observed,
+        dims=OBS_DIM,
+        total_size=total_size,
+    )
+
+
+def _binomial(name: str, logit_p: Any, observed: Any, design: Design, total_size: Any) -> Any:
     return pm.Binomial(
-        name, n=design.trials, logit_p=logit_p, observed=design.outcome, dims=OBS_DIM
+        name,
+        n=design.trials,
+        logit_p=logit_p,
+        observed=observed,
+        dims=OBS_DIM,
+        total_size=total_size,
     )
 
 
 #: Likelihoods by name (:attr:`Design.likelihood`): swap the piece, not the model.
-LIKELIHOODS: dict[str, Callable[[str, Any, Design], Any]] = {
+LIKELIHOODS: dict[str, Callable[[str, Any, Any, Design, Any], Any]] = {
     "bernoulli": _bernoulli,
     "binomial": _binomial,
 }
@@ -47,25 +85,41 @@ LIKELIHOODS: dict[str, Callable[[str, Any, Design], Any]] = {
 def linear_predictor(design: Design) -> Any:
     """The logit of the skip probability; call inside a model context."""
     priors = design.spec.priors
-    eta: Any = pm.Normal("intercept", 0.0, priors.intercept_sigma)
-    for td in design.terms:
-        eta = eta + BUILDERS[td.term.kind](td, priors)
-    return eta
+    intercept = pm.Normal("intercept", 0.0, priors.intercept_sigma)
+    parts = [BUILDERS[td.term.kind](td, priors) for td in design.terms]
+    return assemble(intercept, parts, design.n_obs)
 
 
-def build_model(design: Design, *, record_logit: bool = False) -> pm.Model:
+def build_model(
+    design: Design,
+    *,
+    record_logit: bool = False,
+    observed: Any = None,
+    total_size: int | None = None,
+) -> pm.Model:
     """A ``pm.Model`` for ``design`` with named coords; the observed variable is the outcome.
 
-    ``record_logit`` also keeps the per-row logit as ``logit_p`` (tests; large for big data).
+    Parameters
+    ----------
+    design : Design
+    record_logit : bool
+        Also keep the per-row logit as ``logit_p`` (tests; large for big data).
+    observed : array or shared variable, optional
+        The outcome (default ``design.outcome``); minibatch fits pass a shared variable.
+    total_size : int, optional
+        Rows the design's rows stand for: the likelihood is scaled by ``total_size / n_obs``
+        (PyMC's minibatch scaling).
     """
-    if design.outcome is None:
+    if observed is None:
+        observed = design.outcome
+    if observed is None:
         raise ValueError("the design has no outcome column; build it from rows with outcomes")
     coords = {OBS_DIM: np.arange(design.n_obs), **design.coords}
     with pm.Model(coords=coords) as model:
         eta = linear_predictor(design)
         if record_logit:
             eta = pm.Deterministic("logit_p", eta, dims=OBS_DIM)
-        LIKELIHOODS[design.likelihood](design.spec.outcome, eta, design)
+        LIKELIHOODS[design.likelihood](design.spec.outcome, eta, observed, design, total_size)
     return model
 
 

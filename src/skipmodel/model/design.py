@@ -2,7 +2,8 @@
 
 A :class:`Design` holds, per term, compact integer codes (int32, one per play, ``-1`` for a
 level unseen when the encoders were fitted), float arrays of standardised inputs, and small
-design-time tables (random-walk and HSGP bases evaluated on the distinct input values). No
+design-time tables (random-walk bases over the levels; HSGP bases on a fixed grid of
+:data:`SMOOTH_GATHER_GRID` points over the fitted range, each row coded by its nearest point). No
 one-hot matrices: effects are gathered by code.
 
 Everything learnt from the fitted data — level maps (with rare levels pooled into
@@ -40,6 +41,10 @@ INFORMATIVE_RATIO = 4.0
 HSGP_MAX_BASIS = 40
 #: Points on which each smooth is also evaluated for reporting (``<column>_grid`` coords).
 SMOOTH_GRID = 50
+#: Points of the grid a smooth is evaluated on in the model: each row gathers its nearest grid
+#: point's value, so a logp evaluation costs one small basis product, not one per distinct value
+#: (max error: half a grid step, 1/2000 of the fitted range, far below any lengthscale allowed).
+SMOOTH_GATHER_GRID = 1000
 #: Session positions always covered (MSSD sessions have at most 20 plays).
 MIN_POSITIONS = 20
 PREV_LEVELS: tuple[str, ...] = ("no_previous", "false", "true")
@@ -134,6 +139,9 @@ class TermDesign:
     tables: dict[str, np.ndarray] = field(default_factory=dict)
     coords: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    #: Tables computed from these rows' distinct values rather than from the encoders (they
+    #: change with the rows, so a model cannot reuse them for other rows, e.g. minibatches).
+    data_tables: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -537,13 +545,21 @@ def _design_smooth(ctx: _Context, term: Smooth, name: str) -> TermDesign:
             "center": center,
             "L": width,
             "basis_means": [float(v) for v in means],
+            "gather_grid": SMOOTH_GATHER_GRID,
         }
 
     b = ctx.settings(name, box)
     # Missing values get the average (0); values outside the fitted range are clamped to it,
     # since the HSGP basis only approximates the GP inside its box.
     z = np.clip(np.nan_to_num(z, nan=0.0), b["lo"], b["hi"])
-    unique, codes = np.unique(z, return_inverse=True)
+    if "gather_grid" in b:
+        n_grid = int(b["gather_grid"])
+        points = np.linspace(b["lo"], b["hi"], n_grid)
+        codes = np.rint((z - b["lo"]) * ((n_grid - 1) / (b["hi"] - b["lo"])))
+        data_tables: tuple[str, ...] = ()
+    else:  # encoders fitted before gather grids (older runs): the exact distinct values
+        points, codes = np.unique(z, return_inverse=True)
+        data_tables = ("basis",)
     grid_z = np.linspace(b["lo"], b["hi"], SMOOTH_GRID)
     grid_raw = grid_z * sc.scale + sc.center
     if term.log:
@@ -558,7 +574,7 @@ def _design_smooth(ctx: _Context, term: Smooth, name: str) -> TermDesign:
         name,
         codes={"value": codes.astype(np.int32)},
         tables={
-            "basis": basis(unique),
+            "basis": basis(points),
             "grid_basis": basis(grid_z),
             "sqrt_eigenvalues": hsgp_sqrt_eigenvalues(b["L"], b["m"]),
         },
@@ -567,6 +583,7 @@ def _design_smooth(ctx: _Context, term: Smooth, name: str) -> TermDesign:
             f"{term.label}_grid": tuple(float(v) for v in grid_raw),
         },
         settings=dict(b),
+        data_tables=data_tables,
     )
 
 

@@ -1,7 +1,8 @@
 """Each term's PyMC piece, and the same arithmetic in NumPy for prediction.
 
-For every term kind there is ``build_<kind>(design, priors) -> logit contribution`` (called
-inside the model context by :mod:`skipmodel.model.build`) and
+For every term kind there is ``build_<kind>(design, priors) -> Contribution`` (its share of the
+logit: effect tables gathered by codes, slopes, other per-row terms; called inside the model
+context by :mod:`skipmodel.model.build`, fused by :mod:`skipmodel.model.predictor`) and
 ``evaluate_<kind>(design, draws, rng) -> (n_draws, n_obs) contribution`` that recomputes it
 from posterior draws for new rows — including levels never seen in fitting. A test checks the two
 agree at a point.
@@ -58,6 +59,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from skipmodel.model.design import TermDesign
+from skipmodel.model.predictor import Contribution
 from skipmodel.model.spec import Pooled, Priors, Smooth
 
 #: Pooled terms with at most this many levels also record ``<label>_effect`` in the posterior;
@@ -98,13 +100,13 @@ def _random_walk(td: TermDesign, name: str, dim: str, sigma_prior: float) -> Any
 # --- seasonal ---------------------------------------------------------------------------------
 
 
-def build_seasonal(td: TermDesign, priors: Priors) -> Any:
-    eta: Any = 0.0
+def build_seasonal(td: TermDesign, priors: Priors) -> Contribution:
+    eta = Contribution()
     if "weekday" in td.codes:
         # A fixed prior scale: a hierarchical scale over 7 levels is barely identified and its
         # funnel was the slowest direction of the sampler (min bulk ESS 40 of 1,000 at 10k rows).
         effect = pm.ZeroSumNormal("weekday_effect", sigma=priors.effect_sigma, dims="weekday")
-        eta = eta + effect[td.codes["weekday"]]
+        eta.gather(effect, td.codes["weekday"], len(td.coords["weekday"]))
     if "hour" in td.codes:
         basis = td.tables["hour_basis"]
         if "hour_harmonic" in td.coords:
@@ -119,13 +121,13 @@ def build_seasonal(td: TermDesign, priors: Priors) -> Any:
             effect = pm.Deterministic("hour_effect", pt.dot(basis, coef), dims="hour")
         else:
             effect = _random_walk(td, "hour", "hour", priors.smooth_sigma)
-        eta = eta + effect[td.codes["hour"]]
+        eta.gather(effect, td.codes["hour"], len(td.coords["hour"]))
     if "position" in td.codes:
         effect = _random_walk(td, "position", "position", priors.smooth_sigma)
-        eta = eta + effect[td.codes["position"]]
+        eta.gather(effect, td.codes["position"], len(td.coords["position"]))
     if "day" in td.codes:
         effect = _random_walk(td, "day", "day_of_month", priors.smooth_sigma)
-        eta = eta + effect[td.codes["day"]]
+        eta.gather(effect, td.codes["day"], len(td.coords["day_of_month"]))
     return eta
 
 
@@ -152,15 +154,15 @@ def _markov_dims(td: TermDesign) -> list[str]:
 MARKOV_SLOPES = ("current", "prev", "interaction", "change")
 
 
-def build_markov(td: TermDesign, priors: Priors) -> Any:
-    eta: Any = 0.0
+def build_markov(td: TermDesign, priors: Priors) -> Contribution:
+    eta = Contribution()
     for key, dim in zip(("prev", "prev2"), _markov_dims(td), strict=False):
         effect = pm.ZeroSumNormal(f"{dim}_effect", sigma=priors.effect_sigma, dims=dim)
-        eta = eta + effect[td.codes[key]]
+        eta.gather(effect, td.codes[key], len(td.coords[dim]))
     for key in MARKOV_SLOPES:
         if key in td.values:
             beta = pm.Normal(f"markov_{key}_beta", 0.0, priors.effect_sigma, dims="markov_feature")
-            eta = eta + pt.dot(td.values[key], beta)
+            eta.slope(beta, td.values[key])
     return eta
 
 
@@ -181,7 +183,7 @@ def _expquad_sqrt_psd(ls: Any, amp: Any, sqrt_eig: np.ndarray, lib: Any) -> Any:
     return amp * lib.sqrt(np.sqrt(2 * np.pi) * ls * lib.exp(-0.5 * (ls * sqrt_eig) ** 2))
 
 
-def build_smooth(td: TermDesign, priors: Priors) -> Any:
+def build_smooth(td: TermDesign, priors: Priors) -> Contribution:
     label = _label(td)
     mu, sd = _lognormal_params(priors.lengthscale_lower, priors.lengthscale_upper)
     ls = pm.LogNormal(f"{label}_lengthscale", mu=mu, sigma=sd)
@@ -189,7 +191,8 @@ def build_smooth(td: TermDesign, priors: Priors) -> Any:
     z = pm.Normal(f"{label}_z", 0.0, 1.0, dims=f"{label}_basis")
     coef = _expquad_sqrt_psd(ls, amp, td.tables["sqrt_eigenvalues"], pt) * z
     pm.Deterministic(f"{label}_effect", pt.dot(td.tables["grid_basis"], coef), dims=f"{label}_grid")
-    return pt.dot(td.tables["basis"], coef)[td.codes["value"]]
+    basis = td.tables["basis"]
+    return Contribution().gather(pt.dot(basis, coef), td.codes["value"], basis.shape[0])
 
 
 def evaluate_smooth(td: TermDesign, draws: Draws, rng: np.random.Generator) -> np.ndarray:
@@ -203,7 +206,7 @@ def evaluate_smooth(td: TermDesign, draws: Draws, rng: np.random.Generator) -> n
 # --- pooled -----------------------------------------------------------------------------------
 
 
-def build_pooled(td: TermDesign, priors: Priors) -> Any:
+def build_pooled(td: TermDesign, priors: Priors) -> Contribution:
     label = _label(td)
     n_levels = len(td.coords[label])
     sigma = pm.HalfNormal(f"{label}_sigma", sigma=priors.group_sigma)
@@ -229,7 +232,7 @@ def build_pooled(td: TermDesign, priors: Priors) -> Any:
         effect = sigma * z
         if n_levels <= DETERMINISTIC_MAX_LEVELS:
             effect = pm.Deterministic(f"{label}_effect", effect, dims=label)
-    eta = effect[td.codes["level"]]
+    eta = Contribution().gather(effect, td.codes["level"], n_levels)
     if "slopes" in td.values:
         dim = f"{label}_slope"
         mean = pm.Normal(f"{dim}_mean", 0.0, priors.effect_sigma, dims=dim)
@@ -237,7 +240,7 @@ def build_pooled(td: TermDesign, priors: Priors) -> Any:
         # Deviations sum to zero over levels (last axis), identifying the mean slope.
         zs = pm.ZeroSumNormal(f"{dim}_z", sigma=1.0, dims=(dim, label))
         slope = mean + spread * zs[:, td.codes["level"]].T
-        eta = eta + pt.sum(td.values["slopes"] * slope, axis=1)
+        eta.add(pt.sum(td.values["slopes"] * slope, axis=1))
     return eta
 
 
@@ -288,14 +291,14 @@ def evaluate_pooled(td: TermDesign, draws: Draws, rng: np.random.Generator) -> n
 # --- fixed ------------------------------------------------------------------------------------
 
 
-def build_fixed(td: TermDesign, priors: Priors) -> Any:
-    eta: Any = 0.0
+def build_fixed(td: TermDesign, priors: Priors) -> Contribution:
+    eta = Contribution()
     if "slopes" in td.values:
         beta = pm.Normal("fixed_beta", 0.0, priors.effect_sigma, dims="fixed_predictor")
-        eta = eta + pt.dot(td.values["slopes"], beta)
+        eta.slope(beta, td.values["slopes"])
     for col, codes in td.codes.items():
         effect = pm.ZeroSumNormal(f"{col}_effect", sigma=priors.effect_sigma, dims=col)
-        eta = eta + effect[codes]
+        eta.gather(effect, codes, len(td.coords[col]))
     return eta
 
 
@@ -310,7 +313,7 @@ def evaluate_fixed(td: TermDesign, draws: Draws, rng: np.random.Generator) -> np
     return np.asarray(out)
 
 
-BUILDERS: dict[str, Callable[[TermDesign, Priors], Any]] = {
+BUILDERS: dict[str, Callable[[TermDesign, Priors], Contribution]] = {
     "seasonal": build_seasonal,
     "markov": build_markov,
     "smooth": build_smooth,
