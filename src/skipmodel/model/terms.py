@@ -180,7 +180,9 @@ def evaluate_markov(td: TermDesign, draws: Draws, rng: np.random.Generator) -> n
 
 
 def _expquad_sqrt_psd(ls: Any, amp: Any, sqrt_eig: np.ndarray, lib: Any) -> Any:
-    return amp * lib.sqrt(np.sqrt(2 * np.pi) * ls * lib.exp(-0.5 * (ls * sqrt_eig) ** 2))
+    # sqrt(sqrt(2 pi) ls exp(-(ls w)^2 / 2)), with the square root taken inside the exp: the
+    # plain form's gradient is 0 * inf = NaN once exp(...) underflows (long lengthscales).
+    return amp * lib.sqrt(np.sqrt(2 * np.pi) * ls) * lib.exp(-0.25 * (ls * sqrt_eig) ** 2)
 
 
 def build_smooth(td: TermDesign, priors: Priors) -> Contribution:
