@@ -128,9 +128,9 @@ def naive_model(plays: pd.DataFrame, hsgp: dict[str, dict]):
 
 
 def _diagnostics(tree, seconds: float) -> dict:
-    from skipmodel.model.fit import _clean, diagnose
+    from skipmodel.model.fit import clean_tree, diagnose
 
-    d = diagnose(_clean(tree))
+    d = diagnose(clean_tree(tree))
     d["seconds"] = seconds
     d["ess_per_second"] = d["min_ess_bulk"] / seconds
     return d

@@ -219,7 +219,7 @@ def sample_model(model: Any, opts: FitOptions) -> tuple[Any, dict[str, Any]]:
         import pymc as pm
 
         pm.compute_log_likelihood(tree, model=model, progressbar=False)
-    tree = _clean(tree)
+    tree = clean_tree(tree)
     diagnostics = diagnose(tree) if opts.method == "nuts" else {}
     # Wall time includes compiling (nutpie reports it apart; PyMC's sampler does not).
     diagnostics["seconds"] = seconds
@@ -301,7 +301,7 @@ _APPROXIMATIONS = {"advi": _fit_advi, "pathfinder": _fit_pathfinder}
 assert set(_SAMPLERS) == set(SAMPLERS) and set(_APPROXIMATIONS) | {"nuts"} == set(METHODS)
 
 
-def _clean(tree: xr.DataTree) -> xr.DataTree:
+def clean_tree(tree: xr.DataTree) -> xr.DataTree:
     """Keep what a run needs; drop warmup and object-typed stats netCDF cannot store."""
     keep = [
         g for g in ("posterior", "sample_stats", "log_likelihood", "observed_data") if g in tree

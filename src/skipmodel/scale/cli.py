@@ -132,7 +132,7 @@ def fit_minibatch_run(
         "minibatch": dataclasses.asdict(options),
         "outcome": spec.outcome,
     }
-    tree = model_fit._clean(result.posterior)
+    tree = model_fit.clean_tree(result.posterior)
     return model_fit.FitResult(spec, result.encoders, tree, diagnostics, opts, info)
 
 

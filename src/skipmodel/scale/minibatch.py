@@ -40,8 +40,8 @@ from skipmodel.model.design import Design, Encoders, build_design, term_name
 from skipmodel.model.spec import Fixed, ModelSpec, Pooled
 from skipmodel.progress import Progress
 
-#: Per-row tables: a term's code indexes a table built from the rows' distinct values.
-_PER_ROW_TABLES = {("smooth", "value"): "basis"}
+#: The codes a pooled design keeps for prediction only (numbering of levels unseen in fitting).
+UNSEEN_CODES = "unseen"
 
 
 @dataclass(frozen=True)
@@ -159,18 +159,24 @@ def _label(value: Any) -> str:
 
 
 def _row_arrays(design: Design) -> dict[str, np.ndarray]:
-    """Every per-row array of ``design`` keyed ``term/kind/name``; per-row tables gathered."""
+    """Every per-row array the model reads, keyed ``outcome`` and ``<term>/codes|values/<name>``.
+
+    Whatever the term, its per-row inputs are its codes and values; its tables come from the
+    encoders and are the same for every minibatch. A term whose tables were computed from the
+    rows themselves (:attr:`TermDesign.data_tables`, e.g. a smooth coded by encoders fitted
+    before gather grids) cannot be streamed.
+    """
     if design.outcome is None:
         raise SkipmodelError("the stream has no outcome column")
     out: dict[str, np.ndarray] = {"outcome": design.outcome}
     for td in design.terms:
+        if td.data_tables:
+            raise SkipmodelError(
+                f"term {td.name!r} has tables computed from the rows ({', '.join(td.data_tables)}),"
+                " which change with every minibatch; refit the encoders (fit_encoders)"
+            )
         for name, codes in td.codes.items():
-            if name == "unseen":
-                continue
-            table = _PER_ROW_TABLES.get((td.term.kind, name))
-            if table is not None:
-                out[f"{td.name}/table/{table}"] = td.tables[table][codes]
-            else:
+            if name != UNSEEN_CODES:
                 out[f"{td.name}/codes/{name}"] = codes
         for name, values in td.values.items():
             out[f"{td.name}/values/{name}"] = values
@@ -210,40 +216,33 @@ def _shuffled_minibatches(
 
 
 def _shared_model(template: Design, n_rows: int, batch_size: int) -> tuple[Any, dict[str, Any]]:
-    """The spec's model whose per-row inputs are shared variables of ``batch_size`` rows."""
+    """The spec's own model with its per-row inputs in shared variables of ``batch_size`` rows,
+    and the likelihood scaled to ``n_rows`` (``build_model``'s ``total_size``)."""
     import dataclasses
 
-    import pymc as pm
     import pytensor
 
-    from skipmodel.model.build import linear_predictor
+    from skipmodel.model.build import build_model
 
     arrays = _row_arrays(template)
     shared = {
-        k: pytensor.shared(np.zeros((batch_size, *v.shape[1:]), dtype=v.dtype), name=k)
+        k: pytensor.shared(
+            np.zeros((batch_size, *v.shape[1:]), dtype=v.dtype),
+            name=k,
+            shape=(batch_size, *v.shape[1:]),
+        )
         for k, v in arrays.items()
     }
-    terms = []
-    for td in template.terms:
-        codes, values, tables = {}, {}, dict(td.tables)
-        for name in td.codes:
-            if name == "unseen":
-                continue
-            table = _PER_ROW_TABLES.get((td.term.kind, name))
-            if table is not None:
-                tables[table] = shared[f"{td.name}/table/{table}"]
-                codes[name] = np.arange(batch_size, dtype=np.int32)
-            else:
-                codes[name] = shared[f"{td.name}/codes/{name}"]
-        for name in td.values:
-            values[name] = shared[f"{td.name}/values/{name}"]
-        terms.append(dataclasses.replace(td, codes=codes, values=values, tables=tables))
-    design = dataclasses.replace(template, terms=tuple(terms), n_obs=batch_size)
-    with pm.Model(coords=design.coords) as model:
-        eta = linear_predictor(design)
-        pm.Bernoulli(
-            template.spec.outcome, logit_p=eta, observed=shared["outcome"], total_size=n_rows
+    terms = tuple(
+        dataclasses.replace(
+            td,
+            codes={n: shared[f"{td.name}/codes/{n}"] for n in td.codes if n != UNSEEN_CODES},
+            values={n: shared[f"{td.name}/values/{n}"] for n in td.values},
         )
+        for td in template.terms
+    )
+    design = dataclasses.replace(template, terms=terms, n_obs=batch_size, outcome=None)
+    model = build_model(design, observed=shared["outcome"], total_size=n_rows)
     return model, shared
 
 
