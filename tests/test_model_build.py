@@ -18,6 +18,7 @@ import pytensor.tensor as pt
 import pytest
 from pytensor.compile.mode import Mode
 
+from skipmodel.errors import SkipmodelError
 from skipmodel.model.build import build, build_model
 from skipmodel.model.design import build_design
 from skipmodel.model.predict import linear_predictor_draws, predict_design, predict_sequential
@@ -247,6 +248,15 @@ def test_sequential_prediction_rolls_simulated_outcomes_forward(plays) -> None:
     # Ordinary prediction uses the real previous outcomes instead and differs.
     plain = predict_design(design, draws)
     assert not np.allclose(plain.p_skip[-len(ids) :], pred.p_skip)
+    # reveal="all": every earlier outcome is known, so the same plays match ordinary prediction.
+    ids_all, pred_all = predict_sequential(design, draws, plays, seed=3, reveal="all")
+    pd.testing.assert_frame_equal(ids_all, ids)
+    second = np.flatnonzero(
+        plays["session_position"].to_numpy() > plays["session_length"].to_numpy() // 2
+    )
+    np.testing.assert_allclose(pred_all.p_skip, plain.p_skip[second])
+    with pytest.raises(SkipmodelError, match="reveal: invalid value 'some'"):
+        predict_sequential(design, draws, plays, reveal="some")
 
 
 def test_binomial_cells_give_the_bernoulli_logp_up_to_a_constant(plays) -> None:

@@ -28,6 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="predict each session's second half from its first, rolling outcomes forward",
     )
     parser.add_argument(
+        "--reveal",
+        choices=("wsdm", "all"),
+        default="wsdm",
+        help="with --sequential: outcomes seen — the first half's (wsdm, WSDM Cup) or all earlier",
+    )
+    parser.add_argument(
         "--max-draws", type=int, default=1000, help="posterior draws used at most (1000)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for draws and simulations (0)")
@@ -49,8 +55,15 @@ def run(args: argparse.Namespace) -> int:
         raise SkipmodelError(f"{args.run} was not fitted from a store; use the Python API")
     sample = sample_from_manifest(result.manifest, **changes)
     plays = load_plays(args.store, sample)
+    if args.reveal != "wsdm" and not args.sequential:
+        raise SkipmodelError("--reveal applies only with --sequential")
     table = predict(
-        result, plays, sequential=args.sequential, max_draws=args.max_draws, seed=args.seed
+        result,
+        plays,
+        sequential=args.sequential,
+        reveal=args.reveal,
+        max_draws=args.max_draws,
+        seed=args.seed,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(args.out) as tmp:

@@ -5,10 +5,12 @@ The logit is recomputed in NumPy from posterior draws by each term's ``evaluate_
 fitting (new tracks) draw their effect from the population N(0, sigma), independently per level
 and per posterior draw, so their uncertainty includes the spread between tracks.
 
-Sequential prediction (WSDM Cup 2019 setting): for each session the first half of the plays is
-observed and the second half predicted; within each posterior draw the outcome of play t is
-simulated and fed forward as the previous-play outcome of play t + 1 (and t + 2 for lag 2), so
-the predicted probability averages over what the listener may have done in between.
+Sequential prediction (WSDM Cup 2019 setting, ``reveal="wsdm"``): for each session the first
+half of the plays is observed and the second half predicted; within each posterior draw the
+outcome of play t is simulated and fed forward as the previous-play outcome of play t + 1 (and
+t + 2 for lag 2), so the predicted probability averages over what the listener may have done in
+between. ``reveal="all"`` predicts the same plays one step ahead, every earlier outcome revealed
+(the observed lag columns), as a reference for how much the unknown second half costs.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
 
 #: Central posterior interval reported by ``p_lo`` / ``p_hi``.
 INTERVAL = 0.94
+#: What sequential prediction may see: the first half's outcomes (WSDM Cup) or every earlier one.
+REVEALS: tuple[str, ...] = ("wsdm", "all")
 
 
 def posterior_draws(posterior: xr.Dataset, *, max_draws: int | None, seed: int) -> Draws:
@@ -123,15 +127,19 @@ def _second_half(frame: pd.DataFrame) -> np.ndarray:
 
 
 def predict_sequential(
-    design: Design, draws: Draws, frame: pd.DataFrame, *, seed: int = 0
+    design: Design, draws: Draws, frame: pd.DataFrame, *, seed: int = 0, reveal: str = "wsdm"
 ) -> tuple[pd.DataFrame, Prediction]:
     """Predict each session's second half from its first, rolling simulated outcomes forward.
 
     ``frame`` holds the rows ``design`` was built from (same order), with ``session_id``,
     ``session_position`` and ``session_length``; sessions must be complete in their first half
     up to the first predicted play (the observed previous outcome comes from the lag column).
+    ``reveal="wsdm"`` (default) reveals only the first half's outcomes; ``"all"`` reveals every
+    earlier outcome (one-step-ahead prediction of the same plays, no rolling).
     Returns the predicted rows' ids and their prediction.
     """
+    if reveal not in REVEALS:
+        raise SkipmodelError(f"reveal: invalid value {reveal!r}; valid choices: 'wsdm', 'all'")
     for col in ("session_id", "session_position", "session_length"):
         if col not in frame.columns:
             raise SkipmodelError(f"sequential prediction needs column {col!r}")
@@ -186,6 +194,8 @@ def predict_sequential(
                 eta = eta + prev2_eff[ar, prev2_code[:, r]]
             p = 1 / (1 + np.exp(-eta))
             p_out[:, col_of[r]] = p
+            if reveal == "all":
+                continue  # the next play sees its observed previous outcome (lag column)
             sim[:, r] = rng.random(n_draws) < p
             code = np.where(sim[:, r], 2, 1)
             nxt = row_of.get((session[r], position[r] + 1))
@@ -212,6 +222,7 @@ def predict(
     data: pd.DataFrame | pa.Table,
     *,
     sequential: bool = False,
+    reveal: str = "wsdm",
     max_draws: int | None = 1000,
     seed: int = 0,
 ) -> pd.DataFrame:
@@ -225,6 +236,9 @@ def predict(
         Plays with the loaders' columns; outcome columns are not needed.
     sequential : bool
         Predict each session's second half from its first, rolling simulated outcomes forward.
+    reveal : {"wsdm", "all"}
+        With ``sequential``: reveal the first half's outcomes only (WSDM Cup 2019), or every
+        earlier play's outcome (one step ahead).
     max_draws : int or None
         Use at most this many posterior draws (a random subset); None uses all.
     seed : int
@@ -242,6 +256,6 @@ def predict(
         result.posterior["posterior"].to_dataset(), max_draws=max_draws, seed=seed
     )
     if sequential:
-        ids, pred = predict_sequential(design, draws, frame, seed=seed)
+        ids, pred = predict_sequential(design, draws, frame, seed=seed, reveal=reveal)
         return ids.assign(p_skip=pred.p_skip, p_lo=pred.p_lo, p_hi=pred.p_hi)
     return predict_design(design, draws, seed=seed).frame(design)
