@@ -120,8 +120,12 @@ def test_bernoulli_logit_logp_equals_pymcs_at_any_logit() -> None:
     np.testing.assert_allclose(lp_ours, lp_theirs, rtol=1e-12, atol=1e-300)
     np.testing.assert_allclose(g_ours, g_theirs, rtol=1e-12, atol=1e-300)
     # The observed variable keeps pm.Bernoulli's draws (posterior predictive).
-    draws = pm.draw(build_module._bernoulli_dist(pt.as_tensor(np.zeros(4000)), None), random_seed=1)
-    assert set(np.unique(draws)) == {0, 1} and abs(draws.mean() - 0.5) < 0.05
+    with pm.Model(coords={"obs": range(4000)}) as model:
+        rv = build_module._bernoulli("y", pt.as_tensor(np.full(4000, 1.0)), None, None, None)
+    draws = pm.draw(rv, draws=3, random_seed=1)
+    assert draws.dtype == np.int8 and draws.shape == (3, 4000)
+    assert set(np.unique(draws)) == {0, 1} and abs(draws.mean() - 0.731) < 0.02
+    assert model.named_vars_to_dims["y"] == ("obs",)
 
 
 def test_gathers_group_under_the_cap_and_keep_invalid_codes_apart() -> None:

@@ -179,10 +179,14 @@ def evaluate_markov(td: TermDesign, draws: Draws, rng: np.random.Generator) -> n
 # --- smooth -----------------------------------------------------------------------------------
 
 
+#: A Python float, so float32 models stay float32 (a NumPy float64 scalar would promote them).
+SQRT_2PI = float(np.sqrt(2 * np.pi))
+
+
 def _expquad_sqrt_psd(ls: Any, amp: Any, sqrt_eig: np.ndarray, lib: Any) -> Any:
     # sqrt(sqrt(2 pi) ls exp(-(ls w)^2 / 2)), with the square root taken inside the exp: the
     # plain form's gradient is 0 * inf = NaN once exp(...) underflows (long lengthscales).
-    return amp * lib.sqrt(np.sqrt(2 * np.pi) * ls) * lib.exp(-0.25 * (ls * sqrt_eig) ** 2)
+    return amp * lib.sqrt(SQRT_2PI * ls) * lib.exp(-0.25 * (ls * sqrt_eig) ** 2)
 
 
 def build_smooth(td: TermDesign, priors: Priors) -> Contribution:

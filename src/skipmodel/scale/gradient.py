@@ -59,13 +59,18 @@ def memory_bandwidth(n_bytes: int = 256 * 2**20, *, repeats: int = 5) -> float:
     return 2 * src.nbytes / best
 
 
+def _f32(a: np.ndarray) -> np.ndarray:
+    return a.astype(np.float32) if a.dtype.kind == "f" else a
+
+
 def as_float32(design: Design) -> Design:
-    """The same design with float inputs and tables in float32 (codes stay int32)."""
+    """The same design with float inputs and tables in float32 (codes and index tables stay
+    integers)."""
     terms = tuple(
         dataclasses.replace(
             td,
-            values={k: v.astype(np.float32) for k, v in td.values.items()},
-            tables={k: v.astype(np.float32) for k, v in td.tables.items()},
+            values={k: _f32(v) for k, v in td.values.items()},
+            tables={k: _f32(v) for k, v in td.tables.items()},
         )
         for td in design.terms
     )
