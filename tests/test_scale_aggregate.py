@@ -190,3 +190,24 @@ def test_fit_options_parse_and_bad_bins_fail_in_one_line() -> None:
         parse_bins("danceability=many")
     with pytest.raises(SystemExit):  # the two methods exclude each other
         parser.parse_args(["--aggregate", "--minibatch"])
+
+
+def test_prediction_bins_new_plays_as_the_aggregated_fit_did(store: Path) -> None:
+    """A cells fit is a model of binned columns; its run's binning is applied to new plays."""
+    import dataclasses
+
+    from skipmodel.model.predict import binned_like_the_fit
+    from skipmodel.scale.aggregate import run_binning
+
+    cells = aggregate(store, BINNED, bins=BINS, progress=False)
+    manifest = {"binning": [dataclasses.asdict(b) for b in cells.binning]}
+    assert run_binning(manifest) == cells.binning
+    rows = load_table(store, cells.sample)
+    got = binned_like_the_fit(manifest, rows.to_pandas())
+    want = apply_binning(rows, cells.binning).to_pandas()
+    for column in ("danceability", "prev_danceability", "duration"):
+        if column in want:
+            np.testing.assert_array_equal(got[column].to_numpy(float), want[column].to_numpy(float))
+    assert got["danceability"].nunique() <= BINS["danceability"]
+    plain = rows.to_pandas()
+    assert binned_like_the_fit({}, plain) is plain  # row-level runs: unchanged

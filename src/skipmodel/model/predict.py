@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -217,6 +217,14 @@ def markov_features_part(td: TermDesign, draws: Draws) -> np.ndarray:
     return np.asarray(out)
 
 
+def binned_like_the_fit(manifest: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` binned as the run's rows were (aggregated fits), else unchanged."""
+    from skipmodel.scale.aggregate import bin_plays, run_binning
+
+    binning = run_binning(manifest)
+    return bin_plays(frame, binning) if binning else frame
+
+
 def predict(
     result: FitResult,
     data: pd.DataFrame | pa.Table,
@@ -251,6 +259,7 @@ def predict(
         94 % interval), one row per predicted play.
     """
     frame = data.to_pandas() if isinstance(data, pa.Table) else data.reset_index(drop=True)
+    frame = binned_like_the_fit(result.manifest, frame)
     design = build_design(result.spec, frame, encoders=result.encoders, require_outcome=False)
     draws = posterior_draws(
         result.posterior["posterior"].to_dataset(), max_draws=max_draws, seed=seed

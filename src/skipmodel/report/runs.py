@@ -106,6 +106,7 @@ def load_run_inputs(
     from skipmodel.model.design import build_design
     from skipmodel.model.fit import load_run
     from skipmodel.model.predict import (
+        binned_like_the_fit,
         linear_predictor_draws,
         posterior_draws,
         predict_sequential,
@@ -136,9 +137,9 @@ def load_run_inputs(
     )
 
     def design_for(frame: pd.DataFrame):  # noqa: ANN202 - a Design
-        return build_design(
-            spec, frame.reset_index(drop=True), encoders=encoders, require_outcome=False
-        )
+        # An aggregated run is a model of binned columns: bin new plays as its rows were.
+        frame = binned_like_the_fit(fitted.manifest, frame.reset_index(drop=True))
+        return build_design(spec, frame, encoders=encoders, require_outcome=False)
 
     def predict_draws(frame: pd.DataFrame) -> np.ndarray:
         eta = linear_predictor_draws(design_for(frame), draws, rng=np.random.default_rng(seed))

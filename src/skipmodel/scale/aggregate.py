@@ -184,6 +184,28 @@ def apply_binning(table: pa.Table | pa.RecordBatch, binning: Sequence[BinSpec]) 
     return table
 
 
+def bin_plays(frame: pd.DataFrame, binning: Sequence[BinSpec]) -> pd.DataFrame:
+    """A copy of ``frame`` with each binned column (and its lags) replaced by bin midpoints."""
+    out = frame.copy(deep=False)
+    for column in frame.columns:
+        for b in binning:
+            if b.applies_to(column):
+                values = pd.to_numeric(frame[column], errors="coerce").to_numpy(
+                    dtype=np.float64, na_value=np.nan
+                )
+                out[column] = b.apply(values)
+    return out
+
+
+def run_binning(manifest: dict[str, Any]) -> tuple[BinSpec, ...]:
+    """The binning a fitted run's rows went through (aggregated fits; empty otherwise).
+
+    A model fitted on cells is a model of the *binned* columns: its encoders and effects are on
+    bin midpoints, so new plays are binned the same way before prediction.
+    """
+    return tuple(BinSpec(**b) for b in manifest.get("binning", ()))
+
+
 # ---------------------------------------------------------------------------------------------
 # Detection
 
@@ -485,7 +507,9 @@ __all__ = [
     "Cells",
     "aggregate",
     "apply_binning",
+    "bin_plays",
     "check_aggregable",
     "resolve_binning",
+    "run_binning",
     "sample_for_cells",
 ]

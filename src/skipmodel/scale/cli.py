@@ -123,6 +123,7 @@ def fit_minibatch_run(
         "steps": result.steps,
         "converged": result.converged,
         "epoch_seconds": result.epoch_seconds,
+        "compile_seconds": result.compile_seconds,
         "final_loss": float(result.losses[-100:].mean()),
     }
     info = {
