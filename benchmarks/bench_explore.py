@@ -32,21 +32,31 @@ RSS_TARGET = 1.5
 REPEATS = 3
 
 _EXPLORE = """
-import json, resource, sys, time
-from skipmodel.explore import ExploreOptions, compute, write_outputs
+import json, os, resource, sys, time
+from skipmodel.explore import ExploreOptions, compute, parallel, write_outputs
 from skipmodel.explore.passes import store_sources
 from skipmodel.store import open_store
-store, out = sys.argv[1], sys.argv[2]
-options = ExploreOptions()
-cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+store, out, jobs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+options = ExploreOptions(jobs=jobs)
+use = lambda who: resource.getrusage(who)
+cpu = lambda: sum(use(resource.RUSAGE_SELF)[:2])
 start, cpu0 = time.perf_counter(), cpu()
 results = compute(store_sources(store, options), options)
 computed, cpu1 = time.perf_counter(), cpu()
-if len(sys.argv) < 4:
+if len(sys.argv) < 5:
     write_outputs(results, out, open_store(store).read_manifest())
 done = time.perf_counter()
+# the workers (children of the fork server): CPU time and peak RSS from /proc (Linux)
+tick, worker_cpu, worker_kb = os.sysconf("SC_CLK_TCK"), 0.0, 0
+for executor in parallel._POOLS.values():
+    for pid in list(executor._processes or {}):
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        worker_cpu += (int(fields[11]) + int(fields[12])) / tick
+        status = open(f"/proc/{pid}/status").read().split("VmHWM:")[1]
+        worker_kb += int(status.split()[0])
 print(json.dumps({"compute": computed - start, "total": done - start, "rows": results.log.overview.rows,
-                  "cpu": cpu1 - cpu0, "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+                  "cpu": cpu1 - cpu0 + worker_cpu, "workers": options.workers,
+                  "rss_kb": use(resource.RUSAGE_SELF).ru_maxrss + worker_kb}))
 """
 
 _SCAN = """
@@ -138,11 +148,14 @@ def run(out_dir: Path, *, quick: bool) -> list[dict]:
         store = build_store(data_dir, n_sessions)
         last = i == len(sizes) - 1
         out = str(CACHE / f"explore-{n_sessions}")
-        scans, computes = [], []
+        scans, computes, singles, totals = [], [], [], []
         for _ in range(REPEATS if last else 1):
             scans.append(_child(_SCAN, str(store)))
-            computes.append(_child(_EXPLORE, str(store), out, "--no-figures"))
-        explore = _child(_EXPLORE, str(store), out)  # with figures, for the total
+            computes.append(_child(_EXPLORE, str(store), out, "0", "--no-figures"))
+            totals.append(_child(_EXPLORE, str(store), out, "0"))  # with figures
+            if last:
+                singles.append(_child(_EXPLORE, str(store), out, "1", "--no-figures"))
+        explore = sorted(totals, key=lambda t: t["total"])[len(totals) // 2]
         loader = _child(_LOADER, str(store)) if last else None
         rss.append((explore["rows"], explore["rss_kb"] / 1024))
         if loader is not None:
@@ -162,11 +175,27 @@ def run(out_dir: Path, *, quick: bool) -> list[dict]:
                     "target": f"<= {TIME_TARGET}x (the passes alone, figures excluded)",
                     "passed": bool(compute_s / scan_s <= TIME_TARGET and (big_enough or quick)),
                     "notes": (
-                        f"{explore['rows']:,} rows; medians of {len(scans)} alternating runs "
+                        f"{explore['rows']:,} rows, {explore['workers']} worker process(es); "
+                        f"medians of {len(scans)} alternating runs "
                         f"(explore {', '.join(f'{c["compute"]:.2f}' for c in computes)} s; "
                         f"scan {', '.join(f'{s["total"]:.2f}' for s in scans)} s); CPU time "
-                        f"{compute_cpu:.2f} s vs {scan_cpu:.2f} s = {compute_cpu / scan_cpu:.2f}x"
+                        f"(workers included) {compute_cpu:.2f} s vs {scan_cpu:.2f} s = "
+                        f"{compute_cpu / scan_cpu:.2f}x"
                     ),
+                }
+            )
+            single_s = _median([c["compute"] for c in singles])
+            rows.append(
+                {
+                    "name": "explore_compute_one_process_vs_bare_scan",
+                    "value": round(single_s, 2),
+                    "unit": "s",
+                    "peer": round(scan_s, 2),
+                    "ratio": round(single_s / scan_s, 2),
+                    "target": None,
+                    "passed": None,
+                    "notes": "context: the same passes with --jobs 1 (no worker processes); "
+                    f"runs {', '.join(f'{c["compute"]:.2f}' for c in singles)} s",
                 }
             )
             rows.append(
@@ -192,6 +221,8 @@ def run(out_dir: Path, *, quick: bool) -> list[dict]:
                     "passed": bool(ratio <= TIME_TARGET and (big_enough or quick)),
                     "notes": (
                         f"{explore['rows']:,} rows, {BUCKETS} buckets; all 7 views incl. figures; "
+                        f"median of {len(totals)} runs "
+                        f"({', '.join(f'{t["total"]:.2f}' for t in totals)} s); "
                         f"compute in this run {explore['compute']:.1f} s "
                         f"({explore['compute'] / scan_s:.2f}x)"
                         + ("" if big_enough else "; below the 5 M rows of the target (quick)")
@@ -208,7 +239,8 @@ def run(out_dir: Path, *, quick: bool) -> list[dict]:
             "ratio": round(big_mb / small_mb, 2),
             "target": f"<= {RSS_TARGET}x for {big_rows / small_rows:.1f}x the rows",
             "passed": bool(big_mb / small_mb <= RSS_TARGET),
-            "notes": f"peak RSS of the explore child at {big_rows:,} rows vs {small_rows:,} rows",
+            "notes": f"peak RSS of explore (this process + each worker's peak) at "
+            f"{big_rows:,} rows vs {small_rows:,} rows",
         }
     )
     return rows

@@ -30,7 +30,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -575,7 +575,7 @@ def _generate(
     two buckets are in memory at once: the one being turned into batches and the one read ahead.
     """
     tracks, jobs = _start(layout, plan, selection)
-    for bucket in _read_ahead(jobs, tracks):
+    for bucket in _read_ahead(jobs.values(), tracks):
         for part in _bucket_batches(bucket, plan, tracks):
             yield pa.RecordBatch.from_arrays([_single(c) for c in part.columns], schema=schema)
         del bucket
@@ -586,8 +586,9 @@ _Job = tuple[list[Path], _Plan, BucketSelection | None]
 
 def _start(
     layout: StoreLayout, plan: _Plan, selection: BucketSelection
-) -> tuple[TrackFeatures | None, list[_Job]]:
-    """The track table (indexed for a pass over many buckets) and one read job per bucket."""
+) -> tuple[TrackFeatures | None, dict[int, _Job]]:
+    """The track table (indexed for a pass over many buckets) and the read job of each
+    non-empty bucket, by bucket number (ascending)."""
     tracks = TrackFeatures.from_store(layout, plan.track_read) if plan.track_read else None
     if tracks is not None and len(selection.buckets) >= INDEX_MIN_BUCKETS:
         tracks.index_on_first_lookup = True
@@ -598,11 +599,11 @@ def _start(
                 f"{layout.bucket_dir(bucket)} is half compacted (an ingest was interrupted); "
                 "re-run that ingest, or skipmodel.ingest_compact.compact(STORE), to finish it"
             )
-    jobs: list[_Job] = [
-        (files, plan, selection if bucket == selection.partial else None)
+    jobs: dict[int, _Job] = {
+        bucket: (files, plan, selection if bucket == selection.partial else None)
         for bucket in selection.buckets
         if (files := part_files(layout.bucket_dir(bucket)))
-    ]
+    }
     return tracks, jobs
 
 
@@ -610,21 +611,24 @@ def _read_and_prepare(job: _Job, tracks: TrackFeatures | None) -> _Bucket:
     return _prepare_bucket(*_read_bucket(*job), job[1], tracks)
 
 
-def _read_ahead(jobs: list[_Job], tracks: TrackFeatures | None) -> Iterator[_Bucket]:
+def _read_ahead(jobs: Iterable[_Job], tracks: TrackFeatures | None) -> Iterator[_Bucket]:
     """Buckets in order, read and prepared (lag rows, track rows) on a worker thread while the
-    caller uses the previous one."""
-    if not jobs:
+    caller uses the previous one. ``jobs`` is consumed one bucket ahead of the caller."""
+    todo = iter(jobs)
+    first = next(todo, None)
+    if first is None:
         return
     if not READ_AHEAD:
-        for job in jobs:
+        yield _read_and_prepare(first, tracks)
+        for job in todo:
             yield _read_and_prepare(job, tracks)
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="skipmodel-read") as pool:
-        ahead: Future[_Bucket] = pool.submit(_read_and_prepare, jobs[0], tracks)
-        for i in range(len(jobs)):
+        ahead: Future[_Bucket] | None = pool.submit(_read_and_prepare, first, tracks)
+        while ahead is not None:
             result = ahead.result()
-            if i + 1 < len(jobs):
-                ahead = pool.submit(_read_and_prepare, jobs[i + 1], tracks)
+            following = next(todo, None)
+            ahead = None if following is None else pool.submit(_read_and_prepare, following, tracks)
             yield result
             del result
 
@@ -661,7 +665,12 @@ class BucketRows:
 
 
 def iter_buckets(
-    store: str | Path, spec: SampleSpec = SampleSpec(), *, sources: bool = False, **overrides: Any
+    store: str | Path,
+    spec: SampleSpec = SampleSpec(),
+    *,
+    sources: bool = False,
+    schedule: Callable[[Sequence[int]], Iterable[int]] | None = None,
+    **overrides: Any,
 ) -> Iterator[BucketRows]:
     """The sample's buckets, whole, in ascending bucket order (see :class:`BucketRows`).
 
@@ -673,6 +682,11 @@ def iter_buckets(
     With ``sources``, the table of a compacted bucket also holds
     :data:`skipmodel.ingest_compact.SOURCE_COLUMN` (the fingerprint of the input each row came
     from, dictionary-encoded); buckets that are not compacted lack it.
+
+    ``schedule``, given the sample's bucket numbers (ascending), yields the ones to read, in
+    the order to read them; it is consumed lazily, one bucket ahead of the caller, so several
+    processes can share a sample by claiming buckets as they go (each whole session is in
+    exactly one bucket). For example ``lambda b: b[0::2]`` reads every other bucket.
     """
     spec = _resolve(spec, overrides)
     if spec.date_range is not None:
@@ -687,7 +701,10 @@ def iter_buckets(
     n_buckets = int(layout.read_manifest().get("n_buckets", DEFAULT_BUCKETS))
     selection = select_buckets(n_buckets, fraction=spec.fraction, seed=spec.seed)
     tracks, jobs = _start(layout, plan, selection)
-    for bucket in _read_ahead(jobs, tracks):
+    chosen = (
+        jobs.values() if schedule is None else (jobs[b] for b in schedule(tuple(jobs)) if b in jobs)
+    )
+    for bucket in _read_ahead(chosen, tracks):
         yield BucketRows(
             table=bucket.table,
             bounds=bucket.bounds,

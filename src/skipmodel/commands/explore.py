@@ -69,6 +69,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=10,
         help="bins per axis of the memory-in-chains grid (default 10)",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        help="worker processes for the log pass and the figures (default 0: one per CPU, "
+        "at most 8; 1: no workers); the results do not depend on it",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         bins=args.bins,
         fraction=args.fraction,
         seed=args.seed,
+        jobs=args.jobs,
     )
     output = explore(args.store, args.out, options, progress=True)
     for line in output.summary.lines():

@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from skipmodel.explore import figures, gallery
+from skipmodel.explore import gallery, parallel
 from skipmodel.explore.passes import ExploreOptions, Results, compute, store_sources
 from skipmodel.explore.summary import Summary, build_summary
 from skipmodel.explore.tables import CalendarTables
-from skipmodel.explore.views import RENDERERS
-from skipmodel.store import atomic_path, atomic_write_json, atomic_write_text, open_store
+from skipmodel.store import atomic_write_json, atomic_write_text, open_store
 
 
 @dataclass(frozen=True)
@@ -34,20 +33,16 @@ def write_outputs(
     out.mkdir(parents=True, exist_ok=True)
     summary = build_summary(results, manifest, CalendarTables.build(results.log.calendar))
     entries, images, table_files = [], {}, {}
-    for name in results.options.views:
-        view = RENDERERS[name](results)
-        image = out / f"{name}.png"
-        with atomic_path(image) as tmp:
-            view.figure.savefig(tmp, dpi=figures.DPI, format="png")
-        files = []
-        for part, frame in view.tables.items():
-            path = out / (f"{name}_{part}.csv" if part else f"{name}.csv")
-            with atomic_path(path) as tmp:
-                frame.to_csv(tmp, index=False)
-            files.append(path)
-        images[name], table_files[name] = image, files
+    for drawn in parallel.draw_views(results, out):
+        images[drawn.name], table_files[drawn.name] = drawn.image, list(drawn.tables)
         entries.append(
-            gallery.Entry(name, view.title, view.caption, image.name, tuple(p.name for p in files))
+            gallery.Entry(
+                drawn.name,
+                drawn.title,
+                drawn.caption,
+                drawn.image.name,
+                tuple(p.name for p in drawn.tables),
+            )
         )
     lines = summary.lines()
     atomic_write_text(out / "summary.txt", "\n".join(lines) + "\n")

@@ -16,7 +16,8 @@ The log is read once; memory is bounded by the number of groups and distinct tra
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -64,6 +65,8 @@ TRACK_BATCH_ROWS = 262_144
 TRACK_CACHE_BYTES = 256 * 2**20
 #: Key of the memory-in-chains grid's scale in ``Results.scales``.
 CHAINS_SCALE = "_chains"
+#: ``jobs=0`` uses one process per CPU, but no more than this many.
+MAX_AUTO_JOBS = 8
 LOG_COLUMNS_NEEDED: tuple[str, ...] = (
     "session_id",
     "session_position",
@@ -90,6 +93,9 @@ class ExploreOptions:
     bins: int = 10
     fraction: float = 1.0
     seed: int = 0
+    #: Worker processes for the log pass and the figures: 0 = one per CPU (at most
+    #: :data:`MAX_AUTO_JOBS`), 1 = everything in this process. Results do not depend on it.
+    jobs: int = 0
 
     def __post_init__(self) -> None:
         unknown = [v for v in self.views if v not in VIEWS]
@@ -119,11 +125,18 @@ class ExploreOptions:
         for option, number, low in limits:
             if not number > low:
                 raise SkipmodelError(f"{option} must be greater than {low}, got {number}")
+        if self.jobs < 0:
+            raise SkipmodelError(f"--jobs must be 0 (one per CPU) or more, got {self.jobs}")
         if not 0 < self.fraction <= 1:
             raise SkipmodelError(f"--fraction must be in (0, 1], got {self.fraction}")
 
     def wants(self, view: str) -> bool:
         return view in self.views
+
+    @property
+    def workers(self) -> int:
+        """Processes to use (``jobs``, with 0 resolved to the CPU count)."""
+        return self.jobs or max(1, min(os.cpu_count() or 1, MAX_AUTO_JOBS))
 
     @property
     def log_features(self) -> list[str]:
@@ -183,7 +196,11 @@ class StoreSources:
         return iter_batches(self.layout.root, spec)
 
     def log_buckets(
-        self, *, columns: Sequence[str], features: Sequence[str]
+        self,
+        *,
+        columns: Sequence[str],
+        features: Sequence[str],
+        schedule: Callable[[Sequence[int]], Iterable[int]] | None = None,
     ) -> Iterable[BucketRows]:
         """Whole buckets with lag-1 rows and track rows (see :class:`BucketPlays`): the fast
         path of the log pass, same numbers as :meth:`log_batches`."""
@@ -197,7 +214,14 @@ class StoreSources:
             lags=1,
             lag_features=False,
         )
-        return iter_buckets(self.layout.root, spec, sources=self.file_day_rule)
+        return iter_buckets(self.layout.root, spec, sources=self.file_day_rule, schedule=schedule)
+
+    def n_buckets(self) -> int:
+        """Buckets the sample reads."""
+        from skipmodel.sampling import select_buckets
+
+        n = int(self.layout.read_manifest().get("n_buckets", 1))
+        return len(select_buckets(n, fraction=self.fraction, seed=self.seed).buckets)
 
     def source_days(self) -> dict[str, int]:
         """Day (days since 1970-01-01) of each log source's file, from the manifest."""
@@ -276,18 +300,14 @@ def compute(sources: Sources, options: ExploreOptions, *, progress: bool = False
             options.feature, extents[options.feature], options.bins
         )
 
-    log = LogPass(
-        overview=Overview(feature_column=options.feature),
-        calendar=Calendar(),
-        previous=PreviousOutcome(options.skip) if options.wants("previous_outcome") else None,
-        chains=Chains(options.feature, scales[CHAINS_SCALE].edges) if want_chains else None,
-        transitions=TransitionSpill() if want_transitions else None,
-    )
+    chains_edges = scales[CHAINS_SCALE].edges if want_chains else None
+    log = new_log_pass(options, chains_edges)
     try:
         with Progress("explore: log pass", enabled=None if progress else False) as bar:
-            for plays in _log_plays(sources, options, want_chains):
-                log.update(plays)
-                bar.advance(plays.n)
+            if not _log_pass_in_workers(sources, options, chains_edges, log, bar):
+                for plays in _log_plays(sources, options, want_chains):
+                    log.update(plays)
+                    bar.advance(plays.n)
         if log.overview.rows == 0:
             raise SkipmodelError(
                 "the store (or the --fraction sample of it) holds no plays; "
@@ -325,13 +345,44 @@ def compute(sources: Sources, options: ExploreOptions, *, progress: bool = False
     return Results(options, log, scales, tracks, transitions)
 
 
-def _log_plays(sources: Sources, options: ExploreOptions, want_chains: bool) -> Iterator[PlayBatch]:
+def new_log_pass(options: ExploreOptions, chains_edges: np.ndarray | None) -> LogPass:
+    """Empty accumulators for the views ``options`` asks for."""
+    return LogPass(
+        overview=Overview(feature_column=options.feature),
+        calendar=Calendar(),
+        previous=PreviousOutcome(options.skip) if options.wants("previous_outcome") else None,
+        chains=Chains(options.feature, chains_edges) if chains_edges is not None else None,
+        transitions=TransitionSpill() if options.wants("transitions") else None,
+    )
+
+
+def _log_pass_in_workers(
+    sources: Sources,
+    options: ExploreOptions,
+    chains_edges: np.ndarray | None,
+    log: LogPass,
+    bar: Progress,
+) -> bool:
+    """Run the log pass in worker processes, merged into ``log``; False if it should run here."""
+    if not (isinstance(sources, StoreSources) and sources.whole_buckets and options.workers > 1):
+        return False
+    from skipmodel.explore import parallel
+
+    return parallel.log_pass(sources, options, chains_edges, log, bar)
+
+
+def _log_plays(
+    sources: Sources,
+    options: ExploreOptions,
+    want_chains: bool,
+    schedule: Callable[[Sequence[int]], Iterable[int]] | None = None,
+) -> Iterator[PlayBatch]:
     """The log as whole buckets when the source can give them, else as loader batches."""
     if isinstance(sources, StoreSources) and sources.whole_buckets:
         arrays: TrackArrays | None = None
         days = sources.source_days() if sources.file_day_rule else {}
         for bucket in sources.log_buckets(
-            columns=LOG_COLUMNS_NEEDED, features=options.log_features
+            columns=LOG_COLUMNS_NEEDED, features=options.log_features, schedule=schedule
         ):
             if arrays is None:
                 arrays = TrackArrays(bucket.tracks, tuple(options.log_features))

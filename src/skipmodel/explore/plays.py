@@ -491,6 +491,17 @@ class TransitionSpill:
         self._file.write(pairs.tobytes())
         self.transitions += len(pairs)
 
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled (from a worker process) as its file's path: the file is flushed and kept."""
+        self._file.flush()
+        return {"path": self.path, "transitions": self.transitions}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.path = str(state["path"])
+        self.transitions = int(state["transitions"])  # type: ignore[call-overload]
+        self._file = open(self.path, "r+b")  # noqa: SIM115 - closed by close()
+        self._file.seek(0, os.SEEK_END)
+
     def merge(self, other: TransitionSpill) -> None:
         other._file.flush()
         other._file.seek(0)

@@ -1,0 +1,252 @@
+"""Explore on several CPUs: the log pass split by bucket, the figures split by view.
+
+Every accumulator of the log pass merges (:meth:`LogPass.merge`) and a whole session lives in
+one bucket, so this process and ``jobs - 1`` worker processes share the sample's buckets: each
+walks the bucket list from its own starting point and reduces the buckets it *claims* (an
+exclusive create of a file named after the bucket in a temporary directory), so a bucket is
+read exactly once, this process starts at once and the workers join as soon as they are up,
+and a slow participant simply claims fewer buckets. The workers' accumulators are merged in;
+the transitions spill travels as its file's path. The counts are those of one process
+whatever ``jobs``; sums of floats may differ in the last bits with the order of merging.
+
+Figures are split the same way: views handed out by estimated drawing cost, slowest first, this
+process drawing its share while the workers draw theirs.
+
+Workers start from a fork server that has already imported the explore modules (no thread of
+this process is forked). If worker processes cannot be started, the work runs here.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import multiprocessing as mp
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+import numpy as np
+
+from skipmodel.errors import SkipmodelError
+from skipmodel.explore.accumulators import TrackCounter
+from skipmodel.explore.passes import (
+    ExploreOptions,
+    Results,
+    StoreSources,
+    _log_plays,
+    new_log_pass,
+)
+from skipmodel.explore.plays import LogPass
+from skipmodel.progress import Progress
+from skipmodel.store import open_store
+
+#: Rough relative drawing cost of each view, to hand out the slow ones first.
+VIEW_COST = {
+    "feature_histograms": 8,
+    "time_structure": 5,
+    "seasonality": 4,
+    "feature_by_duration": 3,
+    "transitions": 2,
+    "memory_in_chains": 1,
+    "previous_outcome": 1,
+}
+
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def _context() -> mp.context.BaseContext:
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["skipmodel.explore.parallel", "skipmodel.explore.views"])
+        return ctx
+    return mp.get_context("spawn")
+
+
+def pool(workers: int) -> ProcessPoolExecutor:
+    """The (cached) pool of ``workers`` processes; shut down when the interpreter exits."""
+    if workers not in _POOLS:
+        _POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=_context())
+    return _POOLS[workers]
+
+
+def _drop_pool(workers: int) -> None:
+    broken = _POOLS.pop(workers, None)
+    if broken is not None:
+        broken.shutdown(wait=False, cancel_futures=True)
+
+
+@atexit.register
+def _shutdown() -> None:
+    for executor in _POOLS.values():
+        executor.shutdown(wait=True, cancel_futures=True)
+    _POOLS.clear()
+
+
+class Claims:
+    """Buckets claimed by exclusive file creation in ``directory`` (shared across processes)."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def claim(self, bucket: int) -> bool:
+        try:
+            os.close(os.open(os.path.join(self.directory, str(bucket)), os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return False
+        return True
+
+    def schedule(self, start: int, of: int) -> Callable[[Sequence[int]], Iterator[int]]:
+        """Participant ``start`` of ``of``: walk the buckets from its own offset, claiming."""
+
+        def walk(buckets: Sequence[int]) -> Iterator[int]:
+            first = start * len(buckets) // of
+            for bucket in (*buckets[first:], *buckets[:first]):
+                if self.claim(bucket):
+                    yield bucket
+
+        return walk
+
+
+def _claimed_pass(
+    root: str,
+    fraction: float,
+    seed: int,
+    file_day_rule: bool,
+    options: ExploreOptions,
+    chains_edges: np.ndarray | None,
+    claims: str,
+    start: int,
+    of: int,
+) -> LogPass:
+    """Worker: the log pass over the buckets it claims."""
+    sources = StoreSources(open_store(root), fraction, seed, file_day_rule=file_day_rule)
+    log = new_log_pass(options, chains_edges)
+    schedule = Claims(claims).schedule(start, of)
+    for plays in _log_plays(sources, options, chains_edges is not None, schedule):
+        log.update(plays)
+    return log
+
+
+def log_pass(
+    sources: StoreSources,
+    options: ExploreOptions,
+    chains_edges: np.ndarray | None,
+    log: LogPass,
+    bar: Progress,
+) -> bool:
+    """Fill ``log`` here and in worker processes; False (``log`` untouched) if that is not
+    worth it (fewer than two buckets) or worker processes cannot be started."""
+    n = min(options.workers, sources.n_buckets())
+    if n < 2:
+        return False
+    # absolute: the workers keep the directory they started in
+    args = (str(Path(sources.layout.root).resolve()), sources.fraction, sources.seed)
+    with tempfile.TemporaryDirectory(prefix="skipmodel-explore-claims-") as claims:
+        try:
+            futures = [
+                pool(n - 1).submit(
+                    _claimed_pass, *args, sources.file_day_rule, options, chains_edges, claims, i, n
+                )
+                for i in range(1, n)
+            ]
+        except (BrokenProcessPool, OSError):
+            _drop_pool(n - 1)
+            return False
+        schedule = Claims(claims).schedule(0, n)
+        for plays in _log_plays(sources, options, chains_edges is not None, schedule):
+            log.update(plays)
+            bar.advance(plays.n)
+        try:
+            shards = [future.result() for future in futures]
+        except BrokenProcessPool as error:
+            _drop_pool(n - 1)
+            raise SkipmodelError(
+                f"an explore worker process died ({error}); re-run with --jobs 1"
+            ) from error
+    for shard in shards:
+        log.merge(shard)
+        bar.advance(shard.overview.rows)
+    return True
+
+
+@dataclasses.dataclass(frozen=True)
+class Drawn:
+    """A view written by a worker: what the gallery needs to list it."""
+
+    name: str
+    title: str
+    caption: str
+    image: Path
+    tables: tuple[Path, ...]
+
+
+def draw_view(results: Results, name: str, out: Path) -> Drawn:
+    """Render view ``name`` of ``results`` into ``out``: its PNG and CSVs, each atomically."""
+    from skipmodel.explore import figures
+    from skipmodel.explore.views import RENDERERS
+    from skipmodel.store import atomic_path
+
+    view = RENDERERS[name](results)
+    image = out / f"{name}.png"
+    with atomic_path(image) as tmp:
+        view.figure.savefig(tmp, dpi=figures.DPI, format="png")
+    files = []
+    for part, frame in view.tables.items():
+        path = out / (f"{name}_{part}.csv" if part else f"{name}.csv")
+        with atomic_path(path) as tmp:
+            frame.to_csv(tmp, index=False)
+        files.append(path)
+    return Drawn(name, view.title, view.caption, image, tuple(files))
+
+
+def _draw_many(results: Results, names: Sequence[str], out: Path) -> list[Drawn]:
+    return [draw_view(results, name, out) for name in names]
+
+
+def _share(names: Sequence[str], participants: int) -> list[list[str]]:
+    """Views per participant, slowest first, each to the least loaded (LPT scheduling)."""
+    shares: list[list[str]] = [[] for _ in range(participants)]
+    load = [0] * participants
+    for name in sorted(names, key=lambda v: -VIEW_COST.get(v, 1)):
+        k = load.index(min(load))
+        shares[k].append(name)
+        load[k] += VIEW_COST.get(name, 1)
+    return shares
+
+
+def draw_views(results: Results, out: Path) -> list[Drawn]:
+    """Every requested view, in ``options.views`` order; drawn here and in worker processes
+    when there are several CPUs."""
+    names = list(results.options.views)
+    out = out.resolve()  # the workers keep the directory they started in
+    n = min(results.options.workers, len(names))
+    drawn: dict[str, Drawn] = {}
+    futures: list[Future[list[Drawn]]] = []
+    mine = names
+    if n > 1:
+        # The workers need the aggregated tables only: not the per-track play counts (the
+        # summary, made here, uses them) nor the transitions spill (already counted).
+        light = dataclasses.replace(
+            results, log=dataclasses.replace(results.log, tracks=TrackCounter(), transitions=None)
+        )
+        mine, *theirs = _share(names, n)
+        try:
+            futures = [pool(n - 1).submit(_draw_many, light, share, out) for share in theirs]
+        except (BrokenProcessPool, OSError):
+            _drop_pool(n - 1)
+            mine, futures = names, []
+    for view in _draw_many(results, mine, out):
+        drawn[view.name] = view
+    for future in futures:
+        try:
+            done = future.result()
+        except BrokenProcessPool as error:
+            _drop_pool(n - 1)
+            raise SkipmodelError(
+                f"an explore worker process died ({error}); re-run with --jobs 1"
+            ) from error
+        drawn.update((view.name, view) for view in done)
+    return [drawn[name] for name in names]
