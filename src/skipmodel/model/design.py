@@ -17,6 +17,7 @@ Leakage rule (DESIGN.md): no column that is an outcome of the play being predict
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.model.spec import Fixed, Markov, ModelSpec, Pooled, Priors, Seasonal, Smooth, Term
@@ -64,12 +66,40 @@ class LevelMap:
 
     def encode(self, values: pd.Series) -> np.ndarray:
         """Integer codes; rare levels -> ``__other__``; levels never seen -> ``UNSEEN`` (-1)."""
-        text = _as_text(values)
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            # Categorical (Arrow dictionary) columns: encode the categories present once, take.
+            cat_codes = values.cat.codes.to_numpy()  # -1 for null
+            present = np.unique(cat_codes)
+            categories = values.cat.categories
+            names = pd.Series([None if c < 0 else categories[c] for c in present], dtype=object)
+            lookup = np.full(len(categories) + 1, UNSEEN, dtype=np.int32)  # last slot: null
+            lookup[present] = self._encode_text(_as_text(names))
+            return lookup[cat_codes]
+        fast = _arrow_text(values)
+        if fast is not None:
+            codes = pc.index_in(fast, value_set=self._level_array).fill_null(UNSEEN)
+            out = codes.to_numpy(zero_copy_only=False).astype(np.int32)
+            if self.rare:
+                out[pc.is_in(fast, value_set=self._rare_array).to_numpy(zero_copy_only=False)] = (
+                    self.levels.index(OTHER)
+                )
+            return out
+        return self._encode_text(_as_text(values))
+
+    def _encode_text(self, text: pd.Series) -> np.ndarray:
         codes = pd.Index(self.levels).get_indexer(text).astype(np.int32)
         if self.rare:
             is_rare = pd.Index(self.rare).get_indexer(text) >= 0
             codes[is_rare] = self.levels.index(OTHER)
         return codes
+
+    @functools.cached_property
+    def _level_array(self) -> pa.Array:
+        return pa.array(self.levels, type=pa.string())
+
+    @functools.cached_property
+    def _rare_array(self) -> pa.Array:
+        return pa.array(self.rare, type=pa.string())
 
 
 @dataclass(frozen=True)
@@ -294,6 +324,25 @@ class _Context:
         if self.fitting:
             self.enc.settings[key] = compute()
         return self.enc.settings[key]
+
+
+def _arrow_text(values: pd.Series) -> pa.Array | None:
+    """A text column as Arrow strings with nulls as ``__missing__`` (what :func:`_as_text` gives,
+    without a Python object per row), or None when the column is not plain text or its values
+    read as booleans (``_as_text`` lower-cases those)."""
+    if not (pd.api.types.is_string_dtype(values.dtype) and values.dtype != object):
+        return None
+    arr = pa.array(values, from_pandas=True)
+    if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
+        return None
+    arr = pc.fill_null(arr.cast(pa.string()), MISSING)
+    if pc.count_distinct(arr).as_py() <= 3 and set(pc.unique(arr).to_pylist()) <= {
+        "True",
+        "False",
+        MISSING,
+    }:
+        return None
+    return arr
 
 
 def _as_text(values: pd.Series) -> pd.Series:
@@ -521,6 +570,12 @@ def _design_markov(ctx: _Context, term: Markov, name: str) -> TermDesign:
     return TermDesign(term, name, codes=codes, values=values, coords=coords)
 
 
+def _gather_grid(z: np.ndarray, lo: float, hi: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` equally spaced points over [lo, hi] and each value's nearest point (int32)."""
+    codes = np.rint((z - lo) * ((n - 1) / (hi - lo))).astype(np.int32)
+    return np.linspace(lo, hi, n), codes
+
+
 def _design_smooth(ctx: _Context, term: Smooth, name: str) -> TermDesign:
     x = ctx.floats(term.column)
     sc = ctx.scaler(name, x, log=term.log)
@@ -533,10 +588,11 @@ def _design_smooth(ctx: _Context, term: Smooth, name: str) -> TermDesign:
         lo, hi = float(finite.min()), float(finite.max())
         m, c, half = hsgp_box(lo, hi, ctx.priors, m=term.m, c=term.c)
         center, width = (lo + hi) / 2, c * half
-        # Centre each basis function on the fitted rows so the smooth averages zero over the
-        # data and does not compete with the intercept.
+        # Centre each basis function on the fitted rows (at their grid points) so the smooth
+        # averages zero over the data and does not compete with the intercept.
         zc = np.clip(np.nan_to_num(z, nan=0.0), lo, hi)
-        means = hsgp_basis(zc, center=center, half_width=width, m=m).mean(axis=0)
+        points, codes = _gather_grid(zc, lo, hi, SMOOTH_GATHER_GRID)
+        means = hsgp_basis(points, center=center, half_width=width, m=m)[codes].mean(axis=0)
         return {
             "lo": lo,
             "hi": hi,
@@ -553,9 +609,7 @@ def _design_smooth(ctx: _Context, term: Smooth, name: str) -> TermDesign:
     # since the HSGP basis only approximates the GP inside its box.
     z = np.clip(np.nan_to_num(z, nan=0.0), b["lo"], b["hi"])
     if "gather_grid" in b:
-        n_grid = int(b["gather_grid"])
-        points = np.linspace(b["lo"], b["hi"], n_grid)
-        codes = np.rint((z - b["lo"]) * ((n_grid - 1) / (b["hi"] - b["lo"])))
+        points, codes = _gather_grid(z, b["lo"], b["hi"], int(b["gather_grid"]))
         data_tables: tuple[str, ...] = ()
     else:  # encoders fitted before gather grids (older runs): the exact distinct values
         points, codes = np.unique(z, return_inverse=True)
