@@ -7,7 +7,7 @@ when every term is discrete or binned).
 
 The Bernoulli likelihood is ``pm.Bernoulli``'s distribution with its log-probability written on
 the logit scale, ``y * eta - softplus(eta)`` with one ``exp`` and one ``log1p`` per row (PyMC's
-own form costs about twice as much per row), and int8 outcomes. The observed variable keeps the
+own form costs about 1.7x as much per row), and int8 outcomes. The observed variable keeps the
 name (the outcome, e.g. ``skip_2``) and dims (``obs``), so posteriors and log-likelihood groups
 are as with ``pm.Bernoulli``; draws from it (posterior predictive) are Bernoulli draws.
 

@@ -5,7 +5,13 @@ observations. Its floor is reading the design's per-row arrays once: ``bytes / b
 the bandwidth measured in the same process (a large NumPy copy: bytes read + bytes written per
 second). :func:`time_logp_grad` compiles the model's joint logp and its gradient with a PyTensor
 backend (``NUMBA`` — PyMC's default here —, ``C``, ``JAX`` when installed) in float64 or float32,
-times it, and reports the ratio to that bound.
+times it (wall and this thread's CPU time: on a busy machine the CPU time is the steadier one),
+and reports the ratio to that bound.
+
+What is left above the bound (measured on the ``full`` model, bench_scale): about half to three
+quarters of the time is the Bernoulli's ``exp`` and ``log1p`` per row, which Numba calls as
+scalar libm functions (the PyPI llvmlite has no SVML to vectorise them); the gathers, slopes and
+scatter-adds run at about 3-4x the bound. float32 does not help for that reason.
 
 Examples
 --------
