@@ -77,12 +77,11 @@ class LevelMap:
             return lookup[cat_codes]
         fast = _arrow_text(values)
         if fast is not None:
-            codes = pc.index_in(fast, value_set=self._level_array).fill_null(UNSEEN)
+            # One hash lookup against kept + rare levels; a rare level's index is past the kept.
+            codes = pc.index_in(fast, value_set=self._known_array).fill_null(UNSEEN)
             out = codes.to_numpy(zero_copy_only=False).astype(np.int32)
             if self.rare:
-                out[pc.is_in(fast, value_set=self._rare_array).to_numpy(zero_copy_only=False)] = (
-                    self.levels.index(OTHER)
-                )
+                out[out >= len(self.levels)] = self.levels.index(OTHER)
             return out
         return self._encode_text(_as_text(values))
 
@@ -94,12 +93,8 @@ class LevelMap:
         return codes
 
     @functools.cached_property
-    def _level_array(self) -> pa.Array:
-        return pa.array(self.levels, type=pa.string())
-
-    @functools.cached_property
-    def _rare_array(self) -> pa.Array:
-        return pa.array(self.rare, type=pa.string())
+    def _known_array(self) -> pa.Array:
+        return pa.array((*self.levels, *self.rare), type=pa.string())
 
 
 @dataclass(frozen=True)
@@ -336,13 +331,12 @@ def _arrow_text(values: pd.Series) -> pa.Array | None:
     if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
         return None
     arr = pc.fill_null(arr.cast(pa.string()), MISSING)
-    if pc.count_distinct(arr).as_py() <= 3 and set(pc.unique(arr).to_pylist()) <= {
-        "True",
-        "False",
-        MISSING,
-    }:
+    if len(arr) and pc.all(pc.is_in(arr, value_set=_BOOL_TEXT)).as_py():
         return None
     return arr
+
+
+_BOOL_TEXT = pa.array(["True", "False", MISSING])
 
 
 def _as_text(values: pd.Series) -> pd.Series:
