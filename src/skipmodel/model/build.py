@@ -37,16 +37,24 @@ OBS_DIM = "obs"
 
 
 def bernoulli_logit_logp(value: Any, logit_p: Any) -> Any:
-    """``log P(value | logit_p)`` of a Bernoulli, stable for any logit, one ``exp`` per row.
+    """``log P(value | logit_p)`` of a Bernoulli, stable for any logit, one ``exp`` and one ``log``
+    per row.
 
-    ``y * eta - softplus(eta)`` with ``softplus(eta) = (eta + |eta|) / 2 + log1p(exp(-|eta|))``;
-    the gradient reuses the same ``exp``. Written with ``|eta| / 2`` rather than ``max(eta, 0)``
-    so the gradient is right at ``eta = 0`` too (``sign(0) = 0``), where every model starts.
-    The outcome enters only as ``y * eta``: any function of ``y`` alone would be folded into a
-    float array at compile time, read at 8 bytes per row instead of the outcome's 1.
+    ``y * eta - softplus(eta)`` with ``softplus(eta) = (eta + |eta|) / 2 + log(1 + exp(-|eta|))``;
+    the gradient reuses the same ``exp``. Choices, each measured or needed:
+
+    * ``|eta| / 2`` rather than ``max(eta, 0)``, so the gradient is right at ``eta = 0`` too
+      (``sign(0) = 0``), where every model starts;
+    * ``log(1 + e)`` rather than ``log1p(e)``: with ``0 < e <= 1`` its absolute error is at most
+      1.1e-16 per row (below the rounding of ``y * eta``), and Numba runs ``log`` in 3 ns but
+      ``log1p`` in 15 ns per row. It is written ``log(max(1 + e, 1))`` (the same number, as
+      ``e >= 0``) because PyTensor would rewrite ``log(1 + e)`` into ``log1p(e)``;
+    * the outcome enters only as ``y * eta``: any function of ``y`` alone would be folded into a
+      float array at compile time, read at 8 bytes per row instead of the outcome's 1.
     """
     magnitude = pt.abs(logit_p)
-    softplus = 0.5 * (logit_p + magnitude) + pt.log1p(pt.exp(-magnitude))
+    one_plus_e = pt.maximum(1.0 + pt.exp(-magnitude), 1.0)
+    softplus = 0.5 * (logit_p + magnitude) + pt.log(one_plus_e)
     return pt.cast(value, "int8") * logit_p - softplus
 
 

@@ -8,10 +8,10 @@ backend (``NUMBA`` — PyMC's default here —, ``C``, ``JAX`` when installed) i
 times it (wall and this thread's CPU time: on a busy machine the CPU time is the steadier one),
 and reports the ratio to that bound.
 
-What is left above the bound (measured on the ``full`` model, bench_scale): about half to three
-quarters of the time is the Bernoulli's ``exp`` and ``log1p`` per row, which Numba calls as
-scalar libm functions (the PyPI llvmlite has no SVML to vectorise them); the gathers, slopes and
-scatter-adds run at about 3-4x the bound. float32 does not help for that reason.
+What is left above the bound (measured on the ``full`` model, bench_scale): the gathers, slopes
+and scatter-adds run at about 3-5x the bound; the Bernoulli's ``exp`` and ``log`` per row add
+the rest (Numba calls them as scalar libm functions: the PyPI llvmlite has no SVML to vectorise
+them). In float32 both are cheaper.
 
 Examples
 --------
