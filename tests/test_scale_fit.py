@@ -29,7 +29,11 @@ BINNED = ModelSpec(
         Fixed(columns=("premium",)),
     ),
 )
-BINS = {"danceability": 2, "duration": 3}
+# Three danceability bins, not two: with two, (now, before) take 4 combinations and the 4 Markov
+# slopes plus the intercept are not identified (only the prior holds the ridge; both fits then
+# diverged dozens of times and the sd comparison failed by chance). Five duration bins inform the
+# smooth at more than 3 points.
+BINS = {"danceability": 3, "duration": 5}
 SMALL = ModelSpec(
     name="small",
     terms=(
