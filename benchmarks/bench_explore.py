@@ -151,10 +151,10 @@ def run(out_dir: Path, *, quick: bool) -> list[dict]:
         scans, computes, singles, totals = [], [], [], []
         for _ in range(REPEATS if last else 1):
             scans.append(_child(_SCAN, str(store)))
-            computes.append(_child(_EXPLORE, str(store), out, "0", "--no-figures"))
-            totals.append(_child(_EXPLORE, str(store), out, "0"))  # with figures
-            if last:
-                singles.append(_child(_EXPLORE, str(store), out, "1", "--no-figures"))
+            computes.append(_child(_EXPLORE, str(store), out, "1", "--no-figures"))
+            totals.append(_child(_EXPLORE, str(store), out, "1"))  # with figures
+            if last:  # context: --jobs 0 (a worker per CPU)
+                singles.append(_child(_EXPLORE, str(store), out, "0", "--no-figures"))
         explore = sorted(totals, key=lambda t: t["total"])[len(totals) // 2]
         loader = _child(_LOADER, str(store)) if last else None
         rss.append((explore["rows"], explore["rss_kb"] / 1024))
@@ -187,14 +187,14 @@ def run(out_dir: Path, *, quick: bool) -> list[dict]:
             single_s = _median([c["compute"] for c in singles])
             rows.append(
                 {
-                    "name": "explore_compute_one_process_vs_bare_scan",
+                    "name": "explore_compute_jobs0_vs_bare_scan",
                     "value": round(single_s, 2),
                     "unit": "s",
                     "peer": round(scan_s, 2),
                     "ratio": round(single_s / scan_s, 2),
                     "target": None,
                     "passed": None,
-                    "notes": "context: the same passes with --jobs 1 (no worker processes); "
+                    "notes": "context: the same passes with --jobs 0 (one process per CPU); "
                     f"runs {', '.join(f'{c["compute"]:.2f}' for c in singles)} s",
                 }
             )

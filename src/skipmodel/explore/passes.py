@@ -93,9 +93,11 @@ class ExploreOptions:
     bins: int = 10
     fraction: float = 1.0
     seed: int = 0
-    #: Worker processes for the log pass and the figures: 0 = one per CPU (at most
-    #: :data:`MAX_AUTO_JOBS`), 1 = everything in this process. Results do not depend on it.
-    jobs: int = 0
+    #: Processes for the log pass and the figures: 1 = everything in this process (default),
+    #: N = this one and N - 1 workers, 0 = one per CPU (at most :data:`MAX_AUTO_JOBS`). Results
+    #: do not depend on it. Workers pay a start-up cost (~1 s) and, in a Python script, need
+    #: the ``if __name__ == "__main__":`` guard; they pay off on many cores and large stores.
+    jobs: int = 1
 
     def __post_init__(self) -> None:
         unknown = [v for v in self.views if v not in VIEWS]
