@@ -182,8 +182,6 @@ def test_mixed_pool_centres_informative_levels_and_prediction_agrees(plays) -> N
     draws = {v.name: np.asarray(x)[None] for v, x in zip(outputs, values, strict=True)}
     eta = linear_predictor_draws(design, draws, rng=np.random.default_rng(0))
     np.testing.assert_allclose(eta[0], draws["logit_p"][0], rtol=1e-10, atol=1e-10)
-    # zero-sum like the other forms, so the intercept does not trade off with the pool's mean
-    assert abs(draws["track_effect"][0].sum()) < 1e-9
     # the same without the recorded effect table (pools of more than 500 levels)
     del draws["track_effect"]
     again = linear_predictor_draws(design, draws, rng=np.random.default_rng(0))

@@ -12,8 +12,8 @@ Parametrisation (the naive model mixed terribly; these are the choices that fix 
 * categorical effects are zero-sum (:class:`pm.ZeroSumNormal`), identified against the intercept;
 * pooled effects are centred where the data inform a level and non-centred (``sigma * z``) where
   they are thin (``auto``: per level, information ratio >= 4,
-  :func:`skipmodel.model.design.pooled_parametrization`). Every form is zero-sum; a pool that
-  mixes the two draws iid raw effects and subtracts their mean (the ZeroSumNormal law);
+  :func:`skipmodel.model.design.pooled_parametrization`). All-centred and all-non-centred pools
+  are zero-sum; a pool that mixes the two (many levels, e.g. tracks) is not;
 * random-walk smooths (hour on a circle, position, day of month) use the eigenbasis of the walk's
   precision: independent coefficients, sum-to-zero by construction; each mode is centred
   (``N(0, sigma)``) when the data inform it and non-centred (``sigma * z``) otherwise (``auto``,
@@ -39,8 +39,7 @@ smooth      ``<col>_lengthscale``, ``<col>_amplitude``, ``<col>_z`` [<col>_basis
             ``<col>_effect`` [<col>_grid: 50 points in the column's own units]
 pooled      ``<label>_sigma``; ``<label>_z`` (non-centred) or ``<label>_effect`` (centred)
             [<label>]; mixed: ``<label>_z`` [<label>_noncentered] and
-            ``<label>_centered_effect`` [<label>_centered] (level names as coords; raw
-            effects, ``<label>_effect`` = raw minus their mean);
+            ``<label>_centered_effect`` [<label>_centered] (level names as coords);
             ``<label>_effect`` also recorded when at most 500 levels; slopes:
             ``<label>_slope_{mean,sigma}`` [<label>_slope], ``<label>_slope_z``
             [<label>_slope, <label>]. ``<label>`` is ``track`` for track_id_clean, else the column
@@ -225,14 +224,13 @@ def build_pooled(td: TermDesign, priors: Priors) -> Contribution:
     elif parametrization == "mixed":
         # Informative levels centred, thin ones non-centred: a non-centred level with hundreds of
         # plays ties its z to 1 / sigma (a funnel), a centred thin level ties itself to sigma.
-        # The raw effects are iid N(0, sigma); minus their mean they are ZeroSumNormal(sigma),
-        # as in the other forms, so the intercept does not trade off with the tracks' mean.
+        # No sum-to-zero here: mixed pools have many levels, and the intercept ridge it removes
+        # is sigma / sqrt(levels) wide.
         z = pm.Normal(f"{label}_z", 0.0, 1.0, dims=f"{label}_noncentered")
         thick = pm.Normal(f"{label}_centered_effect", 0.0, sigma, dims=f"{label}_centered")
         effect = pt.zeros(n_levels)
         effect = pt.set_subtensor(effect[td.tables["noncentered"]], sigma * z)
         effect = pt.set_subtensor(effect[td.tables["centered"]], thick)
-        effect = effect - effect.mean()
         if n_levels <= DETERMINISTIC_MAX_LEVELS:
             effect = pm.Deterministic(f"{label}_effect", effect, dims=label)
     else:
@@ -263,7 +261,7 @@ def _effect_table(td: TermDesign, draws: Draws) -> np.ndarray:
     table = np.empty((len(sigma), len(td.coords[label])))
     table[:, td.tables["noncentered"]] = sigma * draws[f"{label}_z"]
     table[:, td.tables["centered"]] = draws[f"{label}_centered_effect"]
-    return table - table.mean(axis=1, keepdims=True)
+    return table
 
 
 def _level_effects(
