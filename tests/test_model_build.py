@@ -157,7 +157,7 @@ def test_numpy_prediction_reproduces_the_model_logit(plays, spec) -> None:
 
 def test_mixed_pool_centres_informative_levels_and_prediction_agrees(plays) -> None:
     # One track with a third of the plays: informative, so centred; the others stay non-centred.
-    skewed = plays.copy()
+    skewed = toy_plays(30, n_tracks=120, seed=5)  # >= MIXED_MIN_LEVELS tracks
     skewed.loc[skewed.index % 3 == 0, "track_id_clean"] = "t_hit"
     spec = ModelSpec(
         terms=(Pooled(column="track_id_clean"), Seasonal(weekday=False)),

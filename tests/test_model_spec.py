@@ -290,16 +290,19 @@ def test_smooth_basis_is_centred_on_the_data_and_clamps_new_values(plays) -> Non
 
 def test_pooled_parametrisation_by_information_per_level() -> None:
     # information ratio = plays * p (1 - p) * (group_sigma / 2)^2; centred from 4 up
-    counts = np.array([3, 10, 300, 2000])
+    counts = np.array([3, 10, 300, 2000] * 20)  # many levels: each level decides for itself
     assert information_ratio(counts, 0.5, 0.5)[2] == pytest.approx(300 * 0.25 * 0.0625)
     mixed = pooled_parametrization("auto", counts, 0.5, 0.5)
-    assert mixed == {"p": "mixed", "centered": [2, 3]}
-    assert pooled_parametrization("auto", counts[:2], 0.5, 0.5)["p"] == "noncentered"
-    assert pooled_parametrization("auto", counts[2:], 0.5, 0.5)["p"] == "centered"
+    assert mixed["p"] == "mixed" and mixed["centered"][:4] == [2, 3, 6, 7]
+    assert pooled_parametrization("auto", counts[counts < 100], 0.5, 0.5)["p"] == "noncentered"
+    assert pooled_parametrization("auto", counts[counts > 100], 0.5, 0.5)["p"] == "centered"
     assert pooled_parametrization("noncentered", counts, 0.5, 0.5)["centered"] == []
-    assert pooled_parametrization("centered", counts, 0.5, 0.5)["centered"] == [0, 1, 2, 3]
+    assert pooled_parametrization("centered", counts[:4], 0.5, 0.5)["centered"] == [0, 1, 2, 3]
     # a rarer outcome carries less information per play
-    assert pooled_parametrization("auto", counts, 0.1, 0.5)["centered"] == [3]
+    assert pooled_parametrization("auto", counts, 0.1, 0.5)["centered"][:2] == [3, 7]
+    # few levels are never mixed (the pool stays zero-sum): the median level decides
+    assert pooled_parametrization("auto", counts[:4], 0.5, 0.5)["p"] == "noncentered"
+    assert pooled_parametrization("auto", np.array([10, 300, 2000]), 0.5, 0.5)["p"] == "centered"
 
 
 def test_walk_modes_centred_by_information() -> None:
