@@ -13,7 +13,7 @@ Parametrisation (the naive model mixed terribly; these are the choices that fix 
 * pooled effects are centred where the data inform a level and non-centred (``sigma * z``) where
   they are thin (``auto``: per level, information ratio >= 4,
   :func:`skipmodel.model.design.pooled_parametrization`). All-centred and all-non-centred pools
-  are zero-sum; a pool that mixes the two (many levels, e.g. tracks) is not;
+  are zero-sum; a pool that mixes the two (50 levels or more, e.g. tracks) is not;
 * random-walk smooths (hour on a circle, position, day of month) use the eigenbasis of the walk's
   precision: independent coefficients, sum-to-zero by construction; each mode is centred
   (``N(0, sigma)``) when the data inform it and non-centred (``sigma * z``) otherwise (``auto``,
