@@ -23,8 +23,11 @@ def fake_posterior(
     n_obs: int = 300,
     seed: int = 0,
     stuck_apart: bool = False,
+    mixed_tracks: int = 0,
 ) -> xr.DataTree:
-    """Effects of known shape plus noise; ``stuck_apart`` puts each chain's intercept elsewhere."""
+    """Effects of known shape plus noise; ``stuck_apart`` puts each chain's intercept elsewhere;
+    ``mixed_tracks`` = k makes the track pool mixed, its last k tracks centred
+    (``track_centered_effect``), the first of them the most skipped track."""
     import arviz_base as azb
 
     rng = np.random.default_rng(seed)
@@ -50,6 +53,23 @@ def fake_posterior(
         "track_sigma": np.abs(0.5 + noise()),
         "track_z": track_z + noise(n_tracks, sd=0.3),
     }
+    track_names = [f"t_{i:05d}" for i in range(n_tracks - 1)] + ["__other__"]
+    track_dims = {"track_z": ["track"]}
+    track_coords = {"track": track_names}
+    if mixed_tracks:
+        thin = n_tracks - mixed_tracks
+        posterior["track_z"] = posterior["track_z"][..., :thin]
+        posterior["track_centered_effect"] = np.linspace(2.5, 0.0, mixed_tracks) + noise(
+            mixed_tracks
+        )
+        track_dims = {
+            "track_z": ["track_noncentered"],
+            "track_centered_effect": ["track_centered"],
+        }
+        track_coords = {
+            "track_noncentered": track_names[:thin],
+            "track_centered": [f"hit_{i}" for i in range(mixed_tracks)],
+        }
     p_obs = 1 / (1 + np.exp(-(0.1 + noise(n_obs, sd=0.3))))
     y = rng.integers(0, 2, n_obs)
     loglik = np.where(y == 1, np.log(p_obs), np.log1p(-p_obs))
@@ -70,7 +90,7 @@ def fake_posterior(
             "prev_skip_2_effect": ["prev_skip_2"],
             "context_type_effect": ["context_type"],
             "duration_effect": ["duration_grid"],
-            "track_z": ["track"],
+            **track_dims,
             "skip_2": ["obs"],
         },
         coords={
@@ -80,7 +100,7 @@ def fake_posterior(
             "prev_skip_2": list(PREV_LEVELS),
             "context_type": list(CONTEXTS),
             "duration_grid": list(grid),
-            "track": [f"t_{i:05d}" for i in range(n_tracks - 1)] + ["__other__"],
+            **track_coords,
             "obs": list(range(n_obs)),
         },
     )

@@ -67,6 +67,17 @@ def test_track_extremes_from_sigma_times_z(tree) -> None:  # noqa: ANN001
     assert most.labels[0] == z.drop("__other__").idxmax()
 
 
+def test_mixed_track_pool_joins_both_parts() -> None:
+    tree = fake_posterior(mixed_tracks=3)
+    # the centred part is not an effect of its own ...
+    assert "track_centered_effect" not in {e.variable for e in probability_effects(tree)}
+    # ... its levels rank with the non-centred ones
+    most, least = track_extremes(tree, n=5)
+    assert most.labels[0] == "hit_0"
+    assert "__other__" not in most.labels + least.labels
+    assert most.summary().mean.min() > least.summary().mean.max()
+
+
 def test_cyclic_curve_is_closed(tree, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     import matplotlib.axes
 

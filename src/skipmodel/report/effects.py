@@ -132,7 +132,8 @@ def probability_effects(dt: xr.DataTree, *, max_draws: int = MAX_DRAWS) -> list[
         var = str(name)
         da = posterior[var]
         dims = [str(d) for d in da.dims if d not in SAMPLE_DIMS]
-        if not var.endswith("_effect") or len(dims) != 1:
+        # a mixed pool's centred levels are a part of the pool (see track_extremes), not an effect
+        if not var.endswith("_effect") or var.endswith("_centered_effect") or len(dims) != 1:
             continue
         dim = dims[0]
         kind = _kind(dim)
@@ -176,14 +177,27 @@ def slope_parameters(dt: xr.DataTree, *, max_draws: int = MAX_DRAWS) -> list[Eff
     return sorted(out, key=lambda e: e.variable)
 
 
+def _on_dim(da: xr.DataArray, dim: str) -> xr.DataArray:
+    """``da`` (``sample`` x one level dim) with its level dim renamed ``dim``."""
+    level = next(str(d) for d in da.dims if d != "sample")
+    return da if level == dim else da.rename({level: dim})
+
+
 def _level_table(dt: xr.DataTree, label: str, max_draws: int) -> xr.DataArray | None:
+    """Logit-scale effect draws of every level of a pooled term, whatever its parametrisation:
+    ``<label>_effect`` (centred, or recorded), ``sigma * z`` (non-centred), or a mixed pool's
+    ``sigma * z`` [<label>_noncentered] joined with ``<label>_centered_effect`` [<label>_centered].
+    """
     posterior = dt["posterior"]
     if f"{label}_effect" in posterior.data_vars:
-        return posterior_draws(dt, f"{label}_effect", max_draws=max_draws)
+        return _on_dim(posterior_draws(dt, f"{label}_effect", max_draws=max_draws), label)
     if f"{label}_z" in posterior.data_vars and f"{label}_sigma" in posterior.data_vars:
         sigma = posterior_draws(dt, f"{label}_sigma", max_draws=max_draws)
-        z = posterior_draws(dt, f"{label}_z", max_draws=max_draws)
-        return z * sigma
+        table = _on_dim(posterior_draws(dt, f"{label}_z", max_draws=max_draws) * sigma, label)
+        if f"{label}_centered_effect" in posterior.data_vars:
+            thick = posterior_draws(dt, f"{label}_centered_effect", max_draws=max_draws)
+            table = xr.concat([table, _on_dim(thick, label)], dim=label)
+        return table
     return None
 
 
