@@ -6,18 +6,14 @@ rewrites, which avoids C compilation (minutes on a busy 2-core machine).
 
 from __future__ import annotations
 
-import functools
-import operator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pymc as pm
-import pytensor
-import pytensor.tensor as pt
 import pytest
-from pytensor.compile.mode import Mode
 
+from model_points import PY_MODE, draws_at, logp_and_grad, random_point
 from skipmodel.errors import SkipmodelError
 from skipmodel.model.build import build, build_model
 from skipmodel.model.design import build_design
@@ -36,7 +32,6 @@ from skipmodel.model.spec import (
 from skipmodel.model.synthetic import toy_plays
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
-PY_MODE = Mode(linker="py", optimizer=None)
 
 EXPECTED_VARIABLES = {
     "baseline": {"intercept", "track_sigma", "track_z"},
@@ -55,18 +50,6 @@ EXPECTED_DETERMINISTICS = {
 @pytest.fixture(scope="module")
 def plays() -> pd.DataFrame:
     return toy_plays(30, n_tracks=40, seed=5)
-
-
-def logp_and_grad(model: pm.Model, point: dict[str, np.ndarray]) -> tuple[float, np.ndarray]:
-    """Joint logp (with Jacobians) and its gradient, summed pairwise (no 32-operand Elemwise)."""
-    terms = model.logp(sum=False, jacobian=True)
-    total = functools.reduce(operator.add, [t.sum() for t in terms])
-    grads = pt.grad(total, model.value_vars)
-    fn = pytensor.function(
-        model.value_vars, [total, *grads], mode=PY_MODE, on_unused_input="ignore"
-    )
-    out = fn(*(point[v.name] for v in model.value_vars))
-    return float(out[0]), np.concatenate([np.ravel(g) for g in out[1:]])
 
 
 @pytest.fixture(scope="module")
@@ -113,11 +96,6 @@ def test_variant_has_expected_named_variables_and_coords(models_from_toml, name)
     assert "track_effect" not in model.named_vars or len(design.coords["track"]) <= 500
 
 
-def _random_point(model: pm.Model, seed: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return {k: v + rng.normal(0, 0.7, np.shape(v)) for k, v in model.initial_point().items()}
-
-
 EVERY_OPTION = ModelSpec(
     name="every_option",
     terms=(
@@ -144,11 +122,8 @@ EVERY_OPTION = ModelSpec(
 def test_numpy_prediction_reproduces_the_model_logit(plays, spec) -> None:
     design = build_design(spec, plays)
     model = build_model(design, record_logit=True)
-    point = _random_point(model, seed=1)
-    outputs = [model[v.name] for v in model.free_RVs + model.deterministics]
-    fn = pytensor.function(model.value_vars, outputs, mode=PY_MODE, on_unused_input="ignore")
-    values = fn(*(point[v.name] for v in model.value_vars))
-    draws = {v.name: np.asarray(x)[None] for v, x in zip(outputs, values, strict=True)}
+    point = random_point(model, seed=1)
+    draws = draws_at(model, point)
     eta = linear_predictor_draws(design, draws, rng=np.random.default_rng(0))
     np.testing.assert_allclose(eta[0], draws["logit_p"][0], rtol=1e-10, atol=1e-10)
     lp, grad = logp_and_grad(model, point)
@@ -175,11 +150,8 @@ def test_mixed_pool_centres_informative_levels_and_prediction_agrees(plays) -> N
     named = set(model.named_vars)
     assert {"track_z", "track_centered_effect", "track_effect", "hour_coef", "hour_z"} <= named
     assert model.named_vars_to_dims["track_z"] == ("track_noncentered",)
-    point = _random_point(model, seed=2)
-    outputs = [model[v.name] for v in model.free_RVs + model.deterministics]
-    fn = pytensor.function(model.value_vars, outputs, mode=PY_MODE, on_unused_input="ignore")
-    values = fn(*(point[v.name] for v in model.value_vars))
-    draws = {v.name: np.asarray(x)[None] for v, x in zip(outputs, values, strict=True)}
+    point = random_point(model, seed=2)
+    draws = draws_at(model, point)
     eta = linear_predictor_draws(design, draws, rng=np.random.default_rng(0))
     np.testing.assert_allclose(eta[0], draws["logit_p"][0], rtol=1e-10, atol=1e-10)
     # the same without the recorded effect table (pools of more than 500 levels)
@@ -283,7 +255,7 @@ def test_binomial_cells_give_the_bernoulli_logp_up_to_a_constant(plays) -> None:
     aggregated = replace(rows, n_obs=len(cells), outcome=skips, trials=trials, terms=(cell_term,))
     assert aggregated.likelihood == "binomial"
     m_rows, m_cells = build_model(rows), build_model(aggregated)
-    point = _random_point(m_rows, seed=4)
+    point = random_point(m_rows, seed=4)
     lp_rows, g_rows = logp_and_grad(m_rows, point)
     lp_cells, g_cells = logp_and_grad(m_cells, point)
     log_choose = gammaln(trials + 1) - gammaln(skips + 1) - gammaln(trials - skips + 1)

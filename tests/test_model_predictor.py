@@ -7,8 +7,6 @@ variant and compared at a random point (logp and gradient), without sampling.
 
 from __future__ import annotations
 
-import functools
-import operator
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +15,8 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from pytensor.compile.mode import Mode
 
+from model_points import PY_MODE, logp_and_grad, random_point
 from skipmodel.model import build as build_module
 from skipmodel.model.build import bernoulli_logit_logp, build_model
 from skipmodel.model.design import build_design
@@ -27,23 +25,11 @@ from skipmodel.model.spec import VARIANTS, ModelSpec, Smooth
 from skipmodel.model.synthetic import toy_plays
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
-PY_MODE = Mode(linker="py", optimizer=None)
 
 
 @pytest.fixture(scope="module")
 def plays() -> pd.DataFrame:
     return toy_plays(30, n_tracks=40, seed=5)
-
-
-def logp_and_grad(model: pm.Model, point: dict[str, np.ndarray]) -> tuple[float, np.ndarray]:
-    terms = model.logp(sum=False, jacobian=True)
-    total = functools.reduce(operator.add, [t.sum() for t in terms])
-    grads = pt.grad(total, model.value_vars)
-    fn = pytensor.function(
-        model.value_vars, [total, *grads], mode=PY_MODE, on_unused_input="ignore"
-    )
-    out = fn(*(point[v.name] for v in model.value_vars))
-    return float(out[0]), np.concatenate([np.ravel(g) for g in out[1:]])
 
 
 def plain_assemble(intercept, parts: list[Contribution], n_obs: int):
@@ -76,11 +62,6 @@ def plain_model(monkeypatch):
     return build
 
 
-def _random_point(model: pm.Model, seed: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return {k: v + rng.normal(0, 0.7, np.shape(v)) for k, v in model.initial_point().items()}
-
-
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_fused_model_has_the_plain_models_logp_and_gradient(plays, plain_model, name) -> None:
     design = build_design(ModelSpec.load(MODELS / f"{name}.toml"), plays)
@@ -88,7 +69,7 @@ def test_fused_model_has_the_plain_models_logp_and_gradient(plays, plain_model, 
     assert [v.name for v in fused.free_RVs] == [v.name for v in plain.free_RVs]
     assert [v.name for v in fused.deterministics] == [v.name for v in plain.deterministics]
     assert fused.named_vars_to_dims == plain.named_vars_to_dims
-    point = _random_point(fused, seed=3)
+    point = random_point(fused, seed=3)
     lp_fused, g_fused = logp_and_grad(fused, point)
     lp_plain, g_plain = logp_and_grad(plain, point)
     assert np.isfinite(lp_fused) and np.isfinite(g_fused).all()
@@ -100,7 +81,7 @@ def test_minibatch_scaling_multiplies_the_likelihood(plays) -> None:
     spec = ModelSpec.load(MODELS / "baseline.toml")
     design = build_design(spec, plays)
     whole, scaled = build_model(design), build_model(design, total_size=10 * design.n_obs)
-    point = _random_point(whole, seed=2)
+    point = random_point(whole, seed=2)
     lik = [m.compile_fn(m.observedlogp, mode=PY_MODE)(point) for m in (whole, scaled)]
     assert np.isfinite(lik[0]) and lik[0] < 0
     assert lik[1] == pytest.approx(10 * lik[0], rel=1e-10)
