@@ -13,6 +13,8 @@ from skipmodel.store import atomic_path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from skipmodel.model.predict import REVEALS
+
     parser.add_argument("run", type=Path, help="run directory written by 'skipmodel fit'")
     parser.add_argument("--store", required=True, type=Path, help="store directory (from ingest)")
     parser.add_argument("--out", required=True, type=Path, help="output Parquet file")
@@ -29,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--reveal",
-        choices=("wsdm", "all"),
+        choices=REVEALS,
         default="wsdm",
         help="with --sequential: outcomes seen — the first half's (wsdm, WSDM Cup) or all earlier",
     )

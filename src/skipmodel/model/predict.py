@@ -139,7 +139,8 @@ def predict_sequential(
     Returns the predicted rows' ids and their prediction.
     """
     if reveal not in REVEALS:
-        raise SkipmodelError(f"reveal: invalid value {reveal!r}; valid choices: 'wsdm', 'all'")
+        choices = ", ".join(repr(r) for r in REVEALS)
+        raise SkipmodelError(f"reveal: invalid value {reveal!r}; valid choices: {choices}")
     for col in ("session_id", "session_position", "session_length"):
         if col not in frame.columns:
             raise SkipmodelError(f"sequential prediction needs column {col!r}")
