@@ -35,7 +35,10 @@ def logp_and_grad(model: pm.Model, point: dict[str, np.ndarray]) -> tuple[float,
 
 def draws_at(model: pm.Model, point: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Every free and deterministic variable at ``point``, as one posterior draw each."""
-    outputs = [model[v.name] for v in model.free_RVs + model.deterministics]
+    variables = [model[v.name] for v in model.free_RVs + model.deterministics]
+    # The random variables themselves would compile to fresh random draws: replace them by
+    # their (back-transformed) values so the outputs are functions of the point.
+    outputs = model.replace_rvs_by_values(variables)
     fn = pytensor.function(model.value_vars, outputs, mode=PY_MODE, on_unused_input="ignore")
     values = fn(*(point[v.name] for v in model.value_vars))
-    return {v.name: np.asarray(x)[None] for v, x in zip(outputs, values, strict=True)}
+    return {v.name: np.asarray(x)[None] for v, x in zip(variables, values, strict=True)}

@@ -124,6 +124,8 @@ def test_numpy_prediction_reproduces_the_model_logit(plays, spec) -> None:
     model = build_model(design, record_logit=True)
     point = random_point(model, seed=1)
     draws = draws_at(model, point)
+    # the draws are the point's values, not random draws from the prior
+    np.testing.assert_allclose(draws["intercept"][0], point["intercept"], rtol=1e-12)
     eta = linear_predictor_draws(design, draws, rng=np.random.default_rng(0))
     np.testing.assert_allclose(eta[0], draws["logit_p"][0], rtol=1e-10, atol=1e-10)
     lp, grad = logp_and_grad(model, point)
