@@ -63,15 +63,22 @@ def _count_label(v: float, _pos: object = None) -> str:
 _COUNTS = FuncFormatter(_count_label)
 
 
-def _plain_log_x(ax, lo: float | None = None, hi: float | None = None) -> None:  # noqa: ANN001
-    """Log x axis with plain labels: 1-2-5 ticks over <= 2 decades, at most ~6 decades else."""
+def _plain_log_x(  # noqa: ANN001
+    ax, lo: float | None = None, hi: float | None = None, *, minor: bool = True
+) -> None:
+    """Log x axis with plain labels: 1-2-5 ticks over <= 2 decades, at most ~6 decades else;
+    unlabelled minor ticks, or none (``minor=False``: a grid of small panels, where each minor
+    tick is a Tick object to build and the labelled majors already read the axis)."""
     ax.set_xscale("log")
     if lo and hi and lo > 0 and np.log10(hi / lo) <= 2:
         ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     else:
         ax.xaxis.set_major_locator(LogLocator(base=10, numticks=6))
     ax.xaxis.set_major_formatter(_PLAIN)
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    if minor:
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    else:
+        ax.xaxis.set_minor_locator(NullLocator())
 
 
 def _fill_levels(t: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -102,10 +109,7 @@ def histograms_figure(table: pd.DataFrame, scales: dict[str, FeatureScale]) -> F
         edges = np.append(t["bin_left"].to_numpy(), t["bin_right"].to_numpy()[-1:])
         ax.stairs(t["tracks"].to_numpy(), edges, fill=True, color="#4C72B0")
         if scales[f].log:
-            _plain_log_x(ax, edges[0], edges[-1])
-            # Unlabelled minor ticks on 30 small panels cost more to build than the whole
-            # histogram (a Tick object each); the labelled majors already read the axis.
-            ax.xaxis.set_minor_locator(NullLocator())
+            _plain_log_x(ax, edges[0], edges[-1], minor=False)
             ax.set_title(f"{f} (log x)", fontsize=10)
         else:
             ax.set_title(f, fontsize=10)
