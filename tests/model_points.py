@@ -38,7 +38,8 @@ def draws_at(model: pm.Model, point: dict[str, np.ndarray]) -> dict[str, np.ndar
     variables = [model[v.name] for v in model.free_RVs + model.deterministics]
     # The random variables themselves would compile to fresh random draws: replace them by
     # their (back-transformed) values so the outputs are functions of the point.
+    # Every value variable is used now; an unused one would be this bug again, so it raises.
     outputs = model.replace_rvs_by_values(variables)
-    fn = pytensor.function(model.value_vars, outputs, mode=PY_MODE, on_unused_input="ignore")
+    fn = pytensor.function(model.value_vars, outputs, mode=PY_MODE)
     values = fn(*(point[v.name] for v in model.value_vars))
     return {v.name: np.asarray(x)[None] for v, x in zip(variables, values, strict=True)}
