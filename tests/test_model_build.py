@@ -36,14 +36,16 @@ MODELS = Path(__file__).resolve().parents[1] / "models"
 EXPECTED_VARIABLES = {
     "baseline": {"intercept", "track_sigma", "track_z"},
     "seasonal": {"weekday_effect", "hour_sigma", "hour_z", "position_z"},  # toy data: thin modes
-    "markov": {"prev_skip_2_effect", "markov_prev_beta", "markov_interaction_beta"},
+    # With position modelled, "no previous play" is fixed at 0: the free part is false / true.
+    "markov": {"prev_skip_2_observed_effect", "markov_prev_beta", "markov_interaction_beta"},
     "smooth": {"duration_lengthscale", "duration_amplitude", "duration_z"},
-    "full": {"context_type_sigma", "prev2_skip_2_effect", "fixed_beta"},
+    "full": {"context_type_sigma", "prev2_skip_2_observed_effect", "fixed_beta"},
 }
 EXPECTED_DETERMINISTICS = {
     "seasonal": {"hour_effect", "position_effect"},
+    "markov": {"prev_skip_2_effect"},
     "smooth": {"duration_effect", "us_popularity_estimate_effect"},
-    "full": {"context_type_effect"},
+    "full": {"context_type_effect", "prev2_skip_2_effect"},
 }
 
 
@@ -263,3 +265,26 @@ def test_binomial_cells_give_the_bernoulli_logp_up_to_a_constant(plays) -> None:
     log_choose = gammaln(trials + 1) - gammaln(skips + 1) - gammaln(trials - skips + 1)
     assert lp_cells - log_choose.sum() == pytest.approx(lp_rows, rel=1e-10)
     np.testing.assert_allclose(g_cells, g_rows, rtol=1e-8, atol=1e-10)
+
+
+def test_no_previous_is_fixed_at_zero_when_position_carries_it(plays) -> None:
+    # Without position, "no previous play" is a level of its own (three-level zero-sum effect).
+    alone = build_model(build_design(ModelSpec(terms=(Markov(),)), plays))
+    assert "prev_skip_2_effect" in {v.name for v in alone.free_RVs}
+    # With position, only the sum of position 1 and "no previous" would be identified: the
+    # latter is fixed at 0 and false / true form a zero-sum pair.
+    spec = ModelSpec(terms=(Seasonal(weekday=False, hour="none"), Markov(lag2=True)))
+    design = build_design(spec, plays)
+    model = build_model(design)
+    free = {v.name for v in model.free_RVs}
+    assert {"prev_skip_2_observed_effect", "prev2_skip_2_observed_effect"} <= free
+    assert "prev_skip_2_effect" not in free
+    assert tuple(model.coords["prev_skip_2_observed"]) == ("false", "true")
+    draws = draws_at(model, random_point(model, seed=4))
+    for name in ("prev_skip_2_effect", "prev2_skip_2_effect"):
+        table = draws[name][0]
+        assert table[0] == 0.0 and table[1] == pytest.approx(-table[2]) and table[2] != 0.0
+    # A run fitted before this choice (no setting in its encoders) keeps the three levels.
+    del design.encoders.settings["markov.no_previous"]
+    again = build_design(spec, plays, encoders=design.encoders)
+    assert "prev_skip_2_effect" in {v.name for v in build_model(again).free_RVs}

@@ -54,6 +54,9 @@ SMOOTH_GATHER_GRID = 1000
 #: Session positions always covered (MSSD sessions have at most 20 plays).
 MIN_POSITIONS = 20
 PREV_LEVELS: tuple[str, ...] = ("no_previous", "false", "true")
+#: The observed levels of a previous outcome, when ``no_previous`` is fixed at 0 (see
+#: :func:`_design_markov`).
+PREV_OBSERVED: tuple[str, ...] = PREV_LEVELS[1:]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,7 +264,8 @@ def build_design(
         raise SkipmodelError("no rows to build a design from (empty sample or split)")
     fitting = encoders is None
     enc = Encoders() if encoders is None else encoders
-    ctx = _Context(frame, enc, fitting, spec.priors, spec.outcome)
+    positions = any(isinstance(t, Seasonal) and t.position for t in spec.terms)
+    ctx = _Context(frame, enc, fitting, spec.priors, spec.outcome, positions)
     terms = tuple(_design_term(ctx, t) for t in spec.terms)
     outcome = None
     if spec.outcome in frame.columns:
@@ -287,6 +291,8 @@ class _Context:
     fitting: bool
     priors: Priors
     outcome: str
+    #: Does a seasonal term model session position? (Then position 1 carries "no previous play".)
+    positions: bool = False
 
     def column(self, name: str) -> pd.Series:
         _refuse_outcome(name)
@@ -538,11 +544,28 @@ def _prev_codes(ctx: _Context, column: str) -> np.ndarray:
 
 
 def _design_markov(ctx: _Context, term: Markov, name: str) -> TermDesign:
+    """Previous outcome(s) as codes 0 = no previous play, 1 = false, 2 = true, and feature slopes.
+
+    With session position in the model, "no previous play" is (up to gaps in a session) the same
+    rows as position 1 (and, two plays back, positions 1 and 2): the sum of the two effects is
+    all the data identify, a ridge NUTS crawls along (the slowest direction of the ``full``
+    model on rows and on aggregated cells). Then ``no_previous`` is fixed at 0 — the position
+    effect carries it — and false / true are a zero-sum pair (``settings["no_previous_zero"]``,
+    kept in the encoders; runs fitted before keep the three-level effect). A row after a gap in
+    its session (previous position missing) then gets 0, the average of false and true.
+    """
     codes = {"prev": _prev_codes(ctx, f"prev_{ctx.outcome}")}
     coords: dict[str, tuple[Any, ...]] = {f"prev_{ctx.outcome}": PREV_LEVELS}
     if term.lag2:
         codes["prev2"] = _prev_codes(ctx, f"prev2_{ctx.outcome}")
         coords[f"prev2_{ctx.outcome}"] = PREV_LEVELS
+    key = f"{name}.no_previous"
+    if not ctx.fitting and key not in ctx.enc.settings:
+        ctx.enc.settings[key] = {"zero": False}  # runs fitted before: three-level effects
+    zero = bool(ctx.settings(key, lambda: {"zero": ctx.positions})["zero"])
+    if zero:
+        for dim in list(coords):
+            coords[f"{dim}_observed"] = PREV_OBSERVED
     values: dict[str, np.ndarray] = {}
     if term.features:
         coords["markov_feature"] = term.features
@@ -568,7 +591,8 @@ def _design_markov(ctx: _Context, term: Markov, name: str) -> TermDesign:
             values["interaction"] = np.column_stack(inter)
         if term.changes:
             values["change"] = np.column_stack(change)
-    return TermDesign(term, name, codes=codes, values=values, coords=coords)
+    settings = {"no_previous_zero": zero}
+    return TermDesign(term, name, codes=codes, values=values, coords=coords, settings=settings)
 
 
 def _gather_grid(z: np.ndarray, lo: float, hi: float, n: int) -> tuple[np.ndarray, np.ndarray]:

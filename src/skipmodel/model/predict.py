@@ -26,7 +26,7 @@ import xarray as xr
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.model.design import Design, TermDesign, build_design
-from skipmodel.model.terms import EVALUATORS, Draws
+from skipmodel.model.terms import EVALUATORS, Draws, markov_dims
 from skipmodel.schema import OUTCOME_COLUMNS
 
 if TYPE_CHECKING:
@@ -172,7 +172,7 @@ def predict_sequential(
     if markov is None:
         p_out = 1 / (1 + np.exp(-base[:, idx]))
     else:
-        dims = [d for d in markov.coords if d.startswith(("prev_", "prev2_"))]
+        dims = markov_dims(markov)
         prev_eff = draws[f"{dims[0]}_effect"]
         prev2_eff = draws[f"{dims[1]}_effect"] if len(dims) > 1 else None
         session = frame["session_id"].to_numpy()

@@ -135,7 +135,10 @@ class Markov:
     """Memory in chains: what happened on the previous play(s) of the session.
 
     The previous play's outcome (the spec's outcome, lagged) as a three-level zero-sum effect
-    with its own ``no_previous`` level; with ``lag2`` the same for the play before that. For each
+    with its own ``no_previous`` level; with ``lag2`` the same for the play before that. When a
+    seasonal term models session position, ``no_previous`` (position 1, or a gap) is fixed at 0
+    and carried by the position effect, and false / true are a zero-sum pair: otherwise only
+    the sum of the two would be identified. For each
     track feature in ``features``: the previous track's value, and optionally the current value
     (``current``), their product (``interactions``) and the absolute change (``changes``).
     """

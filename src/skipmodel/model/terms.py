@@ -34,6 +34,8 @@ seasonal    ``weekday_effect`` [weekday] (zero-sum, fixed prior scale ``effect_s
             coords), ``<w>_effect`` [hour | position | day_of_month]; ``periodic_gp`` hour:
             ``hour_sigma``, ``hour_lengthscale``, ``hour_z`` [hour_mode], ``hour_effect``
 markov      ``prev_<o>_effect`` [prev_<o>: no_previous, false, true]; ``prev2_<o>_effect``;
+            with session position modelled, ``no_previous`` is 0 and the free variable is
+            ``prev_<o>_observed_effect`` [prev_<o>_observed: false, true] (zero-sum);
             ``markov_{current,prev,interaction,change}_beta`` [markov_feature]
 smooth      ``<col>_lengthscale``, ``<col>_amplitude``, ``<col>_z`` [<col>_basis],
             ``<col>_effect`` [<col>_grid: 50 points in the column's own units]
@@ -147,8 +149,11 @@ def evaluate_seasonal(td: TermDesign, draws: Draws, rng: np.random.Generator) ->
 # --- markov -----------------------------------------------------------------------------------
 
 
-def _markov_dims(td: TermDesign) -> list[str]:
-    return [d for d in td.coords if d.startswith(("prev_", "prev2_"))]
+def markov_dims(td: TermDesign) -> list[str]:
+    """The previous-outcome dims of a Markov term (``prev_<o>``, then ``prev2_<o>``)."""
+    return [
+        d for d in td.coords if d.startswith(("prev_", "prev2_")) and not d.endswith("_observed")
+    ]
 
 
 MARKOV_SLOPES = ("current", "prev", "interaction", "change")
@@ -156,8 +161,17 @@ MARKOV_SLOPES = ("current", "prev", "interaction", "change")
 
 def build_markov(td: TermDesign, priors: Priors) -> Contribution:
     eta = Contribution()
-    for key, dim in zip(("prev", "prev2"), _markov_dims(td), strict=False):
-        effect = pm.ZeroSumNormal(f"{dim}_effect", sigma=priors.effect_sigma, dims=dim)
+    for key, dim in zip(("prev", "prev2"), markov_dims(td), strict=False):
+        if td.settings.get("no_previous_zero", False):
+            # "no previous play" is carried by the position effect: fixed at 0 here, and the
+            # observed outcomes a zero-sum pair (see skipmodel.model.design._design_markov).
+            observed = pm.ZeroSumNormal(
+                f"{dim}_observed_effect", sigma=priors.effect_sigma, dims=f"{dim}_observed"
+            )
+            table = pt.concatenate([pt.zeros(1), observed])
+            effect = pm.Deterministic(f"{dim}_effect", table, dims=dim)
+        else:
+            effect = pm.ZeroSumNormal(f"{dim}_effect", sigma=priors.effect_sigma, dims=dim)
         eta.gather(effect, td.codes[key], len(td.coords[dim]))
     for key in MARKOV_SLOPES:
         if key in td.values:
@@ -168,7 +182,7 @@ def build_markov(td: TermDesign, priors: Priors) -> Contribution:
 
 def evaluate_markov(td: TermDesign, draws: Draws, rng: np.random.Generator) -> np.ndarray:
     out: Any = 0.0
-    for key, dim in zip(("prev", "prev2"), _markov_dims(td), strict=False):
+    for key, dim in zip(("prev", "prev2"), markov_dims(td), strict=False):
         out = out + draws[f"{dim}_effect"][:, td.codes[key]]
     for key in MARKOV_SLOPES:
         if key in td.values:

@@ -132,8 +132,10 @@ def probability_effects(dt: xr.DataTree, *, max_draws: int = MAX_DRAWS) -> list[
         var = str(name)
         da = posterior[var]
         dims = [str(d) for d in da.dims if d not in SAMPLE_DIMS]
-        # a mixed pool's centred levels are a part of the pool (see track_extremes), not an effect
-        if not var.endswith("_effect") or var.endswith("_centered_effect") or len(dims) != 1:
+        # a mixed pool's centred levels are a part of the pool (see track_extremes), and a
+        # previous outcome's observed levels a part of its effect: not effects of their own
+        parts = ("_centered_effect", "_observed_effect")
+        if not var.endswith("_effect") or var.endswith(parts) or len(dims) != 1:
             continue
         dim = dims[0]
         kind = _kind(dim)
