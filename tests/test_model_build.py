@@ -38,7 +38,7 @@ EXPECTED_VARIABLES = {
     "seasonal": {"weekday_effect", "hour_sigma", "hour_z", "position_z"},  # toy data: thin modes
     # With position modelled, "no previous play" is fixed at 0: the free part is false / true.
     "markov": {"prev_skip_2_observed_effect", "markov_prev_beta", "markov_interaction_beta"},
-    "smooth": {"duration_lengthscale", "duration_amplitude", "duration_z"},
+    "smooth": {"duration_amplitude"},  # fixed lengthscale: rotated modes, coef and/or z
     "full": {"context_type_sigma", "prev2_skip_2_observed_effect", "fixed_beta"},
 }
 EXPECTED_DETERMINISTICS = {
@@ -109,7 +109,8 @@ EVERY_OPTION = ModelSpec(
             hour="periodic_gp", hour_harmonics=4, day_of_month=True, parametrization="centered"
         ),
         Markov(lag2=True, features=("energy",), current=False, interactions=False),
-        Smooth(column="duration", log=True, m=7, c=2.0),
+        Smooth(column="duration", log=True, m=7, c=2.0, lengthscale="free"),
+        Smooth(column="us_popularity_estimate", lengthscale=0.8),
         Fixed(
             columns=("premium", "danceability", "hist_user_behavior_reason_start", "prev_skip_1"),
             log=("danceability",),

@@ -17,10 +17,14 @@ from skipmodel.model.design import (
     UNSEEN,
     Encoders,
     build_design,
+    expquad_sqrt_psd,
+    hsgp_basis,
     hsgp_box,
+    hsgp_sqrt_eigenvalues,
     information_ratio,
     pooled_parametrization,
     random_walk_basis,
+    smooth_modes,
     walk_parametrization,
 )
 from skipmodel.model.spec import (
@@ -286,6 +290,67 @@ def test_smooth_basis_is_centred_on_the_data_and_clamps_new_values(plays) -> Non
     t2 = again.term("smooth_duration")
     rows = t2.tables["basis"][t2.codes["value"]]
     np.testing.assert_allclose(rows[0], rows[1])
+
+
+def _hsgp_scaled(n: int = 200, m: int = 10, ls: float = 1.0) -> np.ndarray:
+    x = np.linspace(-2, 2, n)
+    basis = hsgp_basis(x, center=0.0, half_width=3.0, m=m)
+    return basis * expquad_sqrt_psd(ls, 1.0, hsgp_sqrt_eigenvalues(3.0, m))
+
+
+def test_smooth_modes_decorrelate_the_data_without_changing_the_prior() -> None:
+    basis = _hsgp_scaled()
+    plays = np.random.default_rng(0).integers(0, 500, basis.shape[0])
+    rotation, centered = smooth_modes(basis, plays, 0.4, 0.3)
+    np.testing.assert_allclose(rotation.T @ rotation, np.eye(basis.shape[1]), atol=1e-10)
+    # the prior covariance of the smooth, amplitude^2 B B', is the same in the new modes
+    rotated = basis @ rotation
+    np.testing.assert_allclose(rotated @ rotated.T, basis @ basis.T, atol=1e-10)
+    # the data inform the new modes independently, most informed first
+    weights = plays * 0.4 * 0.6 * (0.3 / 2) ** 2
+    info = rotated.T @ (rotated * weights[:, None])
+    np.testing.assert_allclose(info - np.diag(np.diag(info)), 0, atol=1e-8 * info.max())
+    assert (np.diff(np.diag(info)) <= 1e-9).all()
+    # the original modes were far from independent (low frequencies are nearly collinear)
+    raw = basis.T @ (basis * weights[:, None])
+    corr = raw / np.sqrt(np.outer(np.diag(raw), np.diag(raw)))
+    assert np.abs(corr - np.eye(len(corr))).max() > 0.5
+    assert centered == [int(j) for j in np.flatnonzero(np.diag(info) >= 4.0)]
+    assert 0 < len(centered) < basis.shape[1]
+    assert smooth_modes(basis, plays // 500, 0.4, 0.3)[1] == []  # thin data: all non-centred
+
+
+def test_fixed_lengthscale_smooth_sizes_its_box_for_that_lengthscale(plays) -> None:
+    priors = Priors()
+    auto = build_design(ModelSpec(terms=(Smooth(column="duration"),)), plays)
+    box = auto.encoders.settings["smooth_duration"]
+    assert box["lengthscale"] == pytest.approx(np.sqrt(0.5 * 4.0))
+    half = (box["hi"] - box["lo"]) / 2
+    assert (box["m"], box["c"]) == hsgp_box(
+        box["lo"], box["hi"], priors, m=None, c=None, lengthscale=box["lengthscale"]
+    )[:2]
+    assert box["c"] == pytest.approx(max(3.2 * box["lengthscale"] / half, 1.2))
+    td = auto.term("smooth_duration")
+    assert "duration_basis" not in td.coords
+    n_modes = len(td.coords.get("duration_mode_centered", ())) + len(
+        td.coords.get("duration_mode_noncentered", ())
+    )
+    assert n_modes == box["m"] == td.tables["basis"].shape[1]
+    free = build_design(ModelSpec(terms=(Smooth(column="duration", lengthscale="free"),)), plays)
+    assert "lengthscale" not in free.encoders.settings["smooth_duration"]
+    assert "duration_basis" in free.term("smooth_duration").coords
+    # a run fitted before fixed lengthscales (no "lengthscale" in its box) keeps the free form
+    old = auto.encoders
+    for key in ("lengthscale", "rotation", "centered"):
+        del old.settings["smooth_duration"][key]
+    again = build_design(ModelSpec(terms=(Smooth(column="duration"),)), plays, encoders=old)
+    assert "duration_basis" in again.term("smooth_duration").coords
+
+
+@pytest.mark.parametrize("value", ["fixed", -1.0, 0, True])
+def test_smooth_lengthscale_must_be_auto_free_or_positive(value) -> None:
+    with pytest.raises(SkipmodelError, match="lengthscale"):
+        ModelSpec(terms=(Smooth(column="duration", lengthscale=value),)).validate()
 
 
 def test_pooled_parametrisation_by_information_per_level() -> None:

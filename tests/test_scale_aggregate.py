@@ -119,6 +119,8 @@ def test_encoders_from_cells_equal_the_row_encoders(store: Path) -> None:
             got = from_cells.settings[key][name]
             if isinstance(value, str):
                 assert got == value
+            elif name == "rotation":  # eigenvectors: summation order moves them by ~1e-9
+                np.testing.assert_allclose(got, value, atol=1e-6)
             else:
                 np.testing.assert_allclose(got, value, rtol=1e-9, atol=1e-12)
     for key, sc in from_rows.scalers.items():

@@ -423,15 +423,85 @@ def hsgp_sqrt_eigenvalues(half_width: float, m: int) -> np.ndarray:
     return np.pi * np.arange(1, m + 1) / (2 * half_width)
 
 
-def hsgp_box(x_min: float, x_max: float, priors: Priors, *, m: int | None, c: float | None):
+#: sqrt(2 pi) as a Python float, so float32 models stay float32.
+SQRT_2PI = float(np.sqrt(2 * np.pi))
+
+
+def expquad_sqrt_psd(ls: Any, amp: Any, sqrt_eig: np.ndarray, lib: Any = np) -> Any:
+    """Square root of the ExpQuad spectral density at the HSGP frequencies (NumPy or PyTensor).
+
+    ``sqrt(sqrt(2 pi) ls exp(-(ls w)^2 / 2))``, with the square root taken inside the exp: the
+    plain form's gradient is 0 * inf = NaN once exp(...) underflows (long lengthscales).
+    """
+    return amp * lib.sqrt(SQRT_2PI * ls) * lib.exp(-0.25 * (ls * sqrt_eig) ** 2)
+
+
+def fixed_lengthscale(term: Smooth, priors: Priors) -> float | None:
+    """The lengthscale a smooth is fixed at (standardised units), or None when it is free."""
+    if term.lengthscale == "free":
+        return None
+    if term.lengthscale == "auto":
+        return float(np.sqrt(priors.lengthscale_lower * priors.lengthscale_upper))
+    return float(term.lengthscale)
+
+
+def hsgp_box(
+    x_min: float,
+    x_max: float,
+    priors: Priors,
+    *,
+    m: int | None,
+    c: float | None,
+    lengthscale: float | None = None,
+):
     """Basis size and box factor from the data range, as PyMC's ``approx_hsgp_hyperparams``
-    does for an ExpQuad kernel (Ruitort-Mayol et al. 2022), unless given."""
+    does for an ExpQuad kernel (Ruitort-Mayol et al. 2022), unless given: for the prior's
+    lengthscale range, or for one fixed ``lengthscale``."""
+    lower, upper = (
+        (priors.lengthscale_lower, priors.lengthscale_upper)
+        if lengthscale is None
+        else (lengthscale, lengthscale)
+    )
     half = max((x_max - x_min) / 2, 1e-6)
-    c_auto = max(3.2 * priors.lengthscale_upper / half, 1.2)
+    c_auto = max(3.2 * upper / half, 1.2)
     c_used = c if c is not None else c_auto
-    m_auto = int(1.75 * c_used / (priors.lengthscale_lower / half))
+    m_auto = int(1.75 * c_used / (lower / half))
     m_used = m if m is not None else int(min(max(m_auto, 8), HSGP_MAX_BASIS))
     return m_used, c_used, half
+
+
+def smooth_modes(
+    basis: np.ndarray, plays: np.ndarray, rate: float, prior_scale: float
+) -> tuple[np.ndarray, list[int]]:
+    """Rotation of a fixed-lengthscale smooth's modes, and the modes to centre.
+
+    The smooth is ``basis @ (amplitude * w)`` with ``w ~ N(0, I)``; ``plays`` per basis row
+    give ``w`` the information ``H = a^2 B' diag(plays p (1 - p)) B`` at a typical amplitude
+    ``a`` (half its prior scale, as :func:`information_ratio`). Low-frequency HSGP modes are
+    nearly collinear over the data, so ``H`` is far from diagonal, and NUTS with a diagonal mass
+    matrix crawls along the correlations. With ``V`` the eigenvectors of ``H``, ``w = V u``
+    leaves the prior unchanged (``V`` is orthogonal, the prior isotropic) and makes the data's
+    information diagonal in ``u``. Modes (columns of ``B V``, most informed first) with
+    information ratio >= :data:`INFORMATIVE_RATIO` are centred, the others non-centred.
+    """
+    rate = min(max(float(rate), 0.01), 0.99)
+    weights = np.asarray(plays, dtype=float) * rate * (1 - rate) * (prior_scale / 2) ** 2
+    info = basis.T @ (basis * weights[:, None])
+    info = (info + info.T) / 2
+    # Modes the data barely inform (few distinct values: a binned column) have (near-)equal
+    # eigenvalues, so their eigenvectors are arbitrary and would change with summation order
+    # (cells against rows). A tiny ramp, largest for the smoothest mode, keeps them in the basis
+    # order; it moves no eigenvalue by more than 1e-9 of the largest.
+    m = info.shape[0]
+    ramp = 1e-9 * max(float(np.abs(info).max()), 1e-300) * np.linspace(1.0, 0.5, m)
+    eigenvalues, vectors = np.linalg.eigh(info + np.diag(ramp))
+    order = np.argsort(eigenvalues)[::-1]
+    eigenvalues, vectors = eigenvalues[order], vectors[:, order]
+    # a fixed sign per mode (largest loading positive), so the rotation is reproducible
+    flip = np.sign(vectors[np.abs(vectors).argmax(axis=0), np.arange(vectors.shape[1])])
+    vectors = vectors * np.where(flip == 0, 1.0, flip)
+    centered = [int(j) for j in np.flatnonzero(eigenvalues >= INFORMATIVE_RATIO)]
+    return vectors, centered
 
 
 # ---------------------------------------------------------------------------------------------
@@ -611,14 +681,15 @@ def _design_smooth(ctx: _Context, term: Smooth, name: str) -> TermDesign:
         if finite.size < 2 or finite.min() == finite.max():
             raise SkipmodelError(f"smooth on {term.column!r}: needs at least two distinct values")
         lo, hi = float(finite.min()), float(finite.max())
-        m, c, half = hsgp_box(lo, hi, ctx.priors, m=term.m, c=term.c)
+        ls = fixed_lengthscale(term, ctx.priors)
+        m, c, half = hsgp_box(lo, hi, ctx.priors, m=term.m, c=term.c, lengthscale=ls)
         center, width = (lo + hi) / 2, c * half
         # Centre each basis function on the fitted rows (at their grid points) so the smooth
         # averages zero over the data and does not compete with the intercept.
         zc = np.clip(np.nan_to_num(z, nan=0.0), lo, hi)
         points, codes = _gather_grid(zc, lo, hi, SMOOTH_GATHER_GRID)
         means = hsgp_basis(points, center=center, half_width=width, m=m)[codes].mean(axis=0)
-        return {
+        out: dict[str, Any] = {
             "lo": lo,
             "hi": hi,
             "m": m,
@@ -628,6 +699,17 @@ def _design_smooth(ctx: _Context, term: Smooth, name: str) -> TermDesign:
             "basis_means": [float(v) for v in means],
             "gather_grid": SMOOTH_GATHER_GRID,
         }
+        if ls is not None:
+            sqrt_eig = hsgp_sqrt_eigenvalues(width, m)
+            scaled = (hsgp_basis(points, center=center, half_width=width, m=m) - means) * (
+                expquad_sqrt_psd(ls, 1.0, sqrt_eig)
+            )
+            counts = np.bincount(codes, minlength=points.size)
+            rotation, centered = smooth_modes(
+                scaled, counts, ctx.outcome_rate(), ctx.priors.smooth_sigma
+            )
+            out.update(lengthscale=ls, rotation=rotation.tolist(), centered=centered)
+        return out
 
     b = ctx.settings(name, box)
     # Missing values get the average (0); values outside the fitted range are clamped to it,
@@ -645,22 +727,39 @@ def _design_smooth(ctx: _Context, term: Smooth, name: str) -> TermDesign:
         grid_raw = np.exp(grid_raw) - 1e-10
     means = np.asarray(b["basis_means"])
 
-    def basis(x: np.ndarray) -> np.ndarray:
-        return hsgp_basis(x, center=b["center"], half_width=b["L"], m=b["m"]) - means
+    sqrt_eig = hsgp_sqrt_eigenvalues(b["L"], b["m"])
+    label = term.label
+    coords: dict[str, tuple[Any, ...]] = {f"{label}_grid": tuple(float(v) for v in grid_raw)}
+    tables: dict[str, np.ndarray] = {"sqrt_eigenvalues": sqrt_eig}
+    if "lengthscale" in b:
+        # Fixed lengthscale: modes of the rotated, spectrally scaled basis (see smooth_modes).
+        rotation = np.asarray(b["rotation"], dtype=float)
+        scale = expquad_sqrt_psd(float(b["lengthscale"]), 1.0, sqrt_eig)
 
+        def basis(x: np.ndarray) -> np.ndarray:
+            raw = hsgp_basis(x, center=b["center"], half_width=b["L"], m=b["m"]) - means
+            return (raw * scale) @ rotation
+
+        centered = np.asarray(b["centered"], dtype=np.int64)
+        tables[f"{label}_centered"] = centered
+        tables[f"{label}_noncentered"] = np.setdiff1d(np.arange(b["m"]), centered)
+        for part in ("centered", "noncentered"):
+            if tables[f"{label}_{part}"].size:
+                coords[f"{label}_mode_{part}"] = tuple(int(j) for j in tables[f"{label}_{part}"])
+    else:
+
+        def basis(x: np.ndarray) -> np.ndarray:
+            return hsgp_basis(x, center=b["center"], half_width=b["L"], m=b["m"]) - means
+
+        coords[f"{label}_basis"] = tuple(range(b["m"]))
+    tables["basis"] = basis(points)
+    tables["grid_basis"] = basis(grid_z)
     return TermDesign(
         term,
         name,
         codes={"value": codes.astype(np.int32)},
-        tables={
-            "basis": basis(points),
-            "grid_basis": basis(grid_z),
-            "sqrt_eigenvalues": hsgp_sqrt_eigenvalues(b["L"], b["m"]),
-        },
-        coords={
-            f"{term.label}_basis": tuple(range(b["m"])),
-            f"{term.label}_grid": tuple(float(v) for v in grid_raw),
-        },
+        tables=tables,
+        coords=coords,
         settings=dict(b),
         data_tables=data_tables,
     )
@@ -762,9 +861,12 @@ __all__ = [
     "TermDesign",
     "build_design",
     "check_leakage",
+    "expquad_sqrt_psd",
+    "fixed_lengthscale",
     "information_ratio",
     "pooled_parametrization",
     "walk_parametrization",
     "random_walk_basis",
+    "smooth_modes",
     "term_name",
 ]

@@ -67,6 +67,10 @@ def _check_column(column: str, where: str) -> None:
         )
 
 
+#: The non-numeric spellings of :attr:`Smooth.lengthscale`.
+LENGTHSCALES: tuple[str, ...] = ("auto", "free")
+
+
 def _check_choice(value: object, valid: tuple[str, ...], where: str) -> None:
     if value not in valid:
         raise SkipmodelError(f"{where}: invalid value {value!r}; valid choices: {_choices(valid)}")
@@ -171,7 +175,15 @@ class Smooth:
 
     ``m`` basis functions on a box of half-width ``c`` times the half-range of the standardised
     data; both default to the Ruitort-Mayol et al. heuristic (as in PyMC's HSGP helper) for the
-    lengthscale range set in :class:`Priors`. ``log`` smooths ``log(x + 1e-10)`` instead of x.
+    lengthscale(s) the smooth can take. ``log`` smooths ``log(x + 1e-10)`` instead of x.
+
+    ``lengthscale`` (standardised units): ``"auto"`` (default) fixes it at the geometric mean of
+    the prior range in :class:`Priors` (``sqrt(lengthscale_lower * lengthscale_upper)``), a
+    number fixes it there, ``"free"`` gives it the LogNormal prior of :class:`Priors`. With a
+    fixed lengthscale only the amplitude is learnt (as a penalised spline learns its smoothing
+    parameter) and the basis is rotated so the data inform its modes independently, the
+    informed ones centred: that mixes (see :mod:`skipmodel.model.terms`). A free lengthscale is
+    the full GP, at the cost of a posterior NUTS crawls through on large data.
     """
 
     kind: ClassVar[str] = "smooth"
@@ -179,10 +191,15 @@ class Smooth:
     log: bool = False
     m: int | None = None
     c: float | None = None
+    lengthscale: float | str = "auto"
 
     def validate(self, where: str) -> None:
         _check_column(self.column, f"{where}.column")
         _check_flag(self.log, f"{where}.log")
+        if isinstance(self.lengthscale, str):
+            _check_choice(self.lengthscale, LENGTHSCALES, f"{where}.lengthscale")
+        else:
+            _check_positive(self.lengthscale, f"{where}.lengthscale")
         if self.m is not None:
             _check_positive(self.m, f"{where}.m", integer=True)
         if self.c is not None:

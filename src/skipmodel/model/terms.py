@@ -19,7 +19,10 @@ Parametrisation (the naive model mixed terribly; these are the choices that fix 
   (``N(0, sigma)``) when the data inform it and non-centred (``sigma * z``) otherwise (``auto``,
   the same information ratio, :func:`skipmodel.model.design.walk_parametrization`), the choice
   kept in the encoders so prediction rebuilds the same model;
-* HSGP smooths use the non-centred linearised form, basis centred on the data;
+* HSGP smooths, basis centred on the data: with a fixed lengthscale (the default) the basis is
+  rotated so the data inform its modes independently (:func:`skipmodel.model.design.smooth_modes`:
+  low-frequency HSGP modes are nearly collinear over the data) and the informed modes are
+  centred, like a random walk's; with a free lengthscale, the non-centred linearised form;
 * effects enter by gathering with integer codes; continuous inputs are standardised.
 
 Variables in the posterior (dims in brackets; ``<o>`` is the outcome, e.g. ``skip_2``):
@@ -37,8 +40,10 @@ markov      ``prev_<o>_effect`` [prev_<o>: no_previous, false, true]; ``prev2_<o
             with session position modelled, ``no_previous`` is 0 and the free variable is
             ``prev_<o>_observed_effect`` [prev_<o>_observed: false, true] (zero-sum);
             ``markov_{current,prev,interaction,change}_beta`` [markov_feature]
-smooth      ``<col>_lengthscale``, ``<col>_amplitude``, ``<col>_z`` [<col>_basis],
-            ``<col>_effect`` [<col>_grid: 50 points in the column's own units]
+smooth      ``<col>_amplitude``, ``<col>_effect`` [<col>_grid: 50 points in the column's own
+            units]; fixed lengthscale: ``<col>_coef`` [<col>_mode_centered] and/or ``<col>_z``
+            [<col>_mode_noncentered] (rotated modes, most informed first); free lengthscale:
+            ``<col>_lengthscale``, ``<col>_z`` [<col>_basis]
 pooled      ``<label>_sigma``; ``<label>_z`` (non-centred) or ``<label>_effect`` (centred)
             [<label>]; mixed: ``<label>_z`` [<label>_noncentered] and
             ``<label>_centered_effect`` [<label>_centered] (level names as coords);
@@ -60,7 +65,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from skipmodel.model.design import TermDesign
+from skipmodel.model.design import TermDesign, expquad_sqrt_psd
 from skipmodel.model.predictor import Contribution
 from skipmodel.model.spec import Pooled, Priors, Smooth
 
@@ -83,19 +88,44 @@ def _lognormal_params(lower: float, upper: float) -> tuple[float, float]:
     return float(mu), float((np.log(upper) - np.log(lower)) / (2 * 1.959964))
 
 
-def _random_walk(td: TermDesign, name: str, dim: str, sigma_prior: float) -> Any:
-    """``sigma * basis @ z``, with the modes the data inform centred (``<name>_coef``)."""
-    sigma = pm.HalfNormal(f"{name}_sigma", sigma=sigma_prior)
-    basis = td.tables[f"{name}_basis"]
+def _mode_parts(td: TermDesign, name: str, n_modes: int) -> tuple[np.ndarray, np.ndarray]:
     centered = td.tables.get(f"{name}_centered", np.zeros(0, dtype=np.int64))
-    noncentered = td.tables.get(f"{name}_noncentered", np.arange(basis.shape[1]))
-    coef = pt.zeros(basis.shape[1])
+    noncentered = td.tables.get(f"{name}_noncentered", np.arange(n_modes))
+    return centered, noncentered
+
+
+def _mode_coefficients(td: TermDesign, name: str, sigma: Any, n_modes: int) -> Any:
+    """Mode coefficients ``N(0, sigma)`` each: ``<name>_coef`` where centred, else
+    ``sigma * <name>_z``."""
+    centered, noncentered = _mode_parts(td, name, n_modes)
+    coef = pt.zeros(n_modes)
     if noncentered.size:
         z = pm.Normal(f"{name}_z", 0.0, 1.0, dims=f"{name}_mode_noncentered")
         coef = pt.set_subtensor(coef[noncentered], sigma * z)
     if centered.size:
         a = pm.Normal(f"{name}_coef", 0.0, sigma, dims=f"{name}_mode_centered")
         coef = pt.set_subtensor(coef[centered], a)
+    return coef
+
+
+def _mode_coefficient_draws(
+    td: TermDesign, name: str, sigma: np.ndarray, draws: Draws, n_modes: int
+) -> np.ndarray:
+    """:func:`_mode_coefficients` from posterior draws, (n_draws, n_modes)."""
+    centered, noncentered = _mode_parts(td, name, n_modes)
+    coef = np.zeros((len(sigma), n_modes))
+    if noncentered.size:
+        coef[:, noncentered] = sigma[:, None] * draws[f"{name}_z"]
+    if centered.size:
+        coef[:, centered] = draws[f"{name}_coef"]
+    return coef
+
+
+def _random_walk(td: TermDesign, name: str, dim: str, sigma_prior: float) -> Any:
+    """``sigma * basis @ z``, with the modes the data inform centred (``<name>_coef``)."""
+    sigma = pm.HalfNormal(f"{name}_sigma", sigma=sigma_prior)
+    basis = td.tables[f"{name}_basis"]
+    coef = _mode_coefficients(td, name, sigma, basis.shape[1])
     return pm.Deterministic(f"{name}_effect", pt.dot(basis, coef), dims=dim)
 
 
@@ -193,34 +223,45 @@ def evaluate_markov(td: TermDesign, draws: Draws, rng: np.random.Generator) -> n
 # --- smooth -----------------------------------------------------------------------------------
 
 
-#: A Python float, so float32 models stay float32 (a NumPy float64 scalar would promote them).
-SQRT_2PI = float(np.sqrt(2 * np.pi))
-
-
-def _expquad_sqrt_psd(ls: Any, amp: Any, sqrt_eig: np.ndarray, lib: Any) -> Any:
-    # sqrt(sqrt(2 pi) ls exp(-(ls w)^2 / 2)), with the square root taken inside the exp: the
-    # plain form's gradient is 0 * inf = NaN once exp(...) underflows (long lengthscales).
-    return amp * lib.sqrt(SQRT_2PI * ls) * lib.exp(-0.25 * (ls * sqrt_eig) ** 2)
+def _fixed(td: TermDesign) -> bool:
+    """Is this smooth's lengthscale fixed (rotated modes), rather than free?"""
+    return f"{_label(td)}_basis" not in td.coords
 
 
 def build_smooth(td: TermDesign, priors: Priors) -> Contribution:
+    label = _label(td)
+    basis = td.tables["basis"]
+    if _fixed(td):
+        # Fixed lengthscale: the basis columns are the rotated, spectrally scaled modes
+        # (design.smooth_modes), so only the amplitude scales them, like a random walk's modes.
+        amp = pm.HalfNormal(f"{label}_amplitude", sigma=priors.smooth_sigma)
+        coef = _mode_coefficients(td, label, amp, basis.shape[1])
+    else:
+        coef = _free_lengthscale_coefficients(td, priors)
+    pm.Deterministic(f"{label}_effect", pt.dot(td.tables["grid_basis"], coef), dims=f"{label}_grid")
+    return Contribution().gather(pt.dot(basis, coef), td.codes["value"], basis.shape[0])
+
+
+def _free_lengthscale_coefficients(td: TermDesign, priors: Priors) -> Any:
     label = _label(td)
     mu, sd = _lognormal_params(priors.lengthscale_lower, priors.lengthscale_upper)
     ls = pm.LogNormal(f"{label}_lengthscale", mu=mu, sigma=sd)
     amp = pm.HalfNormal(f"{label}_amplitude", sigma=priors.smooth_sigma)
     z = pm.Normal(f"{label}_z", 0.0, 1.0, dims=f"{label}_basis")
-    coef = _expquad_sqrt_psd(ls, amp, td.tables["sqrt_eigenvalues"], pt) * z
-    pm.Deterministic(f"{label}_effect", pt.dot(td.tables["grid_basis"], coef), dims=f"{label}_grid")
-    basis = td.tables["basis"]
-    return Contribution().gather(pt.dot(basis, coef), td.codes["value"], basis.shape[0])
+    return expquad_sqrt_psd(ls, amp, td.tables["sqrt_eigenvalues"], pt) * z
 
 
 def evaluate_smooth(td: TermDesign, draws: Draws, rng: np.random.Generator) -> np.ndarray:
     label = _label(td)
-    ls = draws[f"{label}_lengthscale"][:, None]
-    amp = draws[f"{label}_amplitude"][:, None]
-    coef = _expquad_sqrt_psd(ls, amp, td.tables["sqrt_eigenvalues"], np) * draws[f"{label}_z"]
-    return (coef @ td.tables["basis"].T)[:, td.codes["value"]]
+    basis = td.tables["basis"]
+    amp = draws[f"{label}_amplitude"]
+    if _fixed(td):
+        coef = _mode_coefficient_draws(td, label, amp, draws, basis.shape[1])
+    else:
+        ls = draws[f"{label}_lengthscale"][:, None]
+        sqrt_eig = td.tables["sqrt_eigenvalues"]
+        coef = expquad_sqrt_psd(ls, amp[:, None], sqrt_eig, np) * draws[f"{label}_z"]
+    return (coef @ basis.T)[:, td.codes["value"]]
 
 
 # --- pooled -----------------------------------------------------------------------------------
