@@ -224,3 +224,21 @@ def test_pathfinder_without_pymc_extras_says_what_to_install(plays) -> None:
         pytest.skip("pymc-extras is installed")
     with pytest.raises(SkipmodelError, match="needs the pymc-extras package"):
         fit(get_variant("baseline"), plays, method="pathfinder")
+
+
+def test_diagnostics_skip_elements_that_are_constant_by_construction() -> None:
+    import xarray as xr
+
+    rng = np.random.default_rng(0)
+    draws = rng.normal(size=(2, 200, 3))
+    draws[:, :, 0] = 0.0  # e.g. prev_skip_2_effect[no_previous] when position carries it
+    posterior = xr.Dataset(
+        {
+            "prev_skip_2_effect": (("chain", "draw", "prev_skip_2"), draws),
+            "intercept": (("chain", "draw"), rng.normal(size=(2, 200))),
+        }
+    )
+    tree = xr.DataTree.from_dict({"posterior": posterior})
+    d = fit_module.diagnose(tree)  # the test settings turn a RuntimeWarning into an error
+    assert np.isfinite(d["max_rhat"]) and d["max_rhat"] < 1.1
+    assert d["min_ess_bulk"] > 50
