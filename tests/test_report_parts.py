@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 from report_fakes import fake_posterior
 from skipmodel.report.checks import binned_surface, group_check
@@ -197,3 +198,17 @@ def test_heldout_notes_a_run_without_sequential_prediction(tmp_path: Path) -> No
     texts = [b.text for b in section.blocks if hasattr(b, "text")]
     assert any("no sequential prediction (cannot roll" in t for t in texts)
     assert list(metrics["rows"])[0] == "nolag"  # models before baselines
+
+
+def test_a_level_fixed_at_zero_is_left_out_of_its_panel(tree) -> None:  # noqa: ANN001
+    fixed = tree.copy()
+    posterior = fixed["posterior"].to_dataset()
+    effect = posterior["prev_skip_2_effect"].copy()
+    effect.loc[{"prev_skip_2": "no_previous"}] = 0.0  # position carries "no previous play"
+    fixed["posterior"] = xr.DataTree(posterior.assign(prev_skip_2_effect=effect))
+    prev = next(e for e in probability_effects(fixed) if e.variable == "prev_skip_2_effect")
+    assert prev.labels == ("false", "true")
+    assert prev.probability.shape[1] == 2
+    # a free level stays, even when its draws happen to be near 0
+    again = next(e for e in probability_effects(tree) if e.variable == "prev_skip_2_effect")
+    assert again.labels == ("no_previous", "false", "true")

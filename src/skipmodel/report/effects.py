@@ -143,6 +143,13 @@ def probability_effects(dt: xr.DataTree, *, max_draws: int = MAX_DRAWS) -> list[
             continue
         draws = posterior_draws(dt, var, max_draws=max_draws).values
         labels = tuple(v.item() if hasattr(v, "item") else v for v in da[dim].to_numpy())
+        if kind == "categorical":
+            # a level fixed at 0 by construction (a previous outcome's no_previous when the
+            # position effect carries it) would read as a probability of its own: leave it out
+            free = ~np.all(draws == 0, axis=0)
+            if free.any() and not free.all():
+                labels = tuple(lab for lab, f in zip(labels, free, strict=True) if f)
+                draws = draws[:, free]
         effects.append(Effect(var, dim, kind, labels, logistic(base[:, None] + draws)))
     order = {"categorical": 1, "cyclic": 0, "curve": 2}
     return sorted(effects, key=lambda e: (order[e.kind], e.variable))
