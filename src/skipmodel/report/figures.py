@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from skipmodel.report.checks import GroupCheck, Surface  # noqa: E402
 from skipmodel.report.effects import Effect, interval  # noqa: E402
@@ -257,6 +258,7 @@ def plot_curve_effect(effect: Effect, path: Path, *, xlabel: str | None = None) 
         ax.axvline(x[-1], color="grey", ls=":", lw=1)
     elif effect.dim in ("position", "day_of_month"):
         ax.plot(x, s.mean, "o", color=BAND, ms=3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # plays and days: whole numbers
     ax.set_xlabel(xlabel or effect.axis_label)
     ax.set_ylabel("P(skip)")
     ax.set_title(effect.title)
