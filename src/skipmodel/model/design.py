@@ -325,9 +325,15 @@ class _Context:
         y = y[np.isfinite(y)]
         return float(y.mean()) if y.size else 0.5
 
-    def settings(self, key: str, compute: Any) -> dict[str, Any]:
+    def settings(
+        self, key: str, compute: Any, *, legacy: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The setting ``key``: computed when fitting, else read from the encoders (``legacy``
+        for runs fitted before the setting existed)."""
         if self.fitting:
             self.enc.settings[key] = compute()
+        elif legacy is not None and key not in self.enc.settings:
+            self.enc.settings[key] = legacy
         return self.enc.settings[key]
 
 
@@ -484,8 +490,7 @@ def smooth_modes(
     information diagonal in ``u``. Modes (columns of ``B V``, most informed first) with
     information ratio >= :data:`INFORMATIVE_RATIO` are centred, the others non-centred.
     """
-    rate = min(max(float(rate), 0.01), 0.99)
-    weights = np.asarray(plays, dtype=float) * rate * (1 - rate) * (prior_scale / 2) ** 2
+    weights = information_ratio(plays, rate, prior_scale)  # per basis row
     info = basis.T @ (basis * weights[:, None])
     info = (info + info.T) / 2
     # Modes the data barely inform (few distinct values: a binned column) have (near-)equal
@@ -536,8 +541,6 @@ def _walk_modes(
 ) -> None:
     """Choose the centred modes of the walk ``key`` (stored in the encoders as ``setting``)."""
     basis = tables[f"{key}_basis"]
-    if not ctx.fitting and setting not in ctx.enc.settings:
-        ctx.enc.settings[setting] = {"centered": []}  # runs fitted before per-mode centring
     chosen = ctx.settings(
         setting,
         lambda: {
@@ -549,10 +552,22 @@ def _walk_modes(
                 ctx.priors.smooth_sigma,
             )
         },
+        legacy={"centered": []},  # runs fitted before per-mode centring
     )
-    centered = np.asarray(chosen["centered"], dtype=np.int64)
-    tables[f"{key}_centered"] = centered
-    tables[f"{key}_noncentered"] = np.setdiff1d(np.arange(basis.shape[1]), centered)
+    _mode_tables(key, chosen["centered"], basis.shape[1], tables, coords)
+
+
+def _mode_tables(
+    key: str,
+    centered: list[int],
+    n_modes: int,
+    tables: dict[str, np.ndarray],
+    coords: dict[str, tuple[Any, ...]],
+) -> None:
+    """``<key>_centered`` / ``<key>_noncentered`` mode indices and their coords (the names
+    :func:`skipmodel.model.terms._mode_coefficients` reads)."""
+    tables[f"{key}_centered"] = np.asarray(centered, dtype=np.int64)
+    tables[f"{key}_noncentered"] = np.setdiff1d(np.arange(n_modes), tables[f"{key}_centered"])
     for part in ("centered", "noncentered"):
         if tables[f"{key}_{part}"].size:
             coords[f"{key}_mode_{part}"] = tuple(int(j) for j in tables[f"{key}_{part}"])
@@ -629,10 +644,11 @@ def _design_markov(ctx: _Context, term: Markov, name: str) -> TermDesign:
     if term.lag2:
         codes["prev2"] = _prev_codes(ctx, f"prev2_{ctx.outcome}")
         coords[f"prev2_{ctx.outcome}"] = PREV_LEVELS
-    key = f"{name}.no_previous"
-    if not ctx.fitting and key not in ctx.enc.settings:
-        ctx.enc.settings[key] = {"zero": False}  # runs fitted before: three-level effects
-    zero = bool(ctx.settings(key, lambda: {"zero": ctx.positions})["zero"])
+    # runs fitted before this choice keep their three-level effects
+    setting = ctx.settings(
+        f"{name}.no_previous", lambda: {"zero": ctx.positions}, legacy={"zero": False}
+    )
+    zero = bool(setting["zero"])
     if zero:
         for dim in list(coords):
             coords[f"{dim}_observed"] = PREV_OBSERVED
@@ -688,7 +704,8 @@ def _design_smooth(ctx: _Context, term: Smooth, name: str) -> TermDesign:
         # averages zero over the data and does not compete with the intercept.
         zc = np.clip(np.nan_to_num(z, nan=0.0), lo, hi)
         points, codes = _gather_grid(zc, lo, hi, SMOOTH_GATHER_GRID)
-        means = hsgp_basis(points, center=center, half_width=width, m=m)[codes].mean(axis=0)
+        raw = hsgp_basis(points, center=center, half_width=width, m=m)
+        means = raw[codes].mean(axis=0)
         out: dict[str, Any] = {
             "lo": lo,
             "hi": hi,
@@ -700,10 +717,7 @@ def _design_smooth(ctx: _Context, term: Smooth, name: str) -> TermDesign:
             "gather_grid": SMOOTH_GATHER_GRID,
         }
         if ls is not None:
-            sqrt_eig = hsgp_sqrt_eigenvalues(width, m)
-            scaled = (hsgp_basis(points, center=center, half_width=width, m=m) - means) * (
-                expquad_sqrt_psd(ls, 1.0, sqrt_eig)
-            )
+            scaled = (raw - means) * expquad_sqrt_psd(ls, 1.0, hsgp_sqrt_eigenvalues(width, m))
             counts = np.bincount(codes, minlength=points.size)
             rotation, centered = smooth_modes(
                 scaled, counts, ctx.outcome_rate(), ctx.priors.smooth_sigma
@@ -740,12 +754,7 @@ def _design_smooth(ctx: _Context, term: Smooth, name: str) -> TermDesign:
             raw = hsgp_basis(x, center=b["center"], half_width=b["L"], m=b["m"]) - means
             return (raw * scale) @ rotation
 
-        centered = np.asarray(b["centered"], dtype=np.int64)
-        tables[f"{label}_centered"] = centered
-        tables[f"{label}_noncentered"] = np.setdiff1d(np.arange(b["m"]), centered)
-        for part in ("centered", "noncentered"):
-            if tables[f"{label}_{part}"].size:
-                coords[f"{label}_mode_{part}"] = tuple(int(j) for j in tables[f"{label}_{part}"])
+        _mode_tables(label, b["centered"], b["m"], tables, coords)
     else:
 
         def basis(x: np.ndarray) -> np.ndarray:
