@@ -37,7 +37,8 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "**NO**"
     if isinstance(value, float):
-        return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+        # 4 significant digits: an R-hat of 1.005 must not print as the 1.01 it is judged by
+        return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
     if isinstance(value, int):
         return f"{value:,}"
     return str(value).replace("|", "\\|").replace("\n", " ")
