@@ -257,6 +257,9 @@ def _gradient_section(store: Path, quick: bool, keep) -> None:
             configs += [("C", False)] + [("JAX", False)] * ("JAX" in available_backends())
         for backend, f32 in configs:
             t = time_logp_grad(design, backend=backend, float32=f32, bandwidth=bandwidth)
+            # The target is judged on what fits run (nutpie: Numba, float64); float32 and the
+            # other backends are the levers, reported beside it.
+            sampled = backend == "NUMBA" and not f32
             keep(
                 _row(
                     f"logp_grad_full_{n}_{backend.lower()}_{t.float_dtype}",
@@ -264,9 +267,10 @@ def _gradient_section(store: Path, quick: bool, keep) -> None:
                     "ms",
                     round(t.bound_seconds * 1e3, 3),
                     t.ratio,
-                    "<= 5",
-                    t.ratio <= 5,
-                    f"{t.describe()}; {t.n_params} parameters; compile {t.compile_seconds:.0f} s",
+                    "<= 5" if sampled else None,
+                    t.ratio <= 5 if sampled else None,
+                    f"{t.describe()}; {t.n_params} parameters; compile {t.compile_seconds:.0f} s"
+                    + ("" if sampled else "; a lever, not what fits run"),
                 )
             )
         # Where the time goes: the same model with a likelihood free of exp/log. What is left
