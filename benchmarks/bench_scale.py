@@ -114,7 +114,7 @@ def run(out_dir: Path, *, quick: bool, sections: tuple[str, ...] = SECTIONS) -> 
         _aggregate_section(store, draws, keep)
     if "minibatch" in sections:
         _minibatch_section(store, quick, keep)
-    if "gradient" in sections and len(sections) == 1:
+    if sections == ("gradient",):
         _gradient_section(store, quick, keep)
     elif "gradient" in sections:
         # In a fresh process: after the other sections' gigabytes of allocations the same

@@ -14,11 +14,13 @@ the code: the same compiled model at 1e6 rows has been timed at a 38.6 ms median
 24.2 ms minutes later.
 
 What is left above the bound (measured on the ``full`` model, bench_scale, 2026-12-03): 3.2-3.9x
-in a fresh process (up to 5.1x after other benchmarks in the same one), of which the gathers, slopes and scatter-adds are nearly everything. The same model with
-its Bernoulli replaced by an exp/log-free stand-in costs 0.80-0.87x as much, although Numba calls
-``exp`` and ``log`` as scalar libm functions (the PyPI llvmlite has no SVML to vectorise them).
-A hand-fused, vectorised kernel of the whole likelihood and gradient was tried and measured no
-faster, because the random gathers and scatter-adds remain. float32 is not faster here.
+in a fresh process (up to 5.1x after other benchmarks in the same one), of which the gathers,
+slopes and scatter-adds are nearly everything. The same model with its Bernoulli replaced by an
+exp/log-free stand-in costs 0.80-0.91x as much, although Numba calls ``exp`` and ``log`` as
+scalar libm functions (the PyPI llvmlite has no SVML to vectorise them). A hand-fused,
+vectorised kernel of the whole likelihood and gradient was tried and measured no faster: the
+random gathers and scatter-adds remain. float32 saves at most about 10 % (1.83 vs 2.00 ms at
+1e5 rows, none at 1e6).
 
 Examples
 --------
