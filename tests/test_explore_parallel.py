@@ -9,7 +9,7 @@ import pytest
 
 from skipmodel.cli import main
 from skipmodel.errors import SkipmodelError
-from skipmodel.explore import ExploreOptions, compute, explore, parallel
+from skipmodel.explore import ExploreOptions, compute, explore, parallel, passes
 from skipmodel.explore.passes import StoreSources
 from skipmodel.explore.plays import TransitionSpill
 from skipmodel.ingest_compact import compact_store
@@ -36,7 +36,9 @@ def _run(store, jobs: int) -> dict[str, object]:
     return _numbers(found)
 
 
-def test_workers_give_the_numbers_of_one_process(store):
+def test_workers_give_the_numbers_of_one_process(store, monkeypatch):
+    # two processes share the log pass too (by default only from three on)
+    monkeypatch.setattr(passes, "LOG_PASS_MIN_WORKERS", 2)
     one = _run(store, 1)
     assert one["rows"] > 0 and one["transitions"] > 0
     for jobs in (2, 3, 7):  # 7 > the 5 buckets: one shard per bucket

@@ -7,7 +7,8 @@ ids as dictionary codes) and sorted by ``(session_id, session_position)`` (a com
 one file that declares its order, is not re-sorted); track features, lags and row filters are
 then applied batch by batch, batches cut at session boundaries. A worker thread reads and sorts the next bucket
 while the current one is emitted (``READ_AHEAD``), so memory is bounded by two buckets' log
-columns plus one batch of output. Full passes index the track ids once per call
+columns plus one batch of output (:func:`iter_buckets`, whole buckets for NumPy consumers,
+reads ``READ_AHEAD_DEPTH`` = 2 ahead on two threads: three buckets). Full passes index the track ids once per call
 (:meth:`skipmodel.track_join.TrackFeatures.build_index`); a one-bucket read probes instead.
 
 Which sessions are read is decided in :mod:`skipmodel.sampling`; lag rules live in
@@ -30,6 +31,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -104,6 +106,9 @@ DEFAULT_BATCH_ROWS = 65_536
 INDEX_MIN_BUCKETS = 2
 #: Read the next bucket on a worker thread while the current one is emitted.
 READ_AHEAD = True
+#: Buckets read ahead at once, each on its own thread (Parquet decoding and most NumPy work
+#: release the GIL, so two threads keep two CPUs busy).
+READ_AHEAD_DEPTH = 2
 
 
 @dataclass(frozen=True)
@@ -449,12 +454,12 @@ def _prepare_bucket(
     starts = np.flatnonzero(np.diff(ranks, prepend=-1))
     track_rows = id_hashes = None
     if tracks is not None:
-        ids = table.column("track_id_clean").combine_chunks()
-        id_hashes = id_hash(ids.dictionary)  # each distinct id hashed once, kept for consumers
-        if TRACK_ROW_COLUMN in table.column_names:
+        if TRACK_ROW_COLUMN in table.column_names:  # compaction joined already: no hashing
             track_rows = int_np(table.column(TRACK_ROW_COLUMN))
             table = table.drop_columns([TRACK_ROW_COLUMN])
         else:
+            ids = table.column("track_id_clean").combine_chunks()
+            id_hashes = id_hash(ids.dictionary)  # each distinct id hashed once, kept for consumers
             track_rows = tracks.row_numbers(ids, dictionary_hashes=id_hashes)
     return _Bucket(
         table=table,
@@ -611,9 +616,12 @@ def _read_and_prepare(job: _Job, tracks: TrackFeatures | None) -> _Bucket:
     return _prepare_bucket(*_read_bucket(*job), job[1], tracks)
 
 
-def _read_ahead(jobs: Iterable[_Job], tracks: TrackFeatures | None) -> Iterator[_Bucket]:
-    """Buckets in order, read and prepared (lag rows, track rows) on a worker thread while the
-    caller uses the previous one. ``jobs`` is consumed one bucket ahead of the caller."""
+def _read_ahead(
+    jobs: Iterable[_Job], tracks: TrackFeatures | None, depth: int = 1
+) -> Iterator[_Bucket]:
+    """Buckets in order, read and prepared (lag rows, track rows) on ``depth`` worker threads
+    while the caller uses the previous one. ``jobs`` is consumed ``depth`` buckets ahead of the
+    caller."""
     todo = iter(jobs)
     first = next(todo, None)
     if first is None:
@@ -623,12 +631,16 @@ def _read_ahead(jobs: Iterable[_Job], tracks: TrackFeatures | None) -> Iterator[
         for job in todo:
             yield _read_and_prepare(job, tracks)
         return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="skipmodel-read") as pool:
-        ahead: Future[_Bucket] | None = pool.submit(_read_and_prepare, first, tracks)
-        while ahead is not None:
-            result = ahead.result()
+    depth = max(1, depth)
+    with ThreadPoolExecutor(max_workers=depth, thread_name_prefix="skipmodel-read") as pool:
+        ahead: deque[Future[_Bucket]] = deque([pool.submit(_read_and_prepare, first, tracks)])
+        while len(ahead) < depth and (more := next(todo, None)) is not None:
+            ahead.append(pool.submit(_read_and_prepare, more, tracks))
+        while ahead:
+            result = ahead.popleft().result()
             following = next(todo, None)
-            ahead = None if following is None else pool.submit(_read_and_prepare, following, tracks)
+            if following is not None:
+                ahead.append(pool.submit(_read_and_prepare, following, tracks))
             yield result
             del result
 
@@ -651,7 +663,8 @@ class BucketRows:
         Row of each play's track in ``tracks``, -1 when the track has no features.
     track_id_hashes : numpy.ndarray or None
         :func:`skipmodel.track_join.id_hash` of each entry of ``track_id_clean``'s
-        dictionary (present with ``track_rows``).
+        dictionary, when the join computed it (``track_rows`` of a compacted bucket come
+        from the file, and no id is hashed).
     tracks : pyarrow.Table or None
         The store's track table (``track_id`` and the spec's features), as joined.
     """
@@ -674,19 +687,20 @@ def iter_buckets(
 ) -> Iterator[BucketRows]:
     """The sample's buckets, whole, in ascending bucket order (see :class:`BucketRows`).
 
-    The same sessions, lags and track rows as :func:`iter_batches`, before any per-row work:
-    no feature or lag columns are materialised, so a consumer that reduces with NumPy gathers
-    only what it needs. A ``date_range`` is not applied (it is a per-row filter); asking for
-    one is an error. Memory: two buckets' log columns (one read ahead).
+        The same sessions, lags and track rows as :func:`iter_batches`, before any per-row work:
+        no feature or lag columns are materialised, so a consumer that reduces with NumPy gathers
+        only what it needs. A ``date_range`` is not applied (it is a per-row filter); asking for
+        one is an error. Memory: three buckets' log columns (:data:`READ_AHEAD_DEPTH` = 2 read ahead, on
+    two threads; one ahead with a ``schedule``).
 
-    With ``sources``, the table of a compacted bucket also holds
-    :data:`skipmodel.ingest_compact.SOURCE_COLUMN` (the fingerprint of the input each row came
-    from, dictionary-encoded); buckets that are not compacted lack it.
+        With ``sources``, the table of a compacted bucket also holds
+        :data:`skipmodel.ingest_compact.SOURCE_COLUMN` (the fingerprint of the input each row came
+        from, dictionary-encoded); buckets that are not compacted lack it.
 
-    ``schedule``, given the sample's bucket numbers (ascending), yields the ones to read, in
-    the order to read them; it is consumed lazily, one bucket ahead of the caller, so several
-    processes can share a sample by claiming buckets as they go (each whole session is in
-    exactly one bucket). For example ``lambda b: b[0::2]`` reads every other bucket.
+        ``schedule``, given the sample's bucket numbers (ascending), yields the ones to read, in
+        the order to read them; it is consumed lazily, one bucket ahead of the caller, so several
+        processes can share a sample by claiming buckets as they go (each whole session is in
+        exactly one bucket). For example ``lambda b: b[0::2]`` reads every other bucket.
     """
     spec = _resolve(spec, overrides)
     if spec.date_range is not None:
@@ -704,7 +718,9 @@ def iter_buckets(
     chosen = (
         jobs.values() if schedule is None else (jobs[b] for b in schedule(tuple(jobs)) if b in jobs)
     )
-    for bucket in _read_ahead(chosen, tracks):
+    # claimed buckets (processes sharing a sample) are read one ahead: claim no more than needed
+    depth = 1 if schedule is not None else READ_AHEAD_DEPTH
+    for bucket in _read_ahead(chosen, tracks, depth):
         yield BucketRows(
             table=bucket.table,
             bounds=bucket.bounds,

@@ -72,9 +72,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--jobs",
         type=int,
-        default=1,
-        help="processes for the log pass and the figures (default 1; 0: one per CPU, at most "
-        "8); the results do not depend on it; more pays off on many cores and large stores",
+        default=0,
+        help="processes for the figures and, from 3 on, the log pass (default 0: one per CPU, "
+        "at most 8; 1: all in this process); the results do not depend on it",
     )
 
 

@@ -106,10 +106,17 @@ class GroupSums:
         combined *= patterns
         combined += flags
         counts = np.bincount(combined, minlength=span * patterns).reshape(span, patterns)
+        found = np.arange(span, dtype=np.int64) + lo if unique is None else unique
+        self.add_pattern_counts(found, counts)
+
+    def add_pattern_counts(self, keys: np.ndarray, counts: np.ndarray) -> None:
+        """Add ``counts[i, pattern]``, the rows of key ``keys[i]`` with each outcome bit
+        pattern (as :meth:`update_flags` counts them); keys without rows are left out."""
         present = np.flatnonzero(counts.any(axis=1))
-        sums = counts[present].astype(np.float64) @ _pattern_matrix(k)
-        found = present.astype(np.int64) + lo if unique is None else unique[present]
-        self._add(found, sums)
+        if not len(present):
+            return
+        sums = counts[present].astype(np.float64) @ _pattern_matrix(len(self.names) - 1)
+        self._add(np.asarray(keys, dtype=np.int64)[present], sums)
 
     def merge(self, other: GroupSums) -> None:
         if other.names != self.names:
@@ -117,7 +124,7 @@ class GroupSums:
         self._add(other.keys, other.sums)
 
     def _add(self, keys: np.ndarray, sums: np.ndarray) -> None:
-        if len(self.keys) == 0:
+        if len(self.keys) == 0 and bool(np.all(keys[1:] > keys[:-1])):
             self.keys, self.sums = keys.copy(), sums.copy()
             return
         self.keys, self.sums = reduce_by_key(
@@ -280,13 +287,17 @@ class TrackCounter:
     def update_rows(self, rows: np.ndarray, row_hashes: np.ndarray) -> None:
         """Count plays by their row in a track table whose ids hash to ``row_hashes``
         (one table per counter): a dense ``bincount``, no per-play hashing or sorting."""
+        self.row_counts(row_hashes)[:] += np.bincount(rows, minlength=len(row_hashes))
+
+    def row_counts(self, row_hashes: np.ndarray) -> np.ndarray:
+        """The plays-per-row array of :meth:`update_rows` (to add to in place)."""
         if self._row_hashes is None:
             self._row_hashes = row_hashes
             self._row_counts = np.zeros(len(row_hashes), dtype=np.int64)
         elif self._row_hashes is not row_hashes:
             raise ValueError("a TrackCounter counts rows of one track table only")
         assert self._row_counts is not None
-        self._row_counts += np.bincount(rows, minlength=len(row_hashes))
+        return self._row_counts
 
     def update(self, hashes: np.ndarray, counts: np.ndarray) -> None:
         keep = counts > 0
@@ -339,28 +350,28 @@ class TopTracks:
     def __init__(self, top_hashes: np.ndarray) -> None:
         self.n = len(top_hashes)
         self.hashes = np.asarray(top_hashes, dtype=np.uint64)
-        self._order = np.argsort(self.hashes)
-        self._sorted = self.hashes[self._order]
+        self.order = np.argsort(self.hashes)
+        self.sorted_hashes = self.hashes[self.order]
         # slot -> rank, -1 empty, -2 shared by several top hashes (those go by binary search)
-        self._mask = np.uint64((1 << self.SLOT_BITS) - 1)
-        self._slots = np.full(1 << self.SLOT_BITS, -1, dtype=np.int64)
+        self.mask = np.uint64((1 << self.SLOT_BITS) - 1)
+        self.slots = np.full(1 << self.SLOT_BITS, -1, dtype=np.int64)
         for rank, h in enumerate(self.hashes):
-            slot = int(h & self._mask)
-            self._slots[slot] = rank if self._slots[slot] == -1 else -2
+            slot = int(h & self.mask)
+            self.slots[slot] = rank if self.slots[slot] == -1 else -2
 
     def ranks(self, hashes: np.ndarray) -> np.ndarray:
         """Rank of each hash, ``-1`` for hashes outside the top N."""
         if self.n == 0:
             return np.full(len(hashes), -1, dtype=np.int64)
         hashes = np.asarray(hashes, dtype=np.uint64)
-        slot = self._slots[(hashes & self._mask).astype(np.intp)]
+        slot = self.slots[(hashes & self.mask).astype(np.intp)]
         found = np.where(slot >= 0, slot, 0)
         ranks = np.where((slot >= 0) & (self.hashes[found] == hashes), slot, -1)
         shared = np.flatnonzero(slot == -2)
         if shared.size:
             h = hashes[shared]
-            pos = np.clip(np.searchsorted(self._sorted, h), 0, self.n - 1)
-            ranks[shared] = np.where(self._sorted[pos] == h, self._order[pos], -1)
+            pos = np.clip(np.searchsorted(self.sorted_hashes, h), 0, self.n - 1)
+            ranks[shared] = np.where(self.sorted_hashes[pos] == h, self.order[pos], -1)
         return ranks.astype(np.int64)
 
 

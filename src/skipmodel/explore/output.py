@@ -78,6 +78,7 @@ def explore(
     ExploreOutput
     """
     options = options or ExploreOptions()
+    parallel.warm_up(options)  # worker start-up overlaps the passes
     layout = open_store(store)
     manifest = layout.read_manifest()
     results = compute(store_sources(layout.root, options), options, progress=progress)

@@ -1,4 +1,7 @@
-"""Explore on several CPUs: the log pass split by bucket, the figures split by view.
+"""Explore on several CPUs: the figures split by view and, from
+:data:`~skipmodel.explore.passes.LOG_PASS_MIN_WORKERS` processes on, the log pass split by
+bucket (below that, one process with its read-ahead threads is faster). :func:`warm_up` starts
+the workers while the passes run, so their start-up does not delay the figures.
 
 Every accumulator of the log pass merges (:meth:`LogPass.merge`) and a whole session lives in
 one bucket, so this process and ``jobs - 1`` worker processes share the sample's buckets: each
@@ -70,6 +73,36 @@ def pool(workers: int) -> ProcessPoolExecutor:
     if workers not in _POOLS:
         _POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=_context())
     return _POOLS[workers]
+
+
+def _warm() -> None:
+    """In a worker: load what drawing needs (matplotlib's Agg canvas, the fonts) with a tiny
+    figure, so the first real figure does not pay for it."""
+    import io
+
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(1, 1))
+    ax = fig.subplots()
+    ax.set_title("warm-up")
+    ax.plot([0, 1], [0, 1])
+    fig.savefig(io.BytesIO(), dpi=20, format="png")
+
+
+def warm_up(options: ExploreOptions) -> None:
+    """Start the worker processes now (in the background) when ``options`` uses any, so their
+    start-up (~1 s: a fork server importing the explore modules, then the fonts) overlaps the
+    passes instead of delaying the figures. Never fails: a pool that cannot start is dropped
+    and the work runs here."""
+    n = min(options.workers, len(options.views))
+    if n < 2:
+        return
+    try:
+        executor = pool(n - 1)
+        for _ in range(n - 1):
+            executor.submit(_warm)
+    except (BrokenProcessPool, OSError):
+        _drop_pool(n - 1)
 
 
 def _drop_pool(workers: int) -> None:
@@ -192,7 +225,7 @@ def draw_view(results: Results, name: str, out: Path) -> Drawn:
     view = RENDERERS[name](results)
     image = out / f"{name}.png"
     with atomic_path(image) as tmp:
-        view.figure.savefig(tmp, dpi=figures.DPI, format="png")
+        figures.save(view.figure, tmp)
     files = []
     for part, frame in view.tables.items():
         path = out / (f"{name}_{part}.csv" if part else f"{name}.csv")

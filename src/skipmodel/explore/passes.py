@@ -4,12 +4,16 @@ Pass plan, for a store of R plays and T tracks:
 
 1. tracks table: range of each feature (T rows), to fix histogram and grid bin edges;
 2. log, the columns the views need: every log view at once, exact play counts per track, and
-   the transitions spilled to a temporary file as track-hash pairs (16 bytes each);
+   the transitions: the first two million spilled to a temporary file as track-hash pairs,
+   the others counted among the ~1000 most played tracks so far
+   (:class:`~skipmodel.explore.plays.TransitionSpill`);
 3. tracks table: histograms, feature-by-duration sums, and the ids (and ordering feature) of
    the N most played tracks, now known (T rows);
-4. the transitions spill, replayed in 1 M-pair chunks to count transitions among the top N.
+4. the transitions spill, replayed in 1 M-pair chunks, plus the candidates' counts, to count
+   transitions among the top N (or, were a top track not a candidate, a second log pass
+   counting those alone).
 
-The log is read once; memory is bounded by the number of groups and distinct tracks (see
+The log is read once (unless that happens); memory is bounded by the number of groups and distinct tracks (see
 :mod:`.accumulators`), never by R.
 """
 
@@ -67,6 +71,11 @@ TRACK_CACHE_BYTES = 256 * 2**20
 CHAINS_SCALE = "_chains"
 #: ``jobs=0`` uses one process per CPU, but no more than this many.
 MAX_AUTO_JOBS = 8
+#: The log pass is shared with worker processes from this many processes on. One process
+#: already keeps two CPUs busy (two threads read ahead while the compiled loop reduces), so on
+#: two CPUs a second process only adds its start-up and the merge (see ``benchmarks/bench_explore.py``);
+#: the figures are still drawn by both.
+LOG_PASS_MIN_WORKERS = 3
 LOG_COLUMNS_NEEDED: tuple[str, ...] = (
     "session_id",
     "session_position",
@@ -93,10 +102,12 @@ class ExploreOptions:
     bins: int = 10
     fraction: float = 1.0
     seed: int = 0
-    #: Processes for the log pass and the figures: 1 = everything in this process (default),
-    #: N = this one and N - 1 workers, 0 = one per CPU (at most :data:`MAX_AUTO_JOBS`). Results
-    #: do not depend on it. Workers pay a start-up cost (~1 s) and, in a Python script, need
-    #: the ``if __name__ == "__main__":`` guard; they pay off on many cores and large stores.
+    #: Processes for the figures and, from :data:`LOG_PASS_MIN_WORKERS` on, the log pass:
+    #: 1 = everything in this process (the API's default), N = this one and N - 1 workers,
+    #: 0 = one per CPU (at most :data:`MAX_AUTO_JOBS`; ``skipmodel explore``'s default). Results
+    #: do not depend on it. Workers start in the background while the passes run (~1 s each:
+    #: :func:`skipmodel.explore.parallel.warm_up`) and, in a Python script, need the
+    #: ``if __name__ == "__main__":`` guard.
     jobs: int = 1
 
     def __post_init__(self) -> None:
@@ -333,8 +344,11 @@ def compute(sources: Sources, options: ExploreOptions, *, progress: bool = False
                 tracks.update(batch)
         transitions = None
         if log.transitions is not None and top is not None and tracks is not None:
+            counts = log.transitions.count(top)
+            if counts is None:  # a top track was not among the candidates: count again
+                counts = _count_transitions_again(sources, options, top)
             transitions = TransitionCounts(
-                counts=log.transitions.count(top),
+                counts=counts,
                 labels=tracks.labels,
                 plays=top_plays,
                 order_by=options.order_by,
@@ -347,6 +361,19 @@ def compute(sources: Sources, options: ExploreOptions, *, progress: bool = False
     return Results(options, log, scales, tracks, transitions)
 
 
+def _count_transitions_again(
+    sources: Sources, options: ExploreOptions, top: TopTracks
+) -> np.ndarray:
+    """A second log pass counting the transitions among ``top`` only (see
+    :class:`~skipmodel.explore.plays.TransitionSpill`)."""
+    with TransitionSpill(candidates=top.hashes) as spill:
+        for plays in _log_plays(sources, options, want_chains=False):
+            spill.update(plays, plays.track_hashes()[0])
+        counts = spill.count(top)
+    assert counts is not None  # the candidates are the top tracks
+    return counts
+
+
 def new_log_pass(options: ExploreOptions, chains_edges: np.ndarray | None) -> LogPass:
     """Empty accumulators for the views ``options`` asks for."""
     return LogPass(
@@ -354,7 +381,9 @@ def new_log_pass(options: ExploreOptions, chains_edges: np.ndarray | None) -> Lo
         calendar=Calendar(),
         previous=PreviousOutcome(options.skip) if options.wants("previous_outcome") else None,
         chains=Chains(options.feature, chains_edges) if chains_edges is not None else None,
-        transitions=TransitionSpill() if options.wants("transitions") else None,
+        transitions=TransitionSpill(top_n=options.top_tracks)
+        if options.wants("transitions")
+        else None,
     )
 
 
@@ -366,7 +395,11 @@ def _log_pass_in_workers(
     bar: Progress,
 ) -> bool:
     """Run the log pass in worker processes, merged into ``log``; False if it should run here."""
-    if not (isinstance(sources, StoreSources) and sources.whole_buckets and options.workers > 1):
+    if not (
+        isinstance(sources, StoreSources)
+        and sources.whole_buckets
+        and options.workers >= LOG_PASS_MIN_WORKERS
+    ):
         return False
     from skipmodel.explore import parallel
 

@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
+from types import ModuleType
 
 import numpy as np
 import pyarrow as pa
@@ -42,6 +43,9 @@ VALUE_NAMES: tuple[str, ...] = ("n", *SKIP_OUTCOMES)
 HOURS_PER_DAY = 24
 #: Key stride for (category, position) keys: positions are int8.
 POSITION_STRIDE = 256
+#: Reduce whole buckets with the compiled loop of :mod:`.kernels` (False: the NumPy
+#: accumulators of each view, the reference it is tested against).
+FUSED = True
 #: Previous-play categories of the "skip by previous outcome" view, in key order.
 PREVIOUS_STATES: tuple[str, ...] = (
     "first in session",
@@ -49,6 +53,14 @@ PREVIOUS_STATES: tuple[str, ...] = (
     "previous true",
     "previous false",
 )
+
+
+def _kernels() -> ModuleType:
+    """:mod:`.kernels`, imported on first use: Numba loads only where the log pass runs (not
+    in the worker processes that draw figures)."""
+    from skipmodel.explore import kernels
+
+    return kernels
 
 
 def _numpy(column: pa.Array | pa.ChunkedArray, dtype: type) -> np.ndarray:
@@ -203,19 +215,61 @@ class BucketPlays(PlayBatch):
 
     @cached_property
     def file_days(self) -> np.ndarray | None:
-        if SOURCE_COLUMN not in self.bucket.table.column_names or not self._source_days:
-            return None
-        sources = self.column(SOURCE_COLUMN)
-        names = sources.dictionary.to_pylist()
-        if any(name not in self._source_days for name in names):
-            return None  # a source the manifest does not date: keep the session rule
-        day_of_entry = np.array([self._source_days[name] for name in names], dtype=np.int64)
-        return day_of_entry[_numpy(sources.indices, np.int64)]
+        codes, day_of_entry = self.source_codes()
+        # None when a source is not dated by the manifest: keep the session rule
+        return None if codes is None else day_of_entry[codes]
 
     @cached_property
     def _track_rows(self) -> np.ndarray:
         rows = self.bucket.track_rows
         return np.full(self.n, -1, dtype=np.int64) if rows is None else rows
+
+    # What the compiled loop of :mod:`.kernels` reads: columns in their stored integer types
+    # (no int64 copies), the track and lag rows, and the per-row file days as codes.
+
+    @cached_property
+    def flags8(self) -> np.ndarray:
+        """:attr:`flags` as uint8, read from the Arrow bitmaps (:func:`.kernels.outcome_flags`)."""
+        found = _kernels().outcome_flags([self.column(c) for c in SKIP_OUTCOMES])
+        return self.flags.astype(np.uint8) if found is None else found
+
+    @property
+    def track_rows(self) -> np.ndarray:
+        """Row of each play's track in the track table, -1 without features (int64)."""
+        return np.asarray(self._track_rows, dtype=np.int64)
+
+    @property
+    def lag(self) -> np.ndarray:
+        """Row of each play's previous play, -1 when there is none (int64)."""
+        return np.asarray(self._lag, dtype=np.int64)
+
+    @property
+    def features(self) -> TrackArrays:
+        return self._features
+
+    @cached_property
+    def days32(self) -> np.ndarray:
+        return _numpy(self.column("date").cast(pa.int32()), np.int32)
+
+    @cached_property
+    def hour8(self) -> np.ndarray:
+        return _numpy(self.column("hour_of_day"), np.int8)
+
+    @cached_property
+    def position8(self) -> np.ndarray:
+        return _numpy(self.column("session_position"), np.int8)
+
+    def source_codes(self) -> tuple[np.ndarray | None, np.ndarray]:
+        """Each play's source as a code (int32) into the day of each source (int64), or
+        ``(None, empty)`` when the file days are not known (see :attr:`file_days`)."""
+        if SOURCE_COLUMN not in self.bucket.table.column_names or not self._source_days:
+            return None, np.empty(0, np.int64)
+        sources = self.column(SOURCE_COLUMN)
+        names = sources.dictionary.to_pylist()
+        if any(name not in self._source_days for name in names):
+            return None, np.empty(0, np.int64)
+        day_of_entry = np.array([self._source_days[name] for name in names], dtype=np.int64)
+        return _numpy(sources.indices, np.int32), day_of_entry
 
     def feature(self, name: str) -> np.ndarray:
         return self._features.values(name)[self._track_rows]
@@ -233,12 +287,17 @@ class BucketPlays(PlayBatch):
         previous = np.where(self._has_prev, current[np.maximum(self._lag, 0)], -1)
         return current, previous
 
+    def entry_hashes(self) -> np.ndarray:
+        """:func:`hash_ids` of each entry of ``track_id_clean``'s dictionary (the loader's
+        when its join computed them: the same function)."""
+        known = self.bucket.track_id_hashes
+        return hash_ids(self.column("track_id_clean").dictionary) if known is None else known
+
     def track_hashes(self) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         ids = self.column("track_id_clean")
         if not pa.types.is_dictionary(ids.type):
             return super().track_hashes()
-        known = self.bucket.track_id_hashes  # the loader's: the same function as hash_ids
-        entry_hashes = hash_ids(ids.dictionary) if known is None else known
+        entry_hashes = self.entry_hashes()
         codes = _numpy(ids.indices, np.int64)
         counts = np.bincount(codes, minlength=len(entry_hashes)).astype(np.int64)
         return entry_hashes[codes], (entry_hashes, counts)
@@ -247,8 +306,7 @@ class BucketPlays(PlayBatch):
         ids = self.column("track_id_clean")
         if self.bucket.track_rows is None or not pa.types.is_dictionary(ids.type):
             return super().count_tracks(counter)
-        given = self.bucket.track_id_hashes  # the loader's: the same function as hash_ids
-        entry_hashes = hash_ids(ids.dictionary) if given is None else given
+        entry_hashes = self.entry_hashes()
         codes = _numpy(ids.indices, np.int64)
         # plays of tracks in the features table by their row (dense), the others by hash
         rows = self._track_rows
@@ -308,6 +366,7 @@ class TrackArrays:
     _values: dict[str, np.ndarray] = field(default_factory=dict)
     _missing: dict[str, np.ndarray] = field(default_factory=dict)
     _bins: dict[tuple[str, bytes], np.ndarray] = field(default_factory=dict)
+    _codes: dict[tuple[str, str | None, bytes | None], np.ndarray] = field(default_factory=dict)
     _id_hashes: np.ndarray | None = None
 
     def id_hashes(self) -> np.ndarray:
@@ -325,6 +384,25 @@ class TrackArrays:
         if key not in self._bins:
             self._bins[key] = bin_index(self.values(name), edges)
         return self._bins[key]
+
+    def codes(self, feature: str | None, chains: Chains | None) -> np.ndarray | None:
+        """Per track row (and the trailing entry), the bin of ``chains``' feature or 0 without
+        chains, and -1 where ``feature`` is missing, as int8 (wider for > 127 bins): the one
+        table :mod:`.kernels` reads per play. None when ``feature`` is not the chains feature."""
+        if chains is not None and feature is not None and feature != chains.feature:
+            return None
+        key = ("_codes", feature, None if chains is None else chains.edges.tobytes())
+        if key not in self._codes:
+            if chains is not None:
+                bins = self.bins(chains.feature, chains.edges)
+            elif feature is not None:
+                bins = np.where(self.missing(feature), -1, 0)
+            else:
+                bins = np.zeros(1 if self.tracks is None else self.tracks.num_rows + 1, np.int64)
+            top = int(bins.max()) if len(bins) else 0
+            small = next(t for t in (np.int8, np.int16, np.int32) if top <= np.iinfo(t).max)
+            self._codes[key] = bins.astype(small)
+        return self._codes[key]
 
     def values(self, name: str) -> np.ndarray:
         if name not in self._values:
@@ -463,42 +541,105 @@ class Chains:
 
 
 class TransitionSpill:
-    """Consecutive plays ``p -> p+1``, spilled to disk as (previous, current) track-hash pairs.
+    """Consecutive plays ``p -> p+1`` among the tracks that will turn out to be the top N.
 
     A transition is a play whose ``prev_track_id_clean`` is not null: the loader leaves it null
     at position 1 and whenever position ``p-1`` is missing, so no transition crosses a session
-    or a gap. The top N tracks are known only after the pass, so the pairs (16 bytes each) are
-    appended to a temporary file and counted by :meth:`count` in fixed-size chunks; memory
-    stays flat and the log is read once. Call :meth:`close` (or use ``with``) to delete the file.
+    or a gap. The top N tracks are known only after the pass, so:
+
+    1. the first :attr:`CANDIDATE_AFTER` transitions are spilled to a temporary file as
+       (previous, current) track-hash pairs (16 bytes each);
+    2. then the :attr:`candidates` most played tracks so far (``max(20 N, 1000)``) are fixed,
+       and every later transition between two of them is counted in a dense candidates x
+       candidates table (8 bytes a cell; transitions touching another track are dropped);
+    3. :meth:`count` replays the spill and adds the table's cells of the final top N, provided
+       every one of them was a candidate, and returns None otherwise (the caller counts again
+       with the top N fixed from the start: :func:`~skipmodel.explore.passes.compute`).
+
+    Counts are exact either way. Memory stays flat (the spill is read in fixed-size chunks; a
+    table per merged participant), the log is read once unless the top N was not among the
+    candidates, which would take a track played rarely in the first millions of transitions
+    and among the N most played over all of them. Call :meth:`close` (or use ``with``) to
+    delete the file.
     """
 
     CHUNK_PAIRS = 1 << 20
+    #: Transitions spilled before the candidates are fixed.
+    CANDIDATE_AFTER = 1 << 21
+    #: Candidates per top track, at least :attr:`MIN_CANDIDATES`; with more than
+    #: :attr:`MAX_CANDIDATES` (a top N in the hundreds) everything is spilled instead.
+    CANDIDATE_FACTOR = 20
+    MIN_CANDIDATES = 1000
+    MAX_CANDIDATES = 4096
 
-    def __init__(self, directory: str | None = None) -> None:
+    def __init__(
+        self,
+        directory: str | None = None,
+        *,
+        top_n: int = 50,
+        candidates: np.ndarray | None = None,
+    ) -> None:
+        """``candidates``: count among these track hashes from the first transition on."""
         fd, name = tempfile.mkstemp(prefix="skipmodel-transitions-", suffix=".u64", dir=directory)
         self._file = os.fdopen(fd, "w+b")
         self.path = name
         self.transitions = 0
+        self.spilled = 0
+        size = max(self.CANDIDATE_FACTOR * top_n, self.MIN_CANDIDATES)
+        self.candidates = size if size <= self.MAX_CANDIDATES else 0
+        #: (candidate hashes in rank order, their dense count table), one per fixing
+        self.tables: list[tuple[np.ndarray, np.ndarray]] = []
+        #: the current table's candidates (None until fixed)
+        self.lookup: TopTracks | None = None
+        self._row_ranks: tuple[np.ndarray, np.ndarray] | None = None
+        if candidates is not None:
+            self._fix(np.asarray(candidates, dtype=np.uint64))
 
-    def update(self, b: PlayBatch, current: np.ndarray) -> None:
-        """Append this batch's transitions; ``current`` is the row hash of ``track_id_clean``."""
+    def _fix(self, hashes: np.ndarray) -> None:
+        self.tables.append((hashes, np.zeros(len(hashes) ** 2, dtype=np.int64)))
+        self.lookup = TopTracks(hashes)
+        self._row_ranks = None
+
+    def row_ranks(self, row_hashes: np.ndarray) -> np.ndarray:
+        """Candidate rank (int32, -1 for others) of each row of a track table whose ids hash
+        to ``row_hashes``, for the current table; computed once."""
+        assert self.lookup is not None
+        if self._row_ranks is None or self._row_ranks[0] is not row_hashes:
+            self._row_ranks = (row_hashes, self.lookup.ranks(row_hashes).astype(np.int32))
+        return self._row_ranks[1]
+
+    def update(
+        self, b: PlayBatch, current: np.ndarray, counter: TrackCounter | None = None
+    ) -> None:
+        """Add this batch's transitions; ``current`` is the row hash of ``track_id_clean``, and
+        ``counter`` the play counts so far (to fix the candidates from)."""
         previous, following = b.transition_pairs(current)
         if not len(previous):
+            return
+        self.transitions += len(previous)
+        if self.lookup is not None:
+            _kernels().count_top_pairs(previous, following, self.lookup, self.tables[-1][1])
             return
         pairs = np.empty((len(previous), 2), dtype=np.uint64)
         pairs[:, 0] = previous
         pairs[:, 1] = following
         self._file.write(pairs.tobytes())
-        self.transitions += len(pairs)
+        self.spilled += len(pairs)
+        if self.candidates and counter is not None and self.spilled >= self.CANDIDATE_AFTER:
+            self._fix(counter.top(self.candidates)[0])
 
     def __getstate__(self) -> dict[str, object]:
-        """Pickled (from a worker process) as its file's path: the file is flushed and kept."""
+        """Pickled (from a worker process) with its file's path: the file is flushed and kept."""
         self._file.flush()
-        return {"path": self.path, "transitions": self.transitions}
+        state = {
+            k: v for k, v in self.__dict__.items() if k not in ("_file", "lookup", "_row_ranks")
+        }
+        return state
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        self.path = str(state["path"])
-        self.transitions = int(state["transitions"])  # type: ignore[call-overload]
+        self.__dict__.update(state)
+        self.lookup = TopTracks(self.tables[-1][0]) if self.tables else None
+        self._row_ranks = None
         self._file = open(self.path, "r+b")  # noqa: SIM115 - closed by close()
         self._file.seek(0, os.SEEK_END)
 
@@ -507,12 +648,22 @@ class TransitionSpill:
         other._file.seek(0)
         shutil.copyfileobj(other._file, self._file)
         self.transitions += other.transitions
+        self.spilled += other.spilled
+        self.tables = [*other.tables, *self.tables]  # this one's current table stays last
         other.close()
 
-    def count(self, top: TopTracks) -> np.ndarray:
-        """(N, N) counts of transitions from rank i to rank j among the top tracks."""
+    def count(self, top: TopTracks) -> np.ndarray | None:
+        """(N, N) counts of transitions from rank i to rank j among the top tracks; None when
+        a top track was not among the candidates of a table (count again, see the class)."""
         n = top.n
-        counts = np.zeros(n * n, dtype=np.int64)
+        picks = []
+        for hashes, _ in self.tables:
+            at = {int(h): i for i, h in enumerate(hashes)}
+            where = np.array([at.get(int(h), -1) for h in top.hashes], dtype=np.intp)
+            if (where < 0).any():
+                return None
+            picks.append(where)
+        flat = np.zeros(n * n, dtype=np.int64)
         self._file.flush()
         self._file.seek(0)
         while True:
@@ -520,13 +671,12 @@ class TransitionSpill:
             if not raw:
                 break
             pairs = np.frombuffer(raw, dtype=np.uint64).reshape(-1, 2)
-            prev = top.ranks(pairs[:, 0])
-            from_top = np.flatnonzero(prev >= 0)  # few: rank the current track of those only
-            cur = top.ranks(pairs[from_top, 1])
-            ok = cur >= 0
-            counts += np.bincount(prev[from_top[ok]] * n + cur[ok], minlength=n * n)
+            _kernels().count_top_pairs(pairs[:, 0], pairs[:, 1], top, flat)
         self._file.seek(0, os.SEEK_END)
-        return counts.reshape(n, n)
+        counts = flat.reshape(n, n)
+        for (hashes, table), where in zip(self.tables, picks, strict=True):
+            counts += table.reshape(len(hashes), len(hashes))[np.ix_(where, where)]
+        return counts
 
     def close(self) -> None:
         if not self._file.closed:
@@ -553,14 +703,21 @@ class LogPass:
     tracks: TrackCounter = field(default_factory=TrackCounter)
 
     def update(self, batch: pa.RecordBatch | PlayBatch) -> None:
-        """Add a loader batch, or a :class:`BucketPlays`."""
+        """Add a loader batch, or a :class:`BucketPlays` (one compiled loop, :mod:`.kernels`)."""
         b = batch if isinstance(batch, PlayBatch) else PlayBatch(batch)
-        for part in (self.overview, self.calendar, self.previous, self.chains):
-            if part is not None:
-                part.update(b)
+        if not (isinstance(b, BucketPlays) and FUSED and _kernels().update_bucket(self, b)):
+            for part in (self.overview, self.calendar, self.previous, self.chains):
+                if part is not None:
+                    part.update(b)
+        if (
+            isinstance(b, BucketPlays)
+            and FUSED
+            and _kernels().count_tracks_and_transitions(self, b)
+        ):
+            return
         row_hashes = b.count_tracks(self.tracks)
         if self.transitions is not None:
-            self.transitions.update(b, row_hashes)
+            self.transitions.update(b, row_hashes, self.tracks)
 
     def merge(self, other: LogPass) -> None:
         for name in ("overview", "calendar", "previous", "chains", "transitions", "tracks"):
