@@ -47,12 +47,13 @@ import pyarrow.parquet as pq
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.ingest_compact import (
+    SORTED_KEY,
+    SORTED_VALUE,
     SOURCE_COLUMN,
     TRACK_ROW_COLUMN,
-    is_sorted_file,
+    TRACKS_KEY,
     pending_compaction,
     tracks_signature,
-    valid_track_rows,
 )
 from skipmodel.ingest_parse import int_np
 from skipmodel.lags import (
@@ -378,6 +379,14 @@ def _row_mask(table: pa.Table, plan: _Plan) -> pa.Array | None:
     return mask
 
 
+def _file_metadata(path: Path) -> dict[bytes, bytes]:
+    """A part file's key-value metadata ({} when unreadable: the read then says why)."""
+    try:
+        return pq.read_schema(path).metadata or {}
+    except (OSError, pa.ArrowException):
+        return {}
+
+
 def _read_bucket(
     files: Sequence[Path], plan: _Plan, partial: BucketSelection | None
 ) -> tuple[pa.Table, np.ndarray]:
@@ -391,24 +400,28 @@ def _read_bucket(
     string sort.
     """
     read_schema = pa.schema([_log_field(c, True, reading=True) for c in plan.log_read])
-    table = read_parts(files, plan.log_read, read_schema, combine=False, dictionary=_DICT_READ)
-    # one compacted file declares its order: no ranking of session ids, no sort
-    presorted = len(files) == 1 and is_sorted_file(files[0])
+    # one compacted file declares its order (no ranking of session ids, no sort) and may hold
+    # the track rows of compaction's join and each row's source: read all in one go
+    meta = _file_metadata(files[0]) if len(files) == 1 else {}
+    presorted = meta.get(SORTED_KEY) == SORTED_VALUE
+    extra = []
     if (
         presorted
         and plan.track_read
         and plan.tracks_signature is not None
-        and valid_track_rows(files[0], plan.tracks_signature)
+        and meta.get(TRACKS_KEY) == plan.tracks_signature.encode()
     ):
-        # compaction looked the tracks up already, against the same track files
-        stored = pq.ParquetFile(files[0]).read(columns=[TRACK_ROW_COLUMN])
-        table = table.append_column(TRACK_ROW_COLUMN, stored.column(TRACK_ROW_COLUMN))
+        extra.append(TRACK_ROW_COLUMN)  # looked up against the same track files
     if plan.read_sources and presorted:
-        source = pq.ParquetFile(files[0], read_dictionary=[SOURCE_COLUMN]).read(
-            columns=[SOURCE_COLUMN]
-        )
-        if SOURCE_COLUMN in source.column_names:
-            table = table.append_column(SOURCE_COLUMN, source.column(SOURCE_COLUMN))
+        extra.append(SOURCE_COLUMN)
+    table = read_parts(
+        files,
+        plan.log_read,
+        read_schema,
+        combine=False,
+        dictionary=(*_DICT_READ, SOURCE_COLUMN),
+        extra=extra,
+    )
     # session ids come as dictionary indices (unified over the files): equal ids, equal codes
     ids = table.column("session_id").combine_chunks()
     codes = ids.indices.to_numpy(zero_copy_only=False)

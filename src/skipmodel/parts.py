@@ -27,6 +27,7 @@ def read_parts(
     *,
     combine: bool = True,
     dictionary: Sequence[str] = (),
+    extra: Sequence[str] = (),
 ) -> pa.Table:
     """``columns`` of every file in ``files``, cast to ``schema``, as one table.
 
@@ -34,15 +35,19 @@ def read_parts(
     the dictionary, instead of being expanded to plain strings (``schema`` should give them a
     dictionary type). Dictionary columns are unified across files. With ``combine`` (default) the table has one
     chunk per column; without, one chunk per file (no copy; for a caller that takes rows anyway). Unreadable files, missing columns and
-    uncastable types raise a one-line :class:`SkipmodelError` naming the file.
+    uncastable types raise a one-line :class:`SkipmodelError` naming the file. Columns in
+    ``extra`` are read too, as stored and appended, where every file has them (else left out).
     """
-    tables = []
+    tables, extras = [], []
     for path in files:
         try:
-            wanted = [c for c in dictionary if c in columns]
-            table = pq.ParquetFile(path, read_dictionary=wanted or None).read(columns=list(columns))
+            wanted = [c for c in dictionary if c in columns or c in extra]
+            file = pq.ParquetFile(path, read_dictionary=wanted or None)
+            present = [c for c in extra if c in file.schema_arrow.names]
+            table = file.read(columns=[*columns, *present])
         except (OSError, pa.ArrowException) as exc:
             raise SkipmodelError(f"cannot read store file {path}: {exc}") from None
+        extras.append(table.select(present))
         missing = [c for c in columns if c not in table.column_names]
         if missing:
             raise SkipmodelError(
@@ -57,4 +62,9 @@ def read_parts(
     if not tables:
         return schema.empty_table()
     table = pa.concat_tables(tables).unify_dictionaries()
+    shared = [c for c in extra if all(c in t.column_names for t in extras)]
+    if shared:
+        stored = pa.concat_tables([t.select(shared) for t in extras]).unify_dictionaries()
+        for name in shared:
+            table = table.append_column(name, stored.column(name))
     return table.combine_chunks() if combine else table
