@@ -11,7 +11,7 @@ from skipmodel.cli import main
 from skipmodel.errors import SkipmodelError
 from skipmodel.explore import ExploreOptions, compute, explore, parallel, passes
 from skipmodel.explore.passes import StoreSources
-from skipmodel.explore.plays import TransitionSpill
+from skipmodel.explore.plays import LogPass, TransitionSpill
 from skipmodel.ingest_compact import compact_store
 from skipmodel.loaders import SampleSpec, iter_buckets
 from skipmodel.store import open_store
@@ -110,3 +110,33 @@ def test_relative_paths_after_a_change_of_directory(store, tmp_path, monkeypatch
     out = explore(store.name, "rel-out", ExploreOptions(min_count=1, jobs=2))
     assert (store.parent / "rel-out" / "seasonality.png").is_file()
     assert out.summary.rows > 0
+
+
+def test_track_views_are_ready_before_the_log_pass(store, monkeypatch):
+    """``compute(on_tracks=...)`` hands over the histograms and duration sums before reading
+    the log, so a worker can draw them meanwhile; their numbers are those of the final result."""
+    events: list[str] = []
+    update = LogPass.update
+    monkeypatch.setattr(LogPass, "update", lambda self, b: events.append("log") or update(self, b))
+    early: list[object] = []
+
+    def on_tracks(results) -> None:
+        events.append("tracks")
+        early.append(results)
+
+    options = ExploreOptions(min_count=1)
+    final = compute(StoreSources(open_store(store)), options, on_tracks=on_tracks)
+    assert events[0] == "tracks" and events.count("tracks") == 1 and "log" in events
+    (partial,) = early
+    assert partial.tracks is final.tracks and partial.log.overview.rows == 0
+    assert final.tracks.tracks > 0 and final.transitions.labels  # labels from the later pass
+
+
+def test_early_views_are_drawn_by_a_worker(store, tmp_path):
+    options = ExploreOptions(min_count=1, jobs=2)
+    early = parallel.EarlyViews(tmp_path / "out")
+    results = compute(StoreSources(open_store(store)), options, on_tracks=early.start)
+    assert early.names == ["feature_histograms", "feature_by_duration"] and early.futures
+    drawn = parallel.draw_views(results, tmp_path / "out", early)
+    assert [d.name for d in drawn] == list(options.views)
+    assert all(d.image.is_file() for d in drawn)

@@ -26,14 +26,18 @@ class ExploreOutput:
 
 
 def write_outputs(
-    results: Results, out_dir: str | os.PathLike[str], manifest: dict[str, Any]
+    results: Results,
+    out_dir: str | os.PathLike[str],
+    manifest: dict[str, Any],
+    early: parallel.EarlyViews | None = None,
 ) -> ExploreOutput:
-    """Render every requested view of ``results`` into ``out_dir``."""
+    """Render every requested view of ``results`` into ``out_dir`` (those of ``early`` are
+    being drawn by a worker already)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = build_summary(results, manifest, CalendarTables.build(results.log.calendar))
     entries, images, table_files = [], {}, {}
-    for drawn in parallel.draw_views(results, out):
+    for drawn in parallel.draw_views(results, out, early):
         images[drawn.name], table_files[drawn.name] = drawn.image, list(drawn.tables)
         entries.append(
             gallery.Entry(
@@ -81,5 +85,8 @@ def explore(
     parallel.warm_up(options)  # worker start-up overlaps the passes
     layout = open_store(store)
     manifest = layout.read_manifest()
-    results = compute(store_sources(layout.root, options), options, progress=progress)
-    return write_outputs(results, out_dir, manifest)
+    early = parallel.EarlyViews(out_dir)  # the track views, drawn while the log is read
+    results = compute(
+        store_sources(layout.root, options), options, progress=progress, on_tracks=early.start
+    )
+    return write_outputs(results, out_dir, manifest, early)

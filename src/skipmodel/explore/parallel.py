@@ -36,6 +36,7 @@ import numpy as np
 from skipmodel.errors import SkipmodelError
 from skipmodel.explore.accumulators import TrackCounter
 from skipmodel.explore.passes import (
+    TRACK_VIEWS,
     ExploreOptions,
     Results,
     StoreSources,
@@ -94,7 +95,7 @@ def warm_up(options: ExploreOptions) -> None:
     start-up (~1 s: a fork server importing the explore modules, then the fonts) overlaps the
     passes instead of delaying the figures. Never fails: a pool that cannot start is dropped
     and the work runs here."""
-    n = min(options.workers, len(options.views))
+    n = _participants(options)
     if n < 2:
         return
     try:
@@ -239,10 +240,13 @@ def _draw_many(results: Results, names: Sequence[str], out: Path) -> list[Drawn]
     return [draw_view(results, name, out) for name in names]
 
 
-def _share(names: Sequence[str], participants: int) -> list[list[str]]:
-    """Views per participant, slowest first, each to the least loaded (LPT scheduling)."""
+def _share(
+    names: Sequence[str], participants: int, busy: dict[int, int] | None = None
+) -> list[list[str]]:
+    """Views per participant, slowest first, each to the least loaded (LPT scheduling);
+    ``busy``: cost already queued at a participant."""
     shares: list[list[str]] = [[] for _ in range(participants)]
-    load = [0] * participants
+    load = [(busy or {}).get(k, 0) for k in range(participants)]
     for name in sorted(names, key=lambda v: -VIEW_COST.get(v, 1)):
         k = load.index(min(load))
         shares[k].append(name)
@@ -250,27 +254,63 @@ def _share(names: Sequence[str], participants: int) -> list[list[str]]:
     return shares
 
 
-def draw_views(results: Results, out: Path) -> list[Drawn]:
+def _participants(options: ExploreOptions) -> int:
+    """Processes drawing figures: this one and ``n - 1`` workers (one pool for everything)."""
+    return min(options.workers, len(options.views))
+
+
+class EarlyViews:
+    """The views of the tracks table (:data:`~skipmodel.explore.passes.TRACK_VIEWS`), drawn
+    by a worker while this process reads the log: pass :meth:`start` as ``compute``'s
+    ``on_tracks`` and the object to :func:`draw_views`. Does nothing without workers."""
+
+    def __init__(self, out: str | os.PathLike[str]) -> None:
+        self.out = Path(out).resolve()
+        self.futures: list[Future[list[Drawn]]] = []
+        self.names: list[str] = []
+
+    def start(self, results: Results) -> None:
+        n = _participants(results.options)
+        names = [v for v in TRACK_VIEWS if results.options.wants(v)]
+        if n < 2 or not names:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        try:
+            self.futures = [pool(n - 1).submit(_draw_many, results, names, self.out)]
+        except (BrokenProcessPool, OSError):
+            _drop_pool(n - 1)
+            return
+        self.names = names
+
+    def pending(self) -> bool:
+        return not all(f.done() for f in self.futures)
+
+
+def draw_views(results: Results, out: Path, early: EarlyViews | None = None) -> list[Drawn]:
     """Every requested view, in ``options.views`` order; drawn here and in worker processes
-    when there are several CPUs."""
-    names = list(results.options.views)
+    when there are several CPUs (those of ``early`` already handed to a worker)."""
     out = out.resolve()  # the workers keep the directory they started in
-    n = min(results.options.workers, len(names))
+    started = list(early.names) if early is not None else []
+    futures: list[Future[list[Drawn]]] = list(early.futures) if early is not None else []
+    names = [v for v in results.options.views if v not in started]
+    n = _participants(results.options)
     drawn: dict[str, Drawn] = {}
-    futures: list[Future[list[Drawn]]] = []
     mine = names
-    if n > 1:
+    if n > 1 and names:
         # The workers need the aggregated tables only: not the per-track play counts (the
         # summary, made here, uses them) nor the transitions spill (already counted).
         light = dataclasses.replace(
             results, log=dataclasses.replace(results.log, tracks=TrackCounter(), transitions=None)
         )
-        mine, *theirs = _share(names, n)
+        busy = {1: sum(VIEW_COST.get(v, 1) for v in started)} if early and early.pending() else {}
+        mine, *theirs = _share(names, n, busy)
         try:
-            futures = [pool(n - 1).submit(_draw_many, light, share, out) for share in theirs]
+            futures += [
+                pool(n - 1).submit(_draw_many, light, share, out) for share in theirs if share
+            ]
         except (BrokenProcessPool, OSError):
             _drop_pool(n - 1)
-            mine, futures = names, []
+            mine = names
     for view in _draw_many(results, mine, out):
         drawn[view.name] = view
     for future in futures:
@@ -282,4 +322,4 @@ def draw_views(results: Results, out: Path) -> list[Drawn]:
                 f"an explore worker process died ({error}); re-run with --jobs 1"
             ) from error
         drawn.update((view.name, view) for view in done)
-    return [drawn[name] for name in names]
+    return [drawn[name] for name in results.options.views]

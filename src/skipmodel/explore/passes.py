@@ -1,20 +1,21 @@
-"""Drive the streaming passes: the log once, the (small) tracks table twice.
+"""Drive the streaming passes: the log once, the (small) tracks table up to three times.
 
 Pass plan, for a store of R plays and T tracks:
 
 1. tracks table: range of each feature (T rows), to fix histogram and grid bin edges;
-2. log, the columns the views need: every log view at once, exact play counts per track, and
+2. tracks table: histograms and feature-by-duration sums (T rows), so those views can be drawn
+   while the log is read (``compute(..., on_tracks=...)``);
+3. log, the columns the views need: every log view at once, exact play counts per track, and
    the transitions: the first two million spilled to a temporary file as track-hash pairs,
    the others counted among the ~1000 most played tracks so far
    (:class:`~skipmodel.explore.plays.TransitionSpill`);
-3. tracks table: histograms, feature-by-duration sums, and the ids (and ordering feature) of
-   the N most played tracks, now known (T rows);
-4. the transitions spill, replayed in 1 M-pair chunks, plus the candidates' counts, to count
+4. tracks table: the ids (and ordering feature) of the N most played tracks, now known;
+5. the transitions spill, replayed in 1 M-pair chunks, plus the candidates' counts, to count
    transitions among the top N (or, were a top track not a candidate, a second log pass
    counting those alone).
 
-The log is read once (unless that happens); memory is bounded by the number of groups and distinct tracks (see
-:mod:`.accumulators`), never by R.
+The log is read once (unless that happens); memory is bounded by the number of groups and
+distinct tracks (see :mod:`.accumulators`), never by R.
 """
 
 from __future__ import annotations
@@ -293,9 +294,24 @@ class Results:
         return self.log.tracks
 
 
-def compute(sources: Sources, options: ExploreOptions, *, progress: bool = False) -> Results:
-    """Run the passes of the module docstring and return the filled accumulators."""
+#: Views drawn from the tracks table alone (ready before the log pass).
+TRACK_VIEWS: tuple[str, ...] = ("feature_histograms", "feature_by_duration")
+
+
+def compute(
+    sources: Sources,
+    options: ExploreOptions,
+    *,
+    progress: bool = False,
+    on_tracks: Callable[[Results], None] | None = None,
+) -> Results:
+    """Run the passes of the module docstring and return the filled accumulators.
+
+    ``on_tracks``, if given, is called before the log pass with the results of the
+    :data:`TRACK_VIEWS` (an empty log), so they can be drawn meanwhile.
+    """
     want_hist = options.wants("feature_histograms")
+    want_duration = options.wants("feature_by_duration")
     want_chains = options.wants("memory_in_chains")
     want_transitions = options.wants("transitions")
     hist_features = list(TRACK_NUMERIC_FEATURES) if want_hist else []
@@ -312,6 +328,17 @@ def compute(sources: Sources, options: ExploreOptions, *, progress: bool = False
         scales[CHAINS_SCALE] = FeatureScale.build(
             options.feature, extents[options.feature], options.bins
         )
+    tracks = None
+    if want_hist or want_duration:
+        tracks = TrackPass(
+            {f: scales[f] for f in hist_features},
+            options.duration_feature if want_duration else None,
+            options.duration_step,
+        )
+        for batch in sources.track_batches(tracks.columns):
+            tracks.update(batch)
+        if on_tracks is not None:
+            on_tracks(Results(options, LogPass(Overview(), Calendar()), scales, tracks))
 
     chains_edges = scales[CHAINS_SCALE].edges if want_chains else None
     log = new_log_pass(options, chains_edges)
@@ -326,35 +353,27 @@ def compute(sources: Sources, options: ExploreOptions, *, progress: bool = False
                 "the store (or the --fraction sample of it) holds no plays; "
                 "ingest some logs or raise --fraction"
             )
-        top_hashes, top_plays = log.tracks.top(options.top_tracks if want_transitions else 0)
-        top = TopTracks(top_hashes) if want_transitions else None
-        tracks = None
-        if want_hist or options.wants("feature_by_duration") or want_transitions:
-            duration_feature = (
-                options.duration_feature if options.wants("feature_by_duration") else None
-            )
-            tracks = TrackPass(
-                {f: scales[f] for f in hist_features},
-                duration_feature,
-                options.duration_step,
-                top,
-                options.order_by,
-            )
-            for batch in sources.track_batches(tracks.columns):
-                tracks.update(batch)
         transitions = None
-        if log.transitions is not None and top is not None and tracks is not None:
+        if log.transitions is not None and want_transitions:
+            top_hashes, top_plays = log.tracks.top(options.top_tracks)
+            top = TopTracks(top_hashes)
+            # the ids (and ordering feature) of the top N, from the tracks table
+            ranked = TrackPass({}, None, options.duration_step, top, options.order_by)
+            for batch in sources.track_batches(ranked.columns):
+                ranked.update(batch)
             counts = log.transitions.count(top)
             if counts is None:  # a top track was not among the candidates: count again
                 counts = _count_transitions_again(sources, options, top)
             transitions = TransitionCounts(
                 counts=counts,
-                labels=tracks.labels,
+                labels=ranked.labels,
                 plays=top_plays,
                 order_by=options.order_by,
-                order_values=tracks.order_values,
+                order_values=ranked.order_values,
                 total=log.transitions.transitions,
             )
+            if tracks is None:
+                tracks = ranked
     finally:
         if log.transitions is not None:
             log.transitions.close()
