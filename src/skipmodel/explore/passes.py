@@ -80,7 +80,6 @@ LOG_PASS_MIN_WORKERS = 3
 LOG_COLUMNS_NEEDED: tuple[str, ...] = (
     "session_id",
     "session_position",
-    "session_length",
     "track_id_clean",
     *SKIP_OUTCOMES,
     "hour_of_day",
