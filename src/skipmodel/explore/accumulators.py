@@ -127,6 +127,12 @@ class GroupSums:
         if len(self.keys) == 0 and bool(np.all(keys[1:] > keys[:-1])):
             self.keys, self.sums = keys.copy(), sums.copy()
             return
+        if len(keys) and len(self.keys):
+            # the common case in a pass: keys seen before (the same hours, positions, days)
+            at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+            if bool(np.all(self.keys[at] == keys)) and bool(np.all(at[1:] > at[:-1])):
+                self.sums[at] += sums
+                return
         self.keys, self.sums = reduce_by_key(
             np.concatenate([self.keys, keys]), np.concatenate([self.sums, sums])
         )
