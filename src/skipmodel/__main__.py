@@ -2,4 +2,5 @@ import sys
 
 from skipmodel.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # also keeps worker processes from running the CLI again
+    sys.exit(main())
