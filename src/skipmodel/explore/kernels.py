@@ -1,22 +1,22 @@
-"""The log pass's compiled loops: the per-play sums of a whole bucket, and the replay of the
-transitions spill.
+"""The log pass's compiled loops (Numba), each one pass over a whole bucket's plays.
 
-:class:`~skipmodel.explore.plays.BucketPlays` feeds the overview, calendar, previous-outcome and
-memory-in-chains accumulators. Done view by view in NumPy, each builds its own integer key
-array (a copy, a shift, a multiply, an add) before its ``bincount``: about 110 ns per play for
-the four. :func:`update_bucket` makes one pass over the plays instead, incrementing small dense
-``(key, outcome pattern)`` count tables (a few kB, in cache), about 10 ns per play, and folds
-them into the same :class:`~skipmodel.explore.accumulators.GroupSums` with the same keys, so
-the numbers are those of the NumPy path exactly (``tests/test_explore_buckets.py`` compares
-the two).
+- :func:`update_bucket`: the overview, calendar, previous-outcome and memory-in-chains sums.
+  Done view by view in NumPy, each builds its own integer key array (a copy, a shift, a
+  multiply, an add) before its ``bincount``: about 110 ns per play for the four. The loop
+  increments small dense ``(key, outcome pattern)`` tables (a few kB, in cache) instead, about
+  15 ns per play, and folds them into the same
+  :class:`~skipmodel.explore.accumulators.GroupSums` under the same keys.
+- :func:`count_tracks_and_transitions`: plays per track by track row, and, once the transition
+  candidates are fixed (:class:`~skipmodel.explore.plays.TransitionSpill`), the transitions
+  among them, with no per-play hash.
+- :func:`count_top_pairs`: the replay of the transitions spill, each hash pair ranked by the
+  slot table of :class:`~skipmodel.explore.accumulators.TopTracks`.
+- :func:`outcome_flags`: the outcome bit patterns straight from the Arrow bitmaps.
 
-:func:`count_top_pairs` replays the transitions spill: each (previous, current) hash pair is
-ranked among the top N tracks by a direct slot lookup (see
-:class:`~skipmodel.explore.accumulators.TopTracks`) in one pass, instead of the six NumPy
-passes of ranking both columns.
-
-Numba compiles each loop on first use and caches the machine code (``cache=True``:
-``__pycache__`` beside this file, else ``NUMBA_CACHE_DIR``).
+The numbers are those of the NumPy accumulators exactly (``tests/test_explore_buckets.py``
+compares the two paths, ``skipmodel.explore.plays.FUSED`` switches). Numba compiles each loop
+on first use and caches the machine code (``NUMBA_CACHE_DIR`` if set, as the Makefile does,
+else ``__pycache__`` beside this file).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 
 from skipmodel.explore.dates import MAX_DAYS_FROM_FILE_DAY, session_stray_mask
+from skipmodel.explore.plays import HOURS_PER_DAY, POSITION_STRIDE
 from skipmodel.schema import SKIP_OUTCOMES
 
 if TYPE_CHECKING:
@@ -36,11 +37,8 @@ if TYPE_CHECKING:
 
 #: Outcome bit patterns (``SKIP_OUTCOMES`` as bits): the second axis of every count table.
 PATTERNS = 1 << len(SKIP_OUTCOMES)
-HOURS_PER_DAY = 24
-#: Key stride for (previous state, position) keys, as :data:`.plays.POSITION_STRIDE`.
-POSITION_STRIDE = 256
 #: A bucket whose (day, hour) table would hold more cells than this (dates spread over
-#: decades) has its day-hour sums made by the NumPy path instead.
+#: decades) goes the NumPy way instead.
 MAX_DAY_HOUR_CELLS = 1 << 18
 
 
@@ -126,7 +124,8 @@ def _span(values: np.ndarray) -> tuple[int, int]:
 
 def update_bucket(log: LogPass, b: BucketPlays) -> bool:
     """Add ``b`` to ``log``'s overview, calendar, previous-outcome and chains accumulators;
-    False (nothing added) when the bucket needs the NumPy path (dates spread too widely)."""
+    False (nothing added) when the bucket needs the NumPy path (dates spread over decades,
+    hours below 0, or a summary feature other than the chains feature)."""
     if b.n == 0:
         return True
     overview, calendar, previous, chains = log.overview, log.calendar, log.previous, log.chains

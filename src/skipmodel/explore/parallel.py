@@ -74,7 +74,8 @@ def _context() -> mp.context.BaseContext:
 
 
 def pool(workers: int) -> ProcessPoolExecutor:
-    """The (cached) pool of ``workers`` processes; shut down when the interpreter exits."""
+    """The (cached) pool of ``workers`` processes (``jobs - 1``: one pool serves the log pass
+    and the figures); shut down when the interpreter exits."""
     if workers not in _POOLS:
         _POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=_context())
     return _POOLS[workers]
@@ -99,15 +100,15 @@ def warm_up(options: ExploreOptions) -> None:
     start-up (~1 s: a fork server importing the explore modules, then the fonts) overlaps the
     passes instead of delaying the figures. Never fails: a pool that cannot start is dropped
     and the work runs here."""
-    n = _participants(options)
+    n, size = _participants(options), options.workers - 1
     if n < 2:
         return
     try:
-        executor = pool(n - 1)
+        executor = pool(size)
         for _ in range(n - 1):
             executor.submit(_warm)
     except (BrokenProcessPool, OSError):
-        _drop_pool(n - 1)
+        _drop_pool(size)
 
 
 def _drop_pool(workers: int) -> None:
@@ -177,7 +178,7 @@ def log_pass(
 ) -> bool:
     """Fill ``log`` here and in worker processes; False (``log`` untouched) if that is not
     worth it (fewer than two buckets) or worker processes cannot be started."""
-    n = min(options.workers, sources.n_buckets())
+    n, size = min(options.workers, sources.n_buckets()), options.workers - 1
     if n < 2:
         return False
     # absolute: the workers keep the directory they started in
@@ -185,13 +186,13 @@ def log_pass(
     with tempfile.TemporaryDirectory(prefix="skipmodel-explore-claims-") as claims:
         try:
             futures = [
-                pool(n - 1).submit(
+                pool(size).submit(
                     _claimed_pass, *args, sources.file_day_rule, options, chains_edges, claims, i, n
                 )
                 for i in range(1, n)
             ]
         except (BrokenProcessPool, OSError):
-            _drop_pool(n - 1)
+            _drop_pool(size)
             return False
         schedule = Claims(claims).schedule(0, n)
         for plays in _log_plays(sources, options, chains_edges is not None, schedule):
@@ -200,7 +201,7 @@ def log_pass(
         try:
             shards = [future.result() for future in futures]
         except BrokenProcessPool as error:
-            _drop_pool(n - 1)
+            _drop_pool(size)
             raise SkipmodelError(
                 f"an explore worker process died ({error}); re-run with --jobs 1"
             ) from error
@@ -274,15 +275,15 @@ class EarlyViews:
         self.names: list[str] = []
 
     def start(self, results: Results) -> None:
-        n = _participants(results.options)
+        n, size = _participants(results.options), results.options.workers - 1
         names = [v for v in TRACK_VIEWS if results.options.wants(v)]
         if n < 2 or not names:
             return
         self.out.mkdir(parents=True, exist_ok=True)
         try:
-            self.futures = [pool(n - 1).submit(_draw_many, results, names, self.out)]
+            self.futures = [pool(size).submit(_draw_many, results, names, self.out)]
         except (BrokenProcessPool, OSError):
-            _drop_pool(n - 1)
+            _drop_pool(size)
             return
         self.names = names
 
@@ -297,7 +298,7 @@ def draw_views(results: Results, out: Path, early: EarlyViews | None = None) -> 
     started = list(early.names) if early is not None else []
     futures: list[Future[list[Drawn]]] = list(early.futures) if early is not None else []
     names = [v for v in results.options.views if v not in started]
-    n = _participants(results.options)
+    n, size = _participants(results.options), results.options.workers - 1
     drawn: dict[str, Drawn] = {}
     mine = names
     if n > 1 and names:
@@ -312,10 +313,10 @@ def draw_views(results: Results, out: Path, early: EarlyViews | None = None) -> 
         mine, *theirs = _share(names, n, busy)
         try:
             futures += [
-                pool(n - 1).submit(_draw_many, light, share, out) for share in theirs if share
+                pool(size).submit(_draw_many, light, share, out) for share in theirs if share
             ]
         except (BrokenProcessPool, OSError):
-            _drop_pool(n - 1)
+            _drop_pool(size)
             mine = names
     for view in _draw_many(results, mine, out):
         drawn[view.name] = view
@@ -323,7 +324,7 @@ def draw_views(results: Results, out: Path, early: EarlyViews | None = None) -> 
         try:
             done = future.result()
         except BrokenProcessPool as error:
-            _drop_pool(n - 1)
+            _drop_pool(size)
             raise SkipmodelError(
                 f"an explore worker process died ({error}); re-run with --jobs 1"
             ) from error
