@@ -140,3 +140,27 @@ def test_early_views_are_drawn_by_a_worker(store, tmp_path):
     drawn = parallel.draw_views(results, tmp_path / "out", early)
     assert [d.name for d in drawn] == list(options.views)
     assert all(d.image.is_file() for d in drawn)
+
+
+@pytest.mark.parametrize(
+    ("max_rows", "schedule", "depth"), [(10**9, False, 2), (1, False, 1), (10**9, True, 1)]
+)
+def test_read_ahead_depth(store, monkeypatch, max_rows, schedule, depth):
+    """Two buckets are read ahead, one when the store's buckets are large (memory) or the
+    buckets are claimed by several processes (claim no more than needed)."""
+    from skipmodel import loaders
+
+    seen: list[int] = []
+    original = loaders._read_ahead
+    monkeypatch.setattr(
+        loaders,
+        "_read_ahead",
+        lambda jobs, tracks, d=1: seen.append(d) or original(jobs, tracks, d),
+    )
+    monkeypatch.setattr(loaders, "READ_AHEAD_MAX_ROWS", max_rows)
+    spec = SampleSpec(columns=["session_id"], features=False, lags=0)
+    rows = sum(
+        b.table.num_rows
+        for b in iter_buckets(store, spec, schedule=(lambda b: b) if schedule else None)
+    )
+    assert rows > 0 and seen == [depth]

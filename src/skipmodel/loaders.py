@@ -8,7 +8,8 @@ one file that declares its order, is not re-sorted); track features, lags and ro
 then applied batch by batch, batches cut at session boundaries. A worker thread reads and sorts the next bucket
 while the current one is emitted (``READ_AHEAD``), so memory is bounded by two buckets' log
 columns plus one batch of output (:func:`iter_buckets`, whole buckets for NumPy consumers,
-reads ``READ_AHEAD_DEPTH`` = 2 ahead on two threads: three buckets). Full passes index the track ids once per call
+reads ``READ_AHEAD_DEPTH`` = 2 ahead on two threads: three buckets, unless they are large).
+Full passes index the track ids once per call
 (:meth:`skipmodel.track_join.TrackFeatures.build_index`); a one-bucket read probes instead.
 
 Which sessions are read is decided in :mod:`skipmodel.sampling`; lag rules live in
@@ -110,6 +111,8 @@ READ_AHEAD = True
 #: Buckets read ahead at once, each on its own thread (Parquet decoding and most NumPy work
 #: release the GIL, so two threads keep two CPUs busy).
 READ_AHEAD_DEPTH = 2
+#: ... when the store's buckets hold at most this many plays on average (else one ahead).
+READ_AHEAD_MAX_ROWS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -725,14 +728,18 @@ def iter_buckets(
         plan, log_read=tuple(c for c in LOG_COLUMNS if c in wanted), read_sources=sources
     )
     layout = open_store(store)
-    n_buckets = int(layout.read_manifest().get("n_buckets", DEFAULT_BUCKETS))
+    manifest = layout.read_manifest()
+    n_buckets = int(manifest.get("n_buckets", DEFAULT_BUCKETS))
     selection = select_buckets(n_buckets, fraction=spec.fraction, seed=spec.seed)
     tracks, jobs = _start(layout, plan, selection)
     chosen = (
         jobs.values() if schedule is None else (jobs[b] for b in schedule(tuple(jobs)) if b in jobs)
     )
-    # claimed buckets (processes sharing a sample) are read one ahead: claim no more than needed
-    depth = 1 if schedule is not None else READ_AHEAD_DEPTH
+    # claimed buckets (processes sharing a sample) are read one ahead: claim no more than
+    # needed; so are large buckets (a third one in memory would cost more than it saves)
+    rows = int(manifest.get("totals", {}).get("log_rows_written", 0))
+    large = rows > READ_AHEAD_MAX_ROWS * max(n_buckets, 1)
+    depth = 1 if schedule is not None or large else READ_AHEAD_DEPTH
     for bucket in _read_ahead(chosen, tracks, depth):
         yield BucketRows(
             table=bucket.table,
