@@ -63,6 +63,7 @@ __all__ = [
     "CompactReport",
     "compact",
     "compact_store",
+    "file_metadata",
     "is_sorted_file",
     "pending_compaction",
     "recover_compactions",
@@ -109,12 +110,18 @@ def _metadata(path: Path) -> dict[bytes, bytes]:
     return pq.read_schema(path).metadata or {}
 
 
+def file_metadata(path: Path) -> dict[bytes, bytes]:
+    """A part file's key-value metadata, {} when it cannot be read (reading the file then
+    says why)."""
+    try:
+        return _metadata(path)
+    except (OSError, pa.ArrowException):
+        return {}
+
+
 def is_sorted_file(path: Path) -> bool:
     """Whether a session part file declares its rows sorted by ``(session_id, position)``."""
-    try:
-        return _metadata(path).get(SORTED_KEY) == SORTED_VALUE
-    except (OSError, pa.ArrowException):
-        return False
+    return file_metadata(path).get(SORTED_KEY) == SORTED_VALUE
 
 
 def pending_compaction(bucket_dir: Path) -> bool:
@@ -126,10 +133,7 @@ def _is_compacted(files: list[Path], tracks: str | None = None) -> bool:
     """One compacted file (whose track rows refer to the track files ``tracks``, if given)."""
     if not (len(files) == 1 and files[0].name.startswith(COMPACT_PREFIX)):
         return False
-    try:
-        meta = _metadata(files[0])
-    except (OSError, pa.ArrowException):
-        return False
+    meta = file_metadata(files[0])  # {} if unreadable: not compacted
     fresh = tracks is None or meta.get(TRACKS_KEY) == tracks.encode()
     return meta.get(SORTED_KEY) == SORTED_VALUE and fresh
 
@@ -137,14 +141,6 @@ def _is_compacted(files: list[Path], tracks: str | None = None) -> bool:
 def tracks_signature(layout: StoreLayout) -> str:
     """The track part files a track row refers to (JSON list of names: their fingerprints)."""
     return json.dumps([p.name for p in part_files(layout.tracks)])
-
-
-def valid_track_rows(path: Path, signature: str) -> bool:
-    """Whether ``path`` holds :data:`TRACK_ROW_COLUMN` computed against the current tracks."""
-    try:
-        return _metadata(path).get(TRACKS_KEY) == signature.encode()
-    except (OSError, pa.ArrowException):
-        return False
 
 
 def _track_rows(table: pa.Table, tracks: TrackFeatures | None) -> pa.Array:

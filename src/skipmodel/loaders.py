@@ -44,7 +44,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.ingest_compact import (
@@ -53,6 +52,7 @@ from skipmodel.ingest_compact import (
     SOURCE_COLUMN,
     TRACK_ROW_COLUMN,
     TRACKS_KEY,
+    file_metadata,
     pending_compaction,
     tracks_signature,
 )
@@ -382,14 +382,6 @@ def _row_mask(table: pa.Table, plan: _Plan) -> pa.Array | None:
     return mask
 
 
-def _file_metadata(path: Path) -> dict[bytes, bytes]:
-    """A part file's key-value metadata ({} when unreadable: the read then says why)."""
-    try:
-        return pq.read_schema(path).metadata or {}
-    except (OSError, pa.ArrowException):
-        return {}
-
-
 def _read_bucket(
     files: Sequence[Path], plan: _Plan, partial: BucketSelection | None
 ) -> tuple[pa.Table, np.ndarray]:
@@ -405,7 +397,7 @@ def _read_bucket(
     read_schema = pa.schema([_log_field(c, True, reading=True) for c in plan.log_read])
     # one compacted file declares its order (no ranking of session ids, no sort) and may hold
     # the track rows of compaction's join and each row's source: read all in one go
-    meta = _file_metadata(files[0]) if len(files) == 1 else {}
+    meta = file_metadata(files[0]) if len(files) == 1 else {}
     presorted = meta.get(SORTED_KEY) == SORTED_VALUE
     extra = []
     if (
