@@ -164,3 +164,24 @@ def test_read_ahead_depth(store, monkeypatch, max_rows, schedule, depth):
         for b in iter_buckets(store, spec, schedule=(lambda b: b) if schedule else None)
     )
     assert rows > 0 and seen == [depth]
+
+
+def test_without_worker_processes_the_work_runs_here(store, tmp_path, monkeypatch):
+    def cannot_start(size):
+        raise OSError("no processes here")
+
+    monkeypatch.setattr(parallel, "pool", cannot_start)
+    monkeypatch.setattr(passes, "LOG_PASS_MIN_WORKERS", 2)
+    out = explore(store, tmp_path / "out", ExploreOptions(min_count=1, jobs=2))
+    assert sorted(out.images) == sorted(passes.VIEWS)
+    assert all(path.is_file() for path in out.images.values())
+
+
+def test_a_dead_worker_is_a_one_line_error():
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    dead: Future[object] = Future()
+    dead.set_exception(BrokenProcessPool("killed"))
+    with pytest.raises(SkipmodelError, match="re-run with --jobs 1"):
+        parallel._results([dead], 1)

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -100,15 +101,33 @@ def warm_up(options: ExploreOptions) -> None:
     start-up (~1 s: a fork server importing the explore modules, then the fonts) overlaps the
     passes instead of delaying the figures. Never fails: a pool that cannot start is dropped
     and the work runs here."""
-    n, size = _participants(options), options.workers - 1
-    if n < 2:
-        return
+    n = _participants(options)
+    if n >= 2:
+        _submit(options.workers - 1, [(_warm, ())] * (n - 1))
+
+
+def _submit(
+    size: int, calls: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]
+) -> list[Future[Any]] | None:
+    """Hand ``calls`` (function, arguments) to the pool of ``size`` workers; None, with the
+    pool dropped, when worker processes cannot be started (the caller works alone)."""
     try:
         executor = pool(size)
-        for _ in range(n - 1):
-            executor.submit(_warm)
+        return [executor.submit(function, *args) for function, args in calls]
     except (BrokenProcessPool, OSError):
         _drop_pool(size)
+        return None
+
+
+def _results(futures: Sequence[Future[Any]], size: int) -> list[Any]:
+    """What the workers returned, in order; a worker that died is a one-line error."""
+    try:
+        return [future.result() for future in futures]
+    except BrokenProcessPool as error:
+        _drop_pool(size)
+        raise SkipmodelError(
+            f"an explore worker process died ({error}); re-run with --jobs 1"
+        ) from error
 
 
 def _drop_pool(workers: int) -> None:
@@ -184,27 +203,15 @@ def log_pass(
     # absolute: the workers keep the directory they started in
     args = (str(Path(sources.layout.root).resolve()), sources.fraction, sources.seed)
     with tempfile.TemporaryDirectory(prefix="skipmodel-explore-claims-") as claims:
-        try:
-            futures = [
-                pool(size).submit(
-                    _claimed_pass, *args, sources.file_day_rule, options, chains_edges, claims, i, n
-                )
-                for i in range(1, n)
-            ]
-        except (BrokenProcessPool, OSError):
-            _drop_pool(size)
+        rest = (sources.file_day_rule, options, chains_edges, claims)
+        futures = _submit(size, [(_claimed_pass, (*args, *rest, i, n)) for i in range(1, n)])
+        if futures is None:
             return False
         schedule = Claims(claims).schedule(0, n)
         for plays in _log_plays(sources, options, chains_edges is not None, schedule):
             log.update(plays)
             bar.advance(plays.n)
-        try:
-            shards = [future.result() for future in futures]
-        except BrokenProcessPool as error:
-            _drop_pool(size)
-            raise SkipmodelError(
-                f"an explore worker process died ({error}); re-run with --jobs 1"
-            ) from error
+        shards = _results(futures, size)
     for shard in shards:
         log.merge(shard)
         bar.advance(shard.overview.rows)
@@ -275,17 +282,13 @@ class EarlyViews:
         self.names: list[str] = []
 
     def start(self, results: Results) -> None:
-        n, size = _participants(results.options), results.options.workers - 1
         names = [v for v in TRACK_VIEWS if results.options.wants(v)]
-        if n < 2 or not names:
+        if _participants(results.options) < 2 or not names:
             return
         self.out.mkdir(parents=True, exist_ok=True)
-        try:
-            self.futures = [pool(size).submit(_draw_many, results, names, self.out)]
-        except (BrokenProcessPool, OSError):
-            _drop_pool(size)
-            return
-        self.names = names
+        futures = _submit(results.options.workers - 1, [(_draw_many, (results, names, self.out))])
+        if futures is not None:
+            self.futures, self.names = futures, names
 
     def pending(self) -> bool:
         return not all(f.done() for f in self.futures)
@@ -311,22 +314,13 @@ def draw_views(results: Results, out: Path, early: EarlyViews | None = None) -> 
         if early is not None and early.pending():
             busy[1] = sum(VIEW_COST.get(v, 1) for v in started)
         mine, *theirs = _share(names, n, busy)
-        try:
-            futures += [
-                pool(size).submit(_draw_many, light, share, out) for share in theirs if share
-            ]
-        except (BrokenProcessPool, OSError):
-            _drop_pool(size)
+        handed = _submit(size, [(_draw_many, (light, share, out)) for share in theirs if share])
+        if handed is None:
             mine = names
+        else:
+            futures += handed
     for view in _draw_many(results, mine, out):
         drawn[view.name] = view
-    for future in futures:
-        try:
-            done = future.result()
-        except BrokenProcessPool as error:
-            _drop_pool(size)
-            raise SkipmodelError(
-                f"an explore worker process died ({error}); re-run with --jobs 1"
-            ) from error
+    for done in _results(futures, size):
         drawn.update((view.name, view) for view in done)
     return [drawn[name] for name in results.options.views]
