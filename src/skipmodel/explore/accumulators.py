@@ -399,8 +399,12 @@ def outcome_flags(columns: Sequence[np.ndarray]) -> np.ndarray:
 
 def flag_totals(flags: np.ndarray, k: int) -> np.ndarray:
     """Sum of each of the ``k`` outcome bits over ``flags``."""
-    counts = np.bincount(flags, minlength=1 << k).astype(np.float64)
-    return counts @ _pattern_matrix(k)[:, 1:]
+    return pattern_totals(np.bincount(flags, minlength=1 << k), k)
+
+
+def pattern_totals(counts: np.ndarray, k: int) -> np.ndarray:
+    """Sum of each of the ``k`` outcome bits, from the rows counted per bit pattern."""
+    return counts.astype(np.float64) @ _pattern_matrix(k)[:, 1:]
 
 
 def stack_flags(columns: Sequence[np.ndarray]) -> np.ndarray:

@@ -312,7 +312,6 @@ def compute(
     want_hist = options.wants("feature_histograms")
     want_duration = options.wants("feature_by_duration")
     want_chains = options.wants("memory_in_chains")
-    want_transitions = options.wants("transitions")
     hist_features = list(TRACK_NUMERIC_FEATURES) if want_hist else []
     range_features = list(
         dict.fromkeys([*hist_features, *([options.feature] if want_chains else [])])
@@ -353,7 +352,7 @@ def compute(
                 "ingest some logs or raise --fraction"
             )
         transitions = None
-        if log.transitions is not None and want_transitions:
+        if log.transitions is not None:  # the transitions view is wanted
             top_hashes, top_plays = log.tracks.top(options.top_tracks)
             top = TopTracks(top_hashes)
             # the ids (and ordering feature) of the top N, from the tracks table

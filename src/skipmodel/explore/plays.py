@@ -153,18 +153,31 @@ class PlayBatch:
             prev_hash[other] = hash_tracks(prev_ids.filter(pa.array(other)))[0]
         return prev_hash[has_prev], current[has_prev]
 
+    # the calendar columns in their stored types (what the compiled loops read), and as int64
+    @cached_property
+    def position8(self) -> np.ndarray:
+        return _numpy(self.column("session_position"), np.int8)
+
+    @cached_property
+    def hour8(self) -> np.ndarray:
+        return _numpy(self.column("hour_of_day"), np.int8)
+
+    @cached_property
+    def days32(self) -> np.ndarray:
+        """Date as integer days since 1970-01-01."""
+        return _numpy(self.column("date").cast(pa.int32()), np.int32)
+
     @cached_property
     def position(self) -> np.ndarray:
-        return _numpy(self.column("session_position"), np.int64)
+        return self.position8.astype(np.int64)
 
     @cached_property
     def hour(self) -> np.ndarray:
-        return _numpy(self.column("hour_of_day"), np.int64)
+        return self.hour8.astype(np.int64)
 
     @cached_property
     def days(self) -> np.ndarray:
-        """Date as integer days since 1970-01-01."""
-        return _numpy(self.column("date").cast(pa.int32()), np.int64)
+        return self.days32.astype(np.int64)
 
     @cached_property
     def starts(self) -> np.ndarray:
@@ -224,13 +237,13 @@ class BucketPlays(PlayBatch):
         rows = self.bucket.track_rows
         return np.full(self.n, -1, dtype=np.int64) if rows is None else rows
 
-    # What the compiled loop of :mod:`.kernels` reads: columns in their stored integer types
-    # (no int64 copies), the track and lag rows, and the per-row file days as codes.
+    # What the compiled loops of :mod:`.kernels` read besides the calendar columns: the track
+    # and lag rows, and the per-row file days as codes.
 
     @cached_property
     def flags8(self) -> np.ndarray:
-        """:attr:`flags` as uint8, read from the Arrow bitmaps (:func:`.kernels.outcome_flags`)."""
-        found = _kernels().outcome_flags([self.column(c) for c in SKIP_OUTCOMES])
+        """:attr:`flags` as uint8, read from the Arrow bitmaps (:func:`.kernels.bitmap_flags`)."""
+        found = _kernels().bitmap_flags([self.column(c) for c in SKIP_OUTCOMES])
         return self.flags.astype(np.uint8) if found is None else found
 
     @property
@@ -246,18 +259,6 @@ class BucketPlays(PlayBatch):
     @property
     def features(self) -> TrackArrays:
         return self._features
-
-    @cached_property
-    def days32(self) -> np.ndarray:
-        return _numpy(self.column("date").cast(pa.int32()), np.int32)
-
-    @cached_property
-    def hour8(self) -> np.ndarray:
-        return _numpy(self.column("hour_of_day"), np.int8)
-
-    @cached_property
-    def position8(self) -> np.ndarray:
-        return _numpy(self.column("session_position"), np.int8)
 
     def source_codes(self) -> tuple[np.ndarray | None, np.ndarray]:
         """Each play's source as a code (int32) into the day of each source (int64), or
