@@ -367,7 +367,7 @@ class TrackArrays:
     _values: dict[str, np.ndarray] = field(default_factory=dict)
     _missing: dict[str, np.ndarray] = field(default_factory=dict)
     _bins: dict[tuple[str, bytes], np.ndarray] = field(default_factory=dict)
-    _codes: dict[tuple[str, str | None, bytes | None], np.ndarray] = field(default_factory=dict)
+    _codes: dict[tuple[str | None, bytes | None], np.ndarray] = field(default_factory=dict)
     _id_hashes: np.ndarray | None = None
 
     def id_hashes(self) -> np.ndarray:
@@ -392,7 +392,7 @@ class TrackArrays:
         table :mod:`.kernels` reads per play. None when ``feature`` is not the chains feature."""
         if chains is not None and feature is not None and feature != chains.feature:
             return None
-        key = ("_codes", feature, None if chains is None else chains.edges.tobytes())
+        key = (feature, None if chains is None else chains.edges.tobytes())
         if key not in self._codes:
             if chains is not None:
                 bins = self.bins(chains.feature, chains.edges)
@@ -632,10 +632,9 @@ class TransitionSpill:
     def __getstate__(self) -> dict[str, object]:
         """Pickled (from a worker process) with its file's path: the file is flushed and kept."""
         self._file.flush()
-        state = {
+        return {
             k: v for k, v in self.__dict__.items() if k not in ("_file", "lookup", "_row_ranks")
         }
-        return state
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
@@ -659,8 +658,7 @@ class TransitionSpill:
         n = top.n
         picks = []
         for hashes, _ in self.tables:
-            at = {int(h): i for i, h in enumerate(hashes)}
-            where = np.array([at.get(int(h), -1) for h in top.hashes], dtype=np.intp)
+            where = TopTracks(hashes).ranks(top.hashes)  # each top track's place in the table
             if (where < 0).any():
                 return None
             picks.append(where)
