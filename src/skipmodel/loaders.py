@@ -5,11 +5,11 @@ features joined and within-session lag columns; ``load_table`` / ``load_pandas``
 Each chosen bucket is read whole (all its part files, only the needed columns, session and track
 ids as dictionary codes) and sorted by ``(session_id, session_position)`` (a compacted bucket,
 one file that declares its order, is not re-sorted); track features, lags and row filters are
-then applied batch by batch, batches cut at session boundaries. A worker thread reads and sorts the next bucket
-while the current one is emitted (``READ_AHEAD``), so memory is bounded by two buckets' log
-columns plus one batch of output (:func:`iter_buckets`, whole buckets for NumPy consumers,
-reads ``READ_AHEAD_DEPTH`` = 2 ahead on two threads: three buckets, unless they are large).
-Full passes index the track ids once per call
+then applied batch by batch, batches cut at session boundaries. A worker thread reads and sorts
+the next bucket while the current one is emitted (``READ_AHEAD``), so memory is bounded by two
+buckets' log columns plus one batch of output. :func:`iter_buckets` (whole buckets, for NumPy
+consumers) reads ``READ_AHEAD_DEPTH`` = 2 ahead on two threads, three buckets in memory, unless
+they are large. Full passes index the track ids once per call
 (:meth:`skipmodel.track_join.TrackFeatures.build_index`); a one-bucket read probes instead.
 
 Which sessions are read is decided in :mod:`skipmodel.sampling`; lag rules live in
@@ -695,20 +695,21 @@ def iter_buckets(
 ) -> Iterator[BucketRows]:
     """The sample's buckets, whole, in ascending bucket order (see :class:`BucketRows`).
 
-        The same sessions, lags and track rows as :func:`iter_batches`, before any per-row work:
-        no feature or lag columns are materialised, so a consumer that reduces with NumPy gathers
-        only what it needs. A ``date_range`` is not applied (it is a per-row filter); asking for
-        one is an error. Memory: three buckets' log columns (:data:`READ_AHEAD_DEPTH` = 2 read ahead, on
-    two threads; one ahead with a ``schedule``).
+    The same sessions, lags and track rows as :func:`iter_batches`, before any per-row work:
+    no feature or lag columns are materialised, so a consumer that reduces with NumPy gathers
+    only what it needs. A ``date_range`` is not applied (it is a per-row filter); asking for
+    one is an error. Memory: three buckets' log columns (:data:`READ_AHEAD_DEPTH` = 2 read
+    ahead, on two threads); two (one ahead) with a ``schedule`` or when the store's buckets
+    average more than :data:`READ_AHEAD_MAX_ROWS` plays.
 
-        With ``sources``, the table of a compacted bucket also holds
-        :data:`skipmodel.ingest_compact.SOURCE_COLUMN` (the fingerprint of the input each row came
-        from, dictionary-encoded); buckets that are not compacted lack it.
+    With ``sources``, the table of a compacted bucket also holds
+    :data:`skipmodel.ingest_compact.SOURCE_COLUMN` (the fingerprint of the input each row came
+    from, dictionary-encoded); buckets that are not compacted lack it.
 
-        ``schedule``, given the sample's bucket numbers (ascending), yields the ones to read, in
-        the order to read them; it is consumed lazily, one bucket ahead of the caller, so several
-        processes can share a sample by claiming buckets as they go (each whole session is in
-        exactly one bucket). For example ``lambda b: b[0::2]`` reads every other bucket.
+    ``schedule``, given the sample's bucket numbers (ascending), yields the ones to read, in
+    the order to read them; it is consumed lazily, one bucket ahead of the caller, so several
+    processes can share a sample by claiming buckets as they go (each whole session is in
+    exactly one bucket). For example ``lambda b: b[0::2]`` reads every other bucket.
     """
     spec = _resolve(spec, overrides)
     if spec.date_range is not None:
