@@ -43,7 +43,7 @@ import pyarrow.parquet as pq
 
 from skipmodel.cpdag import correlation_from_store, pc
 from skipmodel.cpdag.corr import STORE_TRANSFORMS
-from skipmodel.schema import SCHEMA_VERSION, TRACK_SCHEMA
+from skipmodel.store.schema import SCHEMA_VERSION, TRACK_SCHEMA
 
 CACHE = Path("/tmp/skipmodel-bench")
 ALPHA = 1e-10
@@ -116,7 +116,7 @@ def _store(n: int) -> Path:
     a third of all pairs linked. Heavy-tailed features are written as ``exp(latent)`` (the
     default ``log`` transform recovers the latent value); integer columns are rounded.
     """
-    from skipmodel.schema import HEAVY_TAILED_FEATURES, TRACK_NUMERIC_FEATURES
+    from skipmodel.store.schema import HEAVY_TAILED_FEATURES, TRACK_NUMERIC_FEATURES
 
     root = CACHE / f"cpdag_dense2_store_{n}"
     if (root / "manifest.json").is_file():
@@ -292,7 +292,7 @@ def run(out_dir: Path, *, quick: bool) -> list[dict]:
 
 def _same_cpdag_on_simulator_dag(cl_pc, n: int) -> dict:  # noqa: ANN001 - causal-learn's pc
     """Ours vs causal-learn on the simulator's track-feature DAG (one separating set per pair)."""
-    from skipmodel.simulate_tracks import simulate_track_features, track_feature_table
+    from skipmodel.simulate.tracks import simulate_track_features, track_feature_table
 
     root = CACHE / f"cpdag_simdag_store_{n}"
     if not (root / "manifest.json").is_file():

@@ -1,6 +1,6 @@
 """Benchmark: ``skipmodel explore`` on a simulated store against one bare scan of its columns.
 
-Data: ``skipmodel.simulate`` (14 days, one file per day) ingested with ``skipmodel ingest``
+Data: ``skipmodel.simulate.mssd`` (14 days, one file per day) ingested with ``skipmodel ingest``
 (ingest ends by compacting each bucket into one sorted file), cached under
 ``$SKIPMODEL_BENCH_CACHE`` (default ``/tmp/skipmodel-bench/explore``); a cached store from
 before compaction existed is compacted first.
@@ -78,7 +78,7 @@ _SCAN = """
 import json, resource, sys, time
 import pyarrow.dataset as ds
 from skipmodel.explore.passes import LOG_COLUMNS_NEEDED
-from skipmodel.schema import TRACK_NUMERIC_FEATURES
+from skipmodel.store.schema import TRACK_NUMERIC_FEATURES
 store = sys.argv[1]
 cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
 start, cpu0 = time.perf_counter(), cpu()
@@ -97,7 +97,7 @@ print(json.dumps({"total": time.perf_counter() - start, "rows": rows, "cpu": cpu
 _LOADER = """
 import json, resource, sys, time
 from skipmodel.explore.passes import LOG_COLUMNS_NEEDED
-from skipmodel.loaders import SampleSpec, iter_batches
+from skipmodel.load.loaders import SampleSpec, iter_batches
 store = sys.argv[1]
 spec = SampleSpec(columns=list(LOG_COLUMNS_NEEDED), features=["danceability"], lags=1, lag_features=["danceability"])
 start = time.perf_counter()
@@ -128,11 +128,11 @@ def build_store(data_dir: Path, n_sessions: int, buckets: int) -> Path:
     """Simulate and ingest (cached): ``data_dir/store-<n>[x<buckets>]``, compacted."""
     store = store_path(data_dir, n_sessions, buckets)
     if (store / "manifest.json").is_file():
-        from skipmodel.ingest_compact import compact
+        from skipmodel.ingest.compact import compact
 
         compact(store)  # a no-op on a compacted store
         return store
-    from skipmodel.simulate import simulate
+    from skipmodel.simulate.mssd import simulate
 
     raw = data_dir / f"sim-{n_sessions}"
     log, tracks = raw / "training_set.tar.gz", raw / "track_features.tar.gz"

@@ -40,7 +40,7 @@ import json, resource, sys, time
 kind, path, store = sys.argv[1:4]
 started = time.perf_counter()
 if kind in ("ingest", "ingest_uncompacted"):
-    from skipmodel import ingest_sources
+    from skipmodel.ingest import sources as ingest_sources
     from skipmodel.ingest import ingest
     report = ingest([path], store, progress=False, compact=kind == "ingest")
     rows = report.log_rows_written

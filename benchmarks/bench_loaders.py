@@ -1,4 +1,4 @@
-"""Benchmark: full passes of ``skipmodel.loaders.iter_batches`` against a bare pyarrow scan.
+"""Benchmark: full passes of ``skipmodel.load.iter_batches`` against a bare pyarrow scan.
 
 Store: the explore benchmark's simulated store (``benchmarks.bench_explore.build_store``: 14 days,
 one file per day, 20 buckets, ~5.2 M rows; ~1.3 M in quick mode), cached under
@@ -51,7 +51,7 @@ SPECS: dict[str, dict] = {
 _CHILD = """
 import json, sys, time
 import pyarrow.dataset as ds
-from skipmodel.loaders import SampleSpec, _plan, iter_batches
+from skipmodel.load.loaders import SampleSpec, _plan, iter_batches
 store, which, options = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 spec = SampleSpec(**options)
 start = time.perf_counter()

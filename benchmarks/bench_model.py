@@ -51,7 +51,7 @@ ALL_DIVERGENT = 0.9
 
 
 def _plays(out_dir: Path, sessions: int) -> pd.DataFrame:
-    from skipmodel.loaders import SampleSpec, load_pandas
+    from skipmodel.load.loaders import SampleSpec, load_pandas
 
     sim, store = out_dir / f"sim_{sessions}", out_dir / f"store_{sessions}"
     if not (store / "manifest.json").is_file():
@@ -142,7 +142,7 @@ def naive_model(plays: pd.DataFrame, hsgp: dict[str, dict]):
 
 
 def _diagnostics(tree, seconds: float) -> dict:
-    from skipmodel.model.fit import clean_tree, diagnose
+    from skipmodel.model.fitting import clean_tree, diagnose
 
     d = diagnose(clean_tree(tree))
     d["seconds"] = seconds
@@ -226,7 +226,7 @@ def sample_peer(model, *, draws: int, tune: int, chains: int, budget: float) -> 
 
 def run(out_dir: Path, *, quick: bool) -> list[dict]:
     """Rows for reports/bench/model.{json,md}."""
-    from skipmodel.model.fit import fit
+    from skipmodel.model.fitting import fit
     from skipmodel.model.spec import get_variant
 
     sessions = 600 if quick else 6000  # ~10,000 / ~100,000 plays

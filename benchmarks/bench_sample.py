@@ -2,7 +2,7 @@
 
 The store is synthetic, written directly with pyarrow in the contract's layout (100 buckets, one
 part file per bucket, zstd), and cached under ``/tmp/skipmodel-bench`` so re-runs skip the build.
-Both sides go through :func:`skipmodel.loaders.iter_batches` with the same spec (a typical
+Both sides go through :func:`skipmodel.load.iter_batches` with the same spec (a typical
 modelling projection with track features and lag 1); only the fraction differs. Times are the
 best of a few repeats on a warm page cache. A bare ``pyarrow.dataset`` read of the same log
 columns is reported beside the loader's full scan for context (no target).
@@ -25,10 +25,11 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from skipmodel.hashing import session_bucket
-from skipmodel.loaders import SampleSpec, iter_batches
-from skipmodel.sampling import select_buckets
-from skipmodel.schema import (
+from skipmodel.load.loaders import SampleSpec, iter_batches
+from skipmodel.load.sampling import select_buckets
+from skipmodel.store.hashing import session_bucket
+from skipmodel.store.layout import StoreLayout
+from skipmodel.store.schema import (
     CONTEXT_TYPES,
     LOG_COLUMNS,
     LOG_INT_FLAGS,
@@ -38,7 +39,6 @@ from skipmodel.schema import (
     SCHEMA_VERSION,
     TRACK_SCHEMA,
 )
-from skipmodel.store import StoreLayout
 
 CACHE = Path("/tmp/skipmodel-bench")
 N_BUCKETS = 100
@@ -171,7 +171,7 @@ def _bare_read(store: Path, columns: list[str]) -> float:
 _PEAK_SCRIPT = """
 import json, sys
 import pyarrow as pa
-from skipmodel.loaders import SampleSpec, iter_batches
+from skipmodel.load.loaders import SampleSpec, iter_batches
 spec = SampleSpec(**json.loads(sys.argv[2]))
 out = sum(b.nbytes for b in iter_batches(sys.argv[1], spec))
 print(json.dumps({"peak": pa.default_memory_pool().max_memory(), "out": out}))

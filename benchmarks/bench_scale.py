@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from skipmodel.ingest import ingest
-from skipmodel.loaders import SampleSpec, iter_batches, load_table
+from skipmodel.load.loaders import SampleSpec, iter_batches, load_table
 from skipmodel.model.design import build_design
 from skipmodel.model.spec import Markov, ModelSpec, Seasonal, get_variant
 from skipmodel.scale.aggregate import aggregate, apply_binning, sample_for_cells
 from skipmodel.scale.binomial import fit_cells
 from skipmodel.scale.gradient import available_backends, memory_bandwidth, time_logp_grad
 from skipmodel.scale.minibatch import MinibatchOptions, fit_encoders, fit_minibatch
-from skipmodel.simulate import simulate
+from skipmodel.simulate.mssd import simulate
 
 CACHE = Path("/tmp/skipmodel-bench/scale")
 
@@ -172,7 +172,7 @@ def _aggregate_section(store: Path, draws: int, keep) -> None:
     agg = fit_cells(BINNED, cells, draws=draws, tune=draws, chains=2, seed=1)
     sub = sample_for_cells(BINNED, fraction=0.01, seed=1, split="train")
     small = apply_binning(load_table(store, sub), cells.binning)
-    from skipmodel.model.fit import fit as row_fit
+    from skipmodel.model.fitting import fit as row_fit
 
     t0 = time.perf_counter()
     small_fit = row_fit(BINNED, small, draws=draws, tune=draws, chains=2, seed=1)

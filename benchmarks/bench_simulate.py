@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from skipmodel.simulate import simulate
+from skipmodel.simulate.mssd import simulate
 
 TARGET_SECONDS_100K = 60.0
 

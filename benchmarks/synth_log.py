@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from skipmodel import schema
+from skipmodel.store import schema
 
 
 def _uuids(rng: np.random.Generator, n: int, prefix: str) -> np.ndarray:

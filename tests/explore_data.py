@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from skipmodel.schema import LOG_SCHEMA, SKIP_OUTCOMES, TRACK_NUMERIC_FEATURES, TRACK_SCHEMA
+from skipmodel.store.schema import LOG_SCHEMA, SKIP_OUTCOMES, TRACK_NUMERIC_FEATURES, TRACK_SCHEMA
 
 BASE_DAY = np.datetime64("2018-07-15")
 

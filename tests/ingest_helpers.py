@@ -12,8 +12,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from skipmodel import schema
-from skipmodel.ingest_compact import SOURCE_COLUMN, TRACK_ROW_COLUMN
+from skipmodel.store import schema
+from skipmodel.store.format import SOURCE_COLUMN, TRACK_ROW_COLUMN
 
 LINE_END = re.compile(rb"\r\n|\n|\r")
 

@@ -20,8 +20,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from skipmodel.hashing import session_bucket
-from skipmodel.schema import (
+from skipmodel.store.hashing import session_bucket
+from skipmodel.store.layout import StoreLayout
+from skipmodel.store.schema import (
     CONTEXT_TYPES,
     LOG_COLUMNS,
     LOG_INT_FLAGS,
@@ -32,7 +33,6 @@ from skipmodel.schema import (
     TRACK_COLUMNS,
     TRACK_SCHEMA,
 )
-from skipmodel.store import StoreLayout
 
 
 def write_store(

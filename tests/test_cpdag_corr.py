@@ -18,7 +18,7 @@ from skipmodel.cpdag.corr import (
 )
 from skipmodel.cpdag.io import read_correlation_csv
 from skipmodel.errors import SkipmodelError
-from skipmodel.schema import HEAVY_TAILED_FEATURES, TRACK_NUMERIC_FEATURES
+from skipmodel.store.schema import HEAVY_TAILED_FEATURES, TRACK_NUMERIC_FEATURES
 
 sys.path.insert(0, str(Path(__file__).parent))
 from store_factory import random_logs, random_tracks, write_store  # noqa: E402

@@ -6,7 +6,7 @@ import numpy as np
 
 from skipmodel.cpdag import pc
 from skipmodel.cpdag.layout import _bezier, _inside, layout_graph, route_edge
-from skipmodel.schema import TRACK_NUMERIC_FEATURES
+from skipmodel.store.schema import TRACK_NUMERIC_FEATURES
 
 
 def _random_dag_corr(p: int, prob: float, seed: int) -> np.ndarray:

@@ -10,7 +10,7 @@ import pytest
 from skipmodel.cpdag import correlation_from_store, pc
 from skipmodel.cpdag.pc import _canonical
 
-simulate = pytest.importorskip("skipmodel.simulate")
+simulate = pytest.importorskip("skipmodel.simulate.mssd")
 ingest = pytest.importorskip("skipmodel.ingest")
 
 

@@ -16,7 +16,7 @@ from skipmodel.explore.dates import core_span, plausible_days, session_starts, s
 from skipmodel.explore.plays import LogPass
 from skipmodel.explore.stats import wilson_interval
 from skipmodel.explore.trackpass import FeatureScale
-from skipmodel.schema import SKIP_OUTCOMES, TRACK_NUMERIC_FEATURES
+from skipmodel.store.schema import SKIP_OUTCOMES, TRACK_NUMERIC_FEATURES
 
 FEATURE = "danceability"
 SKIP = "skip_2"

@@ -9,8 +9,8 @@ import pytest
 
 from skipmodel.explore import ExploreOptions, compute, kernels, passes, plays
 from skipmodel.explore.passes import StoreSources
-from skipmodel.ingest_compact import compact_store
-from skipmodel.store import open_store
+from skipmodel.ingest.compact import compact_store
+from skipmodel.store.layout import open_store
 from store_factory import random_logs, random_tracks, write_store
 
 
@@ -77,7 +77,7 @@ def test_explore_flags_the_dates_ingest_flags_once_compacted(tmp_path):
     """Ingest counts plays more than a day from their file's day; a compacted store keeps
     each row's source, so explore excludes exactly those plays (and says so)."""
     from skipmodel.ingest import ingest
-    from skipmodel.simulate import simulate
+    from skipmodel.simulate.mssd import simulate
 
     sim = simulate(tmp_path / "sim", sessions=400, seed=5, days=3, files_per_day=2)
     paths = [sim.training_set, sim.track_features]
@@ -117,7 +117,7 @@ def test_compiled_loop_gives_the_numpy_numbers(
     transitions of the others are counted by the compiled loop."""
     from skipmodel.explore.plays import TransitionSpill
     from skipmodel.ingest import ingest
-    from skipmodel.simulate import simulate
+    from skipmodel.simulate.mssd import simulate
 
     if day_hour_cells is not None:
         monkeypatch.setattr(kernels, "MAX_DAY_HOUR_CELLS", day_hour_cells)

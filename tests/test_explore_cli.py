@@ -15,9 +15,9 @@ import pytest
 from explore_data import make_log, make_tracks
 from skipmodel.cli import main
 from skipmodel.explore import VIEWS
-from skipmodel.hashing import session_bucket
-from skipmodel.schema import LOG_SCHEMA, TRACK_SCHEMA
-from skipmodel.store import StoreLayout
+from skipmodel.store.hashing import session_bucket
+from skipmodel.store.layout import StoreLayout
+from skipmodel.store.schema import LOG_SCHEMA, TRACK_SCHEMA
 
 N_BUCKETS = 4
 

@@ -12,9 +12,9 @@ from skipmodel.errors import SkipmodelError
 from skipmodel.explore import ExploreOptions, compute, explore, parallel, passes
 from skipmodel.explore.passes import StoreSources
 from skipmodel.explore.plays import LogPass, TransitionSpill
-from skipmodel.ingest_compact import compact_store
-from skipmodel.loaders import SampleSpec, iter_buckets
-from skipmodel.store import open_store
+from skipmodel.ingest.compact import compact_store
+from skipmodel.load.loaders import SampleSpec, iter_buckets
+from skipmodel.store.layout import open_store
 from store_factory import random_logs, random_tracks, write_store
 from test_explore_buckets import _numbers
 
@@ -148,7 +148,7 @@ def test_early_views_are_drawn_by_a_worker(store, tmp_path):
 def test_read_ahead_depth(store, monkeypatch, max_rows, schedule, depth):
     """Two buckets are read ahead, one when the store's buckets are large (memory) or the
     buckets are claimed by several processes (claim no more than needed)."""
-    from skipmodel import loaders
+    from skipmodel.load import loaders
 
     seen: list[int] = []
     original = loaders._read_ahead

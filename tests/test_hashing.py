@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from skipmodel.hashing import fnv1a64, session_bucket, stable_hash, unit_uniform
+from skipmodel.store.hashing import fnv1a64, session_bucket, stable_hash, unit_uniform
 
 
 def _fnv1a_reference(text: str) -> int:
@@ -58,7 +58,7 @@ def test_tiny_inputs(n: int) -> None:
 def test_atomic_writes_publish_readable_files(tmp_path) -> None:  # noqa: ANN001
     import stat
 
-    from skipmodel.store import atomic_write_text
+    from skipmodel.store.layout import atomic_write_text
 
     target = tmp_path / "x" / "manifest.json"
     atomic_write_text(target, "{}")

@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from ingest_helpers import gzip_copy, pack_tar, rejected, sessions, store_files, tracks
-from skipmodel import schema
-from skipmodel.hashing import session_bucket
 from skipmodel.ingest import ingest
-from skipmodel.ingest_compact import SOURCE_COLUMN, TRACK_ROW_COLUMN, is_sorted_file
+from skipmodel.store import schema
+from skipmodel.store.format import SOURCE_COLUMN, TRACK_ROW_COLUMN, is_sorted_file
+from skipmodel.store.hashing import session_bucket
 
 MINI = "log_mini_first11sessions.csv"
 PARTIAL = "mssd_trainset_partial_rows_1180.csv"

@@ -10,17 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from ingest_helpers import sessions, store_files
-from skipmodel import ingest_compact
 from skipmodel.errors import SkipmodelError
+from skipmodel.ingest import compact as ingest_compact
 from skipmodel.ingest import ingest
-from skipmodel.ingest_compact import (
-    COMPACT_JOURNAL,
-    SOURCE_COLUMN,
-    TRACK_ROW_COLUMN,
-    compact,
-    is_sorted_file,
-)
-from skipmodel.loaders import load_table
+from skipmodel.ingest.compact import compact
+from skipmodel.load.loaders import load_table
+from skipmodel.store.format import COMPACT_JOURNAL, SOURCE_COLUMN, TRACK_ROW_COLUMN, is_sorted_file
 
 PARTIAL = "mssd_trainset_partial_rows_1180.csv"
 MINI = "log_mini_first11sessions.csv"

@@ -18,7 +18,7 @@ _CHILD = r"""
 import json, sys
 if sys.argv[1] == "hidden":
     sys.modules["isal"] = None
-from skipmodel import ingest_sources
+from skipmodel.ingest import sources as ingest_sources
 from skipmodel.errors import SkipmodelError
 from skipmodel.ingest import ingest
 out = {"isal": ingest_sources._igzip is not None}

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from ingest_helpers import pack_tar, store_files
-from skipmodel import ingest_write
 from skipmodel.ingest import ingest
+from skipmodel.ingest import write as ingest_write
 
 SCRIPT = (
     "import sys; from skipmodel.ingest import ingest; "

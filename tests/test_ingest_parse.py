@@ -9,10 +9,10 @@ import pyarrow as pa
 import pytest
 
 from conftest import MSSD_FIXTURES
-from skipmodel import schema
 from skipmodel.errors import SkipmodelError
-from skipmodel.ingest_parse import SourceParser, sniff_header
-from skipmodel.ingest_sources import HashingReader
+from skipmodel.ingest.parse import SourceParser, sniff_header
+from skipmodel.ingest.sources import HashingReader
+from skipmodel.store import schema
 
 LOG = MSSD_FIXTURES / "mssd_trainset_partial_rows_1180.csv"
 pytestmark = pytest.mark.skipif(not LOG.is_file(), reason="shared MSSD fixtures not found")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ingest_helpers import sessions
-from skipmodel import ingest_write
 from skipmodel.errors import SkipmodelError
 from skipmodel.ingest import ingest
+from skipmodel.ingest import write as ingest_write
 
 
 def test_failed_part_write_is_one_line_and_leaves_nothing(tmp_path, mssd_dir, monkeypatch):

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from skipmodel.cli import main
-from skipmodel.loaders import load_table, output_schema
+from skipmodel.load.loaders import load_table, output_schema
 from store_factory import random_logs, random_tracks, write_store
 
 

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from skipmodel.cli import main
-from skipmodel.loaders import load_pandas, load_table
+from skipmodel.load.loaders import load_pandas, load_table
 from store_factory import logs_from_csv, tracks_from_csv, write_store
 
 ingest_module = pytest.importorskip("skipmodel.ingest")
@@ -68,7 +68,7 @@ def test_ingested_excerpts_load_like_a_hand_built_store(tmp_path, mssd_dir, comp
 
 
 def test_simulate_ingest_sample_chain(tmp_path, capsys):
-    simulate = pytest.importorskip("skipmodel.simulate")
+    simulate = pytest.importorskip("skipmodel.simulate.mssd")
     simulate.simulate(tmp_path / "demo", sessions=150, seed=3, days=2, files_per_day=2)
     ingest_module.ingest([tmp_path / "demo"], tmp_path / "store", n_buckets=8, progress=False)
     out = tmp_path / "sample.parquet"

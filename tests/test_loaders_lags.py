@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skipmodel.ingest_compact import compact_store, is_sorted_file
-from skipmodel.lags import add_lags
-from skipmodel.loaders import TRACK_FEATURES, iter_batches, load_table
-from skipmodel.schema import LOG_COLUMNS
+from skipmodel.ingest.compact import compact_store
+from skipmodel.load.lags import add_lags
+from skipmodel.load.loaders import TRACK_FEATURES, iter_batches, load_table
+from skipmodel.store.format import is_sorted_file
+from skipmodel.store.schema import LOG_COLUMNS
 from store_factory import (
     logs_from_csv,
     random_logs,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import skipmodel.loaders as loaders
-from skipmodel.loaders import iter_batches, load_table
-from skipmodel.track_join import TrackFeatures
+import skipmodel.load.loaders as loaders
+from skipmodel.load.loaders import iter_batches, load_table
+from skipmodel.load.tracks import TrackFeatures
 from store_factory import random_logs, random_tracks, write_store
 
 

@@ -13,10 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import skipmodel.parts as parts
+import skipmodel.store.parts as parts
 from skipmodel.errors import SkipmodelError
-from skipmodel.hashing import session_bucket, unit_uniform
-from skipmodel.loaders import (
+from skipmodel.load.loaders import (
     KEY_COLUMNS,
     SampleSpec,
     is_test_session,
@@ -25,7 +24,8 @@ from skipmodel.loaders import (
     load_table,
     output_schema,
 )
-from skipmodel.sampling import SPLIT_SEED, bucket_ranking, select_buckets
+from skipmodel.load.sampling import SPLIT_SEED, bucket_ranking, select_buckets
+from skipmodel.store.hashing import session_bucket, unit_uniform
 from store_factory import random_logs, random_tracks, write_store
 
 N_BUCKETS = 20

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skipmodel.track_join import TrackFeatures, id_hash
+from skipmodel.load.tracks import TrackFeatures, id_hash
 
 _IDS = st.text(alphabet="ab\u00e9\x00-", max_size=19)
 
@@ -45,7 +45,7 @@ def test_index_handles_sliced_chunked_and_null_ids():
 
 
 def test_index_refuses_a_hash_collision(monkeypatch):
-    import skipmodel.track_join as tj
+    import skipmodel.load.tracks as tj
 
     monkeypatch.setattr(tj, "id_hash", lambda values: np.zeros(len(values), dtype=np.uint64))
     tracks = _features(["a", "b"])

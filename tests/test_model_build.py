@@ -17,7 +17,7 @@ from model_points import PY_MODE, draws_at, logp_and_grad, random_point
 from skipmodel.errors import SkipmodelError
 from skipmodel.model.build import build, build_model
 from skipmodel.model.design import build_design
-from skipmodel.model.predict import linear_predictor_draws, predict_design, predict_sequential
+from skipmodel.model.prediction import linear_predictor_draws, predict_design, predict_sequential
 from skipmodel.model.spec import (
     VARIANTS,
     Fixed,
@@ -29,7 +29,7 @@ from skipmodel.model.spec import (
     Smooth,
     get_variant,
 )
-from skipmodel.model.synthetic import toy_plays
+from skipmodel.simulate.plays import toy_plays
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 

@@ -12,11 +12,11 @@ import pytest
 
 from skipmodel.cli import main
 from skipmodel.errors import SkipmodelError
-from skipmodel.model import fit as fit_module
-from skipmodel.model.fit import fit, load_run, save_run
-from skipmodel.model.predict import predict
+from skipmodel.model import fitting as fit_module
+from skipmodel.model.fitting import fit, load_run, save_run
+from skipmodel.model.prediction import predict
 from skipmodel.model.spec import VARIANTS, get_variant
-from skipmodel.model.synthetic import toy_plays
+from skipmodel.simulate.plays import toy_plays
 
 DIAGNOSTIC_KEYS = {
     "max_rhat",

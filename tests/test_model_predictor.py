@@ -22,7 +22,7 @@ from skipmodel.model.build import bernoulli_logit_logp, build_model
 from skipmodel.model.design import build_design
 from skipmodel.model.predictor import Contribution, Gather, assemble, group_gathers
 from skipmodel.model.spec import VARIANTS, ModelSpec, Smooth
-from skipmodel.model.synthetic import toy_plays
+from skipmodel.simulate.plays import toy_plays
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 

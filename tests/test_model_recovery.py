@@ -1,7 +1,7 @@
 """Parameter recovery on ``skipmodel simulate`` data (slow: two NUTS fits of ~25,000 plays).
 
 The ``full`` model must recover every true seasonal, Markov, context and pooling-scale effect
-(judged in posterior sds and MCSEs, see :mod:`skipmodel.model.recovery`); the same model without
+(judged in posterior sds and MCSEs, see :mod:`skipmodel.simulate.recovery`); the same model without
 its Markov term must fail the same check.
 """
 
@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 
 from skipmodel.cli import main
-from skipmodel.loaders import SampleSpec, load_pandas
-from skipmodel.model.fit import fit
-from skipmodel.model.recovery import recovery_table
+from skipmodel.load.loaders import SampleSpec, load_pandas
+from skipmodel.model.fitting import fit
 from skipmodel.model.spec import get_variant
+from skipmodel.simulate.recovery import recovery_table
 
 pytestmark = pytest.mark.slow
 

@@ -39,8 +39,8 @@ from skipmodel.model.spec import (
     get_variant,
     resolve_model,
 )
-from skipmodel.model.synthetic import toy_plays
-from skipmodel.schema import OUTCOME_COLUMNS
+from skipmodel.simulate.plays import toy_plays
+from skipmodel.store.schema import OUTCOME_COLUMNS
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 

@@ -10,7 +10,7 @@ import pytest
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.ingest import ingest
-from skipmodel.loaders import load_table
+from skipmodel.load.loaders import load_table
 from skipmodel.model.build import build_model
 from skipmodel.model.design import build_design
 from skipmodel.model.spec import Fixed, Markov, ModelSpec, Pooled, Seasonal, Smooth, get_variant
@@ -29,7 +29,7 @@ from skipmodel.scale.binomial import (
     log_binomial_constant,
     rows_design,
 )
-from skipmodel.simulate import simulate
+from skipmodel.simulate.mssd import simulate
 
 #: A binned model that compresses well: every input discrete or binned coarsely.
 BINNED = ModelSpec(
@@ -198,7 +198,7 @@ def test_prediction_bins_new_plays_as_the_aggregated_fit_did(store: Path) -> Non
     """A cells fit is a model of binned columns; its run's binning is applied to new plays."""
     import dataclasses
 
-    from skipmodel.model.predict import binned_like_the_fit
+    from skipmodel.model.prediction import binned_like_the_fit
     from skipmodel.scale.aggregate import run_binning
 
     cells = aggregate(store, BINNED, bins=BINS, progress=False)

@@ -11,13 +11,13 @@ import pytest
 import xarray as xr
 
 from skipmodel.ingest import ingest
-from skipmodel.loaders import load_table
-from skipmodel.model.fit import fit
+from skipmodel.load.loaders import load_table
+from skipmodel.model.fitting import fit
 from skipmodel.model.spec import Fixed, Markov, ModelSpec, Pooled, Seasonal, Smooth
 from skipmodel.scale.aggregate import aggregate, apply_binning
 from skipmodel.scale.binomial import fit_cells
 from skipmodel.scale.minibatch import MinibatchOptions, compare_to_nuts, fit_minibatch
-from skipmodel.simulate import simulate
+from skipmodel.simulate.mssd import simulate
 
 BINNED = ModelSpec(
     name="binned",
@@ -126,7 +126,7 @@ def test_minibatch_advi_matches_nuts_means_and_reports_underdispersion(store: Pa
 def test_fit_options_aggregate_save_and_load(store: Path, tmp_path: Path) -> None:
     import argparse
 
-    from skipmodel.model.fit import load_run, save_run
+    from skipmodel.model.fitting import load_run, save_run
     from skipmodel.scale.cli import add_arguments, fit_from_args
 
     parser = argparse.ArgumentParser()

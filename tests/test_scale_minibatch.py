@@ -17,8 +17,8 @@ from skipmodel.errors import SkipmodelError
 from skipmodel.model.build import build_model
 from skipmodel.model.design import build_design
 from skipmodel.model.spec import VARIANTS, ModelSpec
-from skipmodel.model.synthetic import toy_plays
 from skipmodel.scale.minibatch import _row_arrays, _shared_model
+from skipmodel.simulate.plays import toy_plays
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 PY_MODE = Mode(linker="py", optimizer=None)

@@ -15,7 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from skipmodel.cli import main
-from skipmodel.schema import (
+from skipmodel.simulate.mssd import simulate
+from skipmodel.store.schema import (
     CONTEXT_TYPES,
     LOG_COLUMNS,
     LOG_INT_FLAGS,
@@ -25,7 +26,6 @@ from skipmodel.schema import (
     TRACK_COLUMNS,
     WEEKDAYS,
 )
-from skipmodel.simulate import simulate
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 PY_FLOAT = re.compile(r"^-?\d+\.\d+(e-\d\d)?$")  # Python repr of a float64 in the value ranges
@@ -232,7 +232,7 @@ def test_cli_simulate_and_bad_input(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 def test_true_effects_are_validated() -> None:
-    from skipmodel.simulate import TrueEffects
+    from skipmodel.simulate.mssd import TrueEffects
 
     with pytest.raises(ValueError, match="weekday must sum to zero"):
         TrueEffects(weekday=(0.1, 0, 0, 0, 0, 0, 0))

@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 from scipy import stats
 
-from skipmodel.schema import CONTEXT_TYPES, WEEKDAYS
-from skipmodel.simulate import simulate
+from skipmodel.simulate.mssd import simulate
+from skipmodel.store.schema import CONTEXT_TYPES, WEEKDAYS
 
 
 def _read(archive: Path) -> pd.DataFrame:

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skipmodel.schema import WEEKDAYS
-from skipmodel.simulate import TrueEffects, simulate
-from skipmodel.simulate_tracks import DAG_NODES, dag_to_cpdag, implied_correlation
+from skipmodel.simulate.mssd import TrueEffects, simulate
+from skipmodel.simulate.tracks import DAG_NODES, dag_to_cpdag, implied_correlation
+from skipmodel.store.schema import WEEKDAYS
 
 
 def _read(archive: Path) -> pd.DataFrame:
@@ -112,7 +112,7 @@ def test_track_features_follow_the_dag(tmp_path: Path) -> None:
 
 def test_true_cpdag() -> None:
     names = [n.name for n in DAG_NODES]
-    from skipmodel.simulate_tracks import DAG_EDGES
+    from skipmodel.simulate.tracks import DAG_EDGES
 
     cpdag = set(dag_to_cpdag(names, [(a, b) for a, b, _ in DAG_EDGES]))
     assert ("energy", "loudness", "-->") in cpdag  # collider energy -> loudness <- acousticness
@@ -142,7 +142,7 @@ def test_pc_recovers_the_true_cpdag_from_simulated_tracks(tmp_path: Path) -> Non
     if importlib.util.find_spec("skipmodel.cpdag") is None:
         pytest.skip("skipmodel.cpdag is not available in this checkout")
     from skipmodel.cpdag import pc
-    from skipmodel.schema import HEAVY_TAILED_FEATURES, TRACK_NUMERIC_FEATURES
+    from skipmodel.store.schema import HEAVY_TAILED_FEATURES, TRACK_NUMERIC_FEATURES
 
     n = 30_000
     simulate(tmp_path, sessions=50, seed=21, tracks=n)

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from skipmodel.ingest_compact import compact
+    from skipmodel.ingest.compact import compact
 
     report = compact(args.store)
     print(

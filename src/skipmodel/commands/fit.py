@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if args.adaptation is not None:
         spec = spec.with_inference(adaptation=args.adaptation)
     from skipmodel.model.data import load_plays, sample_manifest, sample_spec_for
-    from skipmodel.model.fit import fit, save_run
+    from skipmodel.model.fitting import fit, save_run
 
     if args.aggregate or args.minibatch:
         from skipmodel.scale.cli import fit_from_args

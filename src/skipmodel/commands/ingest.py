@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from skipmodel.store import DEFAULT_BUCKETS
+from skipmodel.store.layout import DEFAULT_BUCKETS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,11 +9,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from skipmodel.store import atomic_path
+from skipmodel.store.layout import atomic_path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from skipmodel.model.predict import REVEALS
+    from skipmodel.model.prediction import REVEALS
 
     parser.add_argument("run", type=Path, help="run directory written by 'skipmodel fit'")
     parser.add_argument("--store", required=True, type=Path, help="store directory (from ingest)")
@@ -44,8 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from skipmodel.errors import SkipmodelError
     from skipmodel.model.data import load_plays, sample_from_manifest
-    from skipmodel.model.fit import load_run
-    from skipmodel.model.predict import predict
+    from skipmodel.model.fitting import load_run
+    from skipmodel.model.prediction import predict
 
     if args.max_draws is not None and args.max_draws < 1:
         raise SkipmodelError("--max-draws must be a positive integer")

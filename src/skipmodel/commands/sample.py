@@ -9,10 +9,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from skipmodel.errors import SkipmodelError
-from skipmodel.loaders import TRACK_FEATURES, WEEKDAY, SampleSpec, iter_batches, output_schema
+from skipmodel.load.loaders import TRACK_FEATURES, WEEKDAY, SampleSpec, iter_batches, output_schema
 from skipmodel.progress import Progress
-from skipmodel.schema import LOG_COLUMNS
-from skipmodel.store import atomic_path
+from skipmodel.store.layout import atomic_path
+from skipmodel.store.schema import LOG_COLUMNS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

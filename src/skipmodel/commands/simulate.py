@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from skipmodel.simulate import simulate
+    from skipmodel.simulate.mssd import simulate
 
     result = simulate(
         args.out,

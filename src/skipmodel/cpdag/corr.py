@@ -33,8 +33,8 @@ import pyarrow.dataset as pads
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.progress import Progress
-from skipmodel.schema import HEAVY_TAILED_FEATURES
-from skipmodel.store import open_store
+from skipmodel.store.layout import open_store
+from skipmodel.store.schema import HEAVY_TAILED_FEATURES
 
 #: Offset of the usual ``log(x + 1e-10)`` transform of heavy-tailed features.
 LOG_OFFSET = 1e-10
@@ -359,7 +359,7 @@ def correlation_from_store(
     """Correlation of the track features in a store (``STORE/tracks/*.parquet``).
 
     By default ``track_id`` and ``mode`` are dropped and the heavy-tailed features
-    (:data:`skipmodel.schema.HEAVY_TAILED_FEATURES`) are log-transformed.
+    (:data:`skipmodel.store.schema.HEAVY_TAILED_FEATURES`) are log-transformed.
     """
     layout = open_store(store)
     files = sorted(layout.tracks.glob("*.parquet"))

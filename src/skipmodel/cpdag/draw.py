@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 from skipmodel.cpdag.layout import Layout, route_edge
 from skipmodel.cpdag.pc import BIDIRECTED, DIRECTED, CPDAGResult
-from skipmodel.store import atomic_path
+from skipmodel.store.layout import atomic_path
 
 #: With a bootstrap, edges recurring (with this type) in at least this share of replicates are
 #: not labelled: the labels point at the uncertain part of the graph.

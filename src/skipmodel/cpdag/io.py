@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 from skipmodel.cpdag.pc import BIDIRECTED, DIRECTED, CPDAGResult
 from skipmodel.errors import SkipmodelError
-from skipmodel.store import atomic_write_text
+from skipmodel.store.layout import atomic_write_text
 
 ADJACENCY_CODING = (
     "adjacency[i][j] = 1 and adjacency[j][i] = 0: i --> j; both 1: i --- j; both 2: i <-> j; "

@@ -30,7 +30,7 @@ from skipmodel.cpdag.html import render_html
 from skipmodel.cpdag.io import ADJACENCY_CODING, write_tables
 from skipmodel.cpdag.layout import layout_graph
 from skipmodel.cpdag.pc import CPDAGResult
-from skipmodel.store import atomic_write_json, atomic_write_text
+from skipmodel.store.layout import atomic_write_json, atomic_write_text
 
 
 def correlation_csv(names: tuple[str, ...], corr: np.ndarray) -> str:

@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from skipmodel.track_join import id_hash
+from skipmodel.load.tracks import id_hash
 
 #: Dense ``bincount`` is used when the key range is at most this many times the row count.
 _DENSE_FACTOR = 4
@@ -243,7 +243,7 @@ def bin_index(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def hash_ids(ids: pa.Array) -> np.ndarray:
-    """64-bit hash of each (non-null) string: :func:`skipmodel.track_join.id_hash`, a few
+    """64-bit hash of each (non-null) string: :func:`skipmodel.load.tracks.id_hash`, a few
     NumPy passes per 8 bytes. Only compared within one process, never stored."""
     return id_hash(ids)
 

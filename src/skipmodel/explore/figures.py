@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter, NullLocator
 
 from skipmodel.explore.trackpass import FeatureScale, is_integer_feature
-from skipmodel.schema import WEEKDAYS
+from skipmodel.store.schema import WEEKDAYS
 
 #: Units of the track features, for axis labels (scores without units say so).
 FEATURE_UNITS: dict[str, str] = {

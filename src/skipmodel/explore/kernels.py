@@ -31,7 +31,7 @@ import pyarrow as pa
 from skipmodel.explore.accumulators import pattern_totals
 from skipmodel.explore.dates import MAX_DAYS_FROM_FILE_DAY, session_stray_mask
 from skipmodel.explore.plays import HOURS_PER_DAY, POSITION_STRIDE
-from skipmodel.schema import SKIP_OUTCOMES
+from skipmodel.store.schema import SKIP_OUTCOMES
 
 if TYPE_CHECKING:
     from skipmodel.explore.accumulators import TopTracks

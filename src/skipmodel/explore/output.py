@@ -12,7 +12,7 @@ from skipmodel.explore import gallery, parallel
 from skipmodel.explore.passes import ExploreOptions, Results, compute, store_sources
 from skipmodel.explore.summary import Summary, build_summary
 from skipmodel.explore.tables import CalendarTables
-from skipmodel.store import atomic_write_json, atomic_write_text, open_store
+from skipmodel.store.layout import atomic_write_json, atomic_write_text, open_store
 
 
 @dataclass(frozen=True)

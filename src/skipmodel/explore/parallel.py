@@ -46,7 +46,7 @@ from skipmodel.explore.passes import (
 )
 from skipmodel.explore.plays import LogPass
 from skipmodel.progress import Progress
-from skipmodel.store import open_store
+from skipmodel.store.layout import open_store
 
 #: Rough relative drawing cost of each view (~0.1 s units, measured), to hand out the slow
 #: ones first.
@@ -233,7 +233,7 @@ def draw_view(results: Results, name: str, out: Path) -> Drawn:
     """Render view ``name`` of ``results`` into ``out``: its PNG and CSVs, each atomically."""
     from skipmodel.explore import figures
     from skipmodel.explore.views import RENDERERS
-    from skipmodel.store import atomic_path
+    from skipmodel.store.layout import atomic_path
 
     view = RENDERERS[name](results)
     image = out / f"{name}.png"

@@ -46,10 +46,10 @@ from skipmodel.explore.plays import (
     session_slices,
 )
 from skipmodel.explore.trackpass import FeatureScale, TrackPass, feature_extents
-from skipmodel.loaders import BucketRows
+from skipmodel.load.loaders import BucketRows
 from skipmodel.progress import Progress
-from skipmodel.schema import SKIP_OUTCOMES, TRACK_NUMERIC_FEATURES
-from skipmodel.store import StoreLayout
+from skipmodel.store.layout import StoreLayout
+from skipmodel.store.schema import SKIP_OUTCOMES, TRACK_NUMERIC_FEATURES
 
 VIEWS: tuple[str, ...] = (
     "feature_histograms",
@@ -174,7 +174,7 @@ class Sources(Protocol):
 
 @dataclass(frozen=True)
 class StoreSources:
-    """Batches of a store: the log through :func:`skipmodel.loaders.iter_batches`, tracks from Parquet."""
+    """Batches of a store: the log through :func:`skipmodel.load.iter_batches`, tracks from Parquet."""
 
     layout: StoreLayout
     fraction: float = 1.0
@@ -196,7 +196,7 @@ class StoreSources:
         lag_features: Sequence[str],
         lags: int,
     ) -> Iterable[pa.RecordBatch]:
-        from skipmodel.loaders import SampleSpec, iter_batches
+        from skipmodel.load.loaders import SampleSpec, iter_batches
 
         spec = SampleSpec(
             fraction=self.fraction,
@@ -217,7 +217,7 @@ class StoreSources:
     ) -> Iterable[BucketRows]:
         """Whole buckets with lag-1 rows and track rows (see :class:`BucketPlays`): the fast
         path of the log pass, same numbers as :meth:`log_batches`."""
-        from skipmodel.loaders import SampleSpec, iter_buckets
+        from skipmodel.load.loaders import SampleSpec, iter_buckets
 
         spec = SampleSpec(
             fraction=self.fraction,
@@ -231,7 +231,7 @@ class StoreSources:
 
     def n_buckets(self) -> int:
         """Buckets the sample reads."""
-        from skipmodel.sampling import select_buckets
+        from skipmodel.load.sampling import select_buckets
 
         n = int(self.layout.read_manifest().get("n_buckets", 1))
         return len(select_buckets(n, fraction=self.fraction, seed=self.seed).buckets)
@@ -451,6 +451,6 @@ def _log_plays(
 
 
 def store_sources(root: str | Path, options: ExploreOptions) -> StoreSources:
-    from skipmodel.store import open_store
+    from skipmodel.store.layout import open_store
 
     return StoreSources(open_store(root), options.fraction, options.seed)

@@ -1,6 +1,6 @@
 """The log pass: one accumulator per view, each updated from the same decoded batch.
 
-A batch follows the loader contract (``skipmodel.loaders.iter_batches``): session-log columns,
+A batch follows the loader contract (``skipmodel.load.iter_batches``): session-log columns,
 joined track features, ``prev_*`` lag columns (null at position 1 and whenever the previous
 position is missing from the store), rows sorted by ``(session_id, session_position)``, and no
 session split across batches. :class:`PlayBatch` decodes the columns once to NumPy; every
@@ -34,9 +34,9 @@ from skipmodel.explore.accumulators import (
     stack_flags,
 )
 from skipmodel.explore.dates import file_day_stray_mask, session_starts, session_stray_mask
-from skipmodel.ingest_compact import SOURCE_COLUMN
-from skipmodel.loaders import BucketRows
-from skipmodel.schema import SKIP_OUTCOMES
+from skipmodel.load.loaders import BucketRows
+from skipmodel.store.format import SOURCE_COLUMN
+from skipmodel.store.schema import SKIP_OUTCOMES
 
 #: Value columns of every play aggregate: the count, then one sum per outcome definition.
 VALUE_NAMES: tuple[str, ...] = ("n", *SKIP_OUTCOMES)
@@ -78,7 +78,7 @@ class PlayBatch:
     """One loader batch, with the NumPy views the accumulators share (computed on first use).
 
     The accumulators use only the properties and methods below, so :class:`BucketPlays`
-    (a whole bucket from :func:`skipmodel.loaders.iter_buckets`) can stand in for a batch.
+    (a whole bucket from :func:`skipmodel.load.iter_buckets`) can stand in for a batch.
     """
 
     def __init__(self, batch: pa.RecordBatch) -> None:
@@ -197,7 +197,7 @@ class PlayBatch:
 
 
 class BucketPlays(PlayBatch):
-    """A whole bucket (:class:`skipmodel.loaders.BucketRows`) seen as one big batch.
+    """A whole bucket (:class:`skipmodel.load.BucketRows`) seen as one big batch.
 
     Nothing is materialised per row beyond what the accumulators ask for: track features are
     gathered from the track table by track row, lags by lag row, and track ids are hashed once

@@ -9,7 +9,7 @@ import numpy as np
 
 from skipmodel.explore.passes import Results
 from skipmodel.explore.tables import CalendarTables
-from skipmodel.schema import SKIP_OUTCOMES
+from skipmodel.store.schema import SKIP_OUTCOMES
 
 
 @dataclass(frozen=True)

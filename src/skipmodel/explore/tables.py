@@ -25,7 +25,7 @@ from skipmodel.explore.plays import (
 )
 from skipmodel.explore.stats import autocorrelation, periodogram, wilson_interval
 from skipmodel.explore.trackpass import FeatureScale, TrackPass
-from skipmodel.schema import WEEKDAYS
+from skipmodel.store.schema import WEEKDAYS
 
 #: The daily series, its autocorrelation and periodogram are shown from this many days on.
 MIN_DAYS_DAILY = 14

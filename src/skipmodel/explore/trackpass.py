@@ -3,7 +3,7 @@
 Bin edges must be fixed before a streaming histogram starts, so the tracks table (one row per
 track, ~1/500 of the log's rows in MSSD) is read twice: first for each feature's
 minimum, maximum and smallest positive value (:class:`~.accumulators.Extent`), then to count.
-Heavy-tailed features (``skipmodel.schema.HEAVY_TAILED_FEATURES``) get log-spaced edges from the
+Heavy-tailed features (``skipmodel.store.schema.HEAVY_TAILED_FEATURES``) get log-spaced edges from the
 smallest positive value to the maximum, when that range spans at least :data:`LOG_MIN_RATIO`
 (a decade; release years, say, do not); values <= 0 are counted apart ("below"). Integer
 features (key, time signature, release year) get one bin per integer value when they have at
@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from skipmodel.explore.accumulators import Extent, GroupSums, Histogram, TopTracks, hash_tracks
-from skipmodel.schema import HEAVY_TAILED_FEATURES, TRACK_SCHEMA
+from skipmodel.store.schema import HEAVY_TAILED_FEATURES, TRACK_SCHEMA
 
 TrackBatches = Callable[[Sequence[str]], Iterable[pa.RecordBatch]]
 

@@ -8,16 +8,16 @@ Layers, with plain data between them:
   tables, fitted :class:`Encoders`; the leakage rule. No PyMC.
 - :mod:`.terms` — each term's PyMC piece and its NumPy twin for prediction.
 - :mod:`.build` — the only place a ``pm.Model`` is created; swappable likelihood.
-- :mod:`.fit` — nutpie / PyMC NUTS, ADVI, Pathfinder; run directories; ``load_run``.
-- :mod:`.predict` — posterior skip probabilities, unseen levels, sequential second halves.
+- :mod:`.fitting` — :func:`fit`: nutpie / PyMC NUTS, ADVI, Pathfinder; run directories;
+  ``load_run``.
+- :mod:`.prediction` — :func:`predict`: posterior skip probabilities, unseen levels, sequential
+  second halves.
 
 Examples
 --------
->>> from skipmodel.model import get_variant
->>> from skipmodel.model.fit import fit, load_run                      # doctest: +SKIP
->>> from skipmodel.model.predict import predict                        # doctest: +SKIP
->>> result = fit(get_variant("markov"), train_plays, chains=4)         # doctest: +SKIP
->>> table = predict(result, test_plays)                                # doctest: +SKIP
+>>> from skipmodel.model import fit, get_variant, predict
+>>> result = fit(get_variant("markov"), train_plays, chains=4)  # doctest: +SKIP
+>>> table = predict(result, test_plays)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -41,13 +41,16 @@ from skipmodel.model.spec import (
     resolve_model,
 )
 
-# PyMC-dependent names load on first use, so reading a spec never imports PyMC. (The functions
-# fit / predict / build share their submodules' names: import them from the submodules.)
+# PyMC-dependent names load on first use, so reading a spec never imports PyMC. No submodule
+# shares a function's name, so ``from skipmodel.model import fit, predict`` gives the functions.
 _LAZY = {
     "build_model": "skipmodel.model.build",
-    "FitResult": "skipmodel.model.fit",
-    "load_run": "skipmodel.model.fit",
-    "save_run": "skipmodel.model.fit",
+    "fit": "skipmodel.model.fitting",
+    "FitOptions": "skipmodel.model.fitting",
+    "FitResult": "skipmodel.model.fitting",
+    "predict": "skipmodel.model.prediction",
+    "load_run": "skipmodel.model.fitting",
+    "save_run": "skipmodel.model.fitting",
 }
 
 

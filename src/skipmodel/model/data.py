@@ -9,7 +9,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from skipmodel.errors import SkipmodelError
-from skipmodel.loaders import SampleSpec, load_pandas
+from skipmodel.load.loaders import SampleSpec, load_pandas
 from skipmodel.model.spec import Markov, ModelSpec
 
 

@@ -12,7 +12,7 @@ Everything learnt from the fitted data — level maps (with rare levels pooled i
 (``build_design(spec, new_rows, encoders=fitted.encoders)``).
 
 Leakage rule (DESIGN.md): no column that is an outcome of the play being predicted
-(:data:`skipmodel.schema.OUTCOME_COLUMNS`) is ever read as a predictor; lag columns are fine.
+(:data:`skipmodel.store.schema.OUTCOME_COLUMNS`) is ever read as a predictor; lag columns are fine.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.model.spec import Fixed, Markov, ModelSpec, Pooled, Priors, Seasonal, Smooth, Term
-from skipmodel.schema import OUTCOME_COLUMNS, WEEKDAYS
+from skipmodel.store.schema import OUTCOME_COLUMNS, WEEKDAYS
 
 OTHER = "__other__"
 MISSING = "__missing__"

@@ -18,7 +18,7 @@ what every sampler step pays over all rows:
   would instead run as a separate product and its transpose in the gradient (measured at 1e6
   rows, 13 slopes and a Bernoulli: 158 ms per logp + gradient with the products, 54 ms fused).
 
-The arithmetic is the sum of the contributions, so :mod:`skipmodel.model.predict` (NumPy) and
+The arithmetic is the sum of the contributions, so :mod:`skipmodel.model.prediction` (NumPy) and
 the model agree to rounding; a test checks it on every variant.
 """
 

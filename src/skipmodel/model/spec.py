@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from skipmodel.errors import SkipmodelError
-from skipmodel.schema import LAG_PREFIXES, LOG_COLUMNS, SKIP_OUTCOMES, TRACK_COLUMNS
+from skipmodel.store.schema import LAG_PREFIXES, LOG_COLUMNS, SKIP_OUTCOMES, TRACK_COLUMNS
 
 #: Columns a spec may name: session-log columns, joined track features, the loaders' derived
 #: ``weekday`` and their lag columns. Outcome columns are listed (they are real columns) but the

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from skipmodel.store import atomic_write_text
+from skipmodel.store.layout import atomic_write_text
 
 __all__ = ["Banner", "Figure", "Paragraph", "Section", "Table", "render_html", "write_html"]
 

@@ -39,7 +39,7 @@ from skipmodel.report.metrics import (
     second_half_mask,
     sequential_metrics,
 )
-from skipmodel.store import atomic_write_json, atomic_write_text
+from skipmodel.store.layout import atomic_write_json, atomic_write_text
 
 __all__ = ["ReportOptions", "ReportResult", "report"]
 

@@ -3,7 +3,7 @@
 The run's data manifest says which store and which session sample it was fitted on; the same
 sample's train split gives the rows for predictive checks and baselines, its test split the
 held-out sessions (``split="train"`` evaluates in-sample instead). Predictions use
-:mod:`skipmodel.model.predict` on designs encoded with the run's fitted encoders, from at most
+:mod:`skipmodel.model.prediction` on designs encoded with the run's fitted encoders, from at most
 ``max_draws`` posterior draws.
 """
 
@@ -16,8 +16,8 @@ import pandas as pd
 import pyarrow as pa
 
 from skipmodel.errors import SkipmodelError
-from skipmodel.hashing import stable_hash
 from skipmodel.report.inputs import RunInputs
+from skipmodel.store.hashing import stable_hash
 
 __all__ = ["DEFAULT_MAX_DRAWS", "cap_sessions", "load_run_inputs"]
 
@@ -104,8 +104,8 @@ def load_run_inputs(
     """
     from skipmodel.model.data import load_plays, sample_from_manifest
     from skipmodel.model.design import build_design
-    from skipmodel.model.fit import load_run
-    from skipmodel.model.predict import (
+    from skipmodel.model.fitting import load_run
+    from skipmodel.model.prediction import (
         binned_like_the_fit,
         linear_predictor_draws,
         posterior_draws,

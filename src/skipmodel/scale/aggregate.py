@@ -5,7 +5,7 @@ state, small-integer columns, and continuous columns binned at a stated resoluti
 Bernoulli likelihood over plays equals a Binomial likelihood over the distinct covariate cells,
 up to the constant ``sum log C(trials, skips)``. :func:`check_aggregable` says whether a spec is
 in that class (and precisely why not); :func:`aggregate` computes the cells of a store sample
-through :func:`skipmodel.loaders.iter_batches`, with an Arrow group-by per batch merged into a
+through :func:`skipmodel.load.iter_batches`, with an Arrow group-by per batch merged into a
 running table, so memory is bounded by the number of cells, not rows.
 
 Binning replaces a continuous value by the midpoint of its bin (equal-width bins over the track
@@ -37,11 +37,11 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from skipmodel.errors import SkipmodelError
-from skipmodel.loaders import DEFAULT_BATCH_ROWS, SampleSpec, iter_batches
+from skipmodel.load.loaders import DEFAULT_BATCH_ROWS, SampleSpec, iter_batches
 from skipmodel.model.spec import Markov, ModelSpec, Smooth
 from skipmodel.progress import Progress
-from skipmodel.schema import LAG_PREFIXES, LOG_SCHEMA, TRACK_SCHEMA
-from skipmodel.store import open_store
+from skipmodel.store.layout import open_store
+from skipmodel.store.schema import LAG_PREFIXES, LOG_SCHEMA, TRACK_SCHEMA
 
 TRIALS = "trials"
 SKIPS = "skips"

@@ -150,7 +150,7 @@ def fit_cells(
     Options are those of :func:`skipmodel.model.fit.fit`. The manifest records rows, cells, the
     binning and ``likelihood = "binomial"``; ``n_rows`` is the number of plays.
     """
-    from skipmodel.model import fit as model_fit
+    from skipmodel.model import fitting as model_fit
 
     opts = model_fit.resolve_options(
         spec,

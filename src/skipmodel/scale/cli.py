@@ -105,7 +105,7 @@ def fit_minibatch_run(
     manifest: dict[str, Any] | None = None,
 ) -> Any:
     """Streaming minibatch ADVI, packaged as a ``FitResult`` that ``save_run`` writes."""
-    from skipmodel.model import fit as model_fit
+    from skipmodel.model import fitting as model_fit
     from skipmodel.scale.minibatch import MinibatchOptions, fit_minibatch
 
     opts = model_fit.resolve_options(spec, method="advi", draws=draws, chains=1, seed=seed)

@@ -1,6 +1,6 @@
 """Streaming minibatch ADVI: variational fits of any spec on data larger than memory.
 
-The store is never materialised. Each loader batch (:func:`skipmodel.loaders.iter_batches`) is
+The store is never materialised. Each loader batch (:func:`skipmodel.load.iter_batches`) is
 turned into design arrays with encoders fitted once (:func:`fit_encoders`), the arrays go into a
 shuffle buffer, and minibatches of ``batch_size`` rows drawn from it are written into shared
 variables the model reads; one optimiser step follows per minibatch. The Bernoulli likelihood
@@ -35,7 +35,7 @@ import pandas as pd
 import pyarrow as pa
 
 from skipmodel.errors import SkipmodelError
-from skipmodel.loaders import SampleSpec, iter_batches
+from skipmodel.load.loaders import SampleSpec, iter_batches
 from skipmodel.model.design import Design, Encoders, build_design, term_name
 from skipmodel.model.spec import Fixed, ModelSpec, Pooled
 from skipmodel.progress import Progress
@@ -144,7 +144,7 @@ def _categorical_columns(spec: ModelSpec) -> list[str]:
 
 
 def _is_text(column: str) -> bool:
-    from skipmodel.schema import LOG_SCHEMA
+    from skipmodel.store.schema import LOG_SCHEMA
 
     return column in LOG_SCHEMA.names and (
         pa.types.is_dictionary(LOG_SCHEMA.field(column).type)

@@ -10,10 +10,10 @@ the next bucket while the current one is emitted (``READ_AHEAD``), so memory is 
 buckets' log columns plus one batch of output. :func:`iter_buckets` (whole buckets, for NumPy
 consumers) reads ``READ_AHEAD_DEPTH`` = 2 ahead on two threads, three buckets in memory, unless
 they are large. Full passes index the track ids once per call
-(:meth:`skipmodel.track_join.TrackFeatures.build_index`); a one-bucket read probes instead.
+(:meth:`skipmodel.load.tracks.TrackFeatures.build_index`); a one-bucket read probes instead.
 
-Which sessions are read is decided in :mod:`skipmodel.sampling`; lag rules live in
-:mod:`skipmodel.lags`; the track join in :mod:`skipmodel.track_join`. See ``notes/CONTRACTS.md``
+Which sessions are read is decided in :mod:`skipmodel.load.sampling`; lag rules live in
+:mod:`skipmodel.load.lags`; the track join in :mod:`skipmodel.load.tracks`. See ``notes/CONTRACTS.md``
 for the agreed output columns. Rules worth knowing:
 
 * lags are computed on the whole stored session before the split and date filters drop rows;
@@ -25,7 +25,7 @@ for the agreed output columns. Rules worth knowing:
 
 Examples
 --------
->>> from skipmodel.loaders import SampleSpec, load_table
+>>> from skipmodel.load.loaders import SampleSpec, load_table
 >>> table = load_table("data/store", SampleSpec(fraction=0.02, seed=1, split="train"))  # doctest: +SKIP
 """
 
@@ -46,18 +46,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from skipmodel.errors import SkipmodelError
-from skipmodel.ingest_compact import (
-    SORTED_KEY,
-    SORTED_VALUE,
-    SOURCE_COLUMN,
-    TRACK_ROW_COLUMN,
-    TRACKS_KEY,
-    file_metadata,
-    pending_compaction,
-    tracks_signature,
-)
-from skipmodel.ingest_parse import int_np
-from skipmodel.lags import (
+from skipmodel.load.lags import (
     LAG1_EXTRA,
     LAG_OUTCOMES,
     append_lags,
@@ -67,8 +56,7 @@ from skipmodel.lags import (
     session_keys,
     split_keys,
 )
-from skipmodel.parts import part_files, read_parts
-from skipmodel.sampling import (
+from skipmodel.load.sampling import (
     SPLIT_SEED,
     BucketSelection,
     check_test_fraction,
@@ -76,9 +64,21 @@ from skipmodel.sampling import (
     keep_in_partial_bucket,
     select_buckets,
 )
-from skipmodel.schema import LOG_COLUMNS, LOG_SCHEMA, TRACK_COLUMNS, TRACK_SCHEMA
-from skipmodel.store import DEFAULT_BUCKETS, StoreLayout, open_store
-from skipmodel.track_join import TrackFeatures, id_hash
+from skipmodel.load.tracks import TrackFeatures, id_hash
+from skipmodel.store.arrays import int_np
+from skipmodel.store.format import (
+    SORTED_KEY,
+    SORTED_VALUE,
+    SOURCE_COLUMN,
+    TRACK_ROW_COLUMN,
+    TRACKS_KEY,
+    file_metadata,
+    pending_compaction,
+    tracks_signature,
+)
+from skipmodel.store.layout import DEFAULT_BUCKETS, StoreLayout, open_store
+from skipmodel.store.parts import part_files, read_parts
+from skipmodel.store.schema import LOG_COLUMNS, LOG_SCHEMA, TRACK_COLUMNS, TRACK_SCHEMA
 
 __all__ = [
     "SPLIT_SEED",
@@ -122,7 +122,7 @@ class SampleSpec:
     Parameters
     ----------
     fraction : float, default 1.0
-        Share of sessions, in (0, 1]; chosen by seeded hash (see :mod:`skipmodel.sampling`).
+        Share of sessions, in (0, 1]; chosen by seeded hash (see :mod:`skipmodel.load.sampling`).
     seed : int, default 0
         Sample seed: same seed, same sessions on every machine.
     split : {"train", "test"} or None
@@ -349,7 +349,7 @@ class _Bucket:
     lag_rows: tuple[np.ndarray, ...]
     #: track-table row of each play, -1 when unknown
     track_rows: np.ndarray | None
-    #: :func:`~skipmodel.track_join.id_hash` of the track-id dictionary (with ``track_rows``)
+    #: :func:`~skipmodel.load.tracks.id_hash` of the track-id dictionary (with ``track_rows``)
     track_id_hashes: np.ndarray | None = None
 
 
@@ -387,7 +387,7 @@ def _read_bucket(
 ) -> tuple[pa.Table, np.ndarray]:
     """Read one bucket's log columns (all part files: a session may be split over them), keep
     the sampled sessions and sort by ``(session_id, session_position)``; also the sorted
-    :func:`~skipmodel.lags.session_keys`.
+    :func:`~skipmodel.load.lags.session_keys`.
 
     Session ids are ranked once per run of equal ids: the sample/split hashes run on those
     run heads, and the sort is an integer sort of ``(rank of session_id, position)`` keys (ranks
@@ -610,7 +610,7 @@ def _start(
         if pending_compaction(layout.bucket_dir(bucket)):
             raise SkipmodelError(
                 f"{layout.bucket_dir(bucket)} is half compacted (an ingest was interrupted); "
-                "re-run that ingest, or skipmodel.ingest_compact.compact(STORE), to finish it"
+                "re-run that ingest, or skipmodel.ingest.compact(STORE), to finish it"
             )
     jobs: dict[int, _Job] = {
         bucket: (files, plan, selection if bucket == selection.partial else None)
@@ -666,11 +666,11 @@ class BucketRows:
         Row where each session starts, then the row count.
     lag_rows : tuple of numpy.ndarray
         For k = 1 .. lags, the row of the play k positions earlier in the same session, -1
-        when there is none (the rules of :mod:`skipmodel.lags`).
+        when there is none (the rules of :mod:`skipmodel.load.lags`).
     track_rows : numpy.ndarray or None
         Row of each play's track in ``tracks``, -1 when the track has no features.
     track_id_hashes : numpy.ndarray or None
-        :func:`skipmodel.track_join.id_hash` of each entry of ``track_id_clean``'s
+        :func:`skipmodel.load.tracks.id_hash` of each entry of ``track_id_clean``'s
         dictionary, when the join computed it (``track_rows`` of a compacted bucket come
         from the file, and no id is hashed).
     tracks : pyarrow.Table or None
@@ -703,7 +703,7 @@ def iter_buckets(
     average more than :data:`READ_AHEAD_MAX_ROWS` plays.
 
     With ``sources``, the table of a compacted bucket also holds
-    :data:`skipmodel.ingest_compact.SOURCE_COLUMN` (the fingerprint of the input each row came
+    :data:`skipmodel.store.format.SOURCE_COLUMN` (the fingerprint of the input each row came
     from, dictionary-encoded); buckets that are not compacted lack it.
 
     ``schedule``, given the sample's bucket numbers (ascending), yields the ones to read, in

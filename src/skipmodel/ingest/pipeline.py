@@ -2,13 +2,13 @@
 
 The pieces, one module each:
 
-- :mod:`skipmodel.ingest_sources` finds the CSVs under the input paths and streams them
+- :mod:`skipmodel.ingest.sources` finds the CSVs under the input paths and streams them
   decompressed (archives member by member, never unpacked to disk), hashing the content;
-- :mod:`skipmodel.ingest_parse` tells logs from track features by header and turns the text into
+- :mod:`skipmodel.ingest.parse` tells logs from track features by header and turns the text into
   typed Arrow batches, rejecting bad rows with their line number, raw text and reason;
-- :mod:`skipmodel.ingest_write` partitions, sorts and stages each source, then commits it
+- :mod:`skipmodel.ingest.write` partitions, sorts and stages each source, then commits it
   atomically and records it in the manifest;
-- :mod:`skipmodel.ingest_compact` merges each bucket's parts into one sorted file at the end.
+- :mod:`skipmodel.ingest.compact` merges each bucket's parts into one sorted file at the end.
 
 A source whose fingerprint is already in the manifest is read (its fingerprint is known only at
 its end) but not written again: its rows are in the store already, perhaps inside a compacted
@@ -42,9 +42,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from skipmodel.errors import SkipmodelError
-from skipmodel.ingest_compact import compact_store, compaction_summary
-from skipmodel.ingest_parse import SourceParser, sniff_header
-from skipmodel.ingest_sources import (
+from skipmodel.ingest.compact import compact_store, compaction_summary
+from skipmodel.ingest.parse import SourceParser, sniff_header
+from skipmodel.ingest.sources import (
     STREAM_ERRORS,
     CsvSource,
     SkippedInput,
@@ -52,18 +52,16 @@ from skipmodel.ingest_sources import (
     file_day,
     iter_inputs,
 )
-from skipmodel.ingest_write import (
-    FLUSH_ROWS,
-    SourceWriter,
+from skipmodel.ingest.write import FLUSH_ROWS, SourceWriter, far_dates
+from skipmodel.progress import Progress
+from skipmodel.store.journal import (
     apply_commit,
-    far_dates,
     new_manifest,
     recompute_totals,
     recover,
     store_lock,
 )
-from skipmodel.progress import Progress
-from skipmodel.store import DEFAULT_BUCKETS, MANIFEST_FILE, StoreLayout, atomic_write_json
+from skipmodel.store.layout import DEFAULT_BUCKETS, MANIFEST_FILE, StoreLayout, atomic_write_json
 
 __all__ = ["IngestReport", "SourceReport", "ingest"]
 
@@ -283,9 +281,9 @@ def ingest(
         Valid rows buffered before writing parts (bounds memory; tests use small values).
     compact
         At the end, merge each bucket's parts into one file sorted by session
-        (:mod:`skipmodel.ingest_compact`), so readers need neither open many files nor
+        (:mod:`skipmodel.ingest.compact`), so readers need neither open many files nor
         re-sort. Without it the store stays correct but slower to read; a later ingest or
-        :func:`skipmodel.ingest_compact.compact` compacts it.
+        :func:`skipmodel.ingest.compact.compact` compacts it.
 
     Returns
     -------

@@ -27,10 +27,10 @@ import xarray as xr
 from skipmodel.errors import SkipmodelError
 from skipmodel.model.design import Design, TermDesign, build_design
 from skipmodel.model.terms import EVALUATORS, Draws, markov_dims
-from skipmodel.schema import OUTCOME_COLUMNS
+from skipmodel.store.schema import OUTCOME_COLUMNS
 
 if TYPE_CHECKING:
-    from skipmodel.model.fit import FitResult
+    from skipmodel.model.fitting import FitResult
 
 #: Central posterior interval reported by ``p_lo`` / ``p_hi``.
 INTERVAL = 0.94

@@ -13,7 +13,7 @@ fallback only for the batches where the fast cast fails. A row that fails any ch
 with the first failing column's reason; it never fails the batch.
 
 Accepted spellings (documented in ``data/README.md``): booleans ``true``/``false`` in any case and
-``1``/``0``; 0/1 flag columns (:data:`skipmodel.schema.LOG_INT_FLAGS`) only ``0``/``1``; integers
+``1``/``0``; 0/1 flag columns (:data:`skipmodel.store.schema.LOG_INT_FLAGS`) only ``0``/``1``; integers
 as plain decimal digits with an optional ``-`` (no ``+``, spaces, decimals or hex); dates
 ``YYYY-MM-DD``; floats as Arrow parses them (``1.5``, ``-2e-3``, ``nan``, ``inf``); an empty
 track-feature value is null.
@@ -34,9 +34,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from skipmodel import schema
 from skipmodel.errors import SkipmodelError
-from skipmodel.ingest_sources import HashingReader
+from skipmodel.ingest.sources import HashingReader
+from skipmodel.store import schema
+from skipmodel.store.arrays import bool_np, int_np, np_array, np_view
 
 #: Bytes of decompressed text per parsed block (~18,000 MSSD log rows). pyarrow's streaming
 #: reader reads up to 32 blocks ahead in the background, so this also bounds that memory.
@@ -324,7 +325,7 @@ class SourceParser:
         if n and pc.min(pc.binary_length(batch.column(0))).as_py() == 0:
             widths = np.zeros(n, dtype=np.int64)
             for c in batch.columns:
-                widths += _np_view(pc.binary_length(c))
+                widths += np_view(pc.binary_length(c))
             blank = widths == 0
             if blank.any():
                 reasons[blank] = "blank line (no fields)"
@@ -410,7 +411,7 @@ class SourceParser:
         if len(cache.values) > 100_000:
             cache.values.clear()
         enc = pc.dictionary_encode(col)
-        idx = _np_view(enc.indices)
+        idx = np_view(enc.indices)
         uniq = enc.dictionary.to_pylist()
         parsed = []
         for u in uniq:
@@ -487,69 +488,6 @@ class SourceParser:
                 self.categories[rule.name].append(text)
             return code, None
         raise AssertionError(kind)  # pragma: no cover
-
-
-def np_array(values: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
-    """A NumPy numeric or bool array (``mask`` True = null) as Arrow, sharing its memory.
-
-    ``pa.array`` on NumPy input imports pandas (about a second of an ingest) to check for pandas
-    objects; these arrays never are, so the buffers are wrapped directly.
-    """
-    values = np.ascontiguousarray(values)
-    n = len(values)
-    if values.dtype == np.bool_:
-        data = pa.py_buffer(np.packbits(values, bitorder="little"))
-        arrow_type = pa.bool_()
-    else:
-        data = pa.py_buffer(values)
-        arrow_type = pa.from_numpy_dtype(values.dtype)
-    validity, nulls = None, 0
-    if mask is not None and mask.any():
-        validity = pa.py_buffer(np.packbits(~mask, bitorder="little"))
-        nulls = int(np.count_nonzero(mask))
-    return pa.Array.from_buffers(arrow_type, n, [validity, data], null_count=nulls)
-
-
-def str_array(values: list[str]) -> pa.Array:
-    """A short list of Python strings as an Arrow string array (without ``pa.array``, as above)."""
-    encoded = [v.encode("utf-8") for v in values]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
-    offsets[1:] = np.cumsum([len(b) for b in encoded])
-    data = pa.py_buffer(b"".join(encoded))
-    return pa.Array.from_buffers(pa.string(), len(encoded), [None, pa.py_buffer(offsets), data])
-
-
-def bool_np(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """A boolean Arrow array as a NumPy bool array (nulls as False).
-
-    ``np.asarray`` on a boolean Arrow array goes through pyarrow's pandas conversion, which
-    imports pandas (about a second) and is slower than this cast of the bit-packed values.
-    """
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    if arr.null_count:
-        arr = arr.fill_null(False)
-    if len(arr) == 0:
-        return np.zeros(0, dtype=bool)
-    return _np_view(arr.cast(pa.uint8())).view(np.bool_)
-
-
-def int_np(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """An integer Arrow array as int64 NumPy, nulls as 0 (no ``fill_null``/``to_numpy``: they
-    import pandas)."""
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    out = _np_view(arr).astype(np.int64)
-    if arr.null_count:
-        out[bool_np(arr.is_null())] = 0
-    return out
-
-
-def _np_view(arr: pa.Array) -> np.ndarray:
-    """The values buffer of a primitive array without nulls as NumPy (no copy, no null check)."""
-    dtype = arr.type.to_pandas_dtype()
-    data = arr.buffers()[1]
-    return np.frombuffer(data, dtype=dtype)[arr.offset : arr.offset + len(arr)]
 
 
 def _convert_id(

@@ -22,9 +22,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from skipmodel.parts import part_files, read_parts
-from skipmodel.schema import TRACK_SCHEMA
-from skipmodel.store import StoreLayout
+from skipmodel.store.layout import StoreLayout
+from skipmodel.store.parts import part_files, read_parts
+from skipmodel.store.schema import TRACK_SCHEMA
 
 _WORD_PRIME = np.uint64(0x9E3779B97F4A7C15)  # odd: multiplying is a bijection
 _ALL_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -42,7 +42,7 @@ def id_hash(values: pa.Array) -> np.ndarray:
     """A fast 64-bit hash of each string, for in-process lookups only (not stable storage).
 
     Reads the UTF-8 bytes eight at a time (one NumPy pass per 8 bytes, not per byte as
-    :func:`skipmodel.hashing.fnv1a64`), so hashing 38-character track ids takes five passes.
+    :func:`skipmodel.store.hashing.fnv1a64`), so hashing 38-character track ids takes five passes.
     Nulls hash as the empty string. Equal strings always hash equal; callers confirm matches.
     """
     if pa.types.is_dictionary(values.type):

@@ -20,15 +20,10 @@ same store.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
-import json
-import os
 import shutil
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,46 +33,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from skipmodel import schema
-from skipmodel.errors import SkipmodelError
-from skipmodel.hashing import session_bucket
-from skipmodel.ingest_parse import REJECTED_SCHEMA, bool_np, int_np, np_array, str_array
-from skipmodel.store import BUCKET_KEY, StoreLayout, atomic_write_json
+from skipmodel.ingest.parse import REJECTED_SCHEMA
+from skipmodel.store import schema
+from skipmodel.store.arrays import bool_np, int_np, np_array, str_array
+from skipmodel.store.hashing import session_bucket
+from skipmodel.store.journal import JOURNAL, STAGING_DIR
+from skipmodel.store.layout import BUCKET_KEY, StoreLayout, atomic_write_json
 
 #: Valid rows buffered before a flush into parts (~150 MB of Arrow for MSSD logs).
 FLUSH_ROWS = 1_000_000
-STAGING_DIR = ".staging"
-JOURNAL = "COMMIT.json"
-LOCK_FILE = ".ingest.lock"
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 1}
-TOTAL_KEYS = (
-    "log_rows_read",
-    "log_rows_written",
-    "log_rows_rejected",
-    "track_rows_read",
-    "track_rows_written",
-    "track_rows_rejected",
-)
-INTEGRITY_KEYS = (
-    "skip_nesting_violations",
-    "duplicate_session_positions",
-    "dates_far_from_file_day",
-    "incomplete_sessions",
-)
-
-
-@contextmanager
-def store_lock(layout: StoreLayout) -> Iterator[None]:
-    """One ingest at a time per store (released by the OS if the process dies)."""
-    layout.root.mkdir(parents=True, exist_ok=True)
-    with open(layout.root / LOCK_FILE, "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SkipmodelError(
-                f"{layout.root}: another 'skipmodel ingest' is writing this store; wait for it"
-            ) from None
-        yield
 
 
 def bucket_of_rows(session_ids: pa.Array, n_buckets: int) -> np.ndarray:
@@ -315,89 +280,3 @@ def far_dates(dates: Counter, day: str | None) -> tuple[int, str | None]:
     ref = modal if day is None else dt.date.fromisoformat(day)
     far = sum(c for d, c in dates.items() if abs((d - ref).days) > 1)
     return far, ref.isoformat()
-
-
-# -- manifest and commit -------------------------------------------------------------------
-def new_manifest(n_buckets: int) -> dict[str, Any]:
-    return {
-        "schema_version": schema.SCHEMA_VERSION,
-        "n_buckets": n_buckets,
-        "sources": {},
-        "skipped": {},
-        "totals": dict.fromkeys(TOTAL_KEYS, 0),
-        "integrity": dict.fromkeys(INTEGRITY_KEYS, 0),
-    }
-
-
-def recompute_totals(manifest: dict[str, Any]) -> None:
-    totals = dict.fromkeys(TOTAL_KEYS, 0)
-    integrity = dict.fromkeys(INTEGRITY_KEYS, 0)
-    for entry in manifest["sources"].values():
-        prefix = "log" if entry["kind"] == "log" else "track"
-        for what in ("read", "written", "rejected"):
-            totals[f"{prefix}_rows_{what}"] += entry[f"rows_{what}"]
-        for key, value in entry.get("integrity", {}).items():
-            if key in integrity:
-                integrity[key] += value
-    manifest["totals"] = totals
-    compaction = manifest.get("compaction")
-    written = {
-        fp for fp, e in manifest["sources"].items() if e["kind"] == "log" and e["rows_written"]
-    }
-    if compaction and compaction["complete"] and set(compaction["sources"]) == written:
-        # every log row sits in a compacted bucket: count per whole session, not per part
-        integrity.update(compaction["integrity"])
-    store_wide = {k: v for k, v in manifest.get("integrity", {}).items() if k not in integrity}
-    manifest["integrity"] = {**integrity, **store_wide}
-
-
-def apply_commit(layout: StoreLayout, staging: Path) -> None:
-    """Move a staged source into place and record it (idempotent: safe to redo after a kill)."""
-    journal = json.loads((staging / JOURNAL).read_text())
-    fp = journal["fingerprint"]
-    finals = set()
-    for staged, final in journal["moves"]:
-        target = layout.root / final
-        finals.add(target)
-        if (staging / staged).exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / staged, target)
-    stale = [
-        *layout.sessions.glob(f"{BUCKET_KEY}=*/part-{fp}*.parquet"),
-        *layout.tracks.glob(f"part-{fp}*.parquet"),
-        *layout.rejected.glob(f"part-{fp}*.parquet"),
-    ]
-    for path in stale:
-        if path not in finals:
-            path.unlink()
-    manifest = layout.read_manifest()
-    entry = journal["entry"]
-    old = manifest["sources"].get(fp)
-    if old:
-        entry["names"] = sorted(set(old["names"]) | set(entry["names"]))
-    manifest["sources"][fp] = entry
-    recompute_totals(manifest)
-    atomic_write_json(layout.manifest_path, manifest)
-    shutil.rmtree(staging, ignore_errors=True)
-
-
-def recover(layout: StoreLayout) -> int:
-    """Finish journaled commits and delete abandoned staging folders and temp files."""
-    from skipmodel.ingest_compact import recover_compactions
-
-    recover_compactions(layout)  # before the temp files go: a journal may name one
-    rolled = 0
-    staging_root = layout.root / STAGING_DIR
-    if staging_root.is_dir():
-        for child in sorted(staging_root.iterdir()):
-            if (child / JOURNAL).is_file():
-                apply_commit(layout, child)
-                rolled += 1
-            else:
-                shutil.rmtree(child, ignore_errors=True)
-    for sub in (layout.sessions, layout.tracks, layout.rejected, layout.root):
-        if sub.is_dir():
-            pattern = "**/.*.tmp" if sub != layout.root else ".*.tmp"
-            for tmp in sub.glob(pattern):
-                tmp.unlink(missing_ok=True)
-    return rolled

@@ -2,7 +2,7 @@
 
 Fifteen continuous features are generated from a linear structural equation model on the
 *analysis scale* of issue 4: ``log(x + 1e-10)`` for the heavy-tailed features listed in
-:data:`skipmodel.schema.HEAVY_TAILED_FEATURES`, the raw value for the others. Each node is
+:data:`skipmodel.store.schema.HEAVY_TAILED_FEATURES`, the raw value for the others. Each node is
 ``mean + sd * u`` where the standardised ``u`` follows ``u_j = sum_i w_ij u_i + e_j`` with unit
 variance, so the implied correlation matrix of the analysis-scale columns is known exactly
 (:func:`implied_correlation`). A heavy-tailed feature is written as ``exp(latent)``, so
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from skipmodel.schema import HEAVY_TAILED_FEATURES, TRACK_COLUMNS, TRACK_NUMERIC_FEATURES
+from skipmodel.store.schema import HEAVY_TAILED_FEATURES, TRACK_COLUMNS, TRACK_NUMERIC_FEATURES
 
 #: Offset of the usual log transform (issue 4): ``log(x + LOG_OFFSET)``.
 LOG_OFFSET = 1e-10

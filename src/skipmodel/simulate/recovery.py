@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from skipmodel.schema import WEEKDAYS
+from skipmodel.store.schema import WEEKDAYS
 
 #: Posterior sds and MCSEs the truth may sit from the posterior mean.
 Z_SD = 3.5

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from skipmodel.schema import CONTEXT_TYPES, REASONS_END, REASONS_START, WEEKDAYS
+from skipmodel.store.schema import CONTEXT_TYPES, REASONS_END, REASONS_START, WEEKDAYS
 
 #: The true linear predictor in the key names of ``truth.json["skip_model"]``.
 FORMULA = (

@@ -49,49 +49,53 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from skipmodel import schema
 from skipmodel.errors import SkipmodelError
-from skipmodel.ingest_parse import bool_np, int_np, np_array, str_array
-from skipmodel.parts import part_files
-from skipmodel.store import BUCKET_KEY, StoreLayout, atomic_path, atomic_write_json
-from skipmodel.track_join import TrackFeatures
+from skipmodel.load.tracks import TrackFeatures
+from skipmodel.store import schema
+from skipmodel.store.arrays import bool_np, int_np, np_array, str_array
+from skipmodel.store.format import (
+    COMPACT_JOURNAL,
+    COMPACT_PREFIX,
+    COMPACT_TMP_SUFFIX,
+    INTEGRITY_KEY,
+    SORTED_KEY,
+    SORTED_VALUE,
+    SOURCE_COLUMN,
+    SOURCES_KEY,
+    TRACK_ROW_COLUMN,
+    TRACKS_KEY,
+    is_compacted,
+    read_metadata,
+    tracks_signature,
+)
+from skipmodel.store.journal import (
+    finish_compaction,
+    recompute_totals,
+    recover,
+    recover_compactions,
+    store_lock,
+)
+from skipmodel.store.layout import (
+    BUCKET_KEY,
+    StoreLayout,
+    atomic_path,
+    atomic_write_json,
+    open_store,
+)
+from skipmodel.store.parts import part_files
 
 __all__ = [
-    "COMPACT_JOURNAL",
-    "SORTED_KEY",
-    "SOURCE_COLUMN",
     "CompactReport",
     "compact",
     "compact_store",
-    "file_metadata",
-    "is_sorted_file",
-    "pending_compaction",
-    "recover_compactions",
 ]
 
-#: Per-row fingerprint of the input a row came from (only in compacted files).
-SOURCE_COLUMN = "source_fingerprint"
-#: Parquet metadata key: the sort order of the file's rows.
-SORTED_KEY = b"skipmodel.sorted_by"
-SORTED_VALUE = b"session_id,session_position"
-#: Parquet metadata key: JSON list of the source fingerprints merged into the file.
-SOURCES_KEY = b"skipmodel.sources"
-#: Parquet metadata key: JSON object of integrity counts over the file's whole sessions.
-INTEGRITY_KEY = b"skipmodel.integrity"
-#: Per-row row of the play's track in the store's track table (-1: no features), valid while
-#: the track files are those named under :data:`TRACKS_KEY`.
-TRACK_ROW_COLUMN = "track_row"
-#: Parquet metadata key: JSON list of the track part files the track rows refer to.
-TRACKS_KEY = b"skipmodel.tracks"
-COMPACT_JOURNAL = ".compact.json"
-COMPACT_PREFIX = "part-compact-"
 #: Rows per row group of a compacted file.
 ROW_GROUP_ROWS = 1 << 20
 #: Dictionary pages may grow this large before Parquet falls back to plain encoding.
 DICTIONARY_PAGE_LIMIT = 1 << 30
 _PART_NAME = re.compile(r"^part-(.+?)(?:-\d+)?\.parquet$")
 _SOURCE_TYPE = pa.dictionary(pa.int32(), pa.string())
-_TMP_SUFFIX = ".compacting"
 
 
 @dataclass(frozen=True)
@@ -104,43 +108,6 @@ class CompactReport:
     buckets_unchanged: int
     duplicate_session_positions: int
     incomplete_sessions: int
-
-
-def _metadata(path: Path) -> dict[bytes, bytes]:
-    return pq.read_schema(path).metadata or {}
-
-
-def file_metadata(path: Path) -> dict[bytes, bytes]:
-    """A part file's key-value metadata, {} when it cannot be read (reading the file then
-    says why)."""
-    try:
-        return _metadata(path)
-    except (OSError, pa.ArrowException):
-        return {}
-
-
-def is_sorted_file(path: Path) -> bool:
-    """Whether a session part file declares its rows sorted by ``(session_id, position)``."""
-    return file_metadata(path).get(SORTED_KEY) == SORTED_VALUE
-
-
-def pending_compaction(bucket_dir: Path) -> bool:
-    """True while a compaction of ``bucket_dir`` is half done (its journal is present)."""
-    return (bucket_dir / COMPACT_JOURNAL).is_file()
-
-
-def _is_compacted(files: list[Path], tracks: str | None = None) -> bool:
-    """One compacted file (whose track rows refer to the track files ``tracks``, if given)."""
-    if not (len(files) == 1 and files[0].name.startswith(COMPACT_PREFIX)):
-        return False
-    meta = file_metadata(files[0])  # {} if unreadable: not compacted
-    fresh = tracks is None or meta.get(TRACKS_KEY) == tracks.encode()
-    return meta.get(SORTED_KEY) == SORTED_VALUE and fresh
-
-
-def tracks_signature(layout: StoreLayout) -> str:
-    """The track part files a track row refers to (JSON list of names: their fingerprints)."""
-    return json.dumps([p.name for p in part_files(layout.tracks)])
 
 
 def _track_rows(table: pa.Table, tracks: TrackFeatures | None) -> pa.Array:
@@ -254,33 +221,6 @@ def _whole_session_counts(table: pa.Table) -> tuple[int, int]:
     return int(dup.sum()), int(np.count_nonzero(distinct < length))
 
 
-def _finish(bucket_dir: Path, journal: dict[str, Any]) -> None:
-    """Roll a journaled compaction forward (idempotent)."""
-    final = bucket_dir / journal["file"]
-    tmp = bucket_dir / journal["tmp"]
-    if tmp.exists():
-        os.replace(tmp, final)
-    for name in journal["remove"]:
-        if name != journal["file"]:
-            (bucket_dir / name).unlink(missing_ok=True)
-    (bucket_dir / COMPACT_JOURNAL).unlink(missing_ok=True)
-
-
-def recover_compactions(layout: StoreLayout) -> int:
-    """Finish every journaled compaction of the store; returns how many were rolled forward."""
-    done = 0
-    if not layout.sessions.is_dir():
-        return 0
-    for bucket_dir in sorted(layout.sessions.glob(f"{BUCKET_KEY}=*")):
-        journal = bucket_dir / COMPACT_JOURNAL
-        if journal.is_file():
-            _finish(bucket_dir, json.loads(journal.read_text()))
-            done += 1
-        for orphan in bucket_dir.glob(f".{COMPACT_PREFIX}*{_TMP_SUFFIX}"):
-            orphan.unlink(missing_ok=True)  # written, but killed before its journal
-    return done
-
-
 @dataclass(frozen=True)
 class _Merged:
     """One bucket merged in memory, ready to be published."""
@@ -297,7 +237,7 @@ def _merge_bucket(bucket_dir: Path, tracks: TrackFeatures | None, signature: str
     """Merge the parts of one bucket; None when it is already one compacted file whose track
     rows are current."""
     members = part_files(bucket_dir)
-    if not members or _is_compacted(members, signature):
+    if not members or is_compacted(members, signature):
         return None
     table = pa.concat_tables([_read_member(p) for p in members]).unify_dictionaries()
     table = _canonical_categories(_sort_bucket(table.combine_chunks()))
@@ -328,7 +268,7 @@ def _merge_bucket(bucket_dir: Path, tracks: TrackFeatures | None, signature: str
 def _publish(merged: _Merged) -> None:
     """Write the merged file, then swap it for the parts (journaled, see the module doc)."""
     bucket_dir, name = merged.bucket_dir, merged.name
-    tmp_name = f".{name}{_TMP_SUFFIX}"
+    tmp_name = f".{name}{COMPACT_TMP_SUFFIX}"
     with atomic_path(bucket_dir / tmp_name) as tmp:
         pq.write_table(
             merged.table,
@@ -340,15 +280,15 @@ def _publish(merged: _Merged) -> None:
         )
     journal = {"file": name, "tmp": tmp_name, "remove": [p.name for p in merged.members]}
     atomic_write_json(bucket_dir / COMPACT_JOURNAL, journal)
-    _finish(bucket_dir, journal)
+    finish_compaction(bucket_dir, journal)
 
 
 def bucket_integrity(bucket_dir: Path) -> tuple[list[str], dict[str, int]] | None:
     """Sources and whole-session integrity counts of a compacted bucket (None if not compact)."""
     files = part_files(bucket_dir)
-    if not _is_compacted(files):
+    if not is_compacted(files):
         return None
-    meta = _metadata(files[0])
+    meta = read_metadata(files[0])
     return json.loads(meta[SOURCES_KEY]), json.loads(meta[INTEGRITY_KEY])
 
 
@@ -357,7 +297,7 @@ def compact_store(layout: StoreLayout, buckets: Iterable[int] | None = None) -> 
 
     Also records in the manifest's ``compaction`` entry the sources covered by the compacted
     buckets and their whole-session integrity counts (see :func:`recompute_totals
-    <skipmodel.ingest_write.recompute_totals>`). The caller rewrites the manifest.
+    <skipmodel.store.journal.recompute_totals>`). The caller rewrites the manifest.
     """
     recover_compactions(layout)
     signature = tracks_signature(layout)
@@ -420,9 +360,6 @@ def compact(store: str | os.PathLike[str]) -> CompactReport:
     --------
     >>> compact("data/store")  # doctest: +SKIP
     """
-    from skipmodel.ingest_write import recompute_totals, recover, store_lock
-    from skipmodel.store import open_store
-
     layout = open_store(store)
     with store_lock(layout):
         recover(layout)

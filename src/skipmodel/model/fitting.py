@@ -10,7 +10,7 @@ A run directory holds::
     RUN/posterior.nc       ArviZ DataTree (posterior, sample_stats, log_likelihood if asked)
     RUN/diagnostics.json   max R-hat, min bulk / tail ESS (and where), divergences, E-BFMI, time
 
-``load_run(RUN)`` restores a :class:`FitResult` that predicts (``skipmodel.model.predict``).
+``load_run(RUN)`` restores a :class:`FitResult` that predicts (``skipmodel.model.prediction``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from skipmodel.model.build import build_model
 from skipmodel.model.design import Encoders, build_design
 from skipmodel.model.spec import METHODS, SAMPLERS, ModelSpec
 from skipmodel.progress import progress_enabled
-from skipmodel.store import atomic_path, atomic_write_json, atomic_write_text
+from skipmodel.store.layout import atomic_path, atomic_write_json, atomic_write_text
 
 SPEC_FILE = "spec.toml"
 DATA_FILE = "data.json"

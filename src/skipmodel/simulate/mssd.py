@@ -5,8 +5,8 @@ Writes, in ``OUT/``:
 - ``training_set.tar.gz`` with ``training_set/log_<k>_<yyyymmdd>_000000000000.csv`` (k = 0..9
   per day, as the release has them), in the real text format;
 - ``track_features.tar.gz`` with ``track_features/tf_<nnnnnnnnnnnn>.csv``;
-- ``truth.json``, every true parameter (see :mod:`skipmodel.simulate_sessions` for the skip
-  model and :mod:`skipmodel.simulate_tracks` for the feature DAG), and
+- ``truth.json``, every true parameter (see :mod:`skipmodel.simulate.sessions` for the skip
+  model and :mod:`skipmodel.simulate.tracks` for the feature DAG), and
   ``truth_tracks.parquet`` with each track's true random intercept and play count.
 
 The output is byte-for-byte identical for the same arguments (fixed tar and gzip times).
@@ -54,15 +54,7 @@ import pyarrow.parquet as pq
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.progress import Progress
-from skipmodel.schema import (
-    CONTEXT_TYPES,
-    LOG_COLUMNS,
-    REASONS_END,
-    REASONS_START,
-    SKIP_OUTCOMES,
-    TRACK_COLUMNS,
-)
-from skipmodel.simulate_sessions import (
+from skipmodel.simulate.sessions import (
     Plays,
     SessionPlan,
     TrueEffects,
@@ -71,8 +63,16 @@ from skipmodel.simulate_sessions import (
     plan_sessions,
     simulate_plays,
 )
-from skipmodel.simulate_tracks import dag_truth, simulate_track_features, track_feature_table
-from skipmodel.store import atomic_path
+from skipmodel.simulate.tracks import dag_truth, simulate_track_features, track_feature_table
+from skipmodel.store.layout import atomic_path
+from skipmodel.store.schema import (
+    CONTEXT_TYPES,
+    LOG_COLUMNS,
+    REASONS_END,
+    REASONS_START,
+    SKIP_OUTCOMES,
+    TRACK_COLUMNS,
+)
 
 __all__ = ["SimulationResult", "TrueEffects", "simulate"]
 
@@ -393,7 +393,7 @@ def simulate(
     skip_2_rate = sums["skip_2"] / n_plays
     truth = {
         "truth_version": TRUTH_VERSION,
-        "generator": "skipmodel.simulate",
+        "generator": "skipmodel.simulate.mssd",
         "arguments": {
             "sessions": sessions,
             "seed": seed,

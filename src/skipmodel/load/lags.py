@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from skipmodel.schema import SKIP_OUTCOMES
+from skipmodel.store.schema import SKIP_OUTCOMES
 
 #: The log columns every lag level copies from the earlier play.
 LAG_OUTCOMES: tuple[str, ...] = SKIP_OUTCOMES

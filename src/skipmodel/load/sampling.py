@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from skipmodel.errors import SkipmodelError
-from skipmodel.hashing import stable_hash, unit_uniform
+from skipmodel.store.hashing import stable_hash, unit_uniform
 
 #: Seed of the train/test split. Never change it: fitted runs and predictions rely on it.
 SPLIT_SEED = 20190218

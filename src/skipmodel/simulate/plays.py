@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from skipmodel.schema import CONTEXT_TYPES, REASONS_START
+from skipmodel.store.schema import CONTEXT_TYPES, REASONS_START
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@
       rejected/part-<source fingerprint>.parquet   (source, line, raw, reason)
 
 Sessions are hive-partitioned by ``session_bucket = stable_hash(session_id) % n_buckets`` (see
-:mod:`skipmodel.hashing`), so a whole session lives in one bucket and a k % session sample reads
+:mod:`skipmodel.store.hashing`), so a whole session lives in one bucket and a k % session sample reads
 about k % of the bytes. Ingest writes one part per input per bucket, named after the input's
 fingerprint, and ends by merging each bucket's parts into one file sorted by session with a
-per-row source fingerprint (:mod:`skipmodel.ingest_compact`); an input whose fingerprint is in
+per-row source fingerprint (:mod:`skipmodel.ingest.compact`); an input whose fingerprint is in
 the manifest is not written again. Every file appears only complete: written to a temporary
 name in the same directory, then renamed (compaction swaps files through a journal).
 """

@@ -1,0 +1,13 @@
+"""``skipmodel ingest``: raw MSSD files into the Parquet store (see :mod:`.pipeline`).
+
+- :mod:`.sources` — finding and opening inputs (archives, folders, csv, csv.gz).
+- :mod:`.parse` — CSV text into typed, validated Arrow batches, row-exactly.
+- :mod:`.write` — one source into staged, bucketed, sorted parts, committed through the journal.
+- :mod:`.compact` — each bucket merged into one sorted file.
+- :mod:`.pipeline` — the ingest entry that drives them.
+"""
+
+from skipmodel.ingest.compact import compact
+from skipmodel.ingest.pipeline import IngestReport, ingest
+
+__all__ = ["IngestReport", "compact", "ingest"]

@@ -1,0 +1,37 @@
+"""Sampled loaders: everything downstream reads the store through here.
+
+- :mod:`.loaders` — :func:`iter_batches`, :func:`load_table`, :func:`load_pandas`: a
+  deterministic session sample with track features joined and lag columns.
+- :mod:`.sampling` — which sessions a sample holds; the train/test split.
+- :mod:`.lags` — within-session lag columns.
+- :mod:`.tracks` — the one reader of the tracks table (one row per track id).
+
+Examples
+--------
+>>> from skipmodel.load import SampleSpec, load_table
+>>> table = load_table("data/store", SampleSpec(fraction=0.02, seed=1))  # doctest: +SKIP
+"""
+
+from skipmodel.load.loaders import (
+    SPLIT_SEED,
+    BucketRows,
+    SampleSpec,
+    is_test_session,
+    iter_batches,
+    iter_buckets,
+    load_pandas,
+    load_table,
+    output_schema,
+)
+
+__all__ = [
+    "SPLIT_SEED",
+    "BucketRows",
+    "SampleSpec",
+    "is_test_session",
+    "iter_batches",
+    "iter_buckets",
+    "load_pandas",
+    "load_table",
+    "output_schema",
+]

@@ -1,0 +1,175 @@
+"""The store's journal: the writer lock, the manifest's totals, commits and their recovery.
+
+An ingest stages each source in ``STORE/.staging/<random>/`` and commits it through a journal
+``COMMIT.json`` (:func:`apply_commit`); a compaction journals its swap of parts for one file in
+``.compact.json``. :func:`recover` rolls every journaled step forward and deletes what was never
+committed, so any writer (ingest, compaction) starts from a consistent store.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from skipmodel.errors import SkipmodelError
+from skipmodel.store import schema
+from skipmodel.store.format import COMPACT_JOURNAL, COMPACT_PREFIX, COMPACT_TMP_SUFFIX
+from skipmodel.store.layout import BUCKET_KEY, StoreLayout, atomic_write_json
+
+
+def finish_compaction(bucket_dir: Path, journal: dict[str, Any]) -> None:
+    """Roll a journaled compaction forward (idempotent)."""
+    final = bucket_dir / journal["file"]
+    tmp = bucket_dir / journal["tmp"]
+    if tmp.exists():
+        os.replace(tmp, final)
+    for name in journal["remove"]:
+        if name != journal["file"]:
+            (bucket_dir / name).unlink(missing_ok=True)
+    (bucket_dir / COMPACT_JOURNAL).unlink(missing_ok=True)
+
+
+def recover_compactions(layout: StoreLayout) -> int:
+    """Finish every journaled compaction of the store; returns how many were rolled forward."""
+    done = 0
+    if not layout.sessions.is_dir():
+        return 0
+    for bucket_dir in sorted(layout.sessions.glob(f"{BUCKET_KEY}=*")):
+        journal = bucket_dir / COMPACT_JOURNAL
+        if journal.is_file():
+            finish_compaction(bucket_dir, json.loads(journal.read_text()))
+            done += 1
+        for orphan in bucket_dir.glob(f".{COMPACT_PREFIX}*{COMPACT_TMP_SUFFIX}"):
+            orphan.unlink(missing_ok=True)  # written, but killed before its journal
+    return done
+
+
+STAGING_DIR = ".staging"
+
+
+JOURNAL = "COMMIT.json"
+
+
+LOCK_FILE = ".ingest.lock"
+
+
+TOTAL_KEYS = (
+    "log_rows_read",
+    "log_rows_written",
+    "log_rows_rejected",
+    "track_rows_read",
+    "track_rows_written",
+    "track_rows_rejected",
+)
+
+
+INTEGRITY_KEYS = (
+    "skip_nesting_violations",
+    "duplicate_session_positions",
+    "dates_far_from_file_day",
+    "incomplete_sessions",
+)
+
+
+@contextmanager
+def store_lock(layout: StoreLayout) -> Iterator[None]:
+    """One ingest at a time per store (released by the OS if the process dies)."""
+    layout.root.mkdir(parents=True, exist_ok=True)
+    with open(layout.root / LOCK_FILE, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SkipmodelError(
+                f"{layout.root}: another 'skipmodel ingest' is writing this store; wait for it"
+            ) from None
+        yield
+
+
+# -- manifest and commit -------------------------------------------------------------------
+def new_manifest(n_buckets: int) -> dict[str, Any]:
+    return {
+        "schema_version": schema.SCHEMA_VERSION,
+        "n_buckets": n_buckets,
+        "sources": {},
+        "skipped": {},
+        "totals": dict.fromkeys(TOTAL_KEYS, 0),
+        "integrity": dict.fromkeys(INTEGRITY_KEYS, 0),
+    }
+
+
+def recompute_totals(manifest: dict[str, Any]) -> None:
+    totals = dict.fromkeys(TOTAL_KEYS, 0)
+    integrity = dict.fromkeys(INTEGRITY_KEYS, 0)
+    for entry in manifest["sources"].values():
+        prefix = "log" if entry["kind"] == "log" else "track"
+        for what in ("read", "written", "rejected"):
+            totals[f"{prefix}_rows_{what}"] += entry[f"rows_{what}"]
+        for key, value in entry.get("integrity", {}).items():
+            if key in integrity:
+                integrity[key] += value
+    manifest["totals"] = totals
+    compaction = manifest.get("compaction")
+    written = {
+        fp for fp, e in manifest["sources"].items() if e["kind"] == "log" and e["rows_written"]
+    }
+    if compaction and compaction["complete"] and set(compaction["sources"]) == written:
+        # every log row sits in a compacted bucket: count per whole session, not per part
+        integrity.update(compaction["integrity"])
+    store_wide = {k: v for k, v in manifest.get("integrity", {}).items() if k not in integrity}
+    manifest["integrity"] = {**integrity, **store_wide}
+
+
+def apply_commit(layout: StoreLayout, staging: Path) -> None:
+    """Move a staged source into place and record it (idempotent: safe to redo after a kill)."""
+    journal = json.loads((staging / JOURNAL).read_text())
+    fp = journal["fingerprint"]
+    finals = set()
+    for staged, final in journal["moves"]:
+        target = layout.root / final
+        finals.add(target)
+        if (staging / staged).exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / staged, target)
+    stale = [
+        *layout.sessions.glob(f"{BUCKET_KEY}=*/part-{fp}*.parquet"),
+        *layout.tracks.glob(f"part-{fp}*.parquet"),
+        *layout.rejected.glob(f"part-{fp}*.parquet"),
+    ]
+    for path in stale:
+        if path not in finals:
+            path.unlink()
+    manifest = layout.read_manifest()
+    entry = journal["entry"]
+    old = manifest["sources"].get(fp)
+    if old:
+        entry["names"] = sorted(set(old["names"]) | set(entry["names"]))
+    manifest["sources"][fp] = entry
+    recompute_totals(manifest)
+    atomic_write_json(layout.manifest_path, manifest)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def recover(layout: StoreLayout) -> int:
+    """Finish journaled commits and delete abandoned staging folders and temp files."""
+    recover_compactions(layout)  # before the temp files go: a journal may name one
+    rolled = 0
+    staging_root = layout.root / STAGING_DIR
+    if staging_root.is_dir():
+        for child in sorted(staging_root.iterdir()):
+            if (child / JOURNAL).is_file():
+                apply_commit(layout, child)
+                rolled += 1
+            else:
+                shutil.rmtree(child, ignore_errors=True)
+    for sub in (layout.sessions, layout.tracks, layout.rejected, layout.root):
+        if sub.is_dir():
+            pattern = "**/.*.tmp" if sub != layout.root else ".*.tmp"
+            for tmp in sub.glob(pattern):
+                tmp.unlink(missing_ok=True)
+    return rolled
