@@ -15,7 +15,7 @@ import pytest
 
 from ingest_helpers import pack_tar, store_files
 from skipmodel.ingest import ingest
-from skipmodel.ingest import write as ingest_write
+from skipmodel.store import journal as store_journal
 
 SCRIPT = (
     "import sys; from skipmodel.ingest import ingest; "
@@ -108,11 +108,11 @@ def test_crash_during_commit_is_rolled_forward(tmp_path, inputs, monkeypatch):
             raise KeyboardInterrupt  # the process dies between two renames of one source
         return real_replace(src, dst)
 
-    monkeypatch.setattr(ingest_write.os, "replace", flaky_replace)
+    monkeypatch.setattr(store_journal.os, "replace", flaky_replace)
     store = tmp_path / "store"
     with pytest.raises(KeyboardInterrupt):
         ingest(inputs, store, n_buckets=5, flush_rows=150, progress=False)
-    monkeypatch.setattr(ingest_write.os, "replace", real_replace)
+    monkeypatch.setattr(store_journal.os, "replace", real_replace)
     journals = list((store / ".staging").glob("*/COMMIT.json"))
     assert len(journals) == 1  # a half-committed source, recorded in its journal
     ingest(inputs, store, flush_rows=150, progress=False)
@@ -126,7 +126,7 @@ def test_rerun_after_a_kill_before_the_first_manifest(tmp_path, inputs):
     ingest(inputs, reference, n_buckets=5, flush_rows=150, progress=False)
     store = tmp_path / "store"
     store.mkdir()
-    (store / ingest_write.LOCK_FILE).write_text("")
+    (store / store_journal.LOCK_FILE).write_text("")
     (store / ".manifest.json.abc123.tmp").write_text('{"half": ')
     ingest(inputs, store, n_buckets=5, flush_rows=150, progress=False)
     _same(_snapshot(reference), _snapshot(store))

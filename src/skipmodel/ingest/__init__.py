@@ -3,11 +3,10 @@
 - :mod:`.sources` — finding and opening inputs (archives, folders, csv, csv.gz).
 - :mod:`.parse` — CSV text into typed, validated Arrow batches, row-exactly.
 - :mod:`.write` — one source into staged, bucketed, sorted parts, committed through the journal.
-- :mod:`.compact` — each bucket merged into one sorted file.
+- :mod:`.compact` — each bucket merged into one sorted file (:func:`.compact.compact`).
 - :mod:`.pipeline` — the ingest entry that drives them.
 """
 
-from skipmodel.ingest.compact import compact
 from skipmodel.ingest.pipeline import IngestReport, ingest
 
-__all__ = ["IngestReport", "compact", "ingest"]
+__all__ = ["IngestReport", "ingest"]
