@@ -34,7 +34,7 @@ help:
 	@echo "make fit        fit VARIANTS='$(VARIANTS)' to the store     make report  reports/models/index.html"
 	@echo "make test       fast tests (creates .venv)        make test-slow  statistical recovery tests"
 	@echo "make data       ingest RAW=... (or simulated demo data) into STORE=$(STORE)"
-	@echo "make lint       ruff + mypy                       make bench      benchmarks -> reports/bench/"
+	@echo "make lint       ruff, mypy, import contracts      make bench      benchmarks -> reports/bench/"
 	@echo "make clean      remove generated data, runs, reports and the venv"
 
 # Find a Python >= 3.12: an explicit PYTHON=..., python3.13/3.12 on PATH, or pyenv's 3.12.1.
@@ -119,6 +119,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP)

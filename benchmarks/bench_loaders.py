@@ -51,7 +51,8 @@ SPECS: dict[str, dict] = {
 _CHILD = """
 import json, sys, time
 import pyarrow.dataset as ds
-from skipmodel.load.loaders import SampleSpec, _plan, iter_batches
+from skipmodel.load.loaders import SampleSpec, iter_batches
+from skipmodel.load.spec import read_plan
 store, which, options = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 spec = SampleSpec(**options)
 start = time.perf_counter()
@@ -60,7 +61,7 @@ if which == "loader":
     for batch in iter_batches(store, spec):
         rows += batch.num_rows
 else:
-    plan = _plan(spec)
+    plan = read_plan(spec)
     log = ds.dataset(store + "/sessions", format="parquet", partitioning="hive")
     for batch in log.to_batches(columns=list(plan.log_read)):
         rows += batch.num_rows

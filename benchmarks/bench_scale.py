@@ -22,7 +22,6 @@ from skipmodel.load.loaders import SampleSpec, iter_batches, load_table
 from skipmodel.model.design import build_design
 from skipmodel.model.spec import Markov, ModelSpec, Seasonal, get_variant
 from skipmodel.scale.aggregate import aggregate, apply_binning, sample_for_cells
-from skipmodel.scale.binomial import fit_cells
 from skipmodel.scale.gradient import available_backends, memory_bandwidth, time_logp_grad
 from skipmodel.scale.minibatch import MinibatchOptions, fit_encoders, fit_minibatch
 from skipmodel.simulate.mssd import simulate
@@ -169,11 +168,11 @@ def _aggregate_section(store: Path, draws: int, keep) -> None:
     )
 
     # -- Binomial fit on all rows vs Bernoulli fit on a 1 % sample ------------------------
-    agg = fit_cells(BINNED, cells, draws=draws, tune=draws, chains=2, seed=1)
+    from skipmodel.model.fitting import fit as row_fit  # the one fit entry: cells too
+
+    agg = row_fit(BINNED, cells, draws=draws, tune=draws, chains=2, seed=1)
     sub = sample_for_cells(BINNED, fraction=0.01, seed=1, split="train")
     small = apply_binning(load_table(store, sub), cells.binning)
-    from skipmodel.model.fitting import fit as row_fit
-
     t0 = time.perf_counter()
     small_fit = row_fit(BINNED, small, draws=draws, tune=draws, chains=2, seed=1)
     row_seconds = time.perf_counter() - t0

@@ -120,13 +120,13 @@ def test_compiled_loop_gives_the_numpy_numbers(
     from skipmodel.simulate.mssd import simulate
 
     if day_hour_cells is not None:
-        monkeypatch.setattr(kernels, "MAX_DAY_HOUR_CELLS", day_hour_cells)
+        monkeypatch.setattr(plays, "MAX_DAY_HOUR_CELLS", day_hour_cells)
     if candidates_after is not None:
         monkeypatch.setattr(TransitionSpill, "CANDIDATE_AFTER", candidates_after)
         tracks_pass = []
-        original = kernels.count_tracks_and_transitions
+        original = plays.count_tracks_and_transitions
         monkeypatch.setattr(
-            kernels,
+            plays,
             "count_tracks_and_transitions",
             lambda log, b: tracks_pass.append(original(log, b)) or tracks_pass[-1],
         )

@@ -9,7 +9,7 @@ import pytest
 
 from skipmodel.cli import main
 from skipmodel.errors import SkipmodelError
-from skipmodel.explore import ExploreOptions, compute, explore, parallel, passes
+from skipmodel.explore import VIEWS, ExploreOptions, compute, drawing, explore, parallel, passes
 from skipmodel.explore.passes import StoreSources
 from skipmodel.explore.plays import LogPass, TransitionSpill
 from skipmodel.ingest.compact import compact_store
@@ -134,10 +134,10 @@ def test_track_views_are_ready_before_the_log_pass(store, monkeypatch):
 
 def test_early_views_are_drawn_by_a_worker(store, tmp_path):
     options = ExploreOptions(min_count=1, jobs=2)
-    early = parallel.EarlyViews(tmp_path / "out")
+    early = drawing.EarlyViews(tmp_path / "out")
     results = compute(StoreSources(open_store(store)), options, on_tracks=early.start)
     assert early.names == ["feature_histograms", "feature_by_duration"] and early.futures
-    drawn = parallel.draw_views(results, tmp_path / "out", early)
+    drawn = drawing.draw_views(results, tmp_path / "out", early)
     assert [d.name for d in drawn] == list(options.views)
     assert all(d.image.is_file() for d in drawn)
 
@@ -173,7 +173,7 @@ def test_without_worker_processes_the_work_runs_here(store, tmp_path, monkeypatc
     monkeypatch.setattr(parallel, "pool", cannot_start)
     monkeypatch.setattr(passes, "LOG_PASS_MIN_WORKERS", 2)
     out = explore(store, tmp_path / "out", ExploreOptions(min_count=1, jobs=2))
-    assert sorted(out.images) == sorted(passes.VIEWS)
+    assert sorted(out.images) == sorted(VIEWS)
     assert all(path.is_file() for path in out.images.values())
 
 
@@ -184,4 +184,4 @@ def test_a_dead_worker_is_a_one_line_error():
     dead: Future[object] = Future()
     dead.set_exception(BrokenProcessPool("killed"))
     with pytest.raises(SkipmodelError, match="re-run with --jobs 1"):
-        parallel._results([dead], 1)
+        parallel.results([dead], 1)

@@ -396,13 +396,13 @@ def test_auto_parametrisation_depends_on_plays_per_level(plays) -> None:
 
 @pytest.mark.parametrize("dtype", ["str", "category", "object"])
 def test_level_codes_are_the_same_from_arrow_text_categoricals_and_objects(dtype) -> None:
-    from skipmodel.model.design import MISSING, OTHER, LevelMap, _as_text
+    from skipmodel.model.encoders import MISSING, OTHER, LevelMap, as_text
 
     levels = LevelMap("x", ("a", "b", MISSING, OTHER), ("r",))
     values = pd.Series(["a", None, "r", "zz", "b", "a"], dtype=dtype)
     expected = np.array([0, 2, 3, -1, 1, 0])
     np.testing.assert_array_equal(levels.encode(values), expected)
-    np.testing.assert_array_equal(levels._encode_text(_as_text(values)), expected)
+    np.testing.assert_array_equal(levels._encode_text(as_text(values)), expected)
     # Text that reads as booleans is lower-cased, whatever the column's type.
     flags = LevelMap("y", ("false", "true", MISSING))
     np.testing.assert_array_equal(

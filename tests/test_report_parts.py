@@ -186,13 +186,13 @@ def test_heldout_notes_a_run_without_sequential_prediction(tmp_path: Path) -> No
 
     from report_fakes import fake_run
     from skipmodel.errors import SkipmodelError
-    from skipmodel.report.report import _heldout
+    from skipmodel.report.heldout import heldout_section
 
     def refuse(frame: pd.DataFrame) -> pd.DataFrame:
         raise SkipmodelError("cannot roll prev_reason_end forward")
 
     run = dataclasses.replace(fake_run("nolag"), predict_second_half=refuse)
-    section, metrics = _heldout([run], tmp_path)
+    section, metrics = heldout_section([run], tmp_path)
     assert "nolag" in metrics["rows"] and "nolag" not in metrics["second_half"]
     assert {"overall rate", "per-track rate", "repeat last skip"} <= set(metrics["second_half"])
     texts = [b.text for b in section.blocks if hasattr(b, "text")]
@@ -212,3 +212,34 @@ def test_a_level_fixed_at_zero_is_left_out_of_its_panel(tree) -> None:  # noqa: 
     # a free level stays, even when its draws happen to be near 0
     again = next(e for e in probability_effects(tree) if e.variable == "prev_skip_2_effect")
     assert again.labels == ("no_previous", "false", "true")
+
+
+def test_effects_are_drawn_as_the_run_recorded() -> None:
+    from skipmodel.report.effects import with_effect_plots
+
+    recorded = {
+        # a cyclic dimension drawn as the run says (a curve), whatever its name
+        "hour_effect": {"variable": "hour_effect", "dim": "hour", "draw": "curve", "term": "x"},
+        "context_type_effect": {
+            "variable": "context_type_effect",
+            "dim": "context_type",
+            "draw": "categorical",
+            "term": "pooled",
+        },
+        "duration_effect": {
+            "variable": "duration_effect",
+            "dim": "duration_grid",
+            "draw": "curve",
+            "term": "smooth",
+        },
+    }
+    tree = with_effect_plots(fake_posterior(draws=50), recorded)
+    kinds = {e.variable: e.kind for e in probability_effects(tree)}
+    # unrecorded variables (here weekday, position, prev_skip_2) are not effects of this run
+    assert kinds == {
+        "hour_effect": "curve",
+        "context_type_effect": "categorical",
+        "duration_effect": "curve",
+    }
+    # runs fitted before drawings were recorded keep the guess from dimension names
+    assert with_effect_plots(fake_posterior(draws=50), {}).attrs == fake_posterior(draws=50).attrs

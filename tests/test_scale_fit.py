@@ -15,7 +15,6 @@ from skipmodel.load.loaders import load_table
 from skipmodel.model.fitting import fit
 from skipmodel.model.spec import Fixed, Markov, ModelSpec, Pooled, Seasonal, Smooth
 from skipmodel.scale.aggregate import aggregate, apply_binning
-from skipmodel.scale.binomial import fit_cells
 from skipmodel.scale.minibatch import MinibatchOptions, compare_to_nuts, fit_minibatch
 from skipmodel.simulate.mssd import simulate
 
@@ -70,7 +69,7 @@ def test_cells_posterior_equals_rows_posterior_within_mcse(store: Path) -> None:
     cells = aggregate(store, BINNED, bins=BINS, progress=False)
     rows = apply_binning(load_table(store, cells.sample), cells.binning)
     opts = dict(draws=600, tune=600, chains=2, seed=3)
-    by_cells = fit_cells(BINNED, cells, **opts)
+    by_cells = fit(BINNED, cells, **opts)  # cells take the cells path
     by_rows = fit(BINNED, rows, **opts)
     assert by_cells.manifest["n_rows"] == by_rows.manifest["n_rows"] == rows.num_rows
     assert by_cells.manifest["n_cells"] < rows.num_rows / 2
@@ -124,17 +123,19 @@ def test_minibatch_advi_matches_nuts_means_and_reports_underdispersion(store: Pa
 
 @pytest.mark.slow
 def test_fit_options_aggregate_save_and_load(store: Path, tmp_path: Path) -> None:
-    import argparse
-
+    from skipmodel.model.data import StoreSample
     from skipmodel.model.fitting import load_run, save_run
-    from skipmodel.scale.cli import add_arguments, fit_from_args
 
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    args = parser.parse_args(["--aggregate", "--bins", "danceability=2,duration=3"])
-    extra = dict(store=store, fraction=1.0, seed=0, draws=50, tune=50, chains=1)
-    args = argparse.Namespace(**vars(args), **extra, target_accept=None, sampler=None)
-    result = fit_from_args(BINNED, args)
+    # was: a hand-built argparse Namespace through scale.cli.fit_from_args (gone: one fit entry)
+    result = fit(
+        BINNED,
+        StoreSample(store, fraction=1.0, seed=0),
+        inference="cells",
+        bins={"danceability": 2, "duration": 3},
+        draws=50,
+        tune=50,
+        chains=1,
+    )
     assert result.manifest["likelihood"] == "binomial"
     assert result.manifest["n_cells"] < result.manifest["n_rows"]
     loaded = load_run(save_run(result, tmp_path / "run"))

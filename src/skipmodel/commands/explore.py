@@ -8,7 +8,7 @@ from skipmodel.errors import SkipmodelError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from skipmodel.explore.passes import VIEWS
+    from skipmodel.explore.options import VIEWS
 
     parser.add_argument(
         "--store", required=True, help="store directory written by 'skipmodel ingest'"

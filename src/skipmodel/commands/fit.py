@@ -1,4 +1,10 @@
-"""``skipmodel fit``: fit a skip model to the train split of a store sample and save the run."""
+"""``skipmodel fit``: fit a skip model to the train split of a store sample and save the run.
+
+Every flag goes into one :class:`~skipmodel.model.options.FitOptions` (the scale flags from
+:mod:`skipmodel.scale.cli` too), and the one fit entry, :func:`skipmodel.model.fitting.fit`,
+runs the path they select on a :class:`~skipmodel.model.data.StoreSample`; a flag the path does
+not read is refused in one line before any data is read.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from skipmodel.errors import SkipmodelError
+from skipmodel.model.options import FitOptions
 from skipmodel.model.spec import ADAPTATIONS, METHODS, SAMPLERS, resolve_model
+from skipmodel.scale.cli import add_arguments as add_scale_arguments
+from skipmodel.scale.cli import inference_of, parse_bins  # importing scale registers its paths
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fraction", type=float, default=1.0, help="share of sessions (0, 1]")
     parser.add_argument("--seed", type=int, default=0, help="sample and sampler seed (0)")
     parser.add_argument("--draws", type=int, default=None, help="draws per chain (spec: 1000)")
-    parser.add_argument("--tune", type=int, default=None, help="tuning steps per chain (1000)")
+    parser.add_argument("--tune", type=int, default=None, help="NUTS tuning steps (spec: 1000)")
     parser.add_argument("--chains", type=int, default=None, help="chains (spec: 4)")
     parser.add_argument("--target-accept", type=float, default=None, help="NUTS target (0.8)")
     parser.add_argument("--sampler", choices=SAMPLERS, default=None, help="NUTS backend")
@@ -33,40 +41,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-likelihood", action="store_true", help="store pointwise log-likelihood (for LOO)"
     )
-    from skipmodel.scale.cli import add_arguments as add_scale_arguments
-
     add_scale_arguments(parser)  # --aggregate [--bins] | --minibatch (full-data scale)
+
+
+def options_from_args(args: argparse.Namespace) -> FitOptions:
+    """The one :class:`FitOptions` of the command line (unset flags stay unset)."""
+    return FitOptions(
+        inference=inference_of(args),
+        method=args.method,
+        sampler=args.sampler,
+        draws=args.draws,
+        tune=args.tune,
+        chains=args.chains,
+        target_accept=args.target_accept,
+        adaptation=args.adaptation,
+        seed=args.seed,
+        log_likelihood=args.log_likelihood,
+        bins=parse_bins(args.bins) or None,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        full_rank=args.full_rank,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     spec = resolve_model(args.model)  # fail on a bad spec before reading any data
-    if args.adaptation is not None:
-        spec = spec.with_inference(adaptation=args.adaptation)
-    from skipmodel.model.data import load_plays, sample_manifest, sample_spec_for
+    from skipmodel.model.data import StoreSample
     from skipmodel.model.fitting import fit, save_run
 
-    if args.aggregate or args.minibatch:
-        from skipmodel.scale.cli import fit_from_args
-
-        result = fit_from_args(spec, args)
-    else:
-        if args.bins:
-            raise SkipmodelError("--bins applies only with --aggregate")
-        sample = sample_spec_for(spec, fraction=args.fraction, seed=args.seed, split="train")
-        plays = load_plays(args.store, sample)
-        result = fit(
-            spec,
-            plays,
-            draws=args.draws,
-            tune=args.tune,
-            chains=args.chains,
-            target_accept=args.target_accept,
-            seed=args.seed,
-            sampler=args.sampler,
-            method=args.method,
-            log_likelihood=args.log_likelihood,
-            manifest=sample_manifest(args.store, sample),
-        )
+    data = StoreSample(args.store, fraction=args.fraction, seed=args.seed, split="train")
+    result = fit(spec, data, options=options_from_args(args))
     save_run(result, args.out)
     print(result.summary())
     print(f"run saved to {args.out}", file=sys.stderr)

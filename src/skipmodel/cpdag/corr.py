@@ -29,9 +29,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pac
 import pyarrow.csv as pacsv
-import pyarrow.dataset as pads
 
 from skipmodel.errors import SkipmodelError
+from skipmodel.load.tracks import TrackTable
 from skipmodel.progress import Progress
 from skipmodel.store.layout import open_store
 from skipmodel.store.schema import HEAVY_TAILED_FEATURES
@@ -356,20 +356,19 @@ def correlation_from_store(
     seed: int = 0,
     progress: Progress | None = None,
 ) -> CorrelationResult:
-    """Correlation of the track features in a store (``STORE/tracks/*.parquet``).
+    """Correlation of the track features in a store, one row per track id.
 
-    By default ``track_id`` and ``mode`` are dropped and the heavy-tailed features
-    (:data:`skipmodel.store.schema.HEAVY_TAILED_FEATURES`) are log-transformed.
+    The tracks are read through :class:`skipmodel.load.tracks.TrackTable`, so a track id stored
+    twice counts once (its first row). By default ``track_id`` and ``mode`` are dropped and the
+    heavy-tailed features (:data:`skipmodel.store.schema.HEAVY_TAILED_FEATURES`) are
+    log-transformed.
     """
     layout = open_store(store)
-    files = sorted(layout.tracks.glob("*.parquet"))
-    if not files:
+    tracks = TrackTable(layout)
+    if not tracks.files:
         raise SkipmodelError(f"{layout.tracks} holds no track features; ingest track_features")
-    dataset = pads.dataset([str(f) for f in files], format="parquet")
-    names = _select_columns(dataset.schema.names, transforms)
-    batches = dataset.to_batches(
-        columns=names, batch_size=BATCH_ROWS, batch_readahead=4, fragment_readahead=1
-    )
+    names = _select_columns(tracks.column_names, transforms)
+    batches = tracks.batches(names, batch_rows=BATCH_ROWS)
     return correlation_from_batches(
         batches, names, transforms=transforms, bootstrap=bootstrap, seed=seed, progress=progress
     )

@@ -13,8 +13,9 @@ Examples
 
 from __future__ import annotations
 
+from skipmodel.explore.options import VIEWS, ExploreOptions
 from skipmodel.explore.output import ExploreOutput, explore, write_outputs
-from skipmodel.explore.passes import VIEWS, ExploreOptions, Results, StoreSources, compute
+from skipmodel.explore.passes import Results, StoreSources, compute
 
 __all__ = [
     "VIEWS",

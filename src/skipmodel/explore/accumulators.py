@@ -13,7 +13,7 @@ Memory bounds, for the record:
   a pending buffer compacted whenever it outgrows the table: about 60 MB for the 3.7 million
   tracks of the full MSSD, whatever the number of plays. Hash collisions are ignored (two of
   3.7 million ids share a 64-bit hash with probability ~4e-7).
-- :class:`~skipmodel.explore.plays.TransitionSpill` keeps nothing in memory: the (previous,
+- :class:`~skipmodel.explore.transitions.TransitionSpill` keeps nothing in memory: the (previous,
   current) track-hash pairs go to a temporary file (16 bytes per transition) replayed in
   fixed-size chunks once the top N is known.
 """

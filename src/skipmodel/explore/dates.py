@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import numpy as np
 
+#: (day, hour) keys are ``day * HOURS_PER_DAY + hour``.
+HOURS_PER_DAY = 24
 MAX_DAYS_FROM_SESSION_MODE = 1
 MAX_DAYS_FROM_FILE_DAY = 1
 BUSY_SHARE = 0.05

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from skipmodel.explore import gallery, parallel
-from skipmodel.explore.passes import ExploreOptions, Results, compute, store_sources
+from skipmodel.explore import drawing, gallery
+from skipmodel.explore.options import ExploreOptions
+from skipmodel.explore.passes import Results, compute, store_sources
 from skipmodel.explore.summary import Summary, build_summary
 from skipmodel.explore.tables import CalendarTables
 from skipmodel.store.layout import atomic_write_json, atomic_write_text, open_store
@@ -29,7 +30,7 @@ def write_outputs(
     results: Results,
     out_dir: str | os.PathLike[str],
     manifest: dict[str, Any],
-    early: parallel.EarlyViews | None = None,
+    early: drawing.EarlyViews | None = None,
 ) -> ExploreOutput:
     """Render every requested view of ``results`` into ``out_dir`` (those of ``early`` are
     being drawn by a worker already)."""
@@ -37,7 +38,7 @@ def write_outputs(
     out.mkdir(parents=True, exist_ok=True)
     summary = build_summary(results, manifest, CalendarTables.build(results.log.calendar))
     entries, images, table_files = [], {}, {}
-    for drawn in parallel.draw_views(results, out, early):
+    for drawn in drawing.draw_views(results, out, early):
         images[drawn.name], table_files[drawn.name] = drawn.image, list(drawn.tables)
         entries.append(
             gallery.Entry(
@@ -82,10 +83,10 @@ def explore(
     ExploreOutput
     """
     options = options or ExploreOptions()
-    parallel.warm_up(options)  # worker start-up overlaps the passes
+    drawing.warm_up(options)  # worker start-up overlaps the passes
     layout = open_store(store)
     manifest = layout.read_manifest()
-    early = parallel.EarlyViews(out_dir)  # the track views, drawn while the log is read
+    early = drawing.EarlyViews(out_dir)  # the track views, drawn while the log is read
     results = compute(
         store_sources(layout.root, options), options, progress=progress, on_tracks=early.start
     )

@@ -8,58 +8,44 @@ Pass plan, for a store of R plays and T tracks:
 3. log, the columns the views need: every log view at once, exact play counts per track, and
    the transitions: the first two million spilled to a temporary file as track-hash pairs,
    the others counted among the ~1000 most played tracks so far
-   (:class:`~skipmodel.explore.plays.TransitionSpill`);
+   (:class:`~skipmodel.explore.transitions.TransitionSpill`);
 4. tracks table: the ids (and ordering feature) of the N most played tracks, now known;
 5. the transitions spill, replayed in 1 M-pair chunks, plus the candidates' counts, to count
    transitions among the top N (or, were a top track not a candidate, a second log pass
    counting those alone).
 
 The log is read once (unless that happens); memory is bounded by the number of groups and
-distinct tracks (see :mod:`.accumulators`), never by R.
+distinct tracks (see :mod:`.accumulators`), never by R. From :data:`LOG_PASS_MIN_WORKERS`
+processes on, pass 3 is shared by bucket with worker processes (the pool of :mod:`.parallel`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from skipmodel.errors import SkipmodelError
+from skipmodel.explore import parallel
 from skipmodel.explore.accumulators import TopTracks, TrackCounter
-from skipmodel.explore.plays import (
-    BucketPlays,
-    Calendar,
-    Chains,
-    LogPass,
-    Overview,
-    PlayBatch,
-    PreviousOutcome,
-    TrackArrays,
-    TransitionSpill,
-    session_slices,
-)
+from skipmodel.explore.batches import BucketPlays, PlayBatch, TrackArrays, session_slices
+from skipmodel.explore.options import ExploreOptions
+from skipmodel.explore.plays import Calendar, Chains, LogPass, Overview, PreviousOutcome
 from skipmodel.explore.trackpass import FeatureScale, TrackPass, feature_extents
+from skipmodel.explore.transitions import TransitionSpill
 from skipmodel.load.loaders import BucketRows
+from skipmodel.load.tracks import TrackTable
 from skipmodel.progress import Progress
-from skipmodel.store.layout import StoreLayout
+from skipmodel.store.layout import StoreLayout, open_store
 from skipmodel.store.schema import SKIP_OUTCOMES, TRACK_NUMERIC_FEATURES
 
-VIEWS: tuple[str, ...] = (
-    "feature_histograms",
-    "feature_by_duration",
-    "transitions",
-    "seasonality",
-    "memory_in_chains",
-    "time_structure",
-    "previous_outcome",
-)
 HISTOGRAM_BINS = 50
 #: A bucket is reduced in pieces of about this many plays (whole sessions), so the NumPy
 #: temporaries stay bounded however large the store's buckets are.
@@ -70,8 +56,6 @@ TRACK_BATCH_ROWS = 262_144
 TRACK_CACHE_BYTES = 256 * 2**20
 #: Key of the memory-in-chains grid's scale in ``Results.scales``.
 CHAINS_SCALE = "_chains"
-#: ``jobs=0`` uses one process per CPU, but no more than this many.
-MAX_AUTO_JOBS = 8
 #: The log pass is shared with worker processes from this many processes on. One process
 #: already keeps two CPUs busy (two threads read ahead while the compiled loop reduces), so on
 #: two CPUs a second process only adds its start-up and the merge (see ``benchmarks/bench_explore.py``);
@@ -85,76 +69,6 @@ LOG_COLUMNS_NEEDED: tuple[str, ...] = (
     "hour_of_day",
     "date",
 )
-
-
-@dataclass(frozen=True)
-class ExploreOptions:
-    """What to compute; see ``skipmodel explore --help`` for each option."""
-
-    views: tuple[str, ...] = VIEWS
-    skip: str = "skip_2"
-    feature: str = "danceability"
-    duration_feature: str = "acousticness"
-    duration_step: float = 10.0
-    top_tracks: int = 50
-    order_by: str | None = None
-    min_count: int = 30
-    bins: int = 10
-    fraction: float = 1.0
-    seed: int = 0
-    #: Processes for the figures and, from :data:`LOG_PASS_MIN_WORKERS` on, the log pass:
-    #: 1 = everything in this process (the API's default), N = this one and N - 1 workers,
-    #: 0 = one per CPU (at most :data:`MAX_AUTO_JOBS`; ``skipmodel explore``'s default). Results
-    #: do not depend on it. Workers start in the background while the passes run (~1 s each:
-    #: :func:`skipmodel.explore.parallel.warm_up`) and, in a Python script, need the
-    #: ``if __name__ == "__main__":`` guard.
-    jobs: int = 1
-
-    def __post_init__(self) -> None:
-        unknown = [v for v in self.views if v not in VIEWS]
-        if unknown:
-            raise SkipmodelError(
-                f"unknown view(s) {', '.join(unknown)}; choose from {', '.join(VIEWS)}"
-            )
-        if self.skip not in SKIP_OUTCOMES:
-            raise SkipmodelError(
-                f"unknown skip definition {self.skip!r}; choose from {', '.join(SKIP_OUTCOMES)}"
-            )
-        for name, value in (
-            ("--feature", self.feature),
-            ("--duration-feature", self.duration_feature),
-            ("--order-by", self.order_by),
-        ):
-            if value is not None and value not in TRACK_NUMERIC_FEATURES:
-                raise SkipmodelError(
-                    f"{name} {value!r} is not a numeric track feature; choose from {', '.join(TRACK_NUMERIC_FEATURES)}"
-                )
-        limits: tuple[tuple[str, float, float], ...] = (
-            ("--duration-step", self.duration_step, 0),
-            ("--top-tracks", self.top_tracks, 0),
-            ("--min-count", self.min_count, -1),
-            ("--bins", self.bins, 1),
-        )
-        for option, number, low in limits:
-            if not number > low:
-                raise SkipmodelError(f"{option} must be greater than {low}, got {number}")
-        if self.jobs < 0:
-            raise SkipmodelError(f"--jobs must be 0 (one per CPU) or more, got {self.jobs}")
-        if not 0 < self.fraction <= 1:
-            raise SkipmodelError(f"--fraction must be in (0, 1], got {self.fraction}")
-
-    def wants(self, view: str) -> bool:
-        return view in self.views
-
-    @property
-    def workers(self) -> int:
-        """Processes to use (``jobs``, with 0 resolved to the CPU count)."""
-        return self.jobs or max(1, min(os.cpu_count() or 1, MAX_AUTO_JOBS))
-
-    @property
-    def log_features(self) -> list[str]:
-        """Track features the log pass needs joined (the chains feature also marks missing tracks)."""
-        return list(dict.fromkeys([self.feature, *([self.order_by] if self.order_by else [])]))
 
 
 class Sources(Protocol):
@@ -174,7 +88,8 @@ class Sources(Protocol):
 
 @dataclass(frozen=True)
 class StoreSources:
-    """Batches of a store: the log through :func:`skipmodel.load.iter_batches`, tracks from Parquet."""
+    """Batches of a store: the log through :func:`skipmodel.load.iter_batches`, tracks through
+    :class:`skipmodel.load.tracks.TrackTable`."""
 
     layout: StoreLayout
     fraction: float = 1.0
@@ -245,25 +160,25 @@ class StoreSources:
                 days[fingerprint] = (dt.date.fromisoformat(day) - dt.date(1970, 1, 1)).days
         return days
 
+    @cached_property
+    def track_table(self) -> TrackTable:
+        """The store's tracks, one row per track id (its duplicate rule applied once)."""
+        return TrackTable(self.layout)
+
     def track_batches(self, columns: Sequence[str]) -> Iterable[pa.RecordBatch]:
-        """The tracks table, streamed; read once and kept when small (it is read twice)."""
-        paths = sorted(self.layout.tracks.glob("*.parquet"))
+        """The tracks table, one row per track id, streamed; read once and kept when small
+        (it is read up to three times)."""
+        tracks = self.track_table
         if "table" not in self._cache:
-            rows = sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
             every = ["track_id", *TRACK_NUMERIC_FEATURES]
-            small = rows * len(every) * 8 <= TRACK_CACHE_BYTES
-            self._cache["table"] = (
-                [pq.read_table(p, columns=every) for p in paths] if small else None
-            )
+            small = tracks.stored_rows * len(every) * 8 <= TRACK_CACHE_BYTES
+            self._cache["table"] = [tracks.table(every)] if small else None
         tables = self._cache["table"]
         if tables is not None:
             for table in tables:
                 yield from table.select(list(columns)).to_batches(max_chunksize=TRACK_BATCH_ROWS)
             return
-        for path in paths:
-            yield from pq.ParquetFile(path).iter_batches(
-                columns=list(columns), batch_size=TRACK_BATCH_ROWS
-            )
+        yield from tracks.batches(columns, batch_rows=TRACK_BATCH_ROWS)
 
 
 @dataclass(frozen=True)
@@ -382,7 +297,7 @@ def _count_transitions_again(
     sources: Sources, options: ExploreOptions, top: TopTracks
 ) -> np.ndarray:
     """A second log pass counting the transitions among ``top`` only (see
-    :class:`~skipmodel.explore.plays.TransitionSpill`)."""
+    :class:`~skipmodel.explore.transitions.TransitionSpill`)."""
     with TransitionSpill(candidates=top.hashes) as spill:
         for plays in _log_plays(sources, options, want_chains=False):
             spill.update(plays, plays.track_hashes()[0])
@@ -411,16 +326,57 @@ def _log_pass_in_workers(
     log: LogPass,
     bar: Progress,
 ) -> bool:
-    """Run the log pass in worker processes, merged into ``log``; False if it should run here."""
+    """Fill ``log`` here and in worker processes (:mod:`.parallel`: each participant reduces
+    the buckets it claims, the workers' accumulators are merged in); False (``log``
+    untouched) if that is not worth it (too few processes or buckets) or worker processes
+    cannot be started."""
     if not (
         isinstance(sources, StoreSources)
         and sources.whole_buckets
         and options.workers >= LOG_PASS_MIN_WORKERS
     ):
         return False
-    from skipmodel.explore import parallel
+    n, size = min(options.workers, sources.n_buckets()), options.workers - 1
+    if n < 2:
+        return False
+    # absolute: the workers keep the directory they started in
+    args = (str(Path(sources.layout.root).resolve()), sources.fraction, sources.seed)
+    with tempfile.TemporaryDirectory(prefix="skipmodel-explore-claims-") as claims:
+        rest = (sources.file_day_rule, options, chains_edges, claims)
+        futures = parallel.submit(
+            size, [(_claimed_pass, (*args, *rest, i, n)) for i in range(1, n)]
+        )
+        if futures is None:
+            return False
+        schedule = parallel.Claims(claims).schedule(0, n)
+        for plays in _log_plays(sources, options, chains_edges is not None, schedule):
+            log.update(plays)
+            bar.advance(plays.n)
+        shards = parallel.results(futures, size)
+    for shard in shards:
+        log.merge(shard)
+        bar.advance(shard.overview.rows)
+    return True
 
-    return parallel.log_pass(sources, options, chains_edges, log, bar)
+
+def _claimed_pass(
+    root: str,
+    fraction: float,
+    seed: int,
+    file_day_rule: bool,
+    options: ExploreOptions,
+    chains_edges: np.ndarray | None,
+    claims: str,
+    start: int,
+    of: int,
+) -> LogPass:
+    """Worker: the log pass over the buckets it claims (participant ``start`` of ``of``)."""
+    sources = StoreSources(open_store(root), fraction, seed, file_day_rule=file_day_rule)
+    log = new_log_pass(options, chains_edges)
+    schedule = parallel.Claims(claims).schedule(start, of)
+    for plays in _log_plays(sources, options, chains_edges is not None, schedule):
+        log.update(plays)
+    return log
 
 
 def _log_plays(
@@ -451,6 +407,4 @@ def _log_plays(
 
 
 def store_sources(root: str | Path, options: ExploreOptions) -> StoreSources:
-    from skipmodel.store.layout import open_store
-
     return StoreSources(open_store(root), options.fraction, options.seed)

@@ -12,10 +12,9 @@ import numpy as np
 import pandas as pd
 
 from skipmodel.explore.accumulators import GroupSums
-from skipmodel.explore.dates import core_span, plausible_days
+from skipmodel.explore.dates import HOURS_PER_DAY, core_span, plausible_days
 from skipmodel.explore.passes import TransitionCounts
 from skipmodel.explore.plays import (
-    HOURS_PER_DAY,
     POSITION_STRIDE,
     PREVIOUS_STATES,
     VALUE_NAMES,

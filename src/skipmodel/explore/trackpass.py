@@ -1,7 +1,8 @@
 """The track-table passes: feature ranges, then histograms and the feature-by-duration sums.
 
 Bin edges must be fixed before a streaming histogram starts, so the tracks table (one row per
-track, ~1/500 of the log's rows in MSSD) is read twice: first for each feature's
+track, ~1/500 of the log's rows in MSSD; a track id stored twice counts once, see
+:class:`skipmodel.load.tracks.TrackTable`) is read twice: first for each feature's
 minimum, maximum and smallest positive value (:class:`~.accumulators.Extent`), then to count.
 Heavy-tailed features (``skipmodel.store.schema.HEAVY_TAILED_FEATURES``) get log-spaced edges from the
 smallest positive value to the maximum, when that range spans at least :data:`LOG_MIN_RATIO`

@@ -136,7 +136,7 @@ def _read_member(path: Path) -> pa.Table:
             raise SkipmodelError(
                 f"store file {path} is neither an ingest part nor a compacted file; remove it"
             )
-        # one dictionary entry repeated (``pa.array`` would import pandas: see ingest_parse)
+        # one dictionary entry repeated (``pa.array`` would import pandas: see :mod:`.parse`)
         codes = np_array(np.zeros(table.num_rows, dtype=np.int32))
         names = str_array([match[1]])
         source = pa.DictionaryArray.from_arrays(codes, names).cast(pa.string())

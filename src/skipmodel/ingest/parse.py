@@ -1,5 +1,8 @@
 """Parsing and validating MSSD CSV text into typed Arrow batches, row-exactly.
 
+(Over 500 lines: one parser whose column conversions share its per-source caches; split, they
+would pass those caches around.)
+
 The text is read with pyarrow's streaming CSV reader with every column as ``string`` (no type
 inference; the reader hands on non-UTF-8 bytes as U+FFFD, so no block can fail), quoting off (MSSD never quotes, so one
 physical line is one row and the raw text of a row is its fields joined by commas), and empty

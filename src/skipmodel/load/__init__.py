@@ -2,6 +2,7 @@
 
 - :mod:`.loaders` — :func:`iter_batches`, :func:`load_table`, :func:`load_pandas`: a
   deterministic session sample with track features joined and lag columns.
+- :mod:`.spec` — :class:`SampleSpec`, what a loader reads, validated before any file opens.
 - :mod:`.sampling` — which sessions a sample holds; the train/test split.
 - :mod:`.lags` — within-session lag columns.
 - :mod:`.tracks` — the one reader of the tracks table (one row per track id).

@@ -3,7 +3,7 @@
 Works on one table holding whole sessions, sorted by ``(session_id, session_position)``, with
 NumPy and Arrow kernels only (no Python loop over rows).
 
-Rules (see ``notes/CONTRACTS.md``):
+Rules (the store contract, ``DESIGN.md``, "Sampled loaders"):
 
 * the lag-``k`` value of the play at position ``p`` comes from the row of the same session at
   position exactly ``p - k``; it is null at ``p <= k`` and whenever that position is absent from

@@ -1,5 +1,8 @@
 """Sampled loaders: the one entry point everything downstream reads the store through.
 
+(Over 500 lines: reading a bucket, the batch and whole-bucket outputs and the read-ahead share
+one plan and one bucket type; what to read is already apart, in :mod:`skipmodel.load.spec`.)
+
 ``iter_batches`` streams Arrow record batches of a deterministic session sample with the track
 features joined and within-session lag columns; ``load_table`` / ``load_pandas`` materialise it.
 Each chosen bucket is read whole (all its part files, only the needed columns, session and track
@@ -13,8 +16,9 @@ they are large. Full passes index the track ids once per call
 (:meth:`skipmodel.load.tracks.TrackFeatures.build_index`); a one-bucket read probes instead.
 
 Which sessions are read is decided in :mod:`skipmodel.load.sampling`; lag rules live in
-:mod:`skipmodel.load.lags`; the track join in :mod:`skipmodel.load.tracks`. See ``notes/CONTRACTS.md``
-for the agreed output columns. Rules worth knowing:
+:mod:`skipmodel.load.lags`; the track join in :mod:`skipmodel.load.tracks`; what a spec asks for
+in :mod:`skipmodel.load.spec`. See ``DESIGN.md`` ("Sampled loaders") for the agreed output
+columns. Rules worth knowing:
 
 * lags are computed on the whole stored session before the split and date filters drop rows;
   a lag is null at position 1, when the previous position is absent, and when it is duplicated
@@ -36,22 +40,17 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.load.lags import (
-    LAG1_EXTRA,
-    LAG_OUTCOMES,
     append_lags,
     as_take_indices,
-    lag_column_names,
     lag_rows,
     session_keys,
     split_keys,
@@ -59,10 +58,23 @@ from skipmodel.load.lags import (
 from skipmodel.load.sampling import (
     SPLIT_SEED,
     BucketSelection,
-    check_test_fraction,
     is_test_session,
     keep_in_partial_bucket,
     select_buckets,
+)
+from skipmodel.load.spec import (
+    DEFAULT_BATCH_ROWS,
+    DEFAULT_SPEC,
+    KEY_COLUMNS,
+    TRACK_FEATURES,
+    WEEKDAY,
+    ReadPlan,
+    SampleSpec,
+    log_field,
+    output_schema,
+    plan_schema,
+    read_plan,
+    resolve_spec,
 )
 from skipmodel.load.tracks import TrackFeatures, id_hash
 from skipmodel.store.arrays import int_np
@@ -78,10 +90,17 @@ from skipmodel.store.format import (
 )
 from skipmodel.store.layout import DEFAULT_BUCKETS, StoreLayout, open_store
 from skipmodel.store.parts import part_files, read_parts
-from skipmodel.store.schema import LOG_COLUMNS, LOG_SCHEMA, TRACK_COLUMNS, TRACK_SCHEMA
+from skipmodel.store.schema import LOG_COLUMNS
+
+if TYPE_CHECKING:  # pandas is imported by load_pandas's to_pandas only: ingest never loads it
+    import pandas as pd
 
 __all__ = [
+    "DEFAULT_BATCH_ROWS",
+    "KEY_COLUMNS",
     "SPLIT_SEED",
+    "TRACK_FEATURES",
+    "WEEKDAY",
     "SampleSpec",
     "is_test_session",
     "iter_batches",
@@ -92,18 +111,6 @@ __all__ = [
     "output_schema",
 ]
 
-#: Log columns present in every output, whatever the projection.
-KEY_COLUMNS: tuple[str, ...] = (
-    "session_id",
-    "session_position",
-    "session_length",
-    "track_id_clean",
-)
-#: Derived calendar column (Monday = 0), emitted when ``date`` is projected or asked for by name.
-WEEKDAY = "weekday"
-#: Track features joined by default: everything but the id.
-TRACK_FEATURES: tuple[str, ...] = tuple(c for c in TRACK_COLUMNS if c != "track_id")
-DEFAULT_BATCH_ROWS = 65_536
 #: From this many buckets on, the track ids are indexed once per call instead of probed per bucket.
 INDEX_MIN_BUCKETS = 2
 #: Read the next bucket on a worker thread while the current one is emitted.
@@ -113,226 +120,6 @@ READ_AHEAD = True
 READ_AHEAD_DEPTH = 2
 #: ... when the store's buckets hold at most this many plays on average (else one ahead).
 READ_AHEAD_MAX_ROWS = 4_000_000
-
-
-@dataclass(frozen=True)
-class SampleSpec:
-    """What to load from a store.
-
-    Parameters
-    ----------
-    fraction : float, default 1.0
-        Share of sessions, in (0, 1]; chosen by seeded hash (see :mod:`skipmodel.load.sampling`).
-    seed : int, default 0
-        Sample seed: same seed, same sessions on every machine.
-    split : {"train", "test"} or None
-        Keep only training or only held-out sessions (``is_test_session``); None keeps both.
-    test_fraction : float, default 0.2
-        Share of sessions held out, in (0, 1).
-    date_range : (from, to) or None
-        Inclusive bounds on ``date`` (``datetime.date`` or ISO string; either may be None).
-        Applied per row, after lags are computed.
-    columns : sequence of str or None
-        Session-log columns to return (None = all); ``session_id``, ``session_position``,
-        ``session_length`` and ``track_id_clean`` are always returned. ``"weekday"`` may be
-        named to get the weekday without the date.
-    features : sequence of str or bool, default True
-        Track features joined on ``track_id_clean`` (True = all, False = none).
-    lags : int, default 1
-        0, 1 or 2 levels of lag columns.
-    lag_features : sequence of str or bool, default True
-        Track features copied from the previous play as ``prev_<feature>`` (True = the joined
-        ``features``).
-    batch_rows : int, default 65536
-        Target rows per record batch; a batch is larger only when one session is.
-    track_ids : {"string", "dictionary"}, default "string"
-        Type of ``track_id_clean`` and ``prev_track_id_clean``: plain strings, or
-        ``dictionary<int32, string>`` arrays whose dictionary is shared by every batch of a
-        bucket (no string is copied per row; a consumer can work on the dictionary once).
-    """
-
-    fraction: float = 1.0
-    seed: int = 0
-    split: Literal["train", "test"] | None = None
-    test_fraction: float = 0.2
-    date_range: tuple[date | str | None, date | str | None] | None = None
-    columns: Sequence[str] | None = None
-    features: Sequence[str] | bool = True
-    lags: int = 1
-    lag_features: Sequence[str] | bool = True
-    batch_rows: int = DEFAULT_BATCH_ROWS
-    track_ids: Literal["string", "dictionary"] = "string"
-
-    def __post_init__(self) -> None:
-        # Freeze sequences so the spec is hashable and cannot change under a running loader.
-        for name in ("columns", "features", "lag_features"):
-            value = getattr(self, name)
-            if isinstance(value, str):
-                object.__setattr__(self, name, (value,))
-            elif value is not None and not isinstance(value, bool):
-                object.__setattr__(self, name, tuple(value))
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """A validated spec turned into the columns to read and emit."""
-
-    log_read: tuple[str, ...]
-    log_out: tuple[str, ...]
-    weekday: bool
-    features: tuple[str, ...]
-    lag_features: tuple[str, ...]
-    track_read: tuple[str, ...]
-    lags: int
-    split: str | None
-    test_fraction: float
-    date_from: date | None
-    date_to: date | None
-    batch_rows: int
-    dictionary_ids: bool = False
-    #: also read the per-row source fingerprint of compacted buckets (``iter_buckets``)
-    read_sources: bool = False
-    #: the store's track files, as compaction records them with its track rows
-    tracks_signature: str | None = None
-
-    @property
-    def out_names(self) -> list[str]:
-        return [
-            *self.log_out,
-            *([WEEKDAY] if self.weekday else []),
-            *self.features,
-            *lag_column_names(self.lags, self.lag_features),
-        ]
-
-
-def _parse_date(value: date | str | None, label: str) -> date | None:
-    if isinstance(value, datetime):
-        return value.date()
-    if value is None or isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise SkipmodelError(f"{label} date {value!r} is not a date; use YYYY-MM-DD") from None
-
-
-def _check_names(names: Sequence[str], valid: Sequence[str], what: str) -> None:
-    unknown = [n for n in names if n not in valid]
-    if unknown:
-        raise SkipmodelError(
-            f"unknown {what} {', '.join(map(repr, unknown))}; valid: {', '.join(valid)}"
-        )
-
-
-def _plan(spec: SampleSpec) -> _Plan:
-    if spec.columns is None:
-        wanted = (*LOG_COLUMNS, WEEKDAY)
-    else:
-        _check_names(spec.columns, (*LOG_COLUMNS, WEEKDAY), "column(s)")
-        wanted = tuple(spec.columns)
-    log_out = tuple(c for c in LOG_COLUMNS if c in KEY_COLUMNS or c in wanted)
-    weekday = WEEKDAY in wanted or "date" in wanted
-
-    if spec.features is True:
-        features: tuple[str, ...] = TRACK_FEATURES
-    elif spec.features is False:
-        features = ()
-    else:
-        _check_names(spec.features, TRACK_FEATURES, "track feature(s)")
-        features = tuple(c for c in TRACK_FEATURES if c in spec.features)
-
-    if not isinstance(spec.lags, int | np.integer) or spec.lags not in (0, 1, 2):
-        raise SkipmodelError(f"lags must be 0, 1 or 2, got {spec.lags!r}")
-    lags = int(spec.lags)
-    if lags == 0 or spec.lag_features is False:
-        lag_features: tuple[str, ...] = ()
-    elif spec.lag_features is True:
-        lag_features = features
-    else:
-        _check_names(spec.lag_features, TRACK_FEATURES, "lag feature(s)")
-        lag_features = tuple(c for c in TRACK_FEATURES if c in spec.lag_features)
-
-    if spec.split not in (None, "train", "test"):
-        raise SkipmodelError(f"split must be 'train', 'test' or None, got {spec.split!r}")
-    test_fraction = check_test_fraction(spec.test_fraction)
-    date_from = date_to = None
-    if spec.date_range is not None:
-        try:
-            lo, hi = spec.date_range
-        except (TypeError, ValueError):
-            raise SkipmodelError(
-                "date_range must be a pair (from, to); use None for open"
-            ) from None
-        date_from, date_to = _parse_date(lo, "from"), _parse_date(hi, "to")
-        if date_from and date_to and date_from > date_to:
-            raise SkipmodelError(f"date range is empty: from {date_from} is after to {date_to}")
-    if not isinstance(spec.batch_rows, int | np.integer) or spec.batch_rows < 1:
-        raise SkipmodelError(f"batch_rows must be a positive integer, got {spec.batch_rows!r}")
-    if spec.track_ids not in ("string", "dictionary"):
-        raise SkipmodelError(f"track_ids must be 'string' or 'dictionary', got {spec.track_ids!r}")
-
-    needed = set(log_out)
-    if weekday or spec.date_range is not None:
-        needed.add("date")
-    if lags >= 1:
-        needed.update(LAG_OUTCOMES, LAG1_EXTRA)
-    return _Plan(
-        log_read=tuple(c for c in LOG_COLUMNS if c in needed),
-        log_out=log_out,
-        weekday=weekday,
-        features=features,
-        lag_features=lag_features,
-        track_read=tuple(c for c in TRACK_FEATURES if c in features or c in lag_features),
-        lags=lags,
-        split=spec.split,
-        test_fraction=test_fraction,
-        date_from=date_from,
-        date_to=date_to,
-        batch_rows=int(spec.batch_rows),
-        dictionary_ids=spec.track_ids == "dictionary",
-    )
-
-
-def _resolve(spec: SampleSpec, overrides: dict[str, Any]) -> SampleSpec:
-    if not isinstance(spec, SampleSpec):
-        raise SkipmodelError(f"spec must be a SampleSpec, got {type(spec).__name__}")
-    fields = [f.name for f in dataclasses.fields(SampleSpec)]
-    _check_names(list(overrides), fields, "SampleSpec option(s)")
-    return dataclasses.replace(spec, **overrides) if overrides else spec
-
-
-def output_schema(spec: SampleSpec = SampleSpec(), **overrides: Any) -> pa.Schema:
-    """The Arrow schema of every batch :func:`iter_batches` yields for ``spec``."""
-    return _schema(_plan(_resolve(spec, overrides)))
-
-
-def _schema(plan: _Plan) -> pa.Schema:
-    fields = [_log_field(c, plan.dictionary_ids) for c in plan.log_out]
-    if plan.weekday:
-        fields.append(pa.field(WEEKDAY, pa.int8(), nullable=False))
-    fields += [TRACK_SCHEMA.field(c).with_nullable(True) for c in plan.features]
-    for name in lag_column_names(plan.lags, plan.lag_features):
-        base = name.split("_", 1)[1]
-        source = (
-            _log_field(base, plan.dictionary_ids)
-            if base in LOG_COLUMNS
-            else TRACK_SCHEMA.field(base)
-        )
-        fields.append(pa.field(name, source.type, nullable=True))
-    return pa.schema(fields)
-
-
-#: Session and track ids are read from Parquet as dictionary indices (one dictionary per
-#: bucket), so finding sessions, the sort, the track join and the lag copy move integers
-#: instead of strings; the ids are decoded to strings only for output (unless asked not to).
-TRACK_ID_DICTIONARY = pa.dictionary(pa.int32(), pa.string())
-
-
-def _log_field(name: str, dictionary_ids: bool, *, reading: bool = False) -> pa.Field:
-    field = LOG_SCHEMA.field(name)
-    if (dictionary_ids and name == "track_id_clean") or (reading and name == "session_id"):
-        return field.with_type(TRACK_ID_DICTIONARY)
-    return field
 
 
 # --------------------------------------------------------------------------- reading
@@ -354,7 +141,7 @@ class _Bucket:
 
 
 def _session_mask(
-    sessions: pa.Array, plan: _Plan, partial: BucketSelection | None
+    sessions: pa.Array, plan: ReadPlan, partial: BucketSelection | None
 ) -> np.ndarray | None:
     """Which of the (distinct) ``sessions`` the sample keeps; None when it keeps them all."""
     if partial is None and plan.split is None:
@@ -368,7 +155,7 @@ def _session_mask(
     return keep
 
 
-def _row_mask(table: pa.Table, plan: _Plan) -> pa.Array | None:
+def _row_mask(table: pa.Table, plan: ReadPlan) -> pa.Array | None:
     masks = []
     if plan.date_from is not None:
         masks.append(pc.greater_equal(table.column("date"), pa.scalar(plan.date_from, pa.date32())))
@@ -383,7 +170,7 @@ def _row_mask(table: pa.Table, plan: _Plan) -> pa.Array | None:
 
 
 def _read_bucket(
-    files: Sequence[Path], plan: _Plan, partial: BucketSelection | None
+    files: Sequence[Path], plan: ReadPlan, partial: BucketSelection | None
 ) -> tuple[pa.Table, np.ndarray]:
     """Read one bucket's log columns (all part files: a session may be split over them), keep
     the sampled sessions and sort by ``(session_id, session_position)``; also the sorted
@@ -394,7 +181,7 @@ def _read_bucket(
     in Arrow's byte-wise string order; stable, so duplicate rows keep file order) instead of a
     string sort.
     """
-    read_schema = pa.schema([_log_field(c, True, reading=True) for c in plan.log_read])
+    read_schema = pa.schema([log_field(c, True, reading=True) for c in plan.log_read])
     # one compacted file declares its order (no ranking of session ids, no sort) and may hold
     # the track rows of compaction's join and each row's source: read all in one go
     meta = file_metadata(files[0]) if len(files) == 1 else {}
@@ -455,7 +242,7 @@ _DICT_READ = ("session_id", "track_id_clean")
 
 
 def _prepare_bucket(
-    table: pa.Table, keys: np.ndarray, plan: _Plan, tracks: TrackFeatures | None
+    table: pa.Table, keys: np.ndarray, plan: ReadPlan, tracks: TrackFeatures | None
 ) -> _Bucket:
     """Session bounds, lag source rows and track rows of a read bucket, each computed once."""
     ranks, positions = split_keys(keys)
@@ -487,7 +274,7 @@ def _weekday(dates: pa.ChunkedArray) -> pa.Array:
 
 
 def _bucket_batches(
-    bucket: _Bucket, plan: _Plan, tracks: TrackFeatures | None
+    bucket: _Bucket, plan: ReadPlan, tracks: TrackFeatures | None
 ) -> Iterator[pa.Table]:
     """A prepared bucket as tables of whole sessions, joined, lagged and filtered, in output columns.
 
@@ -515,7 +302,7 @@ def _bucket_batches(
 _ID_COLUMNS = ("session_id", "track_id_clean", "prev_track_id_clean")
 
 
-def _id_types(part: pa.Table, plan: _Plan) -> pa.Table:
+def _id_types(part: pa.Table, plan: ReadPlan) -> pa.Table:
     """Id columns as the output schema says: session ids as strings, track ids as strings
     or (``track_ids="dictionary"``) the bucket's dictionary."""
     for name in _ID_COLUMNS[:1] if plan.dictionary_ids else _ID_COLUMNS:
@@ -547,7 +334,7 @@ def _session_slices(bounds: np.ndarray, batch_rows: int) -> Iterator[tuple[int, 
 
 
 def iter_batches(
-    store: str | Path, spec: SampleSpec = SampleSpec(), **overrides: Any
+    store: str | Path, spec: SampleSpec = DEFAULT_SPEC, **overrides: Any
 ) -> Iterator[pa.RecordBatch]:
     """Stream a deterministic session sample of ``store`` as Arrow record batches.
 
@@ -569,17 +356,17 @@ def iter_batches(
     SkipmodelError
         When ``store`` is not a store or the spec is invalid (unknown names, bad fraction...).
     """
-    spec = _resolve(spec, overrides)
-    plan = _plan(spec)
+    spec = resolve_spec(spec, overrides)
+    plan = read_plan(spec)
     layout = open_store(store)
     n_buckets = int(layout.read_manifest().get("n_buckets", DEFAULT_BUCKETS))
     selection = select_buckets(n_buckets, fraction=spec.fraction, seed=spec.seed)
-    schema = _schema(plan)
+    schema = plan_schema(plan)
     return _generate(layout, plan, selection, schema)
 
 
 def _generate(
-    layout: StoreLayout, plan: _Plan, selection: BucketSelection, schema: pa.Schema
+    layout: StoreLayout, plan: ReadPlan, selection: BucketSelection, schema: pa.Schema
 ) -> Iterator[pa.RecordBatch]:
     """Batches of the selected buckets, the next bucket read while the current one is emitted.
 
@@ -594,11 +381,11 @@ def _generate(
         del bucket
 
 
-_Job = tuple[list[Path], _Plan, BucketSelection | None]
+_Job = tuple[list[Path], ReadPlan, BucketSelection | None]
 
 
 def _start(
-    layout: StoreLayout, plan: _Plan, selection: BucketSelection
+    layout: StoreLayout, plan: ReadPlan, selection: BucketSelection
 ) -> tuple[TrackFeatures | None, dict[int, _Job]]:
     """The track table (indexed for a pass over many buckets) and the read job of each
     non-empty bucket, by bucket number (ascending)."""
@@ -687,7 +474,7 @@ class BucketRows:
 
 def iter_buckets(
     store: str | Path,
-    spec: SampleSpec = SampleSpec(),
+    spec: SampleSpec = DEFAULT_SPEC,
     *,
     sources: bool = False,
     schedule: Callable[[Sequence[int]], Iterable[int]] | None = None,
@@ -711,10 +498,10 @@ def iter_buckets(
     processes can share a sample by claiming buckets as they go (each whole session is in
     exactly one bucket). For example ``lambda b: b[0::2]`` reads every other bucket.
     """
-    spec = _resolve(spec, overrides)
+    spec = resolve_spec(spec, overrides)
     if spec.date_range is not None:
         raise SkipmodelError("iter_buckets does not filter by date; use iter_batches")
-    plan = _plan(spec)
+    plan = read_plan(spec)
     # no lag columns are copied here: read only the projected columns
     wanted = {*plan.log_out, *(["date"] if plan.weekday else [])}
     plan = dataclasses.replace(
@@ -749,15 +536,15 @@ def _single(column: pa.ChunkedArray) -> pa.Array:
     return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
-def load_table(store: str | Path, spec: SampleSpec = SampleSpec(), **overrides: Any) -> pa.Table:
+def load_table(store: str | Path, spec: SampleSpec = DEFAULT_SPEC, **overrides: Any) -> pa.Table:
     """The whole sample as one Arrow table (see :func:`iter_batches`)."""
-    spec = _resolve(spec, overrides)
+    spec = resolve_spec(spec, overrides)
     batches = list(iter_batches(store, spec))
     return pa.Table.from_batches(batches, schema=output_schema(spec))
 
 
 def load_pandas(
-    store: str | Path, spec: SampleSpec = SampleSpec(), **overrides: Any
+    store: str | Path, spec: SampleSpec = DEFAULT_SPEC, **overrides: Any
 ) -> pd.DataFrame:
     """The whole sample as a pandas DataFrame (dictionary columns become categoricals)."""
     return load_table(store, spec, **overrides).to_pandas()

@@ -1,7 +1,7 @@
 """Which sessions a sample holds: seeded bucket ranking, in-bucket thinning and the train/test split.
 
-The rules are part of the store contract (``notes/CONTRACTS.md``), so a sample is the same on every
-machine and a k % sample reads only about k % of the store's bytes:
+The rules are part of the store contract (``DESIGN.md``, "Sampled loaders"), so a sample is the
+same on every machine and a k % sample reads only about k % of the store's bytes:
 
 * buckets are ranked by ``stable_hash(str(bucket), seed=seed)``; the first
   ``floor(fraction * n_buckets)`` buckets are taken whole, and in the next one the sessions with

@@ -2,21 +2,25 @@
 
 Layers, with plain data between them:
 
-- :mod:`.spec` — :class:`ModelSpec` and its terms (seasonal, markov, smooth, pooled, fixed), TOML
+- :mod:`.spec` — :class:`ModelSpec` and its terms (seasonal, markov, smooth, pooled, fixed, interaction), TOML
   load/dump with validation, the registry of named variants (``models/*.toml``). No PyMC.
 - :mod:`.design` — plays -> :class:`Design`: integer codes, standardised floats, small basis
   tables, fitted :class:`Encoders`; the leakage rule. No PyMC.
-- :mod:`.terms` — each term's PyMC piece and its NumPy twin for prediction.
+- :mod:`.terms` — one module per term kind (design, PyMC piece, NumPy twin, gradient sums,
+  aggregation, report drawing) behind one registry, ``KINDS``; :mod:`.encoders` the level rules.
 - :mod:`.build` — the only place a ``pm.Model`` is created; swappable likelihood.
-- :mod:`.fitting` — :func:`fit`: nutpie / PyMC NUTS, ADVI, Pathfinder; run directories;
-  ``load_run``.
+- :mod:`.options` — :class:`FitOptions`, the one options object of every fit, and the
+  inference paths (rows here; cells and minibatch registered by :mod:`skipmodel.scale`).
+- :mod:`.fitting` — :func:`fit`, the one fit entry: nutpie / PyMC NUTS, ADVI, Pathfinder; run
+  directories; ``load_run``.
 - :mod:`.prediction` — :func:`predict`: posterior skip probabilities, unseen levels, sequential
   second halves.
 
 Examples
 --------
->>> from skipmodel.model import fit, get_variant, predict
+>>> from skipmodel.model import FitOptions, fit, get_variant, predict
 >>> result = fit(get_variant("markov"), train_plays, chains=4)  # doctest: +SKIP
+>>> result = fit(spec, plays, options=FitOptions(chains=4))  # the same  # doctest: +SKIP
 >>> table = predict(result, test_plays)  # doctest: +SKIP
 """
 
@@ -25,7 +29,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from skipmodel.model.data import StoreSample
 from skipmodel.model.design import Design, Encoders, build_design, check_leakage
+from skipmodel.model.options import FitOptions
 from skipmodel.model.spec import (
     VARIANTS,
     Fixed,
@@ -46,7 +52,6 @@ from skipmodel.model.spec import (
 _LAZY = {
     "build_model": "skipmodel.model.build",
     "fit": "skipmodel.model.fitting",
-    "FitOptions": "skipmodel.model.fitting",
     "FitResult": "skipmodel.model.fitting",
     "predict": "skipmodel.model.prediction",
     "load_run": "skipmodel.model.fitting",
@@ -64,6 +69,7 @@ __all__ = [
     "VARIANTS",
     "Design",
     "Encoders",
+    "FitOptions",
     "Fixed",
     "Inference",
     "Markov",
@@ -72,6 +78,7 @@ __all__ = [
     "Priors",
     "Seasonal",
     "Smooth",
+    "StoreSample",
     "build_design",
     "check_leakage",
     "get_variant",

@@ -1,7 +1,7 @@
 """The one place a :class:`ModelSpec` becomes a ``pm.Model``.
 
-``logit p = intercept + sum of the terms' contributions`` (each from
-:mod:`skipmodel.model.terms`, fused by :mod:`skipmodel.model.predictor`), observed through a
+``logit p = intercept + sum of the terms' contributions`` (each from its
+kind's ``build``, :mod:`skipmodel.model.terms`, fused by :mod:`skipmodel.model.predictor`), observed through a
 swappable likelihood: Bernoulli on rows, or Binomial on aggregated cells (identical posterior
 when every term is discrete or binned).
 
@@ -31,7 +31,7 @@ import pytensor.tensor as pt
 from skipmodel.model.design import Design, Encoders, build_design
 from skipmodel.model.predictor import assemble
 from skipmodel.model.spec import ModelSpec
-from skipmodel.model.terms import BUILDERS
+from skipmodel.model.terms import kind_of
 
 OBS_DIM = "obs"
 
@@ -98,7 +98,7 @@ def linear_predictor(design: Design) -> Any:
     """The logit of the skip probability; call inside a model context."""
     priors = design.spec.priors
     intercept = pm.Normal("intercept", 0.0, priors.intercept_sigma)
-    parts = [BUILDERS[td.term.kind](td, priors) for td in design.terms]
+    parts = [kind_of(td.term).build(td, priors) for td in design.terms]
     return assemble(intercept, parts, design.n_obs)
 
 

@@ -1,8 +1,15 @@
-"""Reading the plays a model needs from a store, through the loaders."""
+"""Reading the plays a model needs from a store, through the loaders.
+
+:class:`StoreSample` is a store's session sample *not yet read*: the data argument of
+:func:`skipmodel.model.fitting.fit` for the paths that read a store themselves (the row path
+loads it, the cells path aggregates it, the minibatch path streams it), each through the loaders'
+:class:`SampleSpec` it needs.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -10,7 +17,45 @@ import pandas as pd
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.load.loaders import SampleSpec, load_pandas
-from skipmodel.model.spec import Markov, ModelSpec
+from skipmodel.model.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class StoreSample:
+    """A session sample of a store, read by the fit path that takes it.
+
+    Parameters
+    ----------
+    store : path
+        Store directory (from ``skipmodel ingest``).
+    fraction : float
+        Share of sessions, chosen by a stable hash of their ids with ``seed``.
+    seed : int
+        Sample seed (the sampler's is :class:`~skipmodel.model.options.FitOptions`' ``seed``).
+    split : {"train", "test"} or None
+        Which side of the session split; None reads both.
+    test_fraction : float
+        Share of sessions in the test split.
+    """
+
+    store: Path
+    fraction: float = 1.0
+    seed: int = 0
+    split: Literal["train", "test"] | None = "train"
+    test_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "store", Path(self.store))
+
+    def rows_sample(self, spec: ModelSpec) -> SampleSpec:
+        """The loaders' sample of every column (and the lags ``spec`` reads)."""
+        return sample_spec_for(
+            spec,
+            fraction=self.fraction,
+            seed=self.seed,
+            split=self.split,
+            test_fraction=self.test_fraction,
+        )
 
 
 def sample_spec_for(
@@ -22,7 +67,7 @@ def sample_spec_for(
     test_fraction: float = 0.2,
 ) -> SampleSpec:
     """The loaders' :class:`SampleSpec` for ``spec``: all columns, lag 2 only when used."""
-    lag2 = any(isinstance(t, Markov) and t.lag2 for t in spec.terms)
+    lag2 = f"prev2_{spec.outcome}" in spec.predictor_columns()
     return SampleSpec(
         fraction=fraction,
         seed=seed,

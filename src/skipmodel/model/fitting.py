@@ -1,12 +1,18 @@
 """Fitting a spec to plays, saving the run, and loading it back.
 
-``fit(spec, data, ...)`` builds the design and the model, then samples: NUTS through nutpie by
-default (PyMC's own NUTS as the fallback), or a quick ADVI / Pathfinder fit for exploration.
-A run directory holds::
+``fit(spec, data, options=FitOptions(...))`` (or ``fit(spec, data, chains=4, ...)``) is the one
+fit entry: it resolves the options (:mod:`skipmodel.model.options`), picks the inference path —
+Bernoulli rows (here), Binomial cells or streaming minibatch (registered by
+:mod:`skipmodel.scale`) — and runs it. The row path builds the design and the model, then
+samples: NUTS through nutpie by default (PyMC's own NUTS as the fallback), or a quick ADVI /
+Pathfinder fit for exploration. :func:`sample_model` is the one place a sampler runs; every
+path saves the same run directory::
 
-    RUN/spec.toml          the spec, as TOML (``ModelSpec.load`` reads it)
+    RUN/spec.toml          the spec, as TOML (``ModelSpec.load`` reads it); its [inference] shows
+                           the sampling options the fit used
     RUN/data.json          data manifest: store, sample spec, row count, outcome rate, the fitted
-                           encoders (level maps, scalers, HSGP boxes, parametrisations), options
+                           encoders (level maps, scalers, HSGP boxes, parametrisations), and the
+                           resolved options (the ones the path did not read are null)
     RUN/posterior.nc       ArviZ DataTree (posterior, sample_stats, log_likelihood if asked)
     RUN/diagnostics.json   max R-hat, min bulk / tail ESS (and where), divergences, E-BFMI, time
 
@@ -21,7 +27,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -30,7 +36,18 @@ import xarray as xr
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.model.build import build_model
+from skipmodel.model.data import StoreSample, load_plays, sample_manifest
 from skipmodel.model.design import Encoders, build_design
+from skipmodel.model.options import (
+    METHOD_OPTIONS,
+    FitOptions,
+    FitPath,
+    build_options,
+    choose_path,
+    register_path,
+    resolve_options,
+    spec_as_fitted,
+)
 from skipmodel.model.spec import METHODS, SAMPLERS, ModelSpec
 from skipmodel.progress import progress_enabled
 from skipmodel.store.layout import atomic_path, atomic_write_json, atomic_write_text
@@ -41,21 +58,6 @@ POSTERIOR_FILE = "posterior.nc"
 DIAGNOSTICS_FILE = "diagnostics.json"
 #: ADVI optimisation steps for ``method="advi"``.
 ADVI_STEPS = 20_000
-
-
-@dataclass(frozen=True)
-class FitOptions:
-    """Resolved sampling options (the spec's ``[inference]`` overridden by arguments)."""
-
-    sampler: str
-    method: str
-    draws: int
-    tune: int
-    chains: int
-    target_accept: float
-    seed: int
-    log_likelihood: bool
-    adaptation: str = "diag"  # runs saved before the option existed used "diag"
 
 
 @dataclass(frozen=True)
@@ -73,10 +75,16 @@ class FitResult:
         """One paragraph on what was fitted and how well it mixed."""
         d, o = self.diagnostics, self.options
         rows = self.manifest.get("n_rows", "?")
+        cells = f" in {self.manifest['n_cells']} cells" if "n_cells" in self.manifest else ""
+        if o.method == "nuts":
+            how = f"nuts/{o.sampler}: {o.chains} chains x {o.draws} draws after {o.tune} tuning"
+        elif o.inference == "minibatch":
+            how = f"minibatch advi ({o.batch_size} rows per step): {o.draws} draws"
+        else:
+            how = f"{o.method}: {o.chains} chains x {o.draws} draws"
         text = (
-            f"Fitted model {self.spec.name!r} ({self.spec.outcome}) on {rows} plays with "
-            f"{o.method}/{o.sampler}: {o.chains} chains x {o.draws} draws after {o.tune} tuning "
-            f"in {d.get('seconds', float('nan')):.1f} s."
+            f"Fitted model {self.spec.name!r} ({self.spec.outcome}) on {rows} plays{cells} with "
+            f"{how} in {d.get('seconds', float('nan')):.1f} s."
         )
         if o.method == "nuts":
             text += (
@@ -97,106 +105,63 @@ class FitResult:
         return text
 
 
-def resolve_options(
-    spec: ModelSpec,
-    *,
-    draws: int | None = None,
-    tune: int | None = None,
-    chains: int | None = None,
-    target_accept: float | None = None,
-    seed: int = 0,
-    sampler: str | None = None,
-    method: str | None = None,
-    log_likelihood: bool = False,
-    adaptation: str | None = None,
-) -> FitOptions:
-    """The spec's ``[inference]`` defaults with explicit arguments taking precedence."""
-    changes = {
-        k: v
-        for k, v in dict(
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            target_accept=target_accept,
-            sampler=sampler,
-            method=method,
-            adaptation=adaptation,
-        ).items()
-        if v is not None
-    }
-    inf = spec.with_inference(**changes).inference  # validates the values
-    return FitOptions(
-        sampler=inf.sampler,
-        method=inf.method,
-        draws=inf.draws,
-        tune=inf.tune,
-        chains=inf.chains,
-        target_accept=inf.target_accept,
-        seed=int(seed),
-        log_likelihood=bool(log_likelihood),
-        adaptation=inf.adaptation,
-    )
-
-
 def fit(
     spec: ModelSpec,
-    data: pd.DataFrame | pa.Table,
+    data: pd.DataFrame | pa.Table | StoreSample | Any,
     *,
-    draws: int | None = None,
-    tune: int | None = None,
-    chains: int | None = None,
-    target_accept: float | None = None,
-    seed: int = 0,
-    sampler: str | None = None,
-    method: str | None = None,
-    log_likelihood: bool = False,
-    adaptation: str | None = None,
+    options: FitOptions | None = None,
     manifest: dict[str, Any] | None = None,
+    **keywords: Any,
 ) -> FitResult:
-    """Fit ``spec`` to the plays in ``data``.
+    """Fit ``spec`` to ``data``: the one fit entry, for every inference path and method.
 
     Parameters
     ----------
     spec : ModelSpec
-    data : pandas.DataFrame or pyarrow.Table
-        Plays with the loaders' columns (session columns, weekday, track features, lags).
-    draws, tune, chains, target_accept : optional
-        Override the spec's ``[inference]`` values.
-    seed : int
-    sampler : {"nutpie", "pymc"}, optional
-        NUTS implementation (nutpie compiles with Numba and is usually much faster).
-    method : {"nuts", "advi", "pathfinder"}, optional
-        ``advi`` / ``pathfinder`` give a quick approximate posterior of ``draws`` x ``chains``.
-    log_likelihood : bool
-        Also store pointwise log-likelihoods (for LOO in reports); large for big data.
-    adaptation : {"diag", "low_rank"}, optional
-        nutpie's mass-matrix adaptation (see :class:`skipmodel.model.spec.Inference`).
+    data : pandas.DataFrame, pyarrow.Table, StoreSample or Cells
+        Plays with the loaders' columns (session columns, weekday, track features, lags); or a
+        :class:`~skipmodel.model.data.StoreSample` (a store and a session sample, read by the
+        path: loaded for rows, aggregated for cells, streamed for minibatch); or
+        :class:`~skipmodel.scale.Cells` (the cells path). See :mod:`skipmodel.model.options`.
+    options : FitOptions, optional
+        How to fit; unset options take the spec's ``[inference]`` or the path's defaults.
     manifest : dict, optional
-        Where the data came from (store, sample spec), recorded in the run.
+        Where the data came from (store, sample spec), recorded in the run; a StoreSample
+        records itself.
+    **keywords
+        Fields of :class:`FitOptions` (``chains=4``, ``method="advi"``, ...), replacing those of
+        ``options``; an unknown name is refused, naming the valid ones.
 
     Returns
     -------
     FitResult
+        Its ``options`` are the resolved options the fit used, its spec's ``[inference]`` too.
+
+    Raises
+    ------
+    SkipmodelError
+        An unknown option, an invalid value, or an option set for a path or method that does
+        not read it (``--chains is not used by --minibatch``).
     """
-    opts = resolve_options(
-        spec,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        target_accept=target_accept,
-        seed=seed,
-        sampler=sampler,
-        method=method,
-        log_likelihood=log_likelihood,
-        adaptation=adaptation,
-    )
+    opts = build_options(options, keywords)
+    path = choose_path(data, opts)
+    resolved = resolve_options(spec, opts, path)
+    return path.run(spec_as_fitted(spec, resolved), data, resolved, dict(manifest or {}))
+
+
+def _fit_rows(spec: ModelSpec, data: Any, opts: FitOptions, manifest: dict[str, Any]) -> FitResult:
+    """The row path: Bernoulli likelihood over plays, any method."""
+    if isinstance(data, StoreSample):
+        sample = data.rows_sample(spec)
+        manifest = {**manifest, **sample_manifest(data.store, sample)}
+        data = load_plays(data.store, sample)
     design = build_design(spec, data)
     model = build_model(design)
     tree, diagnostics = sample_model(model, opts)
     assert design.outcome is not None  # build_design requires it when fitting
     outcome = design.outcome.astype(float)
     info = {
-        **(manifest or {}),
+        **manifest,
         "n_rows": int(design.n_obs),
         "outcome": spec.outcome,
         "outcome_rate": float(outcome.mean()),
@@ -205,16 +170,29 @@ def fit(
     return FitResult(spec, design.encoders, tree, diagnostics, opts, info)
 
 
+register_path(
+    FitPath(
+        name="rows",
+        label="a row-level fit",
+        accepts=(pd.DataFrame, pa.Table, StoreSample),
+        methods={m: reads | {"log_likelihood"} for m, reads in METHOD_OPTIONS.items()},
+        run=_fit_rows,
+    )
+)
+
+
 def sample_model(model: Any, opts: FitOptions) -> tuple[Any, dict[str, Any]]:
     """Sample a built model as ``opts`` says; the cleaned posterior tree and its diagnostics.
 
     The one place that runs a sampler: row-level fits and aggregated (cell) fits share it.
+    ``opts`` are resolved (:func:`fit` resolves them).
     """
+    run = Sampling.of(opts)
     start = time.perf_counter()
-    if opts.method == "nuts":
-        tree, compile_seconds = _SAMPLERS[opts.sampler](model, opts)
+    if run.method == "nuts":
+        tree, compile_seconds = _SAMPLERS[run.sampler](model, run)
     else:
-        tree, compile_seconds = _APPROXIMATIONS[opts.method](model, opts)
+        tree, compile_seconds = _APPROXIMATIONS[run.method](model, run)
     seconds = time.perf_counter() - start
     if opts.log_likelihood:
         import pymc as pm
@@ -230,11 +208,42 @@ def sample_model(model: Any, opts: FitOptions) -> tuple[Any, dict[str, Any]]:
     return tree, diagnostics
 
 
+class Sampling(NamedTuple):
+    """The resolved options a sampler reads, none unset (the NUTS-only ones are placeholders
+    for an approximation, which does not read them)."""
+
+    method: str
+    sampler: str
+    draws: int
+    tune: int
+    chains: int
+    target_accept: float
+    adaptation: str
+    seed: int
+
+    @classmethod
+    def of(cls, opts: FitOptions) -> Sampling:
+        if opts.method is None or opts.draws is None or opts.chains is None:
+            raise SkipmodelError("sample_model needs resolved options; call fit()")
+        if opts.method == "nuts" and (opts.sampler is None or opts.tune is None):
+            raise SkipmodelError("sample_model needs resolved options; call fit()")
+        return cls(
+            method=opts.method,
+            sampler=opts.sampler or "",
+            draws=opts.draws,
+            tune=opts.tune or 0,
+            chains=opts.chains,
+            target_accept=opts.target_accept or 0.8,
+            adaptation=opts.adaptation or "diag",
+            seed=opts.seed,
+        )
+
+
 def _cores(chains: int) -> int:
     return max(1, min(chains, os.cpu_count() or 1))
 
 
-def _sample_nutpie(model: Any, opts: FitOptions) -> tuple[xr.DataTree, float | None]:
+def _sample_nutpie(model: Any, opts: Sampling) -> tuple[xr.DataTree, float | None]:
     import nutpie
 
     start = time.perf_counter()
@@ -255,7 +264,7 @@ def _sample_nutpie(model: Any, opts: FitOptions) -> tuple[xr.DataTree, float | N
     return tree, compile_seconds
 
 
-def _sample_pymc(model: Any, opts: FitOptions) -> tuple[xr.DataTree, float | None]:
+def _sample_pymc(model: Any, opts: Sampling) -> tuple[xr.DataTree, float | None]:
     import pymc as pm
 
     with model:
@@ -273,7 +282,7 @@ def _sample_pymc(model: Any, opts: FitOptions) -> tuple[xr.DataTree, float | Non
     return tree, None
 
 
-def _fit_advi(model: Any, opts: FitOptions) -> tuple[xr.DataTree, float | None]:
+def _fit_advi(model: Any, opts: Sampling) -> tuple[xr.DataTree, float | None]:
     import pymc as pm
 
     with model:
@@ -282,7 +291,7 @@ def _fit_advi(model: Any, opts: FitOptions) -> tuple[xr.DataTree, float | None]:
     return tree, None
 
 
-def _fit_pathfinder(model: Any, opts: FitOptions) -> tuple[xr.DataTree, float | None]:
+def _fit_pathfinder(model: Any, opts: Sampling) -> tuple[xr.DataTree, float | None]:
     try:
         import pymc_extras as pmx
     except ImportError:
@@ -369,10 +378,6 @@ def diagnose(tree: xr.DataTree) -> dict[str, Any]:
 # Run directories
 
 
-def _options_json(o: FitOptions) -> dict[str, Any]:
-    return dict(o.__dict__)
-
-
 def save_run(result: FitResult, out: str | Path) -> Path:
     """Write ``result`` to the run directory ``out`` (created; files replaced atomically)."""
     out = Path(out)
@@ -382,7 +387,7 @@ def save_run(result: FitResult, out: str | Path) -> Path:
         out / DATA_FILE,
         {
             **result.manifest,
-            "options": _options_json(result.options),
+            "options": result.options.to_json(),
             "encoders": result.encoders.to_json(),
         },
     )

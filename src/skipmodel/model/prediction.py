@@ -1,6 +1,6 @@
 """Posterior skip probabilities for new plays, without recompiling the model.
 
-The logit is recomputed in NumPy from posterior draws by each term's ``evaluate_<kind>``
+The logit is recomputed in NumPy from posterior draws by each term kind's ``evaluate``
 (:mod:`skipmodel.model.terms`), on a design encoded with the fitted encoders. Levels unseen in
 fitting (new tracks) draw their effect from the population N(0, sigma), independently per level
 and per posterior draw, so their uncertainty includes the spread between tracks.
@@ -25,8 +25,9 @@ import pyarrow as pa
 import xarray as xr
 
 from skipmodel.errors import SkipmodelError
+from skipmodel.model.binning import bin_plays, run_binning
 from skipmodel.model.design import Design, TermDesign, build_design
-from skipmodel.model.terms import EVALUATORS, Draws, markov_dims
+from skipmodel.model.terms import Draws, GroupState, kind_of
 from skipmodel.store.schema import OUTCOME_COLUMNS
 
 if TYPE_CHECKING:
@@ -70,14 +71,21 @@ def linear_predictor_draws(
     rng: np.random.Generator,
     rows: slice | None = None,
     skip_kinds: tuple[str, ...] = (),
+    known_only: bool = False,
 ) -> np.ndarray:
-    """The logit of P(skip), shape (n_draws, n_rows), from posterior (or any) draws."""
+    """The logit of P(skip), shape (n_draws, n_rows), from posterior (or any) draws.
+
+    ``known_only``: each term's part known before its group's earlier outcomes
+    (:meth:`~skipmodel.model.terms.TermKind.known_part`), for sequential prediction.
+    """
     rows = rows if rows is not None else slice(0, design.n_obs)
     out = np.repeat(draws["intercept"][:, None], rows.stop - rows.start, axis=1)
     for td in design.terms:
         if td.term.kind in skip_kinds:
             continue
-        out += EVALUATORS[td.term.kind](_slice_term(td, rows), draws, rng)
+        kind = kind_of(td.term)
+        part = kind.known_part if known_only else kind.evaluate
+        out += part(_slice_term(td, rows), draws, rng)
     return out
 
 
@@ -160,68 +168,44 @@ def predict_sequential(
         )
     rng = np.random.default_rng(seed)
     target = _second_half(frame)
-    markov = next((td for td in design.terms if td.term.kind == "markov"), None)
-    base = linear_predictor_draws(design, draws, rng=rng, skip_kinds=("markov",))
-    if markov is not None:
-        # Everything in the Markov term except the lagged outcomes is known in advance.
-        fixed_part = markov_features_part(markov, draws)
-        base += fixed_part
+    base = linear_predictor_draws(design, draws, rng=rng, known_only=True)
+    # Terms whose share depends on the group's earlier outcomes (the Markov term's previous
+    # outcomes), rolled forward with simulated outcomes.
+    states: list[GroupState] = []
+    for td in design.terms:
+        state = kind_of(td.term).group_state(td, draws)
+        if state is not None:
+            states.append(state)
     idx = np.flatnonzero(target)
     n_draws = base.shape[0]
     p_out = np.empty((n_draws, idx.size))
-    if markov is None:
+    if not states:
         p_out = 1 / (1 + np.exp(-base[:, idx]))
     else:
-        dims = markov_dims(markov)
-        prev_eff = draws[f"{dims[0]}_effect"]
-        prev2_eff = draws[f"{dims[1]}_effect"] if len(dims) > 1 else None
         session = frame["session_id"].to_numpy()
         position = frame["session_position"].to_numpy()
-        # codes: 0 no previous, 1 false, 2 true; simulated per draw for predicted rows.
-        prev_code = np.repeat(markov.codes["prev"][None, :], n_draws, axis=0)
-        prev2_code = (
-            np.repeat(markov.codes["prev2"][None, :], n_draws, axis=0)
-            if prev2_eff is not None
-            else None
-        )
-        sim = np.zeros((n_draws, design.n_obs), dtype=bool)
         row_of = {(s, p): i for i, (s, p) in enumerate(zip(session, position, strict=True))}
         order = idx[np.argsort(position[idx], kind="stable")]
         col_of = {r: j for j, r in enumerate(idx)}
-        ar = np.arange(n_draws)
         for r in order:
-            eta = base[:, r] + prev_eff[ar, prev_code[:, r]]
-            if prev2_code is not None and prev2_eff is not None:
-                eta = eta + prev2_eff[ar, prev2_code[:, r]]
+            eta = base[:, r]
+            for state in states:
+                eta = eta + state.logit(r)
             p = 1 / (1 + np.exp(-eta))
             p_out[:, col_of[r]] = p
             if reveal == "all":
                 continue  # the next play sees its observed previous outcome (lag column)
-            sim[:, r] = rng.random(n_draws) < p
-            code = np.where(sim[:, r], 2, 1)
-            nxt = row_of.get((session[r], position[r] + 1))
-            if nxt is not None and target[nxt]:
-                prev_code[:, nxt] = code
-            nxt2 = row_of.get((session[r], position[r] + 2))
-            if prev2_code is not None and nxt2 is not None and target[nxt2]:
-                prev2_code[:, nxt2] = code
+            outcome = rng.random(n_draws) < p
+            later = [row_of.get((session[r], position[r] + k)) for k in (1, 2)]
+            later = [n if n is not None and target[n] else None for n in later]
+            for state in states:
+                state.observe(r, outcome, later)
     ids = frame.loc[target, ["session_id", "session_position"]].reset_index(drop=True)
     return ids, Prediction(*_summarise(p_out))
 
 
-def markov_features_part(td: TermDesign, draws: Draws) -> np.ndarray:
-    """The Markov term's feature slopes (known before the play), without lagged outcomes."""
-    out = 0.0
-    for key in ("current", "prev", "interaction", "change"):
-        if key in td.values:
-            out = out + draws[f"markov_{key}_beta"] @ td.values[key].T
-    return np.asarray(out)
-
-
 def binned_like_the_fit(manifest: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` binned as the run's rows were (aggregated fits), else unchanged."""
-    from skipmodel.scale.aggregate import bin_plays, run_binning
-
     binning = run_binning(manifest)
     return bin_plays(frame, binning) if binning else frame
 
@@ -240,7 +224,7 @@ def predict(
     Parameters
     ----------
     result : FitResult
-        From :func:`skipmodel.model.fit.fit` or :func:`skipmodel.model.fit.load_run`.
+        From :func:`skipmodel.model.fitting.fit` or :func:`skipmodel.model.fitting.load_run`.
     data : pandas.DataFrame or pyarrow.Table
         Plays with the loaders' columns; outcome columns are not needed.
     sequential : bool

@@ -1,6 +1,6 @@
 """The linear predictor assembled from the terms' contributions, laid out for a fast gradient.
 
-Each term's build function (:mod:`skipmodel.model.terms`) returns a :class:`Contribution`
+Each term kind's ``build`` (:mod:`skipmodel.model.terms`) returns a :class:`Contribution`
 instead of a per-row expression: effect tables gathered by integer codes, slopes over per-row
 values, and (rarely) other per-row expressions. :func:`assemble` adds them up so that one
 logp + gradient evaluation does as little per-row work as possible, since that evaluation is
@@ -25,50 +25,15 @@ the model agree to rounding; a test checks it on every variant.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pytensor.tensor as pt
 
+from skipmodel.model.terms.base import Contribution, Gather, LevelSlopes, Slopes
+
 #: Largest joint table of a gather group (entries); 32 Ki doubles stay in a core's L2 cache.
 MAX_JOINT_LEVELS = 2**15
-
-
-class Gather(NamedTuple):
-    """``table[codes]``: an effect over ``n_levels`` levels, each row's level code."""
-
-    table: Any
-    codes: Any  # int array (n,) or a symbolic int vector (minibatch)
-    n_levels: int
-
-
-class Slopes(NamedTuple):
-    """``values @ coef``: per-row values (n, p) times coefficients (p,)."""
-
-    coef: Any
-    values: Any
-
-
-@dataclass
-class Contribution:
-    """A term's share of the linear predictor, in pieces :func:`assemble` can fuse."""
-
-    gathers: list[Gather] = field(default_factory=list)
-    slopes: list[Slopes] = field(default_factory=list)
-    other: list[Any] = field(default_factory=list)
-
-    def gather(self, table: Any, codes: Any, n_levels: int) -> Contribution:
-        self.gathers.append(Gather(table, codes, int(n_levels)))
-        return self
-
-    def slope(self, coef: Any, values: Any) -> Contribution:
-        self.slopes.append(Slopes(coef, values))
-        return self
-
-    def add(self, per_row: Any) -> Contribution:
-        self.other.append(per_row)
-        return self
 
 
 def assemble(intercept: Any, parts: list[Contribution], n_obs: int) -> Any:
@@ -79,6 +44,9 @@ def assemble(intercept: Any, parts: list[Contribution], n_obs: int) -> Any:
         eta = eta + (_joint_gather(group) if len(group) > 1 else _gather(group[0]))
     for s in (s for p in parts for s in p.slopes):
         eta = eta + linear_sum(s)
+    for ls in (ls for p in parts for ls in p.level_slopes):
+        slope = pt.as_tensor_variable(ls.table)[:, ls.codes]  # (p, n)
+        eta = eta + pt.sum(pt.as_tensor_variable(ls.values) * slope.T, axis=1)
     for other in (o for p in parts for o in p.other):
         eta = eta + other
     return eta
@@ -157,6 +125,7 @@ __all__ = [
     "MAX_JOINT_LEVELS",
     "Contribution",
     "Gather",
+    "LevelSlopes",
     "Slopes",
     "assemble",
     "group_gathers",

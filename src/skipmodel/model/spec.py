@@ -8,7 +8,7 @@ same model. The TOML layout is::
     outcome = "skip_2"                    # skip_1 | skip_2 | skip_3 | not_skipped
 
     [[terms]]                             # one table per term, in the order they add up
-    kind = "seasonal"                     # seasonal | markov | smooth | pooled | fixed
+    kind = "seasonal"                     # seasonal | markov | smooth | pooled | fixed | interaction
     hour = "cyclic_rw"
 
     [priors]                              # optional; overrides of Priors' defaults
@@ -19,265 +19,43 @@ same model. The TOML layout is::
 
 Unknown keys, unknown columns and invalid values raise :class:`SkipmodelError` naming the bad
 item and the valid choices. Named variants live in :data:`VARIANTS` (``get_variant("full")``).
+The terms' dataclasses live in :mod:`skipmodel.model.term_specs` (re-exported here).
 """
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from skipmodel.errors import SkipmodelError
-from skipmodel.store.schema import LAG_PREFIXES, LOG_COLUMNS, SKIP_OUTCOMES, TRACK_COLUMNS
-
-#: Columns a spec may name: session-log columns, joined track features, the loaders' derived
-#: ``weekday`` and their lag columns. Outcome columns are listed (they are real columns) but the
-#: design builder refuses them as predictors (the leakage rule).
-TRACK_FEATURE_COLUMNS: tuple[str, ...] = tuple(c for c in TRACK_COLUMNS if c != "track_id")
-_LAGGED = (*SKIP_OUTCOMES, "hist_user_behavior_reason_end", "track_id_clean")
-KNOWN_COLUMNS: tuple[str, ...] = (
-    *LOG_COLUMNS,
-    *TRACK_FEATURE_COLUMNS,
-    "weekday",
-    *(f"{LAG_PREFIXES[0]}{c}" for c in (*_LAGGED, *TRACK_FEATURE_COLUMNS)),
-    *(f"{LAG_PREFIXES[1]}{c}" for c in SKIP_OUTCOMES),
+from skipmodel.model.term_specs import (
+    HOUR_KINDS,
+    KNOWN_COLUMNS,
+    LENGTHSCALES,
+    PARAMETRIZATIONS,
+    TERM_KINDS,
+    TRACK_FEATURE_COLUMNS,
+    Fixed,
+    HourKind,
+    Interaction,
+    Markov,
+    Parametrization,
+    Pooled,
+    Seasonal,
+    Smooth,
+    Term,
+    TermSpec,
+    _check_choice,
+    _check_positive,
+    _choices,
 )
+from skipmodel.store.schema import SKIP_OUTCOMES
 
-HourKind = Literal["cyclic_rw", "periodic_gp", "none"]
-Parametrization = Literal["auto", "centered", "noncentered"]
-HOUR_KINDS: tuple[str, ...] = ("cyclic_rw", "periodic_gp", "none")
-PARAMETRIZATIONS: tuple[str, ...] = ("auto", "centered", "noncentered")
 SAMPLERS: tuple[str, ...] = ("nutpie", "pymc")
 METHODS: tuple[str, ...] = ("nuts", "advi", "pathfinder")
 ADAPTATIONS: tuple[str, ...] = ("diag", "low_rank")
-
-
-def _choices(valid: tuple[str, ...] | list[str]) -> str:
-    return ", ".join(repr(v) for v in valid)
-
-
-def _check_column(column: str, where: str) -> None:
-    if column not in KNOWN_COLUMNS:
-        close = difflib.get_close_matches(column, KNOWN_COLUMNS, n=3)
-        hint = f" (did you mean {_choices(close)}?)" if close else ""
-        raise SkipmodelError(
-            f"{where}: unknown column {column!r}{hint}; valid columns: {_choices(KNOWN_COLUMNS)}"
-        )
-
-
-#: The non-numeric spellings of :attr:`Smooth.lengthscale`.
-LENGTHSCALES: tuple[str, ...] = ("auto", "free")
-
-
-def _check_choice(value: object, valid: tuple[str, ...], where: str) -> None:
-    if value not in valid:
-        raise SkipmodelError(f"{where}: invalid value {value!r}; valid choices: {_choices(valid)}")
-
-
-def _check_positive(value: object, where: str, *, integer: bool = False) -> None:
-    kind = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
-        what = "a positive integer" if integer else "a positive number"
-        raise SkipmodelError(f"{where}: expected {what}, got {value!r}")
-
-
-def _check_flag(value: object, where: str) -> None:
-    if not isinstance(value, bool):
-        raise SkipmodelError(f"{where}: expected true or false, got {value!r}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Terms: plain data. Their design lives in design.py, their PyMC piece in terms.py.
-
-
-@dataclass(frozen=True)
-class Seasonal:
-    """Calendar and in-session position effects.
-
-    ``weekday``: zero-sum categorical over Mon..Sun with a fixed prior scale
-    (``Priors.effect_sigma``: seven levels cannot inform a scale of their own). ``hour``: a smooth over
-    hour of day on a circle (23 h and 0 h are neighbours) — ``cyclic_rw`` (first-order random walk
-    on the 24-hour cycle, sum-to-zero) or ``periodic_gp`` (periodic Hilbert-space GP with
-    ``hour_harmonics`` cosine/sine pairs). ``position``: random-walk smooth over session position.
-    ``day_of_month``: random-walk smooth over the day of the month (needs ``date``).
-    ``parametrization`` of the random walks' modes: ``auto`` centres the modes the data inform
-    and leaves the others non-centred; ``centered`` / ``noncentered`` force one form.
-    """
-
-    kind: ClassVar[str] = "seasonal"
-    weekday: bool = True
-    hour: HourKind = "cyclic_rw"
-    hour_harmonics: int = 6
-    position: bool = True
-    day_of_month: bool = False
-    parametrization: Parametrization = "auto"
-
-    def validate(self, where: str) -> None:
-        for flag in ("weekday", "position", "day_of_month"):
-            _check_flag(getattr(self, flag), f"{where}.{flag}")
-        _check_choice(self.hour, HOUR_KINDS, f"{where}.hour")
-        _check_positive(self.hour_harmonics, f"{where}.hour_harmonics", integer=True)
-        _check_choice(self.parametrization, PARAMETRIZATIONS, f"{where}.parametrization")
-
-    def predictors(self) -> tuple[str, ...]:
-        cols = []
-        if self.weekday:
-            cols.append("weekday")
-        if self.hour != "none":
-            cols.append("hour_of_day")
-        if self.position:
-            cols.append("session_position")
-        if self.day_of_month:
-            cols.append("date")
-        return tuple(cols)
-
-
-@dataclass(frozen=True)
-class Markov:
-    """Memory in chains: what happened on the previous play(s) of the session.
-
-    The previous play's outcome (the spec's outcome, lagged) as a three-level zero-sum effect
-    with its own ``no_previous`` level; with ``lag2`` the same for the play before that. When a
-    seasonal term models session position, ``no_previous`` (position 1, or a gap) is fixed at 0
-    and carried by the position effect, and false / true are a zero-sum pair: otherwise only
-    the sum of the two would be identified. For each
-    track feature in ``features``: the previous track's value, and optionally the current value
-    (``current``), their product (``interactions``) and the absolute change (``changes``).
-    """
-
-    kind: ClassVar[str] = "markov"
-    lag2: bool = False
-    features: tuple[str, ...] = ()
-    current: bool = True
-    interactions: bool = True
-    changes: bool = True
-
-    def validate(self, where: str) -> None:
-        for flag in ("lag2", "current", "interactions", "changes"):
-            _check_flag(getattr(self, flag), f"{where}.{flag}")
-        for col in self.features:
-            if col not in TRACK_FEATURE_COLUMNS or col == "mode":
-                valid = tuple(c for c in TRACK_FEATURE_COLUMNS if c != "mode")
-                raise SkipmodelError(
-                    f"{where}.features: {col!r} is not a numeric track feature; "
-                    f"valid choices: {_choices(valid)}"
-                )
-
-    def predictors(self) -> tuple[str, ...]:
-        return (*self.features, *(f"prev_{c}" for c in self.features))
-
-
-@dataclass(frozen=True)
-class Smooth:
-    """Hilbert-space GP smooth (squared-exponential kernel) of one continuous column.
-
-    ``m`` basis functions on a box of half-width ``c`` times the half-range of the standardised
-    data; both default to the Ruitort-Mayol et al. heuristic (as in PyMC's HSGP helper) for the
-    lengthscale(s) the smooth can take. ``log`` smooths ``log(x + 1e-10)`` instead of x.
-
-    ``lengthscale`` (standardised units): ``"auto"`` (default) fixes it at the geometric mean of
-    the prior range in :class:`Priors` (``sqrt(lengthscale_lower * lengthscale_upper)``), a
-    number fixes it there, ``"free"`` gives it the LogNormal prior of :class:`Priors`. With a
-    fixed lengthscale only the amplitude is learnt (as a penalised spline learns its smoothing
-    parameter) and the basis is rotated so the data inform its modes independently, the
-    informed ones centred: that mixes (see :mod:`skipmodel.model.terms`). A free lengthscale is
-    the full GP, at the cost of a posterior NUTS crawls through on large data.
-    """
-
-    kind: ClassVar[str] = "smooth"
-    column: str = ""
-    log: bool = False
-    m: int | None = None
-    c: float | None = None
-    lengthscale: float | str = "auto"
-
-    def validate(self, where: str) -> None:
-        _check_column(self.column, f"{where}.column")
-        _check_flag(self.log, f"{where}.log")
-        if isinstance(self.lengthscale, str):
-            _check_choice(self.lengthscale, LENGTHSCALES, f"{where}.lengthscale")
-        else:
-            _check_positive(self.lengthscale, f"{where}.lengthscale")
-        if self.m is not None:
-            _check_positive(self.m, f"{where}.m", integer=True)
-        if self.c is not None:
-            _check_positive(self.c, f"{where}.c")
-            if self.c < 1.1:
-                raise SkipmodelError(f"{where}.c: must be >= 1.1 (box wider than the data)")
-
-    def predictors(self) -> tuple[str, ...]:
-        return (self.column,)
-
-    @property
-    def label(self) -> str:
-        return self.column
-
-
-@dataclass(frozen=True)
-class Pooled:
-    """Hierarchical (partially pooled) intercepts, optionally slopes, by a grouping column.
-
-    Levels with fewer than ``min_count`` plays in the fitted data share one level ``__other__``.
-    At prediction an unseen level's effect is drawn from the population, N(0, sigma), afresh for
-    each posterior draw. ``slopes``: continuous columns whose (standardised) slope varies by level.
-    ``parametrization``: ``auto`` centres the levels the data inform and leaves thin ones
-    non-centred (a pool with both is "mixed"); ``centered`` / ``noncentered`` force one form.
-    """
-
-    kind: ClassVar[str] = "pooled"
-    column: str = ""
-    min_count: int = 1
-    slopes: tuple[str, ...] = ()
-    parametrization: Parametrization = "auto"
-
-    def validate(self, where: str) -> None:
-        _check_column(self.column, f"{where}.column")
-        _check_positive(self.min_count, f"{where}.min_count", integer=True)
-        for col in self.slopes:
-            _check_column(col, f"{where}.slopes")
-        _check_choice(self.parametrization, PARAMETRIZATIONS, f"{where}.parametrization")
-
-    def predictors(self) -> tuple[str, ...]:
-        return (self.column, *self.slopes)
-
-    @property
-    def label(self) -> str:
-        return "track" if self.column == "track_id_clean" else self.column
-
-
-@dataclass(frozen=True)
-class Fixed:
-    """Plain effects of other pre-play columns.
-
-    Booleans: one centred slope each. Numbers: one slope on the standardised column (``log``
-    lists columns to log-transform first). Strings, and columns listed in ``categorical``: a
-    zero-sum effect per level; a level unseen in the fitted data gets the average (0).
-    """
-
-    kind: ClassVar[str] = "fixed"
-    columns: tuple[str, ...] = ()
-    categorical: tuple[str, ...] = ()
-    log: tuple[str, ...] = ()
-
-    def validate(self, where: str) -> None:
-        for col in self.columns:
-            _check_column(col, f"{where}.columns")
-        for key in ("categorical", "log"):
-            for col in getattr(self, key):
-                if col not in self.columns:
-                    raise SkipmodelError(
-                        f"{where}.{key}: {col!r} is not in columns; valid choices: "
-                        f"{_choices(self.columns)}"
-                    )
-
-    def predictors(self) -> tuple[str, ...]:
-        return self.columns
-
-
-Term = Seasonal | Markov | Smooth | Pooled | Fixed
-TERM_KINDS: dict[str, type] = {t.kind: t for t in (Seasonal, Markov, Smooth, Pooled, Fixed)}
 
 
 @dataclass(frozen=True)
@@ -362,8 +140,7 @@ class ModelSpec:
 
     def validate(self) -> None:
         _check_choice(self.outcome, SKIP_OUTCOMES, "outcome")
-        labels: dict[str, int] = {}
-        once: set[str] = set()
+        names: set[str] = set()
         for i, term in enumerate(self.terms):
             where = f"terms[{i}] ({term.kind})"
             if not isinstance(term, tuple(TERM_KINDS.values())):
@@ -371,25 +148,14 @@ class ModelSpec:
                     f"{where}: not a term; valid kinds: {_choices(list(TERM_KINDS))}"
                 )
             term.validate(where)
-            if term.kind in ("seasonal", "markov", "fixed"):
-                if term.kind in once:
+            if term.name in names:
+                if term.unique:
                     raise SkipmodelError(f"{where}: only one {term.kind} term is allowed")
-                once.add(term.kind)
-            if isinstance(term, Smooth | Pooled):
-                key = f"{term.kind}:{term.label}"
-                if key in labels:
-                    raise SkipmodelError(f"{where}: a {term.kind} term on {term.label!r} exists")
-                labels[key] = i
-        linear = [c for t in self.terms if isinstance(t, Fixed) for c in t.predictors()]
-        linear += [t.column for t in self.terms if isinstance(t, Smooth)]
+                raise SkipmodelError(f"{where}: a {term.kind} term on {term.label!r} exists")
+            names.add(term.name)
+        linear = [c for t in self.terms for c in t.linear_columns()]
         for t in self.terms:
-            if isinstance(t, Markov) and t.current:
-                both = sorted(set(t.features) & set(linear))
-                if both:
-                    raise SkipmodelError(
-                        f"markov term: {both} already enter as fixed or smooth effects; "
-                        "set current = false in the markov term"
-                    )
+            t.check_with(linear)
         self.priors.validate("priors")
         self.inference.validate("inference")
 
@@ -465,10 +231,7 @@ class ModelSpec:
         for term in self.terms:
             cols.extend(c for c in term.predictors() if c not in cols)
         for term in self.terms:
-            if isinstance(term, Markov):
-                cols.append(f"prev_{self.outcome}")
-                if term.lag2:
-                    cols.append(f"prev2_{self.outcome}")
+            cols.extend(term.lagged_outcomes(self.outcome))
         return tuple(cols)
 
 
@@ -617,3 +380,30 @@ register_variant(
         ),
     )
 )
+
+
+__all__ = [
+    "HOUR_KINDS",
+    "KNOWN_COLUMNS",
+    "LENGTHSCALES",
+    "PARAMETRIZATIONS",
+    "TERM_KINDS",
+    "TRACK_FEATURE_COLUMNS",
+    "VARIANTS",
+    "Fixed",
+    "HourKind",
+    "Inference",
+    "Interaction",
+    "Markov",
+    "ModelSpec",
+    "Parametrization",
+    "Pooled",
+    "Priors",
+    "Seasonal",
+    "Smooth",
+    "Term",
+    "TermSpec",
+    "get_variant",
+    "register_variant",
+    "resolve_model",
+]

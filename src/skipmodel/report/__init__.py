@@ -13,6 +13,9 @@ Layers (plain data between them):
 - :mod:`~skipmodel.report.figures`, :mod:`~skipmodel.report.html` — PNGs and the page;
 - :mod:`~skipmodel.report.runs` — a ``RUN/`` directory and its store as
   :class:`~skipmodel.report.inputs.RunInputs`;
+- :mod:`~skipmodel.report.sections` — one run's sections (diagnostics, effects, predictive
+  checks); :mod:`~skipmodel.report.heldout` — the sections across runs (held-out metrics,
+  comparison, summary);
 - :mod:`~skipmodel.report.report` — ``report(runs, out)``, the orchestration.
 
 Examples

@@ -6,6 +6,12 @@ The model's variables are named for what they are (see :mod:`skipmodel.model.ter
 column's levels); pooled scales ``<name>_sigma`` and smooth amplitudes ``<name>_amplitude``;
 the track effect as ``track_sigma * track_z`` when there are too many tracks to store it.
 
+Which variables are effects, and how each is drawn, the run says: at fit time every term records,
+per posterior variable, its kind and a drawing (``categorical``, ``curve``, ``cyclic``; see
+:class:`skipmodel.model.terms.EffectPlot`) in the run's encoders, and
+:func:`skipmodel.report.runs.load_run_inputs` attaches them to the posterior
+(:func:`with_effect_plots`). Runs fitted before that fall back to a guess from dimension names.
+
 Each effect is shown as ``P(skip) = logistic(intercept + effect)``: every other term at its
 average contribution, which is zero by construction (zero-sum categorical effects, centred
 smooths, standardised slopes) — the skip probability of an otherwise average play.
@@ -13,7 +19,8 @@ smooths, standardised slopes) — the skip probability of an otherwise average p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,6 +37,7 @@ __all__ = [
     "scale_parameters",
     "slope_parameters",
     "track_extremes",
+    "with_effect_plots",
 ]
 
 CI_PROB = 0.94
@@ -113,6 +121,36 @@ def posterior_draws(
     return stacked
 
 
+#: Attribute of a posterior DataTree holding the run's recorded effect drawings (JSON).
+EFFECTS_ATTR = "skipmodel_effects"
+_DRAWN = ("categorical", "curve", "cyclic")
+
+
+def with_effect_plots(dt: xr.DataTree, plots: Mapping[str, Mapping[str, str]]) -> xr.DataTree:
+    """``dt`` carrying a run's recorded effect drawings (``Encoders.effects``: per variable its
+    ``term`` kind, ``dim`` and ``draw``); empty ``plots`` (runs fitted before) leave it as is."""
+    if plots:
+        dt.attrs[EFFECTS_ATTR] = json.dumps({k: dict(v) for k, v in plots.items()})
+    return dt
+
+
+def recorded_effect_plots(dt: xr.DataTree) -> dict[str, dict[str, str]] | None:
+    """The drawings recorded with the run, or None for a run fitted before they were."""
+    raw = dt.attrs.get(EFFECTS_ATTR)
+    return json.loads(raw) if raw else None
+
+
+def _guess(var: str, dims: list[str]) -> tuple[str, EffectKind] | None:
+    """Runs fitted before effect drawings were recorded: an effect is a one-dimensional
+    ``*_effect`` (not a part of one), its drawing guessed from the dimension's name."""
+    # a mixed pool's centred levels are a part of the pool (see track_extremes), and a
+    # previous outcome's observed levels a part of its effect: not effects of their own
+    parts = ("_centered_effect", "_observed_effect")
+    if not var.endswith("_effect") or var.endswith(parts) or len(dims) != 1:
+        return None
+    return dims[0], _kind(dims[0])
+
+
 def _kind(dim: str) -> EffectKind:
     if dim in CYCLIC_DIMS:
         return "cyclic"
@@ -122,23 +160,27 @@ def _kind(dim: str) -> EffectKind:
 
 
 def probability_effects(dt: xr.DataTree, *, max_draws: int = MAX_DRAWS) -> list[Effect]:
-    """Every one-dimensional ``*_effect`` with at most 40 levels (curves: any length)."""
+    """Every effect the run records as drawn (categorical ones: at most 40 levels)."""
     posterior = dt["posterior"]
     if "intercept" not in posterior.data_vars:
         return []
+    recorded = recorded_effect_plots(dt)
     base = posterior_draws(dt, "intercept", max_draws=max_draws).values
     effects = []
     for name in posterior.data_vars:
         var = str(name)
         da = posterior[var]
         dims = [str(d) for d in da.dims if d not in SAMPLE_DIMS]
-        # a mixed pool's centred levels are a part of the pool (see track_extremes), and a
-        # previous outcome's observed levels a part of its effect: not effects of their own
-        parts = ("_centered_effect", "_observed_effect")
-        if not var.endswith("_effect") or var.endswith(parts) or len(dims) != 1:
-            continue
-        dim = dims[0]
-        kind = _kind(dim)
+        if recorded is None:
+            guessed = _guess(var, dims)
+            if guessed is None:
+                continue
+            dim, kind = guessed
+        else:
+            plot = recorded.get(var)
+            if plot is None or plot["draw"] not in _DRAWN or dims != [plot["dim"]]:
+                continue
+            dim, kind = plot["dim"], plot["draw"]  # type: ignore[assignment]
         if kind == "categorical" and da.sizes[dim] > MAX_CATEGORIES:
             continue
         draws = posterior_draws(dt, var, max_draws=max_draws).values

@@ -51,7 +51,7 @@ def _facts(fitted: object, store: Path, split: str) -> tuple[tuple[str, str], ..
         f"NUTS via {opts.sampler}: {opts.chains} chains x {opts.draws} draws after {opts.tune} "
         f"tuning steps, target_accept {opts.target_accept}, seed {opts.seed}"
         if opts.method == "nuts"
-        else f"{opts.method} approximation, {opts.chains * opts.draws} draws, seed {opts.seed}"
+        else f"{opts.method} approximation, {(opts.chains or 1) * opts.draws} draws, seed {opts.seed}"
     )
     facts = [
         ("sampling", sampling),
@@ -111,6 +111,7 @@ def load_run_inputs(
         posterior_draws,
         predict_sequential,
     )
+    from skipmodel.report.effects import with_effect_plots
 
     if split not in ("test", "train"):
         raise SkipmodelError(f"split must be 'test' or 'train', got {split!r}")
@@ -155,7 +156,7 @@ def load_run_inputs(
 
     return RunInputs(
         name=run.resolve().name,
-        posterior=fitted.posterior,
+        posterior=with_effect_plots(fitted.posterior, encoders.effects),
         outcome=spec.outcome,
         train=train,
         test=evaluation,
@@ -163,5 +164,5 @@ def load_run_inputs(
         predict_second_half=predict_second_half,
         description=f"{spec.name}: {spec.description}" if spec.description else spec.name,
         facts=_facts(fitted, chosen, split),
-        method=fitted.options.method,
+        method=fitted.options.method or "nuts",  # resolved: always set in a run
     )

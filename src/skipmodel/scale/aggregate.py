@@ -34,11 +34,19 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.load.loaders import DEFAULT_BATCH_ROWS, SampleSpec, iter_batches
-from skipmodel.model.spec import Markov, ModelSpec, Smooth
+from skipmodel.load.tracks import TrackTable
+from skipmodel.model.binning import (  # the rule prediction replays, model side
+    BinSpec,
+    apply_binning,
+    bin_plays,
+    run_binning,
+)
+from skipmodel.model.binning import lag_base as _base
+from skipmodel.model.spec import ModelSpec
+from skipmodel.model.terms import kind_of
 from skipmodel.progress import Progress
 from skipmodel.store.layout import open_store
 from skipmodel.store.schema import LAG_PREFIXES, LOG_SCHEMA, TRACK_SCHEMA
@@ -68,14 +76,6 @@ _LEVELS: dict[str, int] = {
 _TRACK_COLUMNS = ("track_id_clean",)
 
 
-def _base(column: str) -> tuple[str, bool]:
-    """``prev_danceability`` -> (``danceability``, lagged)."""
-    for prefix in LAG_PREFIXES:
-        if column.startswith(prefix):
-            return column[len(prefix) :], True
-    return column, False
-
-
 def _arrow_type(column: str) -> pa.DataType:
     if column == "weekday":
         return pa.int8()
@@ -93,47 +93,8 @@ def _is_continuous(column: str) -> bool:
 # Binning
 
 
-@dataclass(frozen=True)
-class BinSpec:
-    """Equal-width bins of a continuous column (and of its lag columns ``prev_<column>``).
-
-    ``bins`` bins over ``[lo, hi]`` on the raw scale, or on ``log(x + 1e-10)`` when ``log``; a
-    value becomes its bin's midpoint (back on the raw scale); values outside the range fall in
-    the end bins; nulls stay null.
-    """
-
-    column: str
-    bins: int
-    lo: float
-    hi: float
-    log: bool = False
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.bins, int) or isinstance(self.bins, bool) or self.bins < 1:
-            raise SkipmodelError(f"bins for {self.column!r}: expected a positive integer")
-        if not (math.isfinite(self.lo) and math.isfinite(self.hi) and self.hi > self.lo):
-            raise SkipmodelError(f"bins for {self.column!r}: need a range lo < hi")
-
-    def applies_to(self, column: str) -> bool:
-        return _base(column)[0] == self.column
-
-    def midpoints(self) -> np.ndarray:
-        width = (self.hi - self.lo) / self.bins
-        mid = self.lo + (np.arange(self.bins) + 0.5) * width
-        return np.exp(mid) - 1e-10 if self.log else mid
-
-    def apply(self, values: np.ndarray) -> np.ndarray:
-        """Each value replaced by its bin's midpoint (float64; NaN stays NaN)."""
-        x = np.asarray(values, dtype=np.float64)
-        t = np.log(np.clip(x, 0, None) + 1e-10) if self.log else x
-        with np.errstate(invalid="ignore"):
-            idx = np.floor((t - self.lo) / (self.hi - self.lo) * self.bins)
-        idx = np.clip(np.nan_to_num(idx, nan=0), 0, self.bins - 1).astype(np.int64)
-        return np.where(np.isnan(x), np.nan, self.midpoints()[idx])
-
-
 def _log_columns(spec: ModelSpec) -> set[str]:
-    return {t.column for t in spec.terms if isinstance(t, Smooth) and t.log}
+    return {c for t in spec.terms for c in kind_of(t).cells(t).log_columns}
 
 
 def resolve_binning(
@@ -144,13 +105,15 @@ def resolve_binning(
 ) -> tuple[BinSpec, ...]:
     """Turn ``{"danceability": 20}`` into :class:`BinSpec` objects.
 
-    Ranges of track features come from the store's track table (min and max over tracks), on
-    the log scale for columns the spec smooths on the log scale. BinSpec objects pass through.
+    Ranges of track features come from the store's track table (min and max over tracks, one
+    row per track id: :class:`~skipmodel.load.tracks.TrackTable`), on the log scale for columns
+    the spec smooths on the log scale. BinSpec objects pass through.
     """
     if not isinstance(bins, Mapping):
         return tuple(bins)
     logs = _log_columns(spec) if spec is not None else set()
     out = []
+    reader: TrackTable | None = None  # one row per track id, found once for every column
     for column, n in bins.items():
         base = _base(column)[0]
         if base not in TRACK_SCHEMA.names or base == "track_id":
@@ -159,7 +122,8 @@ def resolve_binning(
             )
         if store is None:
             raise SkipmodelError("bins: a store is needed to find the range of " + repr(column))
-        tracks = ds.dataset(open_store(store).tracks, format="parquet").to_table(columns=[base])
+        reader = reader if reader is not None else TrackTable(open_store(store))
+        tracks = reader.table([base])
         x = tracks.column(base).to_numpy(zero_copy_only=False).astype(np.float64)
         log = base in logs
         if log:
@@ -169,41 +133,6 @@ def resolve_binning(
             raise SkipmodelError(f"bins: {base!r} has no range in the track table")
         out.append(BinSpec(base, int(n), float(x.min()), float(x.max()), log))
     return tuple(out)
-
-
-def apply_binning(table: pa.Table | pa.RecordBatch, binning: Sequence[BinSpec]) -> pa.Table:
-    """``table`` with each binned column (and its lag columns) replaced by bin midpoints."""
-    if isinstance(table, pa.RecordBatch):
-        table = pa.Table.from_batches([table])
-    for column in table.column_names:
-        for b in binning:
-            if b.applies_to(column):
-                values = table.column(column).to_numpy(zero_copy_only=False)
-                binned = pa.array(b.apply(values.astype(np.float64)), from_pandas=True)
-                table = table.set_column(table.schema.get_field_index(column), column, binned)
-    return table
-
-
-def bin_plays(frame: pd.DataFrame, binning: Sequence[BinSpec]) -> pd.DataFrame:
-    """A copy of ``frame`` with each binned column (and its lags) replaced by bin midpoints."""
-    out = frame.copy(deep=False)
-    for column in frame.columns:
-        for b in binning:
-            if b.applies_to(column):
-                values = pd.to_numeric(frame[column], errors="coerce").to_numpy(
-                    dtype=np.float64, na_value=np.nan
-                )
-                out[column] = b.apply(values)
-    return out
-
-
-def run_binning(manifest: dict[str, Any]) -> tuple[BinSpec, ...]:
-    """The binning a fitted run's rows went through (aggregated fits; empty otherwise).
-
-    A model fitted on cells is a model of the *binned* columns: its encoders and effects are on
-    bin midpoints, so new plays are binned the same way before prediction.
-    """
-    return tuple(BinSpec(**b) for b in manifest.get("binning", ()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,7 +189,12 @@ def check_aggregable(
     told: set[str] = set()
     for term in spec.terms:
         where = f"{term.kind} term" + (f" on {term.column!r}" if hasattr(term, "column") else "")
-        cols = term.predictors()
+        plan = kind_of(term).cells(term)  # the kind says what keys its cells
+        if plan.refusal is not None:
+            reasons.append(f"{where}: {plan.refusal}")
+            continue
+        max_cells *= plan.extra_levels
+        cols = plan.columns
         for column in cols:
             base, lagged = _base(column)
             if column in binned:
@@ -278,13 +212,9 @@ def check_aggregable(
                     continue
                 told.add(base)
                 hint = f"bins={{{base!r}: 20}}"
-                what = (
-                    "smooth of a continuous column"
-                    if isinstance(term, Smooth)
-                    else ("continuous input")
-                )
                 reasons.append(
-                    f"{where}: {base!r} (and its lags) is a {what} without binning; state {hint}"
+                    f"{where}: {base!r} (and its lags) is a {plan.what} without binning; "
+                    f"state {hint}"
                 )
                 continue
             else:
@@ -294,9 +224,6 @@ def check_aggregable(
                     continue
             nullable = lagged or base in TRACK_SCHEMA.names
             max_cells *= n + (1 if nullable else 0)
-    for term in spec.terms:
-        if isinstance(term, Markov):
-            max_cells *= 3 ** (2 if term.lag2 else 1)
     bins = tuple(b for b in binning if any(b.applies_to(c) for c in keys))
     return Aggregability(
         spec.name, not reasons, tuple(reasons), keys, bins, max_cells if not reasons else math.inf

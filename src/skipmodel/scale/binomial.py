@@ -15,7 +15,7 @@ scale on which the priors act.
 Examples
 --------
 >>> cells = aggregate(store, spec, bins={"danceability": 20})     # doctest: +SKIP
->>> result = fit_cells(spec, cells, draws=500)                    # doctest: +SKIP
+>>> result = fit(spec, cells, draws=500)   # skipmodel.model.fit   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -29,17 +29,14 @@ import pyarrow as pa
 from scipy.special import gammaln
 
 from skipmodel.errors import SkipmodelError
+from skipmodel.model.bases import pooled_parametrization
 from skipmodel.model.build import build_model
-from skipmodel.model.design import (
-    OTHER,
-    Design,
-    Encoders,
-    LevelMap,
-    build_design,
-    pooled_parametrization,
-    term_name,
-)
-from skipmodel.model.spec import ModelSpec, Pooled
+from skipmodel.model.design import Design, build_design
+from skipmodel.model.encoders import Encoders, level_map
+from skipmodel.model.fitting import FitResult, sample_model
+from skipmodel.model.options import FitOptions
+from skipmodel.model.spec import ModelSpec
+from skipmodel.model.terms import LevelSource, kind_of
 from skipmodel.scale.aggregate import Cells, apply_binning
 
 #: Rows expanded from the cells to fit the encoders (exact below this many rows).
@@ -59,30 +56,21 @@ def _expand(cells: Cells, *, max_rows: int, seed: int) -> pd.DataFrame:
     return keys.to_pandas()
 
 
-def _text(values: pd.Series) -> pd.Series:
-    """Level labels as the design builder writes them (booleans lower-case, nulls missing)."""
-    from skipmodel.model.design import _as_text  # the builder's own rule; see the hook note
-
-    return _as_text(values)
-
-
 def _exact_levels(spec: ModelSpec, cells: Cells, enc: Encoders) -> None:
     """Recompute every level map (and pooled parametrisations) from exact trial counts."""
     frame = cells.keys_frame()
     trials = pd.Series(cells.trials)
-    min_counts = {term_name(t): t.min_count for t in spec.terms if isinstance(t, Pooled)}
+    rate = float(cells.skips.sum() / max(cells.trials.sum(), 1))
+    sources = {s.key: s for t in spec.terms for s in kind_of(t).level_sources(t)}
     for key, lm in list(enc.levels.items()):
-        counts = trials.groupby(_text(frame[lm.column]).to_numpy()).sum()
-        need = min_counts.get(key, 1)
-        kept = sorted(str(v) for v, c in counts.items() if c >= need)
-        rare = sorted(str(v) for v, c in counts.items() if c < need)
-        enc.levels[key] = LevelMap(lm.column, (*kept, OTHER) if rare else tuple(kept), tuple(rare))
-        term = next((t for t in spec.terms if term_name(t) == key), None)
-        if isinstance(term, Pooled) and term.parametrization == "auto":
-            per_level = [int(counts[v]) for v in kept]
-            if rare:
-                per_level.append(int(counts[counts < need].sum()))
-            rate = float(cells.skips.sum() / max(cells.trials.sum(), 1))
+        source = sources.get(key, LevelSource(key, (lm.column,)))
+        counts = trials.groupby(source.labels(frame).to_numpy()).sum()
+        enc.levels[key] = level_map(lm.column, counts, min_count=source.min_count)
+        if source.pooled:
+            kept = counts[counts >= source.min_count]
+            per_level = [int(kept[v]) for v in sorted(str(v) for v in kept.index)]
+            if len(kept) < len(counts):
+                per_level.append(int(counts[counts < source.min_count].sum()))
             enc.settings[key] = pooled_parametrization(
                 "auto", np.asarray(per_level), rate, spec.priors.group_sigma
             )
@@ -134,37 +122,20 @@ def log_binomial_constant(cells: Cells) -> float:
 def fit_cells(
     spec: ModelSpec,
     cells: Cells,
+    options: FitOptions,
+    manifest: dict[str, Any] | None = None,
     *,
     encoders: Encoders | None = None,
-    draws: int | None = None,
-    tune: int | None = None,
-    chains: int | None = None,
-    target_accept: float | None = None,
-    seed: int = 0,
-    sampler: str | None = None,
-    method: str | None = None,
-    manifest: dict[str, Any] | None = None,
-) -> Any:
-    """Fit ``spec`` to ``cells`` with the model's sampler; returns the model's ``FitResult``.
+) -> FitResult:
+    """The cells path of :func:`skipmodel.model.fitting.fit`: ``spec`` on ``cells``, Binomial.
 
-    Options are those of :func:`skipmodel.model.fit.fit`. The manifest records rows, cells, the
+    Call ``fit(spec, cells, ...)``, which resolves ``options`` and refuses those the cells path
+    does not read; this runs the model's sampler with them. The manifest records rows, cells, the
     binning and ``likelihood = "binomial"``; ``n_rows`` is the number of plays.
     """
-    from skipmodel.model import fitting as model_fit
-
-    opts = model_fit.resolve_options(
-        spec,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        target_accept=target_accept,
-        seed=seed,
-        sampler=sampler,
-        method=method,
-    )
     design = cells_design(spec, cells, encoders=encoders)
     model = build_model(design)
-    tree, diagnostics = model_fit.sample_model(model, opts)
+    tree, diagnostics = sample_model(model, options)
     info = {
         **(manifest or {}),
         "n_rows": int(cells.n_rows),
@@ -176,7 +147,7 @@ def fit_cells(
         "outcome_rate": float(cells.skips.sum() / max(cells.trials.sum(), 1)),
         "coords_sizes": {k: len(v) for k, v in design.coords.items()},
     }
-    return model_fit.FitResult(spec, design.encoders, tree, diagnostics, opts, info)
+    return FitResult(spec, design.encoders, tree, diagnostics, options, info)
 
 
 __all__ = [

@@ -1,23 +1,21 @@
-"""Options of ``skipmodel fit`` for full-data scale, and the fit they select.
+"""Options of ``skipmodel fit`` for full-data scale.
 
 The CLI verbs are fixed, so scale adds options to ``fit`` rather than a verb::
 
     skipmodel fit --store DIR --model M --out RUN --aggregate --bins danceability=20,duration=50
     skipmodel fit --store DIR --model M --out RUN --minibatch [--batch-size 4096] [--epochs 3]
 
-``fit``'s ``add_arguments`` calls :func:`add_arguments`, and its ``run`` hands over to
-:func:`fit_from_args` when either flag is set; the result is the model's ``FitResult``, saved
-with ``save_run`` like any other fit (the manifest records rows, cells and binning).
+``fit``'s ``add_arguments`` calls :func:`add_arguments`; its ``run`` puts these options into the
+one :class:`~skipmodel.model.options.FitOptions` with the others (``--aggregate`` is
+``inference="cells"``, ``--minibatch`` is ``inference="minibatch"``) and calls the one fit entry,
+which refuses an option the chosen path does not read.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-from typing import Any
 
 from skipmodel.errors import SkipmodelError
-from skipmodel.model.spec import ModelSpec
 
 
 def parse_bins(text: str | None) -> dict[str, int]:
@@ -34,7 +32,7 @@ def parse_bins(text: str | None) -> dict[str, int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the scale options to ``skipmodel fit``."""
+    """Add the scale options to ``skipmodel fit`` (unset defaults: the fit entry fills them)."""
     group = parser.add_argument_group("full-data scale")
     how = group.add_mutually_exclusive_group()
     how.add_argument(
@@ -50,91 +48,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--bins", default=None, metavar="COL=N,...", help="equal-width bins for --aggregate"
     )
-    group.add_argument("--batch-size", type=int, default=4096, help="minibatch rows (4096)")
-    group.add_argument("--epochs", type=int, default=3, help="max minibatch epochs (3)")
-    group.add_argument("--full-rank", action="store_true", help="full-rank instead of mean-field")
-
-
-def fit_from_args(spec: ModelSpec, args: argparse.Namespace) -> Any:
-    """Run the fit the scale flags select; returns a :class:`skipmodel.model.fit.FitResult`."""
-    from skipmodel.model.data import sample_manifest, sample_spec_for
-
-    if args.aggregate:
-        from skipmodel.scale.aggregate import aggregate, sample_for_cells
-        from skipmodel.scale.binomial import fit_cells
-
-        sample = sample_for_cells(spec, fraction=args.fraction, seed=args.seed, split="train")
-        cells = aggregate(args.store, spec, bins=parse_bins(args.bins), sample=sample)
-        return fit_cells(
-            spec,
-            cells,
-            draws=args.draws,
-            tune=args.tune,
-            chains=args.chains,
-            target_accept=args.target_accept,
-            seed=args.seed,
-            sampler=args.sampler,
-            manifest=sample_manifest(args.store, sample),
-        )
-    if args.minibatch:
-        sample = sample_spec_for(spec, fraction=args.fraction, seed=args.seed, split="train")
-        return fit_minibatch_run(
-            args.store,
-            spec,
-            sample=sample,
-            batch_size=args.batch_size,
-            epochs=args.epochs,
-            full_rank=args.full_rank,
-            draws=args.draws,
-            seed=args.seed,
-            manifest=sample_manifest(args.store, sample),
-        )
-    raise SkipmodelError("neither --aggregate nor --minibatch was given")
-
-
-def fit_minibatch_run(
-    store: Any,
-    spec: ModelSpec,
-    *,
-    sample: Any,
-    batch_size: int = 4096,
-    epochs: int = 3,
-    full_rank: bool = False,
-    draws: int | None = None,
-    seed: int = 0,
-    manifest: dict[str, Any] | None = None,
-) -> Any:
-    """Streaming minibatch ADVI, packaged as a ``FitResult`` that ``save_run`` writes."""
-    from skipmodel.model import fitting as model_fit
-    from skipmodel.scale.minibatch import MinibatchOptions, fit_minibatch
-
-    opts = model_fit.resolve_options(spec, method="advi", draws=draws, chains=1, seed=seed)
-    options = MinibatchOptions(
-        batch_size=batch_size,
-        max_epochs=epochs,
-        full_rank=full_rank,
-        draws=opts.draws,
-        seed=seed,
+    group.add_argument(
+        "--batch-size", type=int, default=None, help="minibatch rows (--minibatch; 4096)"
     )
-    result = fit_minibatch(store, spec, sample=sample, options=options)
-    diagnostics = {
-        "seconds": result.seconds,
-        "epochs": result.epochs,
-        "steps": result.steps,
-        "converged": result.converged,
-        "epoch_seconds": result.epoch_seconds,
-        "compile_seconds": result.compile_seconds,
-        "final_loss": float(result.losses[-100:].mean()),
-    }
-    info = {
-        **(manifest or {}),
-        "n_rows": result.n_rows,
-        "likelihood": "bernoulli-minibatch",
-        "minibatch": dataclasses.asdict(options),
-        "outcome": spec.outcome,
-    }
-    tree = model_fit.clean_tree(result.posterior)
-    return model_fit.FitResult(spec, result.encoders, tree, diagnostics, opts, info)
+    group.add_argument(
+        "--epochs", type=int, default=None, help="max minibatch epochs (--minibatch; 3)"
+    )
+    group.add_argument(
+        "--full-rank",
+        action="store_true",
+        help="full-rank instead of mean-field Gaussian (--minibatch)",
+    )
 
 
-__all__ = ["add_arguments", "fit_from_args", "fit_minibatch_run", "parse_bins"]
+def inference_of(args: argparse.Namespace) -> str:
+    """The inference path the scale flags select: ``cells``, ``minibatch`` or ``rows``."""
+    if args.aggregate:
+        return "cells"
+    return "minibatch" if args.minibatch else "rows"
+
+
+__all__ = ["add_arguments", "inference_of", "parse_bins"]

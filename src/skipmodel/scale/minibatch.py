@@ -36,8 +36,10 @@ import pyarrow as pa
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.load.loaders import SampleSpec, iter_batches
-from skipmodel.model.design import Design, Encoders, build_design, term_name
-from skipmodel.model.spec import Fixed, ModelSpec, Pooled
+from skipmodel.model.design import Design, Encoders, build_design
+from skipmodel.model.encoders import level_label, level_map
+from skipmodel.model.spec import ModelSpec
+from skipmodel.model.terms import LevelSource, kind_of
 from skipmodel.progress import Progress
 
 #: The codes a pooled design keeps for prediction only (numbering of levels unseen in fitting).
@@ -107,57 +109,33 @@ def fit_encoders(
     """
     pilot: list[pa.Table] = []
     have = n_rows = 0
-    cat_cols = _categorical_columns(spec)
-    counts: dict[str, pd.Series] = {c: pd.Series(dtype="int64") for c in cat_cols}
+    # the terms' level maps (their kinds say which), counted with the one label rule
+    sources = {s.key: s for t in spec.terms for s in kind_of(t).level_sources(t)}
+    counts: dict[str, pd.Series] = {k: pd.Series(dtype="int64") for k in sources}
     for batch in iter_batches(store, sample):
         n_rows += batch.num_rows
         if have < pilot_rows:
             pilot.append(pa.Table.from_batches([batch]))
             have += batch.num_rows
-        for col in cat_cols:
-            vc = batch.column(col).value_counts().to_pylist()
-            s = pd.Series({_label(d["values"]): d["counts"] for d in vc}, dtype="int64")
-            counts[col] = counts[col].add(s, fill_value=0).astype("int64")
+        for key, source in sources.items():
+            counts[key] = counts[key].add(_count_levels(batch, source), fill_value=0)
     if n_rows == 0:
         raise SkipmodelError(f"the sample of {store} is empty; raise the fraction")
     enc = build_design(spec, pa.concat_tables(pilot)).encoders
-    from skipmodel.model.design import OTHER, LevelMap
-
-    min_counts = {term_name(t): t.min_count for t in spec.terms if isinstance(t, Pooled)}
     for key, lm in list(enc.levels.items()):
-        c = counts.get(lm.column)
-        if c is None:
-            continue
-        need = min_counts.get(key, 1)
-        kept = sorted(str(v) for v, n in c.items() if n >= need)
-        rare = sorted(str(v) for v, n in c.items() if n < need)
-        enc.levels[key] = LevelMap(lm.column, (*kept, OTHER) if rare else tuple(kept), tuple(rare))
+        if key in sources:
+            c = counts[key].astype("int64")
+            enc.levels[key] = level_map(lm.column, c, min_count=sources[key].min_count)
     return enc, n_rows
 
 
-def _categorical_columns(spec: ModelSpec) -> list[str]:
-    cols = [t.column for t in spec.terms if isinstance(t, Pooled)]
-    for t in spec.terms:
-        if isinstance(t, Fixed):
-            cols += [c for c in t.columns if c in t.categorical or _is_text(c)]
-    return list(dict.fromkeys(cols))
-
-
-def _is_text(column: str) -> bool:
-    from skipmodel.store.schema import LOG_SCHEMA
-
-    return column in LOG_SCHEMA.names and (
-        pa.types.is_dictionary(LOG_SCHEMA.field(column).type)
-        or pa.types.is_string(LOG_SCHEMA.field(column).type)
-    )
-
-
-def _label(value: Any) -> str:
-    if value is None:
-        return "__missing__"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+def _count_levels(batch: pa.RecordBatch, source: LevelSource) -> pd.Series:
+    """Plays per level label of ``source`` in ``batch``."""
+    if len(source.columns) == 1:
+        vc = batch.column(source.columns[0]).value_counts().to_pylist()
+        return pd.Series({level_label(d["values"]): d["counts"] for d in vc}, dtype="int64")
+    frame = batch.select(list(source.columns)).to_pandas()
+    return source.labels(frame).value_counts().astype("int64")
 
 
 # ---------------------------------------------------------------------------------------------

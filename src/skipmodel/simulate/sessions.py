@@ -1,5 +1,7 @@
 """Simulated listening sessions: plays drawn position by position from a known skip model.
 
+(Over 500 lines: the model's constants, its truth and the one draw loop read best side by side.)
+
 The skip model (logit of ``P(skip_2)``) uses only what is known before the play starts (the
 leakage rule in DESIGN.md; :data:`FORMULA` spells it in ``truth.json``'s key names)::
 
