@@ -22,8 +22,9 @@ from skipmodel.store.schema import LOG_SCHEMA, TRACK_SCHEMA
 N_BUCKETS = 4
 
 
-def write_store(root: Path, log: pd.DataFrame, tracks: pd.DataFrame) -> Path:
-    """A store as ``skipmodel ingest`` lays it out (constant values for unused columns)."""
+def write_store(root: Path, log: pd.DataFrame, tracks: pd.DataFrame | None) -> Path:
+    """A store as ``skipmodel ingest`` lays it out (constant values for unused columns); no
+    tracks table for ``tracks=None`` (logs ingested without track features)."""
     layout = StoreLayout(root)
     n = len(log)
     full = log.copy()
@@ -46,11 +47,12 @@ def write_store(root: Path, log: pd.DataFrame, tracks: pd.DataFrame) -> Path:
         )
         layout.bucket_dir(b).mkdir(parents=True)
         pq.write_table(part, layout.bucket_dir(b) / "part-test.parquet", compression="zstd")
-    layout.tracks.mkdir(parents=True)
-    pq.write_table(
-        pa.Table.from_pandas(tracks, schema=TRACK_SCHEMA, preserve_index=False),
-        layout.tracks / "part-test.parquet",
-    )
+    if tracks is not None:
+        layout.tracks.mkdir(parents=True)
+        pq.write_table(
+            pa.Table.from_pandas(tracks, schema=TRACK_SCHEMA, preserve_index=False),
+            layout.tracks / "part-test.parquet",
+        )
     manifest = {
         "schema_version": 1,
         "n_buckets": N_BUCKETS,
@@ -170,3 +172,95 @@ def test_cli_options_and_one_line_errors(
     assert "not a skipmodel store" in capsys.readouterr().err
     assert main(["explore", "--store", str(root), "--out", str(out), "--fraction", "0.0001"]) == 2
     assert "holds no plays" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("tracks", ["absent", "unmatched"])
+def test_views_needing_track_features_are_skipped_with_the_reason(
+    tracks: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # logs ingested without track features (a documented way to build a store), or a tracks
+    # table that matches none of the played tracks: the other views are still drawn
+    rng = np.random.default_rng(7)
+    log = make_log(rng, sessions=40, tracks=20, days=10)
+    table = None
+    if tracks == "unmatched":
+        table = make_tracks(20, rng)
+        table["track_id"] = "other_" + table["track_id"]
+    root = write_store(tmp_path / "store", log, table)
+    out = tmp_path / "out"
+    out.mkdir()  # an earlier run's files of the views now skipped go; the user's file stays
+    for name in ("memory_in_chains.png", "memory_in_chains.csv", "feature_histograms_outside.csv"):
+        (out / name).write_text("earlier")
+    (out / "notes.txt").write_text("mine")
+    args = ["--top-tracks", "10", "--min-count", "5", "--bins", "5"]
+    code = main(["explore", "--store", str(root), "--out", str(out), *args])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    skipped = {"memory_in_chains"}
+    if tracks == "absent":
+        skipped |= {"feature_histograms", "feature_by_duration"}
+    drawn = [v for v in VIEWS if v not in skipped]
+    lines = captured.out.splitlines()
+    for view in skipped:  # one line each on the console, saying why and what to do
+        (line,) = [x for x in lines if x.startswith(f"Skipped view {view}: ")]
+        assert "track features" in line and "ingest" in line, line
+    assert f"wrote {len(drawn)} views" in lines[-1] and f"{len(skipped)} skipped" in lines[-1]
+    # the drawn views complete, nothing of the skipped ones, no temporary files left
+    names = {p.name for p in out.iterdir()}
+    assert "notes.txt" in names
+    assert {n for n in names if n.endswith(".png")} == {f"{v}.png" for v in drawn}
+    assert not [n for n in names if n.startswith(".") or n.endswith(".tmp")]
+    assert not [n for n in names if n.startswith(tuple(skipped))]
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["skipped_views"]) == skipped
+    text = (out / "summary.txt").read_text()
+    html = (out / "index.html").read_text()
+    for view in skipped:
+        assert f"Skipped view {view}: " in text and f'id="{view}"' in html
+    assert len(re.findall(r"<figcaption>", html)) == len(drawn)
+    assert len(re.findall(r"not drawn</h2>", html)) == len(skipped)
+    # the transitions' ranks still map to track ids: the log's, as the tracks table lacks them
+    ranked = pd.read_csv(out / "transitions_tracks.csv")
+    assert len(ranked) == 10 and set(ranked["track_id"]) <= set(log["track_id_clean"])
+
+
+def test_a_full_disk_is_a_one_line_error_naming_the_file(
+    store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:  # noqa: ANN001
+    import errno
+
+    from skipmodel.store import layout
+
+    def full(fd: int) -> None:  # what a full disk raises: no file name in the error
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(layout.os, "fsync", full)
+    root, _ = store
+    out = tmp_path / "out"
+    args = ["--views", "seasonality", "--jobs", "1"]
+    assert main(["explore", "--store", str(root), "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "internal error" not in err
+    # the file being written (in the hidden folder explore moves into place at the end)
+    written = re.escape(str(out)) + r"/\.explore-[^/]+/summary\.txt"
+    assert re.fullmatch(
+        rf"skipmodel explore: error: {written}: no space left on the device; "
+        r"free some space \(or write elsewhere\) and re-run",
+        err,
+    ), err
+    assert not out.exists()  # nothing half-written is left
+
+
+def test_a_failed_explore_leaves_no_files(
+    store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:  # noqa: ANN001
+    root, _ = store
+    out = tmp_path / "new"
+    no_plays = ["--fraction", "0.0001"]  # fails after the track views were handed to a worker
+    assert main(["explore", "--store", str(root), "--out", str(out), *no_plays]) == 2
+    assert "holds no plays" in capsys.readouterr().err
+    assert not out.exists()
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main(["explore", "--store", str(root), "--out", str(out), *no_plays]) == 2
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]

@@ -11,7 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from archive_helpers import Member, pack_members
 from ingest_helpers import gzip_copy, pack_tar, rejected, sessions, store_files, tracks
+from skipmodel.cli import main
 from skipmodel.ingest import ingest
 from skipmodel.store import schema
 from skipmodel.store.format import SOURCE_COLUMN, TRACK_ROW_COLUMN, is_sorted_file
@@ -116,7 +118,7 @@ def test_store_layout_types_buckets_and_order(tmp_path, excerpts, compact):
     for part in (tmp_path / "s" / "tracks").glob("part-*.parquet"):
         assert pq.read_table(part).schema.equals(schema.TRACK_SCHEMA)
     assert not list((tmp_path / "s").rglob("*.tmp"))
-    assert not any((tmp_path / "s" / ".staging").iterdir())
+    assert not (tmp_path / "s" / ".staging").exists()  # no empty staging folder left
 
 
 def test_same_content_from_tar_folder_and_gzip(tmp_path, excerpts):
@@ -148,8 +150,12 @@ def test_ingest_twice_and_overlapping_inputs_do_not_duplicate(tmp_path, excerpts
     store = tmp_path / "s"
     ingest(excerpts, store, progress=False)
     first = store_files(store)
-    report = ingest([*excerpts, gzip_copy(mssd_dir / MINI, tmp_path / "again.csv.gz")], store)
-    assert report.log_rows_written == 201 + 1180 + 201  # read again, overwriting its own parts
+    again = gzip_copy(mssd_dir / MINI, tmp_path / "again.csv.gz")
+    report = ingest([*excerpts, again], store)
+    # counted as the store holds them: each distinct source once (issue 17, item 7)
+    assert report.log_rows_written == 201 + 1180
+    assert report.track_rows_written == 175
+    assert report.already_ingested == (*map(str, excerpts), str(again))
     second = store_files(store)
     assert first.keys() == second.keys()
     assert all(first[k].equals(second[k]) for k in first)
@@ -271,3 +277,42 @@ def test_store_arrow_types_match_schema(tmp_path, mssd_dir):
     table = pq.read_table(part, partitioning=None)
     assert table.schema.field("context_type").type == pa.dictionary(pa.int8(), pa.string())
     assert table.schema.field("date").type == pa.date32()
+
+
+def test_console_counts_match_the_manifest_for_repeated_inputs(tmp_path, capsys, mssd_dir):
+    """A file given twice, then ingested again: 201 written, as the manifest says, not 402."""
+    store = tmp_path / "s"
+    src = str(mssd_dir / MINI)
+    for argv in ([src, src], [src]):
+        assert main(["ingest", *argv, "--store", str(store), "--quiet"]) == 0
+        out = capsys.readouterr().out
+        assert "logs:   201 rows read, 201 written, 0 rejected" in out
+        already = "already in the store (counted once above, not written again): 1 input(s)"
+        assert f"{already}: {src}\n" in out
+        manifest = json.loads((store / "manifest.json").read_text())
+        assert manifest["totals"]["log_rows_written"] == 201
+        assert not (store / ".staging").exists()
+
+
+def test_links_in_an_archive_are_skipped_and_listed(tmp_path, capsys, mssd_dir):
+    archive = pack_members(
+        [
+            Member("training_set", kind="dir"),
+            Member("training_set/log_0.csv", (mssd_dir / MINI).read_bytes()),
+            Member("training_set/soft.csv", kind="symlink", target="log_0.csv"),
+            Member("training_set/hard.csv", kind="hardlink", target="training_set/log_0.csv"),
+        ],
+        tmp_path / "set.tar.gz",
+    )
+    store = tmp_path / "s"
+    assert main(["ingest", str(archive), "--store", str(store), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    manifest = json.loads((store / "manifest.json").read_text())
+    assert manifest["totals"]["log_rows_written"] == 201
+    soft, hard = (f"{archive}!training_set/{n}.csv" for n in ("soft", "hard"))
+    assert manifest["skipped"] == {  # the folder member is not listed
+        soft: "symbolic link (to 'log_0.csv'): links are not followed",
+        hard: "hard link (to 'training_set/log_0.csv'): links are not followed",
+    }
+    assert f"{soft}: symbolic link" in out
+    assert f"{hard}: hard link" in out

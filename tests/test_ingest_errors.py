@@ -11,10 +11,13 @@ import tarfile
 
 import pytest
 
+from archive_helpers import Member, pack_members
 from ingest_helpers import gzip_copy, pack_tar
 from skipmodel.cli import main
+from skipmodel.ingest import ingest
 
 MINI = "log_mini_first11sessions.csv"
+PARTIAL = "mssd_trainset_partial_rows_1180.csv"
 
 
 def _fail(capsys, argv: list[str], *needles: str) -> str:
@@ -55,6 +58,7 @@ def test_unsupported_extension(tmp_path, capsys):
 def test_not_a_csv(tmp_path, capsys, content, needle):
     (tmp_path / "log.csv").write_bytes(content)
     _fail(capsys, [str(tmp_path / "log.csv"), "--store", str(tmp_path / "s")], "log.csv", needle)
+    assert not (tmp_path / "s").exists()  # a failed first ingest leaves no store behind
 
 
 def test_missing_columns_are_named(tmp_path, capsys, mssd_dir):
@@ -177,3 +181,85 @@ def test_store_inside_an_input_folder_is_not_read(tmp_path, mssd_dir):
     manifest = json.loads((data / "store" / "manifest.json").read_text())
     assert manifest["skipped"] == {}
     assert manifest["totals"]["log_rows_written"] == 201
+
+
+def test_empty_members_are_skipped_listed_and_the_rest_ingested(tmp_path, capsys, mssd_dir):
+    archive = pack_members(
+        [
+            Member("training_set/log_0.csv", (mssd_dir / MINI).read_bytes()),
+            Member("training_set/log_1.csv"),  # 0 bytes
+            Member("training_set/log_2.csv.gz", gzip.compress(b"")),
+            Member("training_set/log_3.csv", b"\n \r\n"),
+            Member("training_set/log_4.csv", (mssd_dir / PARTIAL).read_bytes()),
+        ],
+        tmp_path / "set.tar.gz",
+    )
+    store = tmp_path / "s"
+    empty = [f"{archive}!training_set/log_{k}" for k in ("1.csv", "2.csv.gz", "3.csv")]
+    for _ in range(2):  # every re-run succeeds the same way
+        assert main(["ingest", str(archive), "--store", str(store), "--quiet"]) == 0
+        out = capsys.readouterr().out
+        manifest = json.loads((store / "manifest.json").read_text())
+        assert manifest["totals"]["log_rows_written"] == 201 + 1180  # members after it too
+        for name in empty:
+            assert manifest["skipped"][name].startswith("empty file"), name
+            assert f"{name}: empty file" in out
+
+
+def test_empty_files_in_a_folder_are_skipped(tmp_path, mssd_dir):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.csv").write_bytes(b"")
+    (data / "b.csv.gz").write_bytes(b"")  # not even a gzip header
+    (data / "c.csv.gz").write_bytes(gzip.compress(b"\n\n"))
+    (data / MINI).write_bytes((mssd_dir / MINI).read_bytes())
+    report = ingest([data], tmp_path / "s", progress=False)
+    assert report.log_rows_written == 201
+    assert report.skipped == tuple(str(data / n) for n in ("a.csv", "b.csv.gz", "c.csv.gz"))
+    assert report.skip_reasons[str(data / "a.csv")] == "empty file: 0 bytes"
+    assert report.skip_reasons[str(data / "c.csv.gz")] == (
+        "empty file: blank lines only, no header row"
+    )
+
+
+@pytest.mark.parametrize("content", ["nothing", "notes", "empty_csv", "archive_without_csv"])
+def test_nothing_to_ingest_is_an_error_that_creates_nothing(tmp_path, capsys, content):
+    data = tmp_path / "data"
+    data.mkdir()
+    if content == "notes":
+        (data / "notes.md").write_text("hello\n")
+    elif content == "empty_csv":
+        (data / "log.csv").write_bytes(b"")
+    elif content == "archive_without_csv":
+        pack_members([Member("training_set/README.txt", b"x\n")], data / "set.tar.gz")
+    store = tmp_path / "store"
+    _fail(capsys, [str(data), "--store", str(store)], "nothing to ingest", "no CSV", str(data))
+    assert not store.exists()
+
+
+def test_nothing_to_ingest_leaves_an_existing_store_as_it_was(tmp_path, capsys, mssd_dir):
+    store = tmp_path / "s"
+    assert main(["ingest", str(mssd_dir / MINI), "--store", str(store), "--quiet"]) == 0
+    before = {p: p.read_bytes() for p in store.rglob("*") if p.is_file()}
+    (tmp_path / "empty").mkdir()
+    _fail(capsys, [str(tmp_path / "empty"), "--store", str(store)], "no CSV", "empty")
+    assert {p: p.read_bytes() for p in store.rglob("*") if p.is_file()} == before
+
+
+def test_failed_first_ingest_leaves_nothing_it_created(tmp_path, capsys, mssd_dir):
+    gz = gzip_copy(mssd_dir / PARTIAL, tmp_path / "log.csv.gz")
+    data = gz.read_bytes()
+    gz.write_bytes(data[: len(data) // 2])
+    nested = tmp_path / "new" / "deeper" / "store"
+    _fail(capsys, [str(gz), "--store", str(nested)], "truncated or corrupt")
+    assert not (tmp_path / "new").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()  # an empty folder the user made: kept, empty
+    _fail(capsys, [str(gz), "--store", str(mine)], "truncated or corrupt")
+    assert mine.is_dir() and not list(mine.iterdir())
+    # a store that exists is never removed by a failed ingest
+    assert main(["ingest", str(mssd_dir / MINI), "--store", str(mine), "--quiet"]) == 0
+    _fail(capsys, [str(gz), "--store", str(mine)], "truncated or corrupt")
+    manifest = json.loads((mine / "manifest.json").read_text())
+    assert manifest["totals"]["log_rows_written"] == 201
+    assert not (mine / ".staging").exists()

@@ -408,3 +408,120 @@ def test_level_codes_are_the_same_from_arrow_text_categoricals_and_objects(dtype
     np.testing.assert_array_equal(
         flags.encode(pd.Series(["True", "False", None], dtype=dtype)), [1, 0, 2]
     )
+
+
+# --- types before values (issue 17) -----------------------------------------------------------
+
+FIXED = '[[terms]]\nkind = "fixed"\n'
+SMOOTH = '[[terms]]\nkind = "smooth"\ncolumn = "duration"\n'
+POOLED = '[[terms]]\nkind = "pooled"\ncolumn = "track_id_clean"\n'
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        (
+            FIXED + 'columns = ["premium"]\ncategorical = true',
+            "terms[0] (fixed).categorical: expected an array of strings, got true",
+        ),
+        (
+            FIXED + 'columns = "danceability"',
+            'terms[0] (fixed).columns: expected an array of strings, got "danceability" '
+            '(a list of one is written ["danceability"])',
+        ),
+        (
+            FIXED + 'columns = ["danceability"]\nlog = "danceability"',
+            'terms[0] (fixed).log: expected an array of strings, got "danceability" '
+            '(a list of one is written ["danceability"])',
+        ),
+        (
+            FIXED + "columns = [1, 2]",
+            "terms[0] (fixed).columns: expected an array of strings, got [1, 2]",
+        ),
+        (
+            '[[terms]]\nkind = "markov"\nfeatures = "energy"',
+            'terms[0] (markov).features: expected an array of strings, got "energy" '
+            '(a list of one is written ["energy"])',
+        ),
+        (
+            '[[terms]]\nkind = "markov"\nlag2 = "yes"',
+            'terms[0] (markov).lag2: expected true or false, got "yes"',
+        ),
+        (
+            '[[terms]]\nkind = "seasonal"\nhour = 3',
+            "terms[0] (seasonal).hour: expected one of 'cyclic_rw', 'periodic_gp', 'none', got 3",
+        ),
+        (
+            '[[terms]]\nkind = "seasonal"\nhour_harmonics = 2.5',
+            "terms[0] (seasonal).hour_harmonics: expected an integer, got 2.5",
+        ),
+        (
+            '[[terms]]\nkind = "smooth"\ncolumn = ["duration"]',
+            'terms[0] (smooth).column: expected a string, got ["duration"]',
+        ),
+        (SMOOTH + 'm = "ten"', 'terms[0] (smooth).m: expected an integer, got "ten"'),
+        (SMOOTH + "c = false", "terms[0] (smooth).c: expected a number, got false"),
+        (
+            SMOOTH + "lengthscale = true",
+            "terms[0] (smooth).lengthscale: expected a number or a string, got true",
+        ),
+        (POOLED + "min_count = true", "terms[0] (pooled).min_count: expected an integer, got true"),
+        (
+            POOLED + 'slopes = "duration"',
+            'terms[0] (pooled).slopes: expected an array of strings, got "duration" '
+            '(a list of one is written ["duration"])',
+        ),
+        (
+            POOLED + "parametrization = [1]",
+            "terms[0] (pooled).parametrization: expected one of 'auto', 'centered', 'noncentered', got [1]",
+        ),
+        (
+            '[[terms]]\nkind = "interaction"\ncolumns = "premium"',
+            'terms[0] (interaction).columns: expected an array of strings, got "premium" (a list of one is written ["premium"])',
+        ),
+        ('[priors]\ngroup_sigma = "wide"', 'priors.group_sigma: expected a number, got "wide"'),
+        ("[priors]\neffect_sigma = true", "priors.effect_sigma: expected a number, got true"),
+        (
+            '[inference]\ntarget_accept = "high"',
+            'inference.target_accept: expected a number, got "high"',
+        ),
+        ("[inference]\ndraws = 10.5", "inference.draws: expected an integer, got 10.5"),
+        ("[inference]\nsampler = 1", "inference.sampler: expected one of 'nutpie', 'pymc', got 1"),
+        (
+            "[inference]\nadaptation = false",
+            "inference.adaptation: expected one of 'diag', 'low_rank', got false",
+        ),
+        ("name = 3", "name: expected a string, got 3"),
+        ('outcome = ["skip_2"]', 'outcome: expected a string, got ["skip_2"]'),
+    ],
+)
+def test_toml_types_are_checked_before_values(toml: str, message: str) -> None:
+    with pytest.raises(SkipmodelError) as caught:
+        ModelSpec.from_toml(toml, source="bad.toml")
+    assert str(caught.value) == f"bad.toml: {message}"
+
+
+def test_python_spec_types_are_checked_too() -> None:
+    with pytest.raises(
+        SkipmodelError, match=r"columns: expected an array of strings, got \"premium\""
+    ):
+        ModelSpec(terms=(Fixed(columns="premium"),))  # type: ignore[arg-type]
+    with pytest.raises(SkipmodelError, match=r"features: .*\(a tuple in Python\)"):
+        ModelSpec(terms=(Markov(features=["energy"]),))  # type: ignore[arg-type]
+    with pytest.raises(SkipmodelError, match=r"priors.group_sigma: expected a number, got \"1\""):
+        ModelSpec(priors=Priors(group_sigma="1"))  # type: ignore[arg-type]
+
+
+def test_fit_reports_a_mistyped_spec_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from skipmodel.cli import main
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(FIXED + 'columns = ["premium"]\ncategorical = true\n')
+    code = main(
+        ["fit", "--store", str(tmp_path), "--model", str(bad), "--out", str(tmp_path / "r")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "categorical: expected an array of strings, got true" in err and "internal" not in err

@@ -3,7 +3,9 @@
 Each verb lives in ``skipmodel.commands.<verb>`` with two functions, ``add_arguments(parser)``
 and ``run(args) -> int``; they are imported only when the verb is used, so ``skipmodel ingest``
 never pays for importing PyMC. Every failure the user can fix is a :class:`SkipmodelError`,
-printed as one line with a non-zero exit; set ``SKIPMODEL_DEBUG=1`` to see tracebacks.
+printed as one line with exit status 2, and so is a refusal of the environment (a full disk,
+a read-only or forbidden location: :func:`skipmodel.errors.environment_problem`). Anything
+else is a bug of ours: one line, exit status 1; set ``SKIPMODEL_DEBUG=1`` to see tracebacks.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from skipmodel.errors import SkipmodelError
+from skipmodel.errors import SkipmodelError, environment_problem
 
 #: verb -> one-line help. Order is the order of the data flow.
 VERBS: dict[str, str] = {
@@ -71,6 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug of ours: still one line, with a way to see more
         if os.environ.get("SKIPMODEL_DEBUG"):
             raise
+        problem = environment_problem(exc)
+        if problem is not None:  # not a bug: the system refused (disk full, read-only, ...)
+            print(f"skipmodel {args.verb}: error: {problem}", file=sys.stderr)
+            return 2
         print(
             f"skipmodel {args.verb}: internal error: {type(exc).__name__}: {exc} "
             "(re-run with SKIPMODEL_DEBUG=1 for a traceback and please report it)",

@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         correlation_from_store,
     )
     from skipmodel.cpdag.io import read_correlation_csv
-    from skipmodel.cpdag.outputs import describe, write_outputs
+    from skipmodel.cpdag.outputs import describe, untested_removals, write_outputs
     from skipmodel.progress import Progress
 
     _check(args)
@@ -165,4 +165,7 @@ def run(args: argparse.Namespace) -> int:
     )
     timings["outputs"] = time.perf_counter() - t
     print(f"{describe(result)}; wrote {len(files)} files to {args.out}", file=sys.stderr)
+    warning = untested_removals(result)
+    if warning is not None:
+        print(f"skipmodel cpdag: warning: {warning}", file=sys.stderr)
     return 0

@@ -101,5 +101,6 @@ def run(args: argparse.Namespace) -> int:
     output = explore(args.store, args.out, options, progress=True)
     for line in output.summary.lines():
         print(line)
-    print(f"wrote {len(output.images)} views to {output.index}")
+    skipped = f" ({len(output.skipped)} skipped, see above)" if output.skipped else ""
+    print(f"wrote {len(output.images)} views to {output.index}{skipped}")
     return 0

@@ -7,6 +7,9 @@ import sys
 
 from skipmodel.store.layout import DEFAULT_BUCKETS
 
+#: Skipped files named on the console (all of them are listed in manifest.json).
+SHOWN_SKIPPED = 10
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -27,17 +30,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="skip the final merge of each bucket into one sorted file (faster ingest, slower "
         "reads; the next ingest merges them)",
     )
+    parser.add_argument(
+        "--max-id-bytes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="longest id or category value kept, in bytes (default 256); longer: rejected",
+    )
+    parser.add_argument(
+        "--max-line-bytes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="longest line kept, in bytes (default 1 MiB); longer: rejected",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from skipmodel.ingest import ingest
+    from skipmodel.ingest.parse import RowLimits
 
+    given = {"max_line_bytes": args.max_line_bytes, "max_id_bytes": args.max_id_bytes}
+    limits = RowLimits(**{k: v for k, v in given.items() if v is not None})
     report = ingest(
         args.paths,
         args.store,
         n_buckets=args.buckets,
         progress=not args.quiet,
         compact=not args.no_compact,
+        limits=limits,
     )
     out = sys.stdout
     print(
@@ -55,8 +76,23 @@ def run(args: argparse.Namespace) -> int:
         for k, v in report.integrity.items()
     )
     print(f"integrity (whole store, rows kept): {findings}", file=out)
+    already = report.already_ingested
+    if already:
+        more = f" and {len(already) - 3} more" if len(already) > 3 else ""
+        print(
+            "already in the store (counted once above, not written again): "
+            f"{len(already)} input(s): {', '.join(already[:3])}{more}",
+            file=out,
+        )
     if report.skipped:
-        print(f"skipped {len(report.skipped)} non-CSV file(s), listed in manifest.json", file=out)
+        print(
+            f"skipped {len(report.skipped)} file(s), listed with the reason in manifest.json:",
+            file=out,
+        )
+        for name in report.skipped[:SHOWN_SKIPPED]:
+            print(f"  {name}: {report.skip_reasons[name]}", file=out)
+        if len(report.skipped) > SHOWN_SKIPPED:
+            print(f"  ... and {len(report.skipped) - SHOWN_SKIPPED} more", file=out)
     rejected = report.log_rows_rejected + report.track_rows_rejected
     if rejected:
         print(f"rejected rows (with line and reason): {report.rejected_dir}/", file=out)

@@ -183,18 +183,31 @@ def sepsets_json(result: CPDAGResult) -> str:
     return json.dumps([{"x": x, "y": y, "sepset": list(s)} for (x, y), s in items], indent=1) + "\n"
 
 
+def dot_id(name: str) -> str:
+    r"""``name`` as a DOT quoted ID, shown as ``name`` by Graphviz.
+
+    In a quoted ID only ``\"`` is an escape, so a quote is written ``\"``. The label (``\N``:
+    the node's name) reads backslash escapes, so a backslash is written ``\\`` and a line
+    break ``\n`` (``\r`` for a carriage return); every backslash written starts one of these
+    escapes, so distinct names stay distinct IDs. Any other character stands for itself.
+    """
+    text = name.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + text.replace("\n", "\\n").replace("\r", "\\r") + '"'
+
+
 def dot(result: CPDAGResult) -> str:
-    """Graphviz DOT: ``-->`` plain arrows, ``---`` ``dir=none``, ``<->`` ``dir=both`` (red)."""
+    """Graphviz DOT: ``-->`` plain arrows, ``---`` ``dir=none``, ``<->`` ``dir=both`` (red).
+    Names are quoted IDs (:func:`dot_id`), whatever characters they hold."""
     width = _widths(result)
     lines = ["digraph cpdag {", '  node [shape=box, style=rounded, fontname="Helvetica"];']
-    lines += [f'  "{name}";' for name in result.names]
+    lines += [f"  {dot_id(name)};" for name in result.names]
     for e, w in zip(result.edges, width, strict=True):
         attrs = [f"penwidth={w:.2f}"]
         if e.type == BIDIRECTED:
             attrs += ["dir=both", 'color="#c0392b"']
         elif e.type != DIRECTED:
             attrs += ["dir=none", 'color="#555555"']
-        lines.append(f'  "{e.source}" -> "{e.target}" [{", ".join(attrs)}];')
+        lines.append(f"  {dot_id(e.source)} -> {dot_id(e.target)} [{', '.join(attrs)}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,27 @@ def correlation_csv(names: tuple[str, ...], corr: np.ndarray) -> str:
     return buf.getvalue()
 
 
+def untested_removals(result: CPDAGResult) -> str | None:
+    """A warning when some tests had no degrees of freedom, else None.
+
+    Fisher's z needs ``n - |S| - 3 > 0``; below that pcalg's rule (z = 0, p = 1, which this
+    search follows) removes the edge without evidence. With ``n`` not above the number of
+    variables this can empty the graph, which should not pass for independence.
+    """
+    first = max(0, math.ceil(result.n - 3))  # the smallest |S| with n - |S| - 3 <= 0
+    tests = sum(result.n_tests[first:])
+    if not tests:
+        return None
+    removed = sum(len(s) >= first for s in result.sepsets.values())
+    return (
+        f"{tests:,} tests (conditioning sets of {first} or more variables) had no degrees of "
+        f"freedom (Fisher z needs n - |S| - 3 > 0; n = {result.n:g}) and removed {removed} "
+        f"edges untested; give more data or --max-cond {first - 1}"
+    )
+
+
 def describe(result: CPDAGResult) -> str:
-    """One line: options and size of the graph, for titles and logs."""
+    """One line: options and size of the graph (and any warning), for titles and logs."""
     o = result.options
     extra = [
         name
@@ -63,7 +83,10 @@ def describe(result: CPDAGResult) -> str:
     )
     if counts["<->"]:
         text += f", {counts['<->']} conflicting"
-    return text + (f" [{', '.join(extra)}]" if extra else "")
+    text += f" [{', '.join(extra)}]" if extra else ""
+    if untested_removals(result) is not None:
+        text += "; warning: some tests had no degrees of freedom (see summary.json)"
+    return text
 
 
 def write_outputs(
@@ -114,6 +137,7 @@ def write_outputs(
         "edges": {t: sum(e.type == t for e in result.edges) for t in ("-->", "---", "<->")},
         "tests_per_level": list(result.n_tests),
         "ambiguous_triples": [list(t) for t in result.ambiguous],
+        "warnings": [w for w in (untested_removals(result),) if w is not None],
         "adjacency_coding": ADJACENCY_CODING,
         "data": data_summary or {},
         "bootstrap_replicates": bootstrap.replicates if bootstrap is not None else 0,

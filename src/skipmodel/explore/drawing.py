@@ -7,6 +7,7 @@ start-up does not delay the figures.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import os
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from skipmodel.explore import parallel
 from skipmodel.explore.accumulators import TrackCounter
+from skipmodel.explore.availability import unavailable
 from skipmodel.explore.options import ExploreOptions
 from skipmodel.explore.passes import TRACK_VIEWS, Results
 from skipmodel.store.layout import atomic_path
@@ -123,7 +125,9 @@ class EarlyViews:
         self.names: list[str] = []
 
     def start(self, results: Results) -> None:
-        names = [v for v in TRACK_VIEWS if results.options.wants(v)]
+        names = [
+            v for v in TRACK_VIEWS if results.options.wants(v) and unavailable(results, v) is None
+        ]
         if _participants(results.options) < 2 or not names:
             return
         self.out.mkdir(parents=True, exist_ok=True)
@@ -136,14 +140,22 @@ class EarlyViews:
     def pending(self) -> bool:
         return not all(f.done() for f in self.futures)
 
+    def wait(self) -> None:
+        """Until the worker is done with these views, whatever the outcome (its errors are
+        :func:`draw_views`' to report)."""
+        concurrent.futures.wait(self.futures)
+
 
 def draw_views(results: Results, out: Path, early: EarlyViews | None = None) -> list[Drawn]:
-    """Every requested view, in ``options.views`` order; drawn here and in worker processes
-    when there are several CPUs (those of ``early`` already handed to a worker)."""
+    """Every requested view the data can draw (:func:`.availability.unavailable`), in
+    ``options.views`` order; drawn here and in worker processes when there are several CPUs
+    (those of ``early`` already handed to a worker)."""
     out = out.resolve()  # the workers keep the directory they started in
     started = list(early.names) if early is not None else []
     futures: list[Future[list[Drawn]]] = list(early.futures) if early is not None else []
-    names = [v for v in results.options.views if v not in started]
+    names = [
+        v for v in results.options.views if v not in started and unavailable(results, v) is None
+    ]
     n, size = _participants(results.options), results.options.workers - 1
     drawn: dict[str, Drawn] = {}
     mine = names
@@ -168,4 +180,4 @@ def draw_views(results: Results, out: Path, early: EarlyViews | None = None) -> 
         drawn[view.name] = view
     for done in parallel.results(futures, size):
         drawn.update((view.name, view) for view in done)
-    return [drawn[name] for name in results.options.views]
+    return [drawn[name] for name in results.options.views if name in drawn]

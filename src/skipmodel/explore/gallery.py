@@ -1,4 +1,5 @@
-"""``index.html``: the summary, then every view's figure, caption and table links.
+"""``index.html``: the summary, then every view's figure, caption and table links, and a note
+for each view the data could not draw.
 
 Self-contained: images and tables sit beside the page and are linked by relative path;
 no script, stylesheet or font is fetched.
@@ -7,7 +8,7 @@ no script, stylesheet or font is fetched.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 _STYLE = """
@@ -18,6 +19,7 @@ figure { margin: 2.5em 0; border-top: 1px solid #ddd; padding-top: 1em; }
 figure img { max-width: 100%; height: auto; }
 figcaption { margin-top: 0.5em; }
 .tables { font-size: 0.9em; color: #555; }
+.skipped { margin: 2.5em 0; border-top: 1px solid #ddd; padding-top: 1em; color: #555; }
 """
 
 
@@ -31,8 +33,13 @@ class Entry:
 
 
 def render(
-    entries: Sequence[Entry], summary_lines: Sequence[str], *, title: str = "skipmodel explore"
+    entries: Sequence[Entry],
+    summary_lines: Sequence[str],
+    *,
+    title: str = "skipmodel explore",
+    skipped: Mapping[str, str] | None = None,
 ) -> str:
+    """The page; ``skipped``: views not drawn, with the reason."""
     esc = html.escape
     parts = [
         "<!DOCTYPE html>",
@@ -52,6 +59,13 @@ def render(
             f"<figcaption>{esc(e.caption)}</figcaption>",
             f'<p class="tables">Tables: {links}</p>',
             "</figure>",
+        ]
+    for name, reason in (skipped or {}).items():
+        parts += [
+            f'<section class="skipped" id="{esc(name)}">',
+            f"<h2>{esc(name)}: not drawn</h2>",
+            f"<p>{esc(reason)}.</p>",
+            "</section>",
         ]
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

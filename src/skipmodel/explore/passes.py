@@ -31,10 +31,11 @@ from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.explore import parallel
-from skipmodel.explore.accumulators import TopTracks, TrackCounter
+from skipmodel.explore.accumulators import TopTracks, TrackCounter, hash_ids
 from skipmodel.explore.batches import BucketPlays, PlayBatch, TrackArrays, session_slices
 from skipmodel.explore.options import ExploreOptions
 from skipmodel.explore.plays import Calendar, Chains, LogPass, Overview, PreviousOutcome
@@ -274,6 +275,8 @@ def compute(
             ranked = TrackPass({}, None, options.duration_step, top, options.order_by)
             for batch in sources.track_batches(ranked.columns):
                 ranked.update(batch)
+            if any(label is None for label in ranked.labels):  # tracks without features
+                _labels_from_log(sources, top, ranked.labels)
             counts = log.transitions.count(top)
             if counts is None:  # a top track was not among the candidates: count again
                 counts = _count_transitions_again(sources, options, top)
@@ -291,6 +294,27 @@ def compute(
         if log.transitions is not None:
             log.transitions.close()
     return Results(options, log, scales, tracks, transitions)
+
+
+def _labels_from_log(sources: Sources, top: TopTracks, labels: list[str | None]) -> None:
+    """Fill in the ids of the top tracks the tracks table lacks (none, in a store without track
+    features) from the log's track ids, read until each is found: the most played tracks turn
+    up in the first batches, so this stops early."""
+    missing = sum(label is None for label in labels)
+    batches = sources.log_batches(columns=["track_id_clean"], features=[], lag_features=[], lags=0)
+    for batch in batches:
+        ids = pc.unique(batch.column("track_id_clean").drop_null())
+        ranks = top.ranks(hash_ids(ids))
+        for row in np.flatnonzero(ranks >= 0):
+            rank = int(ranks[row])
+            if labels[rank] is None:
+                labels[rank] = ids[int(row)].as_py()
+                missing -= 1
+        if missing == 0:
+            break
+    close = getattr(batches, "close", None)
+    if close is not None:  # a generator stopped early: let it release its readers
+        close()
 
 
 def _count_transitions_again(

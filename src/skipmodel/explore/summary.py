@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,8 @@ class Summary:
     seed: int
     manifest_totals: dict[str, Any]
     manifest_integrity: dict[str, Any]
+    #: Requested views not drawn, with the reason (see :mod:`.availability`).
+    skipped_views: dict[str, str] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         sample = (
@@ -62,6 +64,7 @@ class Summary:
             + f"{self.implausible_session_rule:,} plays > 1 day from their session's usual date, "
             f"{self.implausible_span_rule:,} more than 1 day from every busy day (< 5 % of the busiest day's plays).",
             "Skip rates: " + ", ".join(f"{k} {v:.4f}" for k, v in self.skip_rates.items()) + ".",
+            *(f"Skipped view {view}: {why}." for view, why in self.skipped_views.items()),
         ]
         t = self.manifest_totals
         if t:
@@ -89,7 +92,13 @@ def _date(day: float) -> str | None:
     return str(np.datetime64(int(day), "D")) if np.isfinite(day) else None
 
 
-def build_summary(r: Results, manifest: dict[str, Any], cal: CalendarTables) -> Summary:
+def build_summary(
+    r: Results,
+    manifest: dict[str, Any],
+    cal: CalendarTables,
+    *,
+    skipped: dict[str, str] | None = None,
+) -> Summary:
     ov = r.log.overview
     rates = {
         k: float(s / ov.rows) if ov.rows else float("nan")
@@ -114,4 +123,5 @@ def build_summary(r: Results, manifest: dict[str, Any], cal: CalendarTables) -> 
         seed=r.options.seed,
         manifest_totals=dict(manifest.get("totals", {})),
         manifest_integrity=dict(manifest.get("integrity", {})),
+        skipped_views=dict(skipped or {}),
     )

@@ -4,10 +4,22 @@
 would pass those caches around.)
 
 The text is read with pyarrow's streaming CSV reader with every column as ``string`` (no type
-inference; the reader hands on non-UTF-8 bytes as U+FFFD, so no block can fail), quoting off (MSSD never quotes, so one
-physical line is one row and the raw text of a row is its fields joined by commas), and empty
-lines kept (they become rows of empty fields, rejected as blank lines). Rows with the wrong number
-of fields are captured by ``invalid_row_handler`` with their text and physical line number.
+inference), quoting off, and empty lines kept (they become rows of empty fields, rejected as
+blank lines). Between the source and the reader, :class:`~skipmodel.ingest.lines.LineGuard`
+replaces every line longer than :data:`MAX_LINE_BYTES` or not UTF-8 by a marker row, so no line
+can fail a block; the parser rejects it with its original bytes. Rows with the wrong number of
+fields (markers included) are captured by ``invalid_row_handler`` with their text and physical
+line number.
+
+Quoting is not honoured: MSSD never quotes, so one physical line is one row and the raw text of
+a row is its fields joined by commas. A ``"`` is an ordinary character that no kept column
+accepts, so a row holding one is rejected (the reason names the column; extra columns of the
+header are checked too), and a quoted field with a line break in it is two physical lines, two
+rows read, both rejected. A header with a ``"`` in it is a one-line error.
+
+Ids (``session_id``, ``track_id_clean``, ``track_id``) and category values are bounded, not
+matched against MSSD's exact format, so data of the same shape loads: at most
+:data:`MAX_ID_BYTES` bytes, not empty (ids), no control character (C0, DEL, C1) and no quote.
 
 Typing is vectorised and strict. Low-cardinality columns (booleans, small ints, dates,
 categories) are dictionary-encoded, each distinct text value is parsed once in Python, and the
@@ -38,9 +50,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from skipmodel.errors import SkipmodelError
+from skipmodel.ingest.lines import LineGuard
 from skipmodel.ingest.sources import HashingReader
 from skipmodel.store import schema
 from skipmodel.store.arrays import bool_np, int_np, np_array, np_view
+from skipmodel.store.schema import REJECTED_SCHEMA
 
 #: Bytes of decompressed text per parsed block (~18,000 MSSD log rows). pyarrow's streaming
 #: reader reads up to 32 blocks ahead in the background, so this also bounds that memory.
@@ -48,17 +62,18 @@ BLOCK_SIZE = 4 << 20
 HEAD_BYTES = 1 << 16
 #: Distinct values a category column may take inside one source (its store type is int8-coded).
 MAX_CATEGORIES = 127
-
-REJECTED_SCHEMA = pa.schema(
-    [
-        pa.field("source", pa.string()),
-        pa.field("line", pa.int64()),
-        pa.field("raw", pa.string()),
-        pa.field("reason", pa.string()),
-    ]
-)
+#: Longest line accepted, in bytes without its line end (an MSSD row is ~200); a longer line is
+#: rejected whole, its first MAX_LINE_BYTES bytes kept. Never more than the block size.
+MAX_LINE_BYTES = 1 << 20
+#: Longest id or category value accepted, in bytes (MSSD ids are 38 to 40).
+MAX_ID_BYTES = 256
 
 _INT = re.compile(r"-?[0-9]+")
+#: What no id or category value may hold: control characters (C0, DEL, C1) and quotes.
+_BAD_TEXT = r'[\x00-\x1f\x7f-\x9f"]'
+_BAD_TEXT_RE = re.compile(_BAD_TEXT)
+_QUOTES_UNSUPPORTED = "quoted fields are not supported"
+_BLANK = "blank line (no fields)"
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _FLOAT = re.compile(
     r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(nan|inf|infinity)", re.I
@@ -138,6 +153,11 @@ def sniff_header(reader: HashingReader) -> tuple[str, list[str]]:
         text = line.decode("utf-8").lstrip("\ufeff").rstrip("\r")
     except UnicodeDecodeError:
         raise SkipmodelError(f"{name}: header is not UTF-8 text; not a CSV file") from None
+    if '"' in text:
+        raise SkipmodelError(
+            f"{name}: quoted header {text[:60]!r}; {_QUOTES_UNSUPPORTED} "
+            "(MSSD files are unquoted): write the CSV without quotes"
+        )
     columns = text.split(",")
     if len(columns) < 2:
         raise SkipmodelError(
@@ -179,16 +199,39 @@ class _ColumnCache:
     values: dict[str, tuple[Any, str | None]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RowLimits:
+    """The longest line and the longest id or category value accepted, in bytes."""
+
+    max_line_bytes: int = MAX_LINE_BYTES
+    max_id_bytes: int = MAX_ID_BYTES
+
+    def __post_init__(self) -> None:
+        for name in ("max_line_bytes", "max_id_bytes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise SkipmodelError(f"{name} must be a positive number of bytes, not {value!r}")
+
+
+DEFAULT_LIMITS = RowLimits()
+
+
 @dataclass
 class SourceParser:
-    """Streams one source's rows as :class:`ParsedBatch` es, numbering every line."""
+    """Streams one source's rows as :class:`ParsedBatch` es, numbering every line.
+
+    ``limits`` bound a line (capped at ``block_size``) and an id or category value; rows over
+    them are rejected with the reason.
+    """
 
     reader: HashingReader
     kind: str
     columns: list[str]
     block_size: int = BLOCK_SIZE
+    limits: RowLimits = DEFAULT_LIMITS
     categories: dict[str, list[str]] = field(default_factory=dict)
-    _invalid: list[tuple[int, str, int, int]] = field(default_factory=list)
+    #: (line, raw text, raw bytes, reason) of the rows the CSV reader could not split
+    _invalid: list[tuple[int, str, bytes, str]] = field(default_factory=list)
     _invalid_data_idx: list[int] = field(default_factory=list)
     _n_valid_seen: int = 0
     _n_invalid_done: int = 0
@@ -198,11 +241,38 @@ class SourceParser:
         self.rules, self.schema = KINDS[self.kind]
         self.categories = {r.name: [] for r in self.rules if r.kind == "category"}
         self._codes: dict[str, dict[str, int]] = {c: {} for c in self.categories}
+        kept = {r.name for r in self.rules}
+        self._extra_columns = [c for c in self.columns if c not in kept]
+        self._guard = LineGuard(
+            self.reader,
+            columns=len(self.columns),
+            max_line_bytes=min(self.limits.max_line_bytes, self.block_size),
+        )
 
     def _on_invalid(self, row: Any) -> str:
         number = row.number if row.number is not None else -1
         text = (row.text or "").rstrip("\r")
-        self._invalid.append((number, text, row.expected_columns, row.actual_columns))
+        token = self._guard.token
+        at = text.find(token)
+        if at >= 0:  # a line the guard took out: too long, or not UTF-8
+            key = int(text[at + len(token) :].split(",", 1)[0])
+            line = self._guard.rejects.pop(key)
+            raw = bytes(line.kept)
+            limit = self._guard.max_line_bytes
+            if line.length > limit:
+                reason = (
+                    f"line too long: {line.length:,} bytes, over the limit of {limit:,} "
+                    f"(raw keeps its first {limit:,})"
+                )
+            else:
+                reason = "not UTF-8 text (invalid bytes)"
+            self._invalid.append((number, raw.decode("utf-8", "replace"), raw, reason))
+        else:
+            got, want = row.actual_columns, row.expected_columns
+            reason = f"wrong number of fields: {got} instead of {want}"
+            if '"' in text:
+                reason += f" ({_QUOTES_UNSUPPORTED})"
+            self._invalid.append((number, text, text.encode("utf-8"), reason))
         # data index = physical line - 2 (line 1 is the header)
         self._invalid_data_idx.append(number - 2)
         return "skip"
@@ -216,7 +286,7 @@ class SourceParser:
         )
         convert_options = pacsv.ConvertOptions(
             column_types={c: pa.string() for c in self.columns},
-            check_utf8=False,  # the HashingReader only hands on valid UTF-8 (U+FFFD for bad bytes)
+            check_utf8=False,  # the LineGuard only hands on valid UTF-8
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
             null_values=[],
@@ -224,7 +294,7 @@ class SourceParser:
             false_values=[],
         )
         stream = pacsv.open_csv(
-            pa.PythonFile(self.reader, mode="r"),
+            pa.PythonFile(self._guard, mode="r"),
             read_options=read_options,
             parse_options=parse_options,
             convert_options=convert_options,
@@ -286,9 +356,10 @@ class SourceParser:
         return pa.table(
             {
                 "source": [source] * len(new),
-                "line": [n for n, *_ in new],
-                "raw": [t for _, t, *_ in new],
-                "reason": [f"wrong number of fields: {a} instead of {e}" for _, _, e, a in new],
+                "line": [n for n, _, _, _ in new],
+                "raw": [t for _, t, _, _ in new],
+                "reason": [r for _, _, _, r in new],
+                "raw_bytes": [b for _, _, b, _ in new],
             },
             schema=REJECTED_SCHEMA,
         )
@@ -318,12 +389,11 @@ class SourceParser:
                     for p, q in zip(pos[over], length[over], strict=True)
                 ]
                 bad |= over
-        if n and self.reader.replaced:
-            joined = pc.binary_join_element_wise(*batch.columns, ",")
-            mangled = bool_np(pc.match_substring(joined, "\ufffd"))
-            fresh = mangled & ~bad
-            reasons[fresh] = "not UTF-8 text (invalid bytes)"
-            bad |= mangled
+        for name in self._extra_columns:  # not kept, but a quote in one rejects the row too
+            quoted = bool_np(pc.match_substring(batch.column(name), '"'))
+            fresh = quoted & ~bad
+            reasons[fresh] = f"{name}: quote character ({_QUOTES_UNSUPPORTED})"
+            bad |= quoted
         # a blank line has every field empty, so only look when its first field can be empty
         if n and pc.min(pc.binary_length(batch.column(0))).as_py() == 0:
             widths = np.zeros(n, dtype=np.int64)
@@ -331,7 +401,7 @@ class SourceParser:
                 widths += np_view(pc.binary_length(c))
             blank = widths == 0
             if blank.any():
-                reasons[blank] = "blank line (no fields)"
+                reasons[blank] = _BLANK
                 bad |= blank
         arrays = [typed[f.name] for f in self.rules]
         names = [r.name for r in self.rules]
@@ -343,16 +413,20 @@ class SourceParser:
             bad_idx = np.nonzero(bad)[0]
             sub = batch.take(pa.array(bad_idx))
             joined = pc.binary_join_element_wise(*sub.columns, ",")
-            raw = [
-                "" if reasons[i] == "blank line (no fields)" else r
-                for i, r in zip(bad_idx, joined.to_pylist(), strict=True)
-            ]
+            raw = pa.array(
+                [
+                    "" if reasons[i] == _BLANK else r
+                    for i, r in zip(bad_idx, joined.to_pylist(), strict=True)
+                ],
+                pa.string(),
+            )
             row_rejects = pa.table(
                 {
                     "source": [self.reader.name] * len(bad_idx),
                     "line": lines[bad_idx],
                     "raw": raw,
                     "reason": list(reasons[bad_idx]),
+                    "raw_bytes": raw.cast(pa.binary()),  # the guard let only UTF-8 through
                 },
                 schema=REJECTED_SCHEMA,
             )
@@ -367,7 +441,7 @@ class SourceParser:
         self, rule: ColumnRule, col: pa.Array
     ) -> tuple[pa.Array, np.ndarray | None, Callable[[np.ndarray], Any]]:
         if rule.kind == "id":
-            return _convert_id(rule, col)
+            return _convert_id(rule, col, self.limits.max_id_bytes)
         if rule.kind == "float":
             return _convert_float(rule, col)
         fast = self._convert_fast(rule, col)
@@ -479,6 +553,9 @@ class SourceParser:
             except ValueError:
                 return None, f"{rule.name}: not a YYYY-MM-DD date: {shown!r}"
         if kind == "category":
+            problem = _text_problem(rule.name, text, self.limits.max_id_bytes)
+            if problem is not None:
+                return None, problem
             codes = self._codes[rule.name]
             code = codes.get(text)
             if code is None:
@@ -493,14 +570,58 @@ class SourceParser:
         raise AssertionError(kind)  # pragma: no cover
 
 
+def _text_problem(name: str, text: str, max_bytes: int) -> str | None:
+    """Why ``text`` cannot be an id or category value of column ``name`` (None if it can)."""
+    size = len(text.encode("utf-8"))
+    if size > max_bytes:
+        return f"{name}: {size:,} bytes, over the limit of {max_bytes} for an id or category"
+    bad = _BAD_TEXT_RE.search(text)
+    if bad is None:
+        return None
+    if bad[0] == '"':
+        return f"{name}: quote character ({_QUOTES_UNSUPPORTED})"
+    return f"{name}: control character {bad[0]!r}"
+
+
+def _maybe_bad_bytes(col: pa.Array) -> bool:
+    """Whether ``col``'s text may hold a control character or a quote: one pass over its bytes.
+
+    False means none. True (a byte outside ``#``..``~``: a control, a space, ``!``, a quote,
+    DEL, or any byte of a non-ASCII character, which may be a C1 control) sends the column to
+    the per-value check.
+    """
+    _, offsets, data = col.buffers()
+    if data is None or len(col) == 0:
+        return False
+    ends = np.frombuffer(offsets, dtype=np.int32, count=len(col) + 1, offset=4 * col.offset)
+    text = np.frombuffer(data, dtype=np.uint8)[ends[0] : ends[-1]]
+    # bytes 0x23..0x7e shift to 0..0x5b; the others wrap round to 0x5c and above
+    return bool(text.size) and int((text - np.uint8(0x23)).max()) >= 0x7F - 0x23
+
+
 def _convert_id(
-    rule: ColumnRule, col: pa.Array
+    rule: ColumnRule, col: pa.Array, max_bytes: int
 ) -> tuple[pa.Array, np.ndarray | None, Callable[[np.ndarray], Any]]:
-    lengths = pc.binary_length(col)
-    if len(col) == 0 or pc.min(lengths).as_py() > 0:
+    """The id column as is, with its rows that are empty, too long or hold a bad character."""
+    if len(col) == 0:
         return col, None, lambda rows: None
-    empty = bool_np(pc.equal(lengths, 0))
-    return col, empty, lambda rows: f"{rule.name}: empty id"
+    lengths = pc.binary_length(col)
+    shortest, longest = (v.as_py() for v in pc.min_max(lengths).values())
+    suspect = _maybe_bad_bytes(col)
+    if shortest > 0 and longest <= max_bytes and not suspect:
+        return col, None, lambda rows: None  # the common case: three vector passes
+    sizes = np_view(lengths)
+    bad = (sizes == 0) | (sizes > max_bytes)
+    if suspect:
+        bad |= bool_np(pc.match_substring_regex(col, _BAD_TEXT))
+    if not bad.any():
+        return col, None, lambda rows: None
+    msgs = np.full(len(col), None, dtype=object)
+    for i in np.flatnonzero(bad):
+        text = col[i].as_py()
+        problem = _text_problem(rule.name, text, max_bytes) if text else f"{rule.name}: empty id"
+        msgs[i] = problem or f"{rule.name}: not a valid id"
+    return col, bad, lambda rows: msgs[rows]
 
 
 def _convert_float(

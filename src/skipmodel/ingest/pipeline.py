@@ -12,7 +12,13 @@ The pieces, one module each:
 
 A source whose fingerprint is already in the manifest is read (its fingerprint is known only at
 its end) but not written again: its rows are in the store already, perhaps inside a compacted
-bucket.
+bucket. The counts of a call are over its distinct sources as the manifest holds them, so a file
+given twice, or ingested again, counts once (and is reported as already in the store).
+
+The store is opened (created, locked, recovered) only when the first CSV with a header row
+arrives: inputs with nothing to ingest are an error that creates nothing, and a first ingest
+that fails before committing anything removes what it created. Empty CSVs (0 bytes, or blank
+lines only) are skipped and listed, like files that are not CSVs.
 
 Accounting: for every source and in the totals, ``rows_read = rows_written + rows_rejected``,
 where a row is a physical line after the header (a blank line is a rejected row).
@@ -31,7 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterable, Mapping
-from contextlib import closing
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -43,10 +49,12 @@ import pyarrow.parquet as pq
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.ingest.compact import compact_store, compaction_summary
-from skipmodel.ingest.parse import SourceParser, sniff_header
+from skipmodel.ingest.parse import DEFAULT_LIMITS, HEAD_BYTES, RowLimits, SourceParser, sniff_header
 from skipmodel.ingest.sources import (
+    EMPTY_FILE,
     STREAM_ERRORS,
     CsvSource,
+    HashingReader,
     SkippedInput,
     check_paths,
     file_day,
@@ -56,6 +64,8 @@ from skipmodel.ingest.write import FLUSH_ROWS, SourceWriter, far_dates
 from skipmodel.progress import Progress
 from skipmodel.store.journal import (
     apply_commit,
+    discard_new_store,
+    drop_empty_staging,
     new_manifest,
     recompute_totals,
     recover,
@@ -76,11 +86,17 @@ class SourceReport:
     rows_read: int
     rows_written: int
     rows_rejected: int
+    already_in_store: bool = False
 
 
 @dataclass(frozen=True)
 class IngestReport:
-    """Counts of one ``ingest`` call (``totals``/``integrity`` are the whole store's)."""
+    """Counts of one ``ingest`` call (``totals``/``integrity`` are the whole store's).
+
+    The per-kind counts are over the call's distinct sources, as the manifest records them: a
+    source given twice, or already in the store (named in ``already_ingested``), counts once.
+    ``skipped`` names the files and members not ingested; ``skip_reasons`` says why.
+    """
 
     store: Path
     n_buckets: int
@@ -94,6 +110,8 @@ class IngestReport:
     track_rows_rejected: int
     integrity: Mapping[str, Any] = field(default_factory=dict)
     totals: Mapping[str, int] = field(default_factory=dict)
+    skip_reasons: Mapping[str, str] = field(default_factory=dict)
+    already_ingested: tuple[str, ...] = ()
 
     @property
     def rejected_dir(self) -> Path:
@@ -123,17 +141,23 @@ def _check_store_folder(layout: StoreLayout, n_buckets: int | None) -> None:
             f"{layout.root} exists, is not empty and is not a skipmodel store; "
             "choose an empty or new --store folder"
         )
+    if layout.manifest_path.is_file():
+        _check_buckets(layout, layout.read_manifest(), n_buckets)
+
+
+def _check_buckets(layout: StoreLayout, manifest: Mapping[str, Any], n_buckets: int | None) -> None:
+    stored = int(manifest["n_buckets"])
+    if n_buckets is not None and n_buckets != stored:
+        raise SkipmodelError(
+            f"{layout.root} was built with {stored} buckets, not {n_buckets}; "
+            f"re-run with --buckets {stored} or choose a new --store"
+        )
 
 
 def _open_store(layout: StoreLayout, n_buckets: int | None) -> dict[str, Any]:
     if layout.manifest_path.is_file():
         manifest = layout.read_manifest()
-        stored = int(manifest["n_buckets"])
-        if n_buckets is not None and n_buckets != stored:
-            raise SkipmodelError(
-                f"{layout.root} was built with {stored} buckets, not {n_buckets}; "
-                f"re-run with --buckets {stored} or choose a new --store"
-            )
+        _check_buckets(layout, manifest, n_buckets)
         return manifest
     n = DEFAULT_BUCKETS if n_buckets is None else n_buckets
     manifest = new_manifest(n)
@@ -141,18 +165,99 @@ def _open_store(layout: StoreLayout, n_buckets: int | None) -> dict[str, Any]:
     return manifest
 
 
+def _topmost_missing(folder: Path) -> Path | None:
+    """The outermost of ``folder`` and its parents that does not exist (None if it exists)."""
+    missing = None
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            break
+        missing = candidate
+    return missing
+
+
+class _LazyStore:
+    """The store an ingest writes, opened only when the first CSV with a header row arrives.
+
+    Opening creates the folder if needed, takes the writer lock, writes a first manifest and
+    recovers an interrupted ingest. Leaving releases the lock and removes an empty staging
+    folder; when a first ingest fails before committing anything, it removes the files
+    (:func:`~skipmodel.store.journal.discard_new_store`) and the folders it created.
+    """
+
+    def __init__(self, layout: StoreLayout, n_buckets: int | None) -> None:
+        self.layout = layout
+        self.n_buckets = 0
+        self._requested = n_buckets
+        self._lock = ExitStack()
+        self._locked = False
+        self._new = False
+        self._created: Path | None = None
+
+    @property
+    def opened(self) -> bool:
+        return self.n_buckets > 0
+
+    def open(self) -> int:
+        """The store's bucket count; opens the store on the first call."""
+        if not self.opened:
+            self._created = _topmost_missing(self.layout.root.absolute())
+            self._new = not self.layout.manifest_path.is_file()
+            self._lock.enter_context(store_lock(self.layout))
+            self._locked = True
+            manifest = _open_store(self.layout, self._requested)
+            recover(self.layout)
+            self.n_buckets = int(manifest["n_buckets"])
+        return self.n_buckets
+
+    def __enter__(self) -> _LazyStore:
+        return self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        with self._lock:
+            if not self._locked:
+                return
+            if exc is None or not self._new or not discard_new_store(self.layout):
+                drop_empty_staging(self.layout)
+                return
+        if self._created is not None:  # the lock is released: remove the folders created
+            folder = self.layout.root.absolute()
+            while True:
+                try:
+                    folder.rmdir()
+                except OSError:  # not empty: something else lives there now
+                    return
+                if folder == self._created:
+                    return
+                folder = folder.parent
+
+
+def _empty_reason(reader: HashingReader) -> str | None:
+    """Why a source without a header row is skipped; None when it has text."""
+    head = reader.peek_head(HEAD_BYTES)
+    if not head:
+        return f"{EMPTY_FILE} decompressed" if reader.name.lower().endswith(".gz") else EMPTY_FILE
+    if len(head) < HEAD_BYTES and not head.strip():
+        return "empty file: blank lines only, no header row"
+    return None
+
+
 def _ingest_source(
-    layout: StoreLayout,
+    store: _LazyStore,
     source: CsvSource,
-    n_buckets: int,
     bar: Progress,
     flush_rows: int,
-) -> SourceReport:
+    limits: RowLimits,
+) -> SourceReport | SkippedInput:
     reader = source.open()
     writer: SourceWriter | None = None
+    layout = store.layout
     try:
+        empty = _empty_reason(reader)
+        if empty is not None:
+            return SkippedInput(source.name, empty)
         kind, columns = sniff_header(reader)
-        parser = SourceParser(reader, kind, columns)
+        n_buckets = store.open()
+        parser = SourceParser(reader, kind, columns, limits=limits)
         writer = SourceWriter(layout, kind, n_buckets, parser.categories, flush_rows=flush_rows)
         rows_read = 0
         with closing(parser.batches()) as batches:
@@ -194,6 +299,7 @@ def _ingest_source(
                 committed["rows_read"],
                 committed["rows_written"],
                 committed["rows_rejected"],
+                already_in_store=True,
             )
         staging = writer.finish(fp, entry)
     except (*STREAM_ERRORS, pa.ArrowException) as exc:
@@ -204,6 +310,8 @@ def _ingest_source(
                 f"{source.name}: truncated or corrupt compressed data ({reader.error}); "
                 "nothing of this source was written, fix or remove it and re-run"
             ) from None
+        if not store.opened:  # the store could not be opened: the system's refusal, as it is
+            raise
         if isinstance(exc, OSError):  # writing failed: disk full, permissions, ...
             raise SkipmodelError(
                 f"cannot write the store {layout.root} ({exc}); nothing of {source.name} "
@@ -263,6 +371,7 @@ def ingest(
     progress: bool = True,
     flush_rows: int = FLUSH_ROWS,
     compact: bool = True,
+    limits: RowLimits = DEFAULT_LIMITS,
 ) -> IngestReport:
     """Ingest raw MSSD files into the Parquet store at ``store``.
 
@@ -284,6 +393,9 @@ def ingest(
         (:mod:`skipmodel.ingest.compact`), so readers need neither open many files nor
         re-sort. Without it the store stays correct but slower to read; a later ingest or
         :func:`skipmodel.ingest.compact.compact` compacts it.
+    limits
+        The longest line and id or category value accepted (1 MiB, 256 bytes); rows over them
+        are rejected with the reason.
 
     Returns
     -------
@@ -298,35 +410,44 @@ def ingest(
     """
     path_list = [Path(p) for p in paths]
     check_paths(path_list)
-    _check_store_folder(StoreLayout(Path(store)), n_buckets)
     layout = StoreLayout(Path(store))
-    with store_lock(layout):
-        manifest = _open_store(layout, n_buckets)
-        recover(layout)
-        n = int(manifest["n_buckets"])
-        reports: list[SourceReport] = []
-        skipped: dict[str, str] = {}
+    _check_store_folder(layout, n_buckets)
+    reports: list[SourceReport] = []
+    skipped: dict[str, str] = {}
+    with _LazyStore(layout, n_buckets) as target:
         with Progress("ingest", unit="rows", enabled=None if progress else False) as bar:
             for item in iter_inputs(path_list, exclude=layout.root):
-                if isinstance(item, SkippedInput):
-                    skipped[item.name] = item.reason
-                    continue
-                reports.append(_ingest_source(layout, item, n, bar, flush_rows))
+                result = (
+                    item
+                    if isinstance(item, SkippedInput)
+                    else _ingest_source(target, item, bar, flush_rows, limits)
+                )
+                if isinstance(result, SkippedInput):
+                    skipped[result.name] = result.reason
+                else:
+                    reports.append(result)
+        if not target.opened:
+            raise SkipmodelError(_nothing_to_ingest(path_list, skipped))
         if compact:
             compact_store(layout)
         manifest = layout.read_manifest()
         manifest["compaction"] = compaction_summary(layout)
-        manifest.setdefault("skipped", {}).update(skipped)
+        listed = manifest.setdefault("skipped", {})
+        listed.update(skipped)
+        for report in reports:  # skipped by an earlier ingest (empty then), ingested now
+            listed.pop(report.name, None)
         manifest.setdefault("integrity", {}).update(_missing_tracks(layout))
         recompute_totals(manifest)
         atomic_write_json(layout.manifest_path, manifest)
 
+    distinct = {r.fingerprint: r for r in reports}.values()
+
     def total(kind: str, what: str) -> int:
-        return sum(getattr(r, f"rows_{what}") for r in reports if r.kind == kind)
+        return sum(getattr(r, f"rows_{what}") for r in distinct if r.kind == kind)
 
     return IngestReport(
         store=layout.root,
-        n_buckets=n,
+        n_buckets=target.n_buckets,
         sources=tuple(reports),
         skipped=tuple(skipped),
         log_rows_read=total("log", "read"),
@@ -337,4 +458,22 @@ def ingest(
         track_rows_rejected=total("tracks", "rejected"),
         integrity=MappingProxyType(dict(manifest["integrity"])),
         totals=MappingProxyType(dict(manifest["totals"])),
+        skip_reasons=MappingProxyType(skipped),
+        already_ingested=tuple(r.name for r in reports if r.already_in_store),
+    )
+
+
+def _nothing_to_ingest(paths: list[Path], skipped: Mapping[str, str]) -> str:
+    """The one-line error for inputs that hold no CSV with a header row."""
+    where = ", ".join(map(str, paths[:3])) + (
+        f" and {len(paths) - 3} more" if len(paths) > 3 else ""
+    )
+    message = f"nothing to ingest: no CSV file with a header row found in {where}"
+    if skipped:
+        listed = "; ".join(f"{name}: {why}" for name, why in list(skipped.items())[:3])
+        more = f"; {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        message += f" (skipped {len(skipped)}: {listed}{more})"
+    return (
+        f"{message}; give .csv, .csv.gz or .tar.gz files of MSSD session logs or track "
+        "features, or folders holding them"
     )

@@ -11,14 +11,15 @@ first and last MiB and the Adler-32 of all of it (a full SHA-256 would cost a fi
 parse time). It names the store's part files, so the same data ingested again (from the same
 file, or the same CSV packed differently) overwrites its own parts.
 
-Files that are not CSVs (a README inside an archive or a folder) are yielded as
-:class:`SkippedInput` so the manifest can list them; they are not errors. Explicit PATH
-arguments with an unknown extension are errors.
+Files that are not CSVs (a README inside an archive or a folder), empty files (0 bytes; an
+empty decompressed stream is caught by the pipeline) and link members of an archive (symbolic or
+hard links: never followed) are yielded as :class:`SkippedInput` so the manifest can list them
+with the reason; they are not errors. Explicit PATH arguments with an unknown extension are
+errors.
 """
 
 from __future__ import annotations
 
-import codecs
 import functools
 import gzip
 import hashlib
@@ -55,6 +56,8 @@ STREAM_ERRORS: tuple[type[BaseException], ...] = (
 )
 _adler32 = zlib.adler32 if _isal_zlib is None else _isal_zlib.adler32
 
+#: Why a file or member of 0 bytes is skipped (the pipeline adds the decompressed cases).
+EMPTY_FILE = "empty file: 0 bytes"
 #: Bytes at each end of a source that enter its fingerprint in full.
 FINGERPRINT_EDGE = 1 << 20
 _FILE_DAY = re.compile(r"log_\d+_(\d{4})(\d{2})(\d{2})")
@@ -78,10 +81,8 @@ class HashingReader:
     A stream error is remembered in ``error`` so the caller can name it even when a C++ reader
     (pyarrow) wrapped it in its own exception.
 
-    Bytes that are not UTF-8 are handed on as U+FFFD (the hash covers the original bytes):
-    pyarrow decodes the text of malformed rows as UTF-8 and would otherwise fail the whole
-    file on one bad line. ``replaced`` tells the parser to reject the rows that contain U+FFFD.
-    MSSD text is ASCII, so the common path is one ``isascii`` check per block.
+    Bytes are handed on as they are: lines that are not UTF-8 (or too long) are the parser's
+    :class:`~skipmodel.ingest.lines.LineGuard`'s to reject, with their original bytes.
     """
 
     def __init__(self, raw: BinaryIO, name: str, closers: tuple[BinaryIO, ...] = ()) -> None:
@@ -96,9 +97,6 @@ class HashingReader:
         self.error: BaseException | None = None
         self._head = b""
         self.closed = False
-        self.replaced = False
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._pending = False
 
     def _raw_read(self, n: int) -> bytes:
         try:
@@ -129,14 +127,6 @@ class HashingReader:
         else:
             out = self._raw_read(-1 if n is None else n)
         self._digest(out)
-        if self._pending or not out.isascii():
-            text = self._decoder.decode(out, final=not out)
-            self._pending = bool(self._decoder.getstate()[0])
-            self.replaced = self.replaced or "\ufffd" in text
-            clean = text.encode("utf-8")
-            if out and not clean:  # a split multi-byte character: never signal EOF early
-                clean = self.read(n) if n is not None and n > 0 else clean
-            return clean
         return out
 
     def readable(self) -> bool:
@@ -222,6 +212,25 @@ def _open_file(path: Path) -> HashingReader:
     return HashingReader(stream, str(path))  # type: ignore[arg-type]
 
 
+def _file_input(path: Path) -> CsvSource | SkippedInput:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:  # a broken symbolic link inside a walked folder
+        return SkippedInput(str(path), f"cannot be read ({exc.strerror})")
+    if size == 0:
+        return SkippedInput(str(path), EMPTY_FILE)
+    return CsvSource(str(path), functools.partial(_open_file, path))
+
+
+def _not_regular_reason(member: tarfile.TarInfo) -> str:
+    """Why a member that is neither a file nor a folder is skipped."""
+    if member.issym():
+        return f"symbolic link (to {member.linkname!r}): links are not followed"
+    if member.islnk():
+        return f"hard link (to {member.linkname!r}): links are not followed"
+    return "not a regular file (device, FIFO or other special member)"
+
+
 def _iter_archive(path: Path) -> Iterator[CsvSource | SkippedInput]:
     """Members of an archive, streamed: each must be consumed before the next is produced."""
     plain = path.name.lower().endswith(".tar")
@@ -233,12 +242,18 @@ def _iter_archive(path: Path) -> Iterator[CsvSource | SkippedInput]:
         ):
             for member in tar:
                 last = member.name
-                if not member.isfile():
+                if member.isdir():
                     continue
                 name = f"{path}!{member.name}"
+                if not member.isfile():
+                    yield SkippedInput(name, _not_regular_reason(member))
+                    continue
                 base = Path(member.name).name
                 if base.startswith("._") or not _has_suffix(member.name, CSV_SUFFIXES):
                     yield SkippedInput(name, "not a .csv/.csv.gz member")
+                    continue
+                if member.size == 0:
+                    yield SkippedInput(name, EMPTY_FILE)
                     continue
                 fobj = tar.extractfile(member)
                 if fobj is None:  # pragma: no cover - isfile() members always have data
@@ -277,10 +292,10 @@ def iter_inputs(
                     if _has_suffix(f, ARCHIVE_SUFFIXES):
                         yield from _iter_archive(child)
                     elif _has_suffix(f, CSV_SUFFIXES):
-                        yield CsvSource(str(child), functools.partial(_open_file, child))
+                        yield _file_input(child)
                     else:
                         yield SkippedInput(str(child), "not a .csv/.csv.gz/.tar.gz file")
         elif _has_suffix(p.name, ARCHIVE_SUFFIXES):
             yield from _iter_archive(p)
         else:
-            yield CsvSource(str(p), functools.partial(_open_file, p))
+            yield _file_input(p)

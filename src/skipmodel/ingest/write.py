@@ -6,7 +6,8 @@ A source is staged whole in ``STORE/.staging/<random>/`` and only then committed
    :data:`FLUSH_ROWS` rows into one staged part per bucket, each sorted by
    ``(session_id, session_position)``; the last session of the buffer is carried over to the next
    flush, so a session that is contiguous in its file lands in one part;
-2. rejected rows stream into a staged Parquet file;
+2. rejected rows stream into a staged Parquet file (source, line, raw text, reason and the
+   line's original bytes: :data:`skipmodel.store.schema.REJECTED_SCHEMA`);
 3. once the source is read to the end its fingerprint is known; a journal ``COMMIT.json``
    listing every rename and the manifest entry is written atomically, then the renames are done
    (``sessions/session_bucket=<b>/part-<fp>[-<k>].parquet``), stale parts of the same
@@ -33,12 +34,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from skipmodel.ingest.parse import REJECTED_SCHEMA
 from skipmodel.store import schema
 from skipmodel.store.arrays import bool_np, int_np, np_array, str_array
 from skipmodel.store.hashing import session_bucket
 from skipmodel.store.journal import JOURNAL, STAGING_DIR
 from skipmodel.store.layout import BUCKET_KEY, StoreLayout, atomic_write_json
+from skipmodel.store.schema import REJECTED_SCHEMA
 
 #: Valid rows buffered before a flush into parts (~150 MB of Arrow for MSSD logs).
 FLUSH_ROWS = 1_000_000

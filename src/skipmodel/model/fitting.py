@@ -25,6 +25,8 @@ import json
 import os
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -34,7 +36,7 @@ import pandas as pd
 import pyarrow as pa
 import xarray as xr
 
-from skipmodel.errors import SkipmodelError
+from skipmodel.errors import SkipmodelError, environment_problem
 from skipmodel.model.build import build_model
 from skipmodel.model.data import StoreSample, load_plays, sample_manifest
 from skipmodel.model.design import Encoders, build_design
@@ -403,21 +405,70 @@ def _json_numbers(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_run(run: str | Path) -> FitResult:
-    """Restore a fitted model saved by :func:`save_run` (``skipmodel fit``)."""
+    """Restore a fitted model saved by :func:`save_run` (``skipmodel fit``).
+
+    Raises
+    ------
+    SkipmodelError
+        ``run`` is not a run folder, or one of its files cannot be read back (truncated,
+        edited, from another program): "run folder RUN is damaged", re-run ``skipmodel fit``.
+    """
     run = Path(run)
     missing = [f for f in (SPEC_FILE, DATA_FILE, POSTERIOR_FILE) if not (run / f).is_file()]
     if missing:
         raise SkipmodelError(
             f"{run} is not a fitted run (missing {', '.join(missing)}); create one with 'skipmodel fit'"
         )
-    spec = ModelSpec.load(run / SPEC_FILE)
-    data = json.loads((run / DATA_FILE).read_text())
-    encoders = Encoders.from_json(data.pop("encoders"))
-    options = FitOptions(**data.pop("options"))
-    with xr.open_datatree(run / POSTERIOR_FILE, engine="h5netcdf") as tree:
-        posterior = tree.load()
+    with _reading(run, SPEC_FILE):
+        spec = ModelSpec.load(run / SPEC_FILE)
+    with _reading(run, DATA_FILE):
+        data = json.loads((run / DATA_FILE).read_text())
+        encoders = Encoders.from_json(data.pop("encoders"))
+        options = FitOptions(**data.pop("options"))
+    with _reading(run, POSTERIOR_FILE):
+        with xr.open_datatree(run / POSTERIOR_FILE, engine="h5netcdf") as tree:
+            posterior = tree.load()
+        if "posterior" not in posterior.children:
+            raise ValueError("it holds no posterior group")
     diag_path = run / DIAGNOSTICS_FILE
-    diagnostics = json.loads(diag_path.read_text()) if diag_path.is_file() else {}
-    # null stands for a number that could not be computed (see _json_numbers)
-    diagnostics = {k: float("nan") if v is None else v for k, v in diagnostics.items()}
+    with _reading(run, DIAGNOSTICS_FILE):
+        diagnostics = json.loads(diag_path.read_text()) if diag_path.is_file() else {}
+        # null stands for a number that could not be computed (see _json_numbers)
+        diagnostics = {k: float("nan") if v is None else v for k, v in diagnostics.items()}
     return FitResult(spec, encoders, posterior, diagnostics, options, data)
+
+
+#: What reading a file that is not what ``save_run`` wrote raises (JSON, HDF5, the dataclasses).
+_DAMAGE: tuple[type[Exception], ...] = (
+    SkipmodelError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    RuntimeError,
+    EOFError,
+)
+
+
+@contextmanager
+def _reading(run: Path, name: str) -> Iterator[None]:
+    """Read ``run/name``: a file that cannot be read back (truncated, not what ``save_run``
+    wrote) is a one-line "run folder is damaged"; a refusal of the system (permissions) is
+    left to the CLI, which names it."""
+    try:
+        yield
+    except OSError as exc:
+        if environment_problem(exc) is not None:
+            raise
+        raise _damaged(run, name, exc) from None
+    except _DAMAGE as exc:
+        raise _damaged(run, name, exc) from None
+
+
+def _damaged(run: Path, name: str, exc: BaseException) -> SkipmodelError:
+    detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+    return SkipmodelError(
+        f"run folder {run} is damaged: {name} cannot be read ({detail}); "
+        "re-run skipmodel fit to write it again"
+    )

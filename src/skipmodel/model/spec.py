@@ -50,6 +50,8 @@ from skipmodel.model.term_specs import (
     _check_choice,
     _check_positive,
     _choices,
+    _shown,
+    check_field_types,
 )
 from skipmodel.store.schema import SKIP_OUTCOMES
 
@@ -139,14 +141,29 @@ class ModelSpec:
         self.validate()
 
     def validate(self) -> None:
+        # Types before values, for every field: a string where a list belongs is not a list
+        # (iterating "danceability" would find a column 'd').
+        for key in ("name", "description", "outcome"):
+            value = getattr(self, key)
+            if not isinstance(value, str):
+                raise SkipmodelError(f"{key}: expected a string, got {_shown(value)}")
+        for i, term in enumerate(self.terms):
+            if not isinstance(term, tuple(TERM_KINDS.values())):
+                raise SkipmodelError(
+                    f"terms[{i}]: not a term; valid kinds: {_choices(list(TERM_KINDS))}"
+                )
+            check_field_types(term, f"terms[{i}] ({term.kind})")
+        for where, part, kind in (
+            ("priors", self.priors, Priors),
+            ("inference", self.inference, Inference),
+        ):
+            if not isinstance(part, kind):
+                raise SkipmodelError(f"{where}: expected a {kind.__name__}, got {part!r}")
+            check_field_types(part, where)
         _check_choice(self.outcome, SKIP_OUTCOMES, "outcome")
         names: set[str] = set()
         for i, term in enumerate(self.terms):
             where = f"terms[{i}] ({term.kind})"
-            if not isinstance(term, tuple(TERM_KINDS.values())):
-                raise SkipmodelError(
-                    f"{where}: not a term; valid kinds: {_choices(list(TERM_KINDS))}"
-                )
             term.validate(where)
             if term.name in names:
                 if term.unique:
@@ -273,12 +290,8 @@ def _dataclass_from_dict(cls: type, data: Any, where: str) -> Any:
         raise SkipmodelError(f"{where}: expected a table")
     by_toml = {_toml_name(f): f for f in fields(cls)}
     _reject_unknown(data, set(by_toml), where)
-    kwargs = {}
-    for key, value in data.items():
-        f = by_toml[key]
-        kwargs[f.name] = tuple(value) if isinstance(value, list) else value
-        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
-            raise SkipmodelError(f"{where}.{key}: expected a list of column names")
+    # TOML arrays become tuples; the types are checked when the spec is validated
+    kwargs = {by_toml[k].name: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
     return cls(**kwargs)
 
 

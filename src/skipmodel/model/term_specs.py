@@ -10,9 +10,12 @@ in :data:`TERM_KINDS`, its module and a line in :data:`skipmodel.model.terms.KIN
 from __future__ import annotations
 
 import difflib
+import json
+import types
+import typing
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import ClassVar, Literal
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Literal
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.store.schema import LAG_PREFIXES, LOG_COLUMNS, SKIP_OUTCOMES, TRACK_COLUMNS
@@ -68,6 +71,82 @@ def _check_positive(value: object, where: str, *, integer: bool = False) -> None
 def _check_flag(value: object, where: str) -> None:
     if not isinstance(value, bool):
         raise SkipmodelError(f"{where}: expected true or false, got {value!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Types before values: every field of a spec's dataclasses has the type its annotation says
+# before its value is judged (a TOML ``columns = "danceability"`` is a string, not a list of
+# one column; iterating it would find the column 'd').
+
+
+def _shown(value: object) -> str:
+    """``value`` as TOML spells it (``true``, ``["a"]``), for error messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return repr(value)
+
+
+def _fits(value: object, hint: Any) -> bool:
+    """Whether ``value`` has the type ``hint`` (the annotations used by the spec's fields)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:  # TOML writes 2.0 as 2 as well
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is Literal:  # the type only: which value is the field's own check
+        return any(type(value) is type(choice) for choice in args)
+    if origin is tuple:
+        return isinstance(value, tuple) and all(_fits(v, args[0]) for v in value)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, a) for a in args)
+    return True  # a type these checks do not know: left to the field's own check
+
+
+def _expected(hint: Any) -> str:
+    """``hint`` in words, as a TOML user writes it."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    words = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    if hint in words:
+        return words[hint]
+    if origin is Literal:
+        return f"one of {_choices([str(a) for a in args])}"
+    if origin is tuple:
+        return "an array of " + {str: "strings", int: "integers"}.get(args[0], "values")
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_expected(a) for a in args if a is not type(None))
+    return str(hint)
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in fields(cls)}
+
+
+def check_field_types(obj: Any, where: str) -> None:
+    """Raise :class:`SkipmodelError` for the first field of the dataclass ``obj`` whose value
+    does not have its annotated type, naming the field, the type expected and the value given.
+    """
+    for name, hint in _field_types(type(obj)).items():
+        value = getattr(obj, name)
+        if _fits(value, hint):
+            continue
+        expected = _expected(hint)
+        hint_text = ""
+        if typing.get_origin(hint) is tuple and isinstance(value, str):
+            hint_text = f" (a list of one is written [{_shown(value)}])"
+        elif typing.get_origin(hint) is tuple and isinstance(value, list):
+            hint_text = " (a tuple in Python)"
+        raise SkipmodelError(f"{where}.{name}: expected {expected}, got {_shown(value)}{hint_text}")
 
 
 class TermSpec:

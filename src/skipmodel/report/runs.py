@@ -126,12 +126,15 @@ def load_run_inputs(
         raise SkipmodelError(f"store {chosen} (recorded in {run}) does not exist; pass --store DIR")
     if "sample" not in fitted.manifest:
         raise SkipmodelError(f"{run}/data.json records no sample spec; re-fit with 'skipmodel fit'")
-    train = load_plays(chosen, sample_from_manifest(fitted.manifest, split="train"))
-    evaluation = (
-        train
-        if split == "train"
-        else load_plays(chosen, sample_from_manifest(fitted.manifest, split="test"))
-    )
+    try:
+        samples = {s: sample_from_manifest(fitted.manifest, split=s) for s in ("train", "test")}
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise SkipmodelError(
+            f"run folder {run} is damaged: data.json's sample spec cannot be read ({exc}); "
+            "re-run skipmodel fit to write it again"
+        ) from None
+    train = load_plays(chosen, samples["train"])
+    evaluation = train if split == "train" else load_plays(chosen, samples["test"])
     evaluation = cap_sessions(evaluation, max_eval_sessions, seed=seed)
     draws = posterior_draws(
         fitted.posterior["posterior"].to_dataset(), max_draws=max_draws, seed=seed

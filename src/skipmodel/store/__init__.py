@@ -6,6 +6,7 @@ store's writers (:mod:`skipmodel.ingest`) and readers (:mod:`skipmodel.load`,
 - :mod:`.format` — compacted-file columns and Parquet metadata keys; what a reader asks of a file.
 - :mod:`.journal` — the writer lock, manifest totals, commits and their recovery.
 - :mod:`.schema` — the Arrow schemas of session logs, tracks and rejected rows.
+- :mod:`.rejected` — reading the rejected rows of any schema version.
 - :mod:`.hashing` — stable vectorised hashing of ids (buckets, samples).
 - :mod:`.parts` — reading part files in a fixed order with checked types.
 - :mod:`.arrays` — Arrow <-> NumPy conversions.

@@ -3,7 +3,9 @@
 An ingest stages each source in ``STORE/.staging/<random>/`` and commits it through a journal
 ``COMMIT.json`` (:func:`apply_commit`); a compaction journals its swap of parts for one file in
 ``.compact.json``. :func:`recover` rolls every journaled step forward and deletes what was never
-committed, so any writer (ingest, compaction) starts from a consistent store.
+committed, so any writer (ingest, compaction) starts from a consistent store; the staging folder
+itself exists only while something is staged (:func:`drop_empty_staging`). A first ingest that
+fails before committing anything takes its files away again (:func:`discard_new_store`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +83,13 @@ INTEGRITY_KEYS = (
 def store_lock(layout: StoreLayout) -> Iterator[None]:
     """One ingest at a time per store (released by the OS if the process dies)."""
     layout.root.mkdir(parents=True, exist_ok=True)
-    with open(layout.root / LOCK_FILE, "w") as fh:
+    try:
+        fh = open(layout.root / LOCK_FILE, "w")  # noqa: SIM115 - closed below, after the yield
+    except FileNotFoundError:  # another ingest's failed first run just removed the folder
+        raise SkipmodelError(
+            f"{layout.root}: another 'skipmodel ingest' removed this store folder meanwhile; re-run"
+        ) from None
+    with fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -172,4 +180,36 @@ def recover(layout: StoreLayout) -> int:
             pattern = "**/.*.tmp" if sub != layout.root else ".*.tmp"
             for tmp in sub.glob(pattern):
                 tmp.unlink(missing_ok=True)
+    drop_empty_staging(layout)
     return rolled
+
+
+def drop_empty_staging(layout: StoreLayout) -> None:
+    """Remove the staging folder when nothing is staged (writers create it again on demand)."""
+    with suppress(OSError):  # absent, or holds a staged source
+        (layout.root / STAGING_DIR).rmdir()
+
+
+def discard_new_store(layout: StoreLayout) -> bool:
+    """Remove what a first ingest created, if it committed nothing (called under the lock).
+
+    The manifest, the staging folder, empty table folders, temporary files and the lock file
+    go; the folder itself stays for the caller (who knows whether it existed before). A source
+    whose commit journal is written is committed (the next run rolls it forward), so then
+    nothing is removed. Returns True when the store's files were removed.
+    """
+    staging = layout.root / STAGING_DIR
+    if any(staging.glob(f"*/{JOURNAL}")):
+        return False
+    try:
+        if layout.manifest_path.is_file() and layout.read_manifest()["sources"]:
+            return False
+    except SkipmodelError:  # an unreadable manifest: leave the folder as it is
+        return False
+    shutil.rmtree(staging, ignore_errors=True)
+    for folder in (layout.sessions, layout.tracks, layout.rejected):
+        if folder.is_dir() and not any(folder.rglob("*.parquet")):
+            shutil.rmtree(folder, ignore_errors=True)
+    for path in (layout.manifest_path, *layout.root.glob(".*.tmp"), layout.root / LOCK_FILE):
+        path.unlink(missing_ok=True)
+    return True

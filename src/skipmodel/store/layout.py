@@ -7,7 +7,9 @@
       sessions/session_bucket=<b>/part-compact-<digest>.parquet   one sorted file per bucket
       sessions/session_bucket=<b>/part-<source fingerprint>.parquet  (before compaction)
       tracks/part-<source fingerprint>.parquet
-      rejected/part-<source fingerprint>.parquet   (source, line, raw, reason)
+      rejected/part-<source fingerprint>.parquet   (source, line, raw, reason, raw_bytes)
+      .ingest.lock                          the writer lock (:mod:`skipmodel.store.journal`)
+      .staging/<random>/                    a source being staged (only while one is)
 
 Sessions are hive-partitioned by ``session_bucket = stable_hash(session_id) % n_buckets`` (see
 :mod:`skipmodel.store.hashing`), so a whole session lives in one bucket and a k % session sample reads
@@ -102,6 +104,10 @@ def atomic_path(final: Path) -> Iterator[Path]:
         if tmp_path.exists():
             tmp_path.chmod(0o666 & ~_UMASK)
         os.replace(tmp_path, final)
+    except OSError as exc:  # a write's error names no file (a full disk): name the one meant
+        if exc.filename is None and exc.errno is not None:
+            exc.filename = str(final)
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

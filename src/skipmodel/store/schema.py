@@ -9,9 +9,25 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+#: Version of the store's format, recorded in a new store's manifest. 2: rejected rows carry
+#: ``raw_bytes`` (stores of version 1 lack the column; :data:`REJECTED_SCHEMA` readers must
+#: treat it as absent there).
+SCHEMA_VERSION = 2
 
 _DICT = pa.dictionary(pa.int8(), pa.string())
+
+#: Rejected rows (``STORE/rejected/part-*.parquet``): the source's name, the 1-based physical
+#: line, the line as text (bytes that are not UTF-8 shown as U+FFFD), the reason, and the
+#: line's bytes exactly as in the file (without the line end; an over-long line keeps its first
+#: ``MAX_LINE_BYTES``, a blank line is empty).
+REJECTED_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("source", pa.string()),
+    pa.field("line", pa.int64()),
+    pa.field("raw", pa.string()),
+    pa.field("reason", pa.string()),
+    pa.field("raw_bytes", pa.binary()),
+)
+REJECTED_SCHEMA = pa.schema(REJECTED_FIELDS)
 
 #: Session-log columns in the order real files have them, with their store types.
 LOG_FIELDS: tuple[pa.Field, ...] = (
