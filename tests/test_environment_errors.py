@@ -208,3 +208,16 @@ def test_an_unreadable_run_file_is_a_permission_problem_not_damage(
         f"{run_dir / 'data.json'}: permission denied; check its permissions "
         "(or use another location), then re-run"
     )
+
+
+def test_a_damaged_sample_spec_is_one_line_in_predict(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``data.json`` that reads as JSON but whose sample entry is not a sample spec."""
+    data = json.loads((run_dir / "data.json").read_text())
+    data["sample"] = {"fractions": 0.5}
+    (run_dir / "data.json").write_text(json.dumps(data))
+    out = tmp_path / "p.parquet"
+    assert main(["predict", str(run_dir), "--store", str(tmp_path), "--out", str(out)]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert f"run folder {run_dir} is damaged: data.json's sample spec cannot be read" in line

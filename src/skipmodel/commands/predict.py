@@ -55,7 +55,13 @@ def run(args: argparse.Namespace) -> int:
         changes["fraction"] = args.fraction
     if "sample" not in result.manifest:
         raise SkipmodelError(f"{args.run} was not fitted from a store; use the Python API")
-    sample = sample_from_manifest(result.manifest, **changes)
+    try:
+        sample = sample_from_manifest(result.manifest, **changes)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise SkipmodelError(
+            f"run folder {args.run} is damaged: data.json's sample spec cannot be read ({exc}); "
+            "re-run skipmodel fit to write it again"
+        ) from None
     plays = load_plays(args.store, sample)
     if args.reveal != "wsdm" and not args.sequential:
         raise SkipmodelError("--reveal applies only with --sequential")
