@@ -10,7 +10,8 @@ import pytest
 
 from conftest import MSSD_FIXTURES
 from skipmodel.errors import SkipmodelError
-from skipmodel.ingest.parse import RowLimits, SourceParser, sniff_header
+from skipmodel.ingest.parse import SourceParser, sniff_header
+from skipmodel.ingest.rules import RowLimits
 from skipmodel.ingest.sources import HashingReader
 from skipmodel.store import schema
 

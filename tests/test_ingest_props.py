@@ -24,7 +24,7 @@ from conftest import MSSD_FIXTURES
 from ingest_helpers import data_lines, rejected, sessions, tracks
 from skipmodel.errors import SkipmodelError
 from skipmodel.ingest import ingest
-from skipmodel.ingest.parse import MAX_ID_BYTES, MAX_LINE_BYTES
+from skipmodel.ingest.rules import MAX_ID_BYTES, MAX_LINE_BYTES
 
 #: What no stored id may hold: control characters (C0, DEL, C1) and quotes.
 BAD_ID = re.compile(r'[\x00-\x1f\x7f-\x9f"]')

@@ -13,7 +13,7 @@ import pytest
 from ingest_helpers import sessions
 from skipmodel.cli import main
 from skipmodel.ingest import ingest
-from skipmodel.ingest.parse import MAX_LINE_BYTES
+from skipmodel.ingest.rules import MAX_LINE_BYTES
 from skipmodel.store.rejected import read_rejected
 from skipmodel.store.schema import REJECTED_SCHEMA, SCHEMA_VERSION
 

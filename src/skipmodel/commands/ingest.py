@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from skipmodel.ingest import ingest
-    from skipmodel.ingest.parse import RowLimits
+    from skipmodel.ingest.rules import RowLimits
 
     given = {"max_line_bytes": args.max_line_bytes, "max_id_bytes": args.max_id_bytes}
     limits = RowLimits(**{k: v for k, v in given.items() if v is not None})

@@ -1,15 +1,12 @@
 """Parsing and validating MSSD CSV text into typed Arrow batches, row-exactly.
 
-(Over 500 lines: one parser whose column conversions share its per-source caches; split, they
-would pass those caches around.)
-
 The text is read with pyarrow's streaming CSV reader with every column as ``string`` (no type
 inference), quoting off, and empty lines kept (they become rows of empty fields, rejected as
 blank lines). Between the source and the reader, :class:`~skipmodel.ingest.lines.LineGuard`
-replaces every line longer than :data:`MAX_LINE_BYTES` or not UTF-8 by a marker row, so no line
-can fail a block; the parser rejects it with its original bytes. Rows with the wrong number of
-fields (markers included) are captured by ``invalid_row_handler`` with their text and physical
-line number.
+replaces every line longer than :data:`~skipmodel.ingest.rules.MAX_LINE_BYTES` or not UTF-8 by
+a marker row, so no line can fail a block; the parser rejects it with its original bytes. Rows
+with the wrong number of fields (markers included) are captured by ``invalid_row_handler`` with
+their text and physical line number.
 
 Quoting is not honoured: MSSD never quotes, so one physical line is one row and the raw text of
 a row is its fields joined by commas. A ``"`` is an ordinary character that no kept column
@@ -19,7 +16,8 @@ rows read, both rejected. A header with a ``"`` in it is a one-line error.
 
 Ids (``session_id``, ``track_id_clean``, ``track_id``) and category values are bounded, not
 matched against MSSD's exact format, so data of the same shape loads: at most
-:data:`MAX_ID_BYTES` bytes, not empty (ids), no control character (C0, DEL, C1) and no quote.
+:data:`~skipmodel.ingest.rules.MAX_ID_BYTES` bytes, not empty (ids), no control character (C0,
+DEL, C1) and no quote. The column rules and field checks live in :mod:`skipmodel.ingest.rules`.
 
 Typing is vectorised and strict. Low-cardinality columns (booleans, small ints, dates,
 categories) are dictionary-encoded, each distinct text value is parsed once in Python, and the
@@ -38,7 +36,6 @@ from __future__ import annotations
 
 import datetime as dt
 import queue
-import re
 import threading
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -51,6 +48,21 @@ import pyarrow.csv as pacsv
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.ingest.lines import LineGuard
+from skipmodel.ingest.rules import (
+    DATE_TEXT,
+    DEFAULT_LIMITS,
+    EPOCH,
+    FALSE_TEXT,
+    INT_TEXT,
+    KINDS,
+    QUOTES_UNSUPPORTED,
+    TRUE_TEXT,
+    ColumnRule,
+    RowLimits,
+    convert_float,
+    convert_id,
+    text_problem,
+)
 from skipmodel.ingest.sources import HashingReader
 from skipmodel.store import schema
 from skipmodel.store.arrays import bool_np, int_np, np_array, np_view
@@ -62,75 +74,8 @@ BLOCK_SIZE = 4 << 20
 HEAD_BYTES = 1 << 16
 #: Distinct values a category column may take inside one source (its store type is int8-coded).
 MAX_CATEGORIES = 127
-#: Longest line accepted, in bytes without its line end (an MSSD row is ~200); a longer line is
-#: rejected whole, its first MAX_LINE_BYTES bytes kept. Never more than the block size.
-MAX_LINE_BYTES = 1 << 20
-#: Longest id or category value accepted, in bytes (MSSD ids are 38 to 40).
-MAX_ID_BYTES = 256
 
-_INT = re.compile(r"-?[0-9]+")
-#: What no id or category value may hold: control characters (C0, DEL, C1) and quotes.
-_BAD_TEXT = r'[\x00-\x1f\x7f-\x9f"]'
-_BAD_TEXT_RE = re.compile(_BAD_TEXT)
-_QUOTES_UNSUPPORTED = "quoted fields are not supported"
 _BLANK = "blank line (no fields)"
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_FLOAT = re.compile(
-    r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(nan|inf|infinity)", re.I
-)
-_TRUE = {"true", "1"}
-_FALSE = {"false", "0"}
-_EPOCH = dt.date(1970, 1, 1)
-
-
-@dataclass(frozen=True)
-class ColumnRule:
-    """How one text column becomes its store type: ``kind`` and an inclusive integer domain."""
-
-    name: str
-    kind: str  # id | int | bool | flag | date | category | float
-    lo: int | None = None
-    hi: int | None = None
-    nullable: bool = False
-
-
-def _int_rule(name: str, lo: int, hi: int, *, nullable: bool = False) -> ColumnRule:
-    return ColumnRule(name, "int", lo, hi, nullable)
-
-
-LOG_RULES: tuple[ColumnRule, ...] = (
-    ColumnRule("session_id", "id"),
-    _int_rule("session_position", 1, 127),
-    _int_rule("session_length", 1, 127),
-    ColumnRule("track_id_clean", "id"),
-    *(ColumnRule(c, "bool") for c in schema.SKIP_OUTCOMES),
-    *(ColumnRule(c, "flag") for c in schema.LOG_INT_FLAGS),
-    _int_rule("hist_user_behavior_n_seekfwd", 0, 32767),
-    _int_rule("hist_user_behavior_n_seekback", 0, 32767),
-    ColumnRule("hist_user_behavior_is_shuffle", "bool"),
-    _int_rule("hour_of_day", 0, 23),
-    ColumnRule("date", "date"),
-    ColumnRule("premium", "bool"),
-    ColumnRule("context_type", "category"),
-    ColumnRule("hist_user_behavior_reason_start", "category"),
-    ColumnRule("hist_user_behavior_reason_end", "category"),
-)
-
-_TRACK_INTS = {"release_year": (0, 32767), "key": (0, 11), "time_signature": (0, 5)}
-TRACK_RULES: tuple[ColumnRule, ...] = tuple(
-    ColumnRule("track_id", "id")
-    if f.name == "track_id"
-    else ColumnRule(f.name, "category", nullable=True)
-    if f.name == "mode"
-    else _int_rule(f.name, *_TRACK_INTS[f.name], nullable=True)
-    if f.name in _TRACK_INTS
-    else ColumnRule(f.name, "float", nullable=True)
-    for f in schema.TRACK_FIELDS
-)
-assert [r.name for r in LOG_RULES] == list(schema.LOG_COLUMNS)
-assert [r.name for r in TRACK_RULES] == list(schema.TRACK_COLUMNS)
-
-KINDS = {"log": (LOG_RULES, schema.LOG_SCHEMA), "tracks": (TRACK_RULES, schema.TRACK_SCHEMA)}
 
 
 def sniff_header(reader: HashingReader) -> tuple[str, list[str]]:
@@ -155,7 +100,7 @@ def sniff_header(reader: HashingReader) -> tuple[str, list[str]]:
         raise SkipmodelError(f"{name}: header is not UTF-8 text; not a CSV file") from None
     if '"' in text:
         raise SkipmodelError(
-            f"{name}: quoted header {text[:60]!r}; {_QUOTES_UNSUPPORTED} "
+            f"{name}: quoted header {text[:60]!r}; {QUOTES_UNSUPPORTED} "
             "(MSSD files are unquoted): write the CSV without quotes"
         )
     columns = text.split(",")
@@ -197,23 +142,6 @@ class _ColumnCache:
     """Parsed value and error message of each distinct text seen in a low-cardinality column."""
 
     values: dict[str, tuple[Any, str | None]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RowLimits:
-    """The longest line and the longest id or category value accepted, in bytes."""
-
-    max_line_bytes: int = MAX_LINE_BYTES
-    max_id_bytes: int = MAX_ID_BYTES
-
-    def __post_init__(self) -> None:
-        for name in ("max_line_bytes", "max_id_bytes"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise SkipmodelError(f"{name} must be a positive number of bytes, not {value!r}")
-
-
-DEFAULT_LIMITS = RowLimits()
 
 
 @dataclass
@@ -271,7 +199,7 @@ class SourceParser:
             got, want = row.actual_columns, row.expected_columns
             reason = f"wrong number of fields: {got} instead of {want}"
             if '"' in text:
-                reason += f" ({_QUOTES_UNSUPPORTED})"
+                reason += f" ({QUOTES_UNSUPPORTED})"
             self._invalid.append((number, text, text.encode("utf-8"), reason))
         # data index = physical line - 2 (line 1 is the header)
         self._invalid_data_idx.append(number - 2)
@@ -392,7 +320,7 @@ class SourceParser:
         for name in self._extra_columns:  # not kept, but a quote in one rejects the row too
             quoted = bool_np(pc.match_substring(batch.column(name), '"'))
             fresh = quoted & ~bad
-            reasons[fresh] = f"{name}: quote character ({_QUOTES_UNSUPPORTED})"
+            reasons[fresh] = f"{name}: quote character ({QUOTES_UNSUPPORTED})"
             bad |= quoted
         # a blank line has every field empty, so only look when its first field can be empty
         if n and pc.min(pc.binary_length(batch.column(0))).as_py() == 0:
@@ -441,9 +369,9 @@ class SourceParser:
         self, rule: ColumnRule, col: pa.Array
     ) -> tuple[pa.Array, np.ndarray | None, Callable[[np.ndarray], Any]]:
         if rule.kind == "id":
-            return _convert_id(rule, col, self.limits.max_id_bytes)
+            return convert_id(rule, col, self.limits.max_id_bytes)
         if rule.kind == "float":
-            return _convert_float(rule, col)
+            return convert_float(rule, col)
         fast = self._convert_fast(rule, col)
         if fast is not None:
             return fast, None, lambda rows: None
@@ -529,9 +457,9 @@ class SourceParser:
         kind = rule.kind
         if kind == "bool":
             low = text.lower()
-            if low in _TRUE:
+            if low in TRUE_TEXT:
                 return True, None
-            if low in _FALSE:
+            if low in FALSE_TEXT:
                 return False, None
             return None, f"{rule.name}: not a boolean (true/false): {shown!r}"
         if kind == "flag":
@@ -539,7 +467,7 @@ class SourceParser:
                 return text == "1", None
             return None, f"{rule.name}: not a 0/1 flag: {shown!r}"
         if kind == "int":
-            if not _INT.fullmatch(text):
+            if not INT_TEXT.fullmatch(text):
                 return None, f"{rule.name}: not an integer: {shown!r}"
             value = int(text)
             if not (rule.lo <= value <= rule.hi):  # type: ignore[operator]
@@ -547,13 +475,13 @@ class SourceParser:
             return value, None
         if kind == "date":
             try:
-                if not _DATE.fullmatch(text):
+                if not DATE_TEXT.fullmatch(text):
                     raise ValueError
-                return (dt.date.fromisoformat(text) - _EPOCH).days, None
+                return (dt.date.fromisoformat(text) - EPOCH).days, None
             except ValueError:
                 return None, f"{rule.name}: not a YYYY-MM-DD date: {shown!r}"
         if kind == "category":
-            problem = _text_problem(rule.name, text, self.limits.max_id_bytes)
+            problem = text_problem(rule.name, text, self.limits.max_id_bytes)
             if problem is not None:
                 return None, problem
             codes = self._codes[rule.name]
@@ -568,81 +496,3 @@ class SourceParser:
                 self.categories[rule.name].append(text)
             return code, None
         raise AssertionError(kind)  # pragma: no cover
-
-
-def _text_problem(name: str, text: str, max_bytes: int) -> str | None:
-    """Why ``text`` cannot be an id or category value of column ``name`` (None if it can)."""
-    size = len(text.encode("utf-8"))
-    if size > max_bytes:
-        return f"{name}: {size:,} bytes, over the limit of {max_bytes} for an id or category"
-    bad = _BAD_TEXT_RE.search(text)
-    if bad is None:
-        return None
-    if bad[0] == '"':
-        return f"{name}: quote character ({_QUOTES_UNSUPPORTED})"
-    return f"{name}: control character {bad[0]!r}"
-
-
-def _maybe_bad_bytes(col: pa.Array) -> bool:
-    """Whether ``col``'s text may hold a control character or a quote: one pass over its bytes.
-
-    False means none. True (a byte outside ``#``..``~``: a control, a space, ``!``, a quote,
-    DEL, or any byte of a non-ASCII character, which may be a C1 control) sends the column to
-    the per-value check.
-    """
-    _, offsets, data = col.buffers()
-    if data is None or len(col) == 0:
-        return False
-    ends = np.frombuffer(offsets, dtype=np.int32, count=len(col) + 1, offset=4 * col.offset)
-    text = np.frombuffer(data, dtype=np.uint8)[ends[0] : ends[-1]]
-    # bytes 0x23..0x7e shift to 0..0x5b; the others wrap round to 0x5c and above
-    return bool(text.size) and int((text - np.uint8(0x23)).max()) >= 0x7F - 0x23
-
-
-def _convert_id(
-    rule: ColumnRule, col: pa.Array, max_bytes: int
-) -> tuple[pa.Array, np.ndarray | None, Callable[[np.ndarray], Any]]:
-    """The id column as is, with its rows that are empty, too long or hold a bad character."""
-    if len(col) == 0:
-        return col, None, lambda rows: None
-    lengths = pc.binary_length(col)
-    shortest, longest = (v.as_py() for v in pc.min_max(lengths).values())
-    suspect = _maybe_bad_bytes(col)
-    if shortest > 0 and longest <= max_bytes and not suspect:
-        return col, None, lambda rows: None  # the common case: three vector passes
-    sizes = np_view(lengths)
-    bad = (sizes == 0) | (sizes > max_bytes)
-    if suspect:
-        bad |= bool_np(pc.match_substring_regex(col, _BAD_TEXT))
-    if not bad.any():
-        return col, None, lambda rows: None
-    msgs = np.full(len(col), None, dtype=object)
-    for i in np.flatnonzero(bad):
-        text = col[i].as_py()
-        problem = _text_problem(rule.name, text, max_bytes) if text else f"{rule.name}: empty id"
-        msgs[i] = problem or f"{rule.name}: not a valid id"
-    return col, bad, lambda rows: msgs[rows]
-
-
-def _convert_float(
-    rule: ColumnRule, col: pa.Array
-) -> tuple[pa.Array, np.ndarray | None, Callable[[np.ndarray], Any]]:
-    nulled = pc.if_else(pc.equal(pc.binary_length(col), 0), pa.scalar(None, pa.string()), col)
-    try:
-        return nulled.cast(pa.float64()), None, lambda rows: None
-    except pa.ArrowInvalid:
-        pass
-    out = np.zeros(len(col), dtype=np.float64)
-    null = np.zeros(len(col), dtype=bool)
-    bad = np.zeros(len(col), dtype=bool)
-    msgs = np.full(len(col), None, dtype=object)
-    for i, text in enumerate(col.to_pylist()):
-        if text == "":
-            null[i] = True
-        elif _FLOAT.fullmatch(text):
-            out[i] = float(text)
-        else:
-            bad[i] = True
-            null[i] = True
-            msgs[i] = f"{rule.name}: not a number: {text[:40]!r}"
-    return pa.array(out, mask=null), bad, lambda rows: msgs[rows]

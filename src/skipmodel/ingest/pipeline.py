@@ -49,7 +49,8 @@ import pyarrow.parquet as pq
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.ingest.compact import compact_store, compaction_summary
-from skipmodel.ingest.parse import DEFAULT_LIMITS, HEAD_BYTES, RowLimits, SourceParser, sniff_header
+from skipmodel.ingest.parse import HEAD_BYTES, SourceParser, sniff_header
+from skipmodel.ingest.rules import DEFAULT_LIMITS, RowLimits
 from skipmodel.ingest.sources import (
     EMPTY_FILE,
     STREAM_ERRORS,
