@@ -24,6 +24,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from skipmodel.ingest.sources import ReadOnlyStream
+
 _LINE_ENDS = re.compile(rb"([\r\n])")
 
 
@@ -53,7 +55,7 @@ def _last_line_end(data: bytes, start: int, stop: int) -> int:
     return max(newline, data.rfind(b"\r", max(newline + 1, start), stop))
 
 
-class LineGuard:
+class LineGuard(ReadOnlyStream):
     """A read-only binary stream over ``source`` with bad lines replaced by marker rows.
 
     Parameters
@@ -75,7 +77,6 @@ class LineGuard:
         self.token = f"skipmodel-line-{secrets.token_hex(8)}-"
         #: Lines replaced by markers, by key, until the parser takes them.
         self.rejects: dict[int, GuardedLine] = {}
-        self.closed = False
         self._fill = b"," * columns
         self._keys = 0
         self._head = b""  # the unfinished line's bytes handed on so far
@@ -103,17 +104,8 @@ class LineGuard:
             if final or has_line_end:
                 return b"".join(pieces)
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def writable(self) -> bool:
-        return False
-
     def close(self) -> None:
-        self.closed = True
+        super().close()
         self.source.close()
 
     # -- the two paths ------------------------------------------------------------------------

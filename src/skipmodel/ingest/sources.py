@@ -74,7 +74,28 @@ def file_day(name: str) -> str | None:
     return f"{m[1]}-{m[2]}-{m[3]}" if m else None
 
 
-class HashingReader:
+class ReadOnlyStream:
+    """What pyarrow asks of a read-only, forward-only binary stream besides ``read``.
+
+    :class:`HashingReader` and :class:`~skipmodel.ingest.lines.LineGuard` are such streams.
+    """
+
+    closed = False
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class HashingReader(ReadOnlyStream):
     """A read-only binary stream that hashes and counts what it returns.
 
     ``peek_head`` reads ahead once (for header sniffing); the bytes are replayed by ``read``.
@@ -96,7 +117,6 @@ class HashingReader:
         self._before_last = b""
         self.error: BaseException | None = None
         self._head = b""
-        self.closed = False
 
     def _raw_read(self, n: int) -> bytes:
         try:
@@ -128,18 +148,6 @@ class HashingReader:
             out = self._raw_read(-1 if n is None else n)
         self._digest(out)
         return out
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def writable(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        self.closed = True
 
     def close_all(self) -> None:
         """Close the underlying streams (the file, and the gzip layer over it)."""
