@@ -42,6 +42,7 @@ from skipmodel.model.data import StoreSample, load_plays, sample_manifest
 from skipmodel.model.design import Encoders, build_design
 from skipmodel.model.options import (
     METHOD_OPTIONS,
+    SAMPLING_METHODS,
     FitOptions,
     FitPath,
     build_options,
@@ -50,7 +51,7 @@ from skipmodel.model.options import (
     resolve_options,
     spec_as_fitted,
 )
-from skipmodel.model.spec import METHODS, SAMPLERS, ModelSpec
+from skipmodel.model.spec import SAMPLERS, ModelSpec
 from skipmodel.progress import progress_enabled
 from skipmodel.store.layout import atomic_path, atomic_write_json, atomic_write_text
 
@@ -80,6 +81,9 @@ class FitResult:
         cells = f" in {self.manifest['n_cells']} cells" if "n_cells" in self.manifest else ""
         if o.method == "nuts":
             how = f"nuts/{o.sampler}: {o.chains} chains x {o.draws} draws after {o.tune} tuning"
+        elif o.method == "laplace":
+            passes = d.get("passes", "?")
+            how = f"nested Laplace: {passes} passes, {o.draws} draws of the global effects"
         elif o.inference == "minibatch":
             how = f"minibatch advi ({o.batch_size} rows per step): {o.draws} draws"
         else:
@@ -102,6 +106,8 @@ class FitResult:
                 or d["min_bfmi"] < 0.3
             ):
                 text += " Warning: not converged well enough to trust every quantity; run longer or simplify."
+        elif o.method == "laplace":
+            text += " Converged." if d.get("converged") else " Warning: the mode did not converge."
         else:
             text += " Variational approximation: no MCMC diagnostics; use for exploration only."
         return text
@@ -177,7 +183,7 @@ register_path(
         name="rows",
         label="a row-level fit",
         accepts=(pd.DataFrame, pa.Table, StoreSample),
-        methods={m: reads | {"log_likelihood"} for m, reads in METHOD_OPTIONS.items()},
+        methods={m: METHOD_OPTIONS[m] | {"log_likelihood"} for m in SAMPLING_METHODS},
         run=_fit_rows,
     )
 )
@@ -310,7 +316,7 @@ def _fit_pathfinder(model: Any, opts: Sampling) -> tuple[xr.DataTree, float | No
 
 _SAMPLERS = {"nutpie": _sample_nutpie, "pymc": _sample_pymc}
 _APPROXIMATIONS = {"advi": _fit_advi, "pathfinder": _fit_pathfinder}
-assert set(_SAMPLERS) == set(SAMPLERS) and set(_APPROXIMATIONS) | {"nuts"} == set(METHODS)
+assert set(_SAMPLERS) == set(SAMPLERS) and set(_APPROXIMATIONS) | {"nuts"} == set(SAMPLING_METHODS)
 
 
 def clean_tree(tree: xr.DataTree) -> xr.DataTree:

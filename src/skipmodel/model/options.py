@@ -115,7 +115,10 @@ METHOD_OPTIONS: dict[str, frozenset[str]] = {
     "nuts": frozenset({"sampler", "draws", "tune", "chains", "target_accept", "adaptation"}),
     "advi": frozenset({"draws", "chains"}),
     "pathfinder": frozenset({"draws", "chains"}),
+    "laplace": frozenset({"draws"}),
 }
+#: The methods that run a PyMC model (the row and cell paths offer these).
+SAMPLING_METHODS: tuple[str, ...] = ("nuts", "advi", "pathfinder")
 #: The spec's ``[inference]`` fields, the defaults of the options of the same name.
 SPEC_OPTIONS = ("method", "sampler", "draws", "tune", "chains", "target_accept", "adaptation")
 
@@ -180,7 +183,7 @@ def choose_path(data: Any, options: FitOptions) -> FitPath:
         if path is None:
             hint = (
                 "; import skipmodel.scale, which registers it"
-                if options.inference in ("cells", "minibatch")
+                if options.inference in ("cells", "minibatch", "passes")
                 else ""
             )
             raise SkipmodelError(
@@ -188,8 +191,13 @@ def choose_path(data: Any, options: FitOptions) -> FitPath:
                 f"{', '.join(repr(p) for p in FIT_PATHS)}{hint}"
             )
     else:
-        # the row path first, whatever order the paths registered in
+        # the row path first, whatever order the paths registered in; a method given picks the
+        # first path offering it
         order = sorted(FIT_PATHS.values(), key=lambda p: p.name != DEFAULT_PATH)
+        if options.method is not None and any(options.method in p.methods for p in order):
+            order = [p for p in order if options.method in p.methods]
+        elif options.method == "laplace":
+            raise SkipmodelError("--method laplace: import skipmodel.scale, which registers it")
         path = next((p for p in order if isinstance(data, p.accepts)), None)
         if path is None:
             raise SkipmodelError(f"cannot fit a {type(data).__name__}: give plays or a StoreSample")
@@ -249,6 +257,7 @@ def spec_as_fitted(spec: ModelSpec, options: FitOptions) -> ModelSpec:
 __all__ = [
     "FIT_PATHS",
     "METHOD_OPTIONS",
+    "SAMPLING_METHODS",
     "FitOptions",
     "FitPath",
     "UnknownOptionError",

@@ -27,6 +27,7 @@ import xarray as xr
 from skipmodel.errors import SkipmodelError
 from skipmodel.model.binning import bin_plays, run_binning
 from skipmodel.model.design import Design, TermDesign, build_design
+from skipmodel.model.levels import level_draws
 from skipmodel.model.terms import Draws, GroupState, kind_of
 from skipmodel.store.schema import OUTCOME_COLUMNS
 
@@ -50,6 +51,17 @@ def posterior_draws(posterior: xr.Dataset, *, max_draws: int | None, seed: int) 
         keep = np.sort(np.random.default_rng(seed).choice(total, max_draws, replace=False))
         stacked = {k: v[keep] for k, v in stacked.items()}
     return stacked
+
+
+def run_draws(result: FitResult, *, max_draws: int | None, seed: int) -> Draws:
+    """A run's posterior draws; per-level Gaussian summaries (``--method laplace``) as tables
+    drawn on demand (:class:`~skipmodel.model.levels.GaussianLevels`)."""
+    draws = posterior_draws(
+        result.posterior["posterior"].to_dataset(), max_draws=max_draws, seed=seed
+    )
+    n_draws = len(draws["intercept"])
+    draws.update(level_draws(result.posterior, n_draws, seed))  # type: ignore[arg-type]
+    return draws
 
 
 def _slice_term(td: TermDesign, rows: slice) -> TermDesign:
@@ -246,9 +258,7 @@ def predict(
     frame = data.to_pandas() if isinstance(data, pa.Table) else data.reset_index(drop=True)
     frame = binned_like_the_fit(result.manifest, frame)
     design = build_design(result.spec, frame, encoders=result.encoders, require_outcome=False)
-    draws = posterior_draws(
-        result.posterior["posterior"].to_dataset(), max_draws=max_draws, seed=seed
-    )
+    draws = run_draws(result, max_draws=max_draws, seed=seed)
     if sequential:
         ids, pred = predict_sequential(design, draws, frame, seed=seed, reveal=reveal)
         return ids.assign(p_skip=pred.p_skip, p_lo=pred.p_lo, p_hi=pred.p_hi)

@@ -56,7 +56,7 @@ from skipmodel.model.term_specs import (
 from skipmodel.store.schema import SKIP_OUTCOMES
 
 SAMPLERS: tuple[str, ...] = ("nutpie", "pymc")
-METHODS: tuple[str, ...] = ("nuts", "advi", "pathfinder")
+METHODS: tuple[str, ...] = ("nuts", "advi", "pathfinder", "laplace")
 ADAPTATIONS: tuple[str, ...] = ("diag", "low_rank")
 
 
@@ -95,7 +95,7 @@ class Inference:
     """
 
     sampler: Literal["nutpie", "pymc"] = "nutpie"
-    method: Literal["nuts", "advi", "pathfinder"] = "nuts"
+    method: Literal["nuts", "advi", "pathfinder", "laplace"] = "nuts"
     draws: int = 1000
     tune: int = 1000
     chains: int = 4

@@ -61,11 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def inference_of(args: argparse.Namespace) -> str:
-    """The inference path the scale flags select: ``cells``, ``minibatch`` or ``rows``."""
+def inference_of(args: argparse.Namespace) -> str | None:
+    """The inference path the scale flags select: ``cells``, ``minibatch``, or none (the first
+    path offering ``--method``: rows, or the passes of ``--method laplace``)."""
     if args.aggregate:
         return "cells"
-    return "minibatch" if args.minibatch else "rows"
+    return "minibatch" if args.minibatch else None
 
 
 __all__ = ["add_arguments", "inference_of", "parse_bins"]

@@ -19,9 +19,18 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import pandas as pd
+import pyarrow as pa
+
 from skipmodel.errors import SkipmodelError
 from skipmodel.model.data import StoreSample, sample_manifest
-from skipmodel.model.options import METHOD_OPTIONS, FitOptions, FitPath, register_path
+from skipmodel.model.options import (
+    METHOD_OPTIONS,
+    SAMPLING_METHODS,
+    FitOptions,
+    FitPath,
+    register_path,
+)
 from skipmodel.model.spec import ModelSpec
 from skipmodel.scale.aggregate import Cells
 
@@ -93,7 +102,7 @@ register_path(
         name="cells",
         label="--aggregate",
         accepts=(Cells, StoreSample),
-        methods={m: reads | {"bins"} for m, reads in METHOD_OPTIONS.items()},
+        methods={m: METHOD_OPTIONS[m] | {"bins"} for m in SAMPLING_METHODS},
         run=fit_cells_path,
     )
 )
@@ -108,4 +117,22 @@ register_path(
     )
 )
 
-__all__ = ["MINIBATCH_DEFAULTS", "fit_cells_path", "fit_minibatch_path"]
+
+def fit_laplace(spec: ModelSpec, data: Any, options: FitOptions, manifest: dict[str, Any]) -> Any:
+    """Nested Laplace over streaming passes (:mod:`skipmodel.scale.laplace`)."""
+    from skipmodel.scale.laplace.path import fit_laplace_path
+
+    return fit_laplace_path(spec, data, options, manifest)
+
+
+register_path(
+    FitPath(
+        name="passes",
+        label="--method laplace",
+        accepts=(pd.DataFrame, pa.Table, StoreSample),
+        methods={"laplace": METHOD_OPTIONS["laplace"]},
+        run=fit_laplace,
+    )
+)
+
+__all__ = ["MINIBATCH_DEFAULTS", "fit_cells_path", "fit_laplace", "fit_minibatch_path"]

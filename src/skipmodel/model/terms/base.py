@@ -12,6 +12,8 @@ method                      what
 ``layout``                  its effect tables / slopes by variable name, over the rows
 ``gradient``                gradient and curvature sums of a Bernoulli-logit per parameter
                             (generic from ``layout``; mergeable across buckets by ``+``)
+``latent``                  the term as a latent Gaussian model (:mod:`skipmodel.model.latent`),
+                            for nested-Laplace inference
 ``group_state``             per-group prediction state updated by earlier plays (default: none)
 ``cells``                   whether and how it aggregates into covariate cells (:class:`CellPlan`)
 ``level_sources``           its categorical level maps (exact counts over cells or a stream)
@@ -41,6 +43,7 @@ from skipmodel.model.encoders import (
     joint_text,
     level_map,
 )
+from skipmodel.model.latent import LatentTerm, refuse
 from skipmodel.model.spec import ModelSpec, Priors
 from skipmodel.model.term_specs import TermSpec
 from skipmodel.store.schema import OUTCOME_COLUMNS
@@ -393,6 +396,11 @@ class TermKind(abc.ABC):
         term's effect tables and coefficients (:meth:`layout`), given per-row ``residual =
         y - p`` and ``weight = p (1 - p)``; sums over buckets of rows add (full-data inference)."""
         return layout_gradient(self.layout(td), residual, weight, len(residual))
+
+    def latent(self, td: TermDesign, priors: Priors) -> LatentTerm:
+        """The term's hyperparameters, Gaussian coefficient blocks and the tables they make
+        (:mod:`skipmodel.model.latent`); default: refused, naming the kind."""
+        raise refuse(td.term.kind, f"a {td.term.kind} term")
 
     def known_part(self, td: TermDesign, draws: Draws, rng: np.random.Generator) -> np.ndarray:
         """The share known before a group's earlier outcomes (default: all of it)."""

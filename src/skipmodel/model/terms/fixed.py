@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from skipmodel.model.latent import Block, LatentTerm, View, fixed_variance, zero_sum
 from skipmodel.model.spec import Priors
 from skipmodel.model.term_specs import Fixed
 from skipmodel.model.terms.base import (
@@ -91,6 +92,16 @@ class FixedKind(TermKind):
             out.slope("fixed_beta", td.values["slopes"])
         for col, codes in td.codes.items():
             out.gather(f"{col}_effect", codes, len(td.coords[col]))
+        return out
+
+    def latent(self, td: TermDesign, priors: Priors) -> LatentTerm:
+        out = LatentTerm()
+        if "slopes" in td.values:
+            p = td.values["slopes"].shape[1]
+            out.blocks.append(Block("fixed_beta", p, fixed_variance(priors.effect_sigma, p)))
+            out.views.append(View("fixed_beta", "fixed_beta", dims=("fixed_predictor",)))
+        for col in td.codes:
+            out.extend(zero_sum(f"{col}_effect", len(td.coords[col]), priors.effect_sigma, (col,)))
         return out
 
     def level_sources(self, term: Fixed) -> tuple[LevelSource, ...]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from skipmodel.model.encoders import joint_text
+from skipmodel.model.latent import LatentTerm
 from skipmodel.model.spec import Priors
 from skipmodel.model.term_specs import Interaction
 from skipmodel.model.terms.base import (
@@ -23,7 +24,13 @@ from skipmodel.model.terms.base import (
     TermDesign,
     TermKind,
 )
-from skipmodel.model.terms.pooled import pool_design, pool_draws, pool_effect, pool_plot
+from skipmodel.model.terms.pooled import (
+    pool_design,
+    pool_draws,
+    pool_effect,
+    pool_latent,
+    pool_plot,
+)
 
 
 class InteractionKind(TermKind):
@@ -47,6 +54,9 @@ class InteractionKind(TermKind):
     def layout(self, td: TermDesign) -> Contribution:
         label = td.term.label
         return Contribution().gather(f"{label}_effect", td.codes["level"], len(td.coords[label]))
+
+    def latent(self, td: TermDesign, priors: Priors) -> LatentTerm:
+        return pool_latent(td, priors)
 
     def level_sources(self, term: Interaction) -> tuple[LevelSource, ...]:
         auto = term.parametrization == "auto"

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from skipmodel.model.latent import Block, LatentTerm, View, fixed_variance, zero_sum, zero_sum_basis
 from skipmodel.model.spec import Priors
 from skipmodel.model.term_specs import Markov, Seasonal
 from skipmodel.model.terms.base import (
@@ -176,6 +177,28 @@ class MarkovKind(TermKind):
         for key in MARKOV_SLOPES:
             if key in td.values:
                 out.slope(f"markov_{key}_beta", td.values[key])
+        return out
+
+    def latent(self, td: TermDesign, priors: Priors) -> LatentTerm:
+        out = LatentTerm()
+        for dim in markov_dims(td):
+            if td.settings.get("no_previous_zero", False):
+                # no_previous fixed at 0, the observed pair a zero-sum (see build)
+                block = f"{dim}_observed__coef"
+                matrix = np.vstack([np.zeros((1, 1)), zero_sum_basis(2)])
+                out.extend(
+                    LatentTerm(
+                        blocks=[Block(block, 1, fixed_variance(priors.effect_sigma, 1))],
+                        views=[View(f"{dim}_effect", block, matrix, dims=(dim,))],
+                    )
+                )
+            else:
+                out.extend(zero_sum(f"{dim}_effect", len(PREV_LEVELS), priors.effect_sigma, (dim,)))
+        for key in MARKOV_SLOPES:
+            if key in td.values:
+                name, p = f"markov_{key}_beta", td.values[key].shape[1]
+                out.blocks.append(Block(name, p, fixed_variance(priors.effect_sigma, p)))
+                out.views.append(View(name, name, dims=("markov_feature",)))
         return out
 
     def known_part(self, td: TermDesign, draws: Draws, rng: np.random.Generator) -> np.ndarray:

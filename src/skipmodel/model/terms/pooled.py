@@ -21,6 +21,16 @@ import pandas as pd
 
 from skipmodel.model.bases import pooled_parametrization
 from skipmodel.model.encoders import UNSEEN, LevelMap, as_text
+from skipmodel.model.latent import (
+    LARGE_POOL,
+    Block,
+    Hyper,
+    LatentTerm,
+    View,
+    refuse,
+    scaled_variance,
+    zero_sum,
+)
 from skipmodel.model.spec import Priors
 from skipmodel.model.term_specs import Pooled
 from skipmodel.model.terms.base import (
@@ -152,6 +162,22 @@ def pool_draws(td: TermDesign, draws: Draws, rng: np.random.Generator) -> np.nda
     return level_effects(effect_table(td, draws), sigma, codes, unseen, rng)
 
 
+def pool_latent(td: TermDesign, priors: Priors) -> LatentTerm:
+    """The pool as a latent Gaussian: ``<label>_sigma`` ~ HalfNormal(group_sigma) and the level
+    effects N(0, sigma^2): independent from :data:`~skipmodel.model.latent.LARGE_POOL` levels up
+    (eliminated level by level by the Laplace passes), zero-sum below."""
+    label = td.term.label
+    n = len(td.coords[label])
+    sigma = f"{label}_sigma"
+    out = LatentTerm(hypers=[Hyper(sigma, "halfnormal", priors.group_sigma)])
+    if n >= LARGE_POOL:
+        name = f"{label}_effect"
+        out.blocks.append(Block(name, n, scaled_variance(sigma, n), (sigma,), levels=True))
+        out.views.append(View(name, name, dims=(label,)))
+        return out
+    return out.extend(zero_sum(f"{label}_effect", n, sigma, (label,)))
+
+
 def pool_plot(td: TermDesign) -> EffectPlot:
     """Small pools are drawn level by level, large ones (tracks) by their extremes."""
     label = td.term.label
@@ -217,6 +243,11 @@ class PooledKind(TermKind):
                 f"{label}_slope_by_level", td.codes["level"], n_levels, td.values["slopes"]
             )
         return out
+
+    def latent(self, td: TermDesign, priors: Priors) -> LatentTerm:
+        if "slopes" in td.values:
+            raise refuse("pooled", "slopes that vary by level")
+        return pool_latent(td, priors)
 
     def level_sources(self, term: Pooled) -> tuple[LevelSource, ...]:
         auto = term.parametrization == "auto"

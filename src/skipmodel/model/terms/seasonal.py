@@ -18,6 +18,14 @@ import pandas as pd
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.model.bases import fourier_basis, random_walk_basis, walk_parametrization
+from skipmodel.model.latent import (
+    Block,
+    Hyper,
+    LatentTerm,
+    View,
+    scaled_variance,
+    zero_sum,
+)
 from skipmodel.model.spec import Priors
 from skipmodel.model.term_specs import Seasonal
 from skipmodel.model.terms.base import (
@@ -78,6 +86,30 @@ def _random_walk(td: TermDesign, name: str, dim: str, sigma_prior: float) -> Any
     basis = td.tables[f"{name}_basis"]
     coef = mode_coefficients(td, name, sigma, basis.shape[1])
     return pm.Deterministic(f"{name}_effect", pt.dot(basis, coef), dims=dim)
+
+
+def _periodic_latent(basis: np.ndarray, harmonics: int, priors: Priors) -> LatentTerm:
+    """The periodic-kernel HSGP of the hour: ``basis @ (amp * q(ls) * z)``, coefficient
+    variances ``amp^2 q_j(ls)^2`` with ``q_j^2 = 2 I_j(ls^-2) e^-ls^-2`` (as :meth:`build`)."""
+    from scipy.special import ive
+
+    from skipmodel.model.terms.modes import lognormal_params
+
+    k = np.arange(1, harmonics + 1)
+    mu, sd = lognormal_params(priors.lengthscale_lower, priors.lengthscale_upper)
+
+    def variance(theta: Any) -> np.ndarray:
+        q2 = 2 * ive(k, 1 / theta["hour_lengthscale"] ** 2)
+        return theta["hour_sigma"] ** 2 * np.concatenate([q2, q2])
+
+    return LatentTerm(
+        hypers=[
+            Hyper("hour_sigma", "halfnormal", priors.smooth_sigma),
+            Hyper("hour_lengthscale", "lognormal", mu, sd),
+        ],
+        blocks=[Block("hour__modes", basis.shape[1], variance, ("hour_sigma", "hour_lengthscale"))],
+        views=[View("hour_effect", "hour__modes", basis, dims=("hour",))],
+    )
 
 
 class SeasonalKind(TermKind):
@@ -174,6 +206,35 @@ class SeasonalKind(TermKind):
         for key, var, dim, _ in _PARTS:
             if key in td.codes:
                 out.gather(f"{var}_effect", td.codes[key], len(td.coords[dim]))
+        return out
+
+    def latent(self, td: TermDesign, priors: Priors) -> LatentTerm:
+        out = LatentTerm()
+        if "weekday" in td.codes:
+            out.extend(zero_sum("weekday_effect", 7, priors.effect_sigma, ("weekday",)))
+        for key, var, dim, _ in _PARTS[1:]:
+            if key not in td.codes:
+                continue
+            basis = td.tables[f"{var}_basis"]
+            block = f"{var}__modes"
+            if key == "hour" and "hour_harmonic" in td.coords:
+                out.extend(_periodic_latent(basis, len(td.coords["hour_harmonic"]), priors))
+                continue
+            # a random walk: basis @ coef, coef ~ N(0, sigma^2) per mode
+            out.extend(
+                LatentTerm(
+                    hypers=[Hyper(f"{var}_sigma", "halfnormal", priors.smooth_sigma)],
+                    blocks=[
+                        Block(
+                            block,
+                            basis.shape[1],
+                            scaled_variance(f"{var}_sigma", basis.shape[1]),
+                            (f"{var}_sigma",),
+                        )
+                    ],
+                    views=[View(f"{var}_effect", block, basis, dims=(dim,))],
+                )
+            )
         return out
 
     def effects(self, td: TermDesign) -> tuple[EffectPlot, ...]:

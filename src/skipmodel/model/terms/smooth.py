@@ -27,6 +27,7 @@ from skipmodel.model.bases import (
     hsgp_sqrt_eigenvalues,
     smooth_modes,
 )
+from skipmodel.model.latent import Block, Hyper, LatentTerm, View, scaled_variance
 from skipmodel.model.spec import Priors
 from skipmodel.model.term_specs import Smooth
 from skipmodel.model.terms.base import (
@@ -186,6 +187,8 @@ class SmoothKind(TermKind):
         """The smooth at each gather-grid point, per draw."""
         label = td.term.label
         basis = td.tables["basis"]
+        if f"{label}_modes" in draws:  # a Laplace fit records the basis coefficients themselves
+            return draws[f"{label}_modes"] @ basis.T
         amp = draws[f"{label}_amplitude"]
         if _fixed(td):
             coef = mode_coefficient_draws(td, label, amp, draws, basis.shape[1])
@@ -200,6 +203,35 @@ class SmoothKind(TermKind):
         # a posterior variable: the chain rule through ``tables["basis"]`` gives the modes').
         n_points = td.tables["basis"].shape[0]
         return Contribution().gather(f"{td.term.label}_values", td.codes["value"], n_points)
+
+    def latent(self, td: TermDesign, priors: Priors) -> LatentTerm:
+        """Basis coefficients N(0, amp^2) each (fixed lengthscale: the rotated modes are
+        orthonormal in the prior), or N(0, (amp * sqrt_psd_j(ls))^2) with a free lengthscale;
+        recorded as ``<col>_modes`` [<col>_mode] and the curve ``<col>_effect``."""
+        label = td.term.label
+        amp, block = f"{label}_amplitude", f"{label}_modes"
+        m = td.tables["basis"].shape[1]
+        hypers = [Hyper(amp, "halfnormal", priors.smooth_sigma)]
+        if _fixed(td):
+            variance = scaled_variance(amp, m)
+        else:
+            ls = f"{label}_lengthscale"
+            mu, sd = lognormal_params(priors.lengthscale_lower, priors.lengthscale_upper)
+            hypers.append(Hyper(ls, "lognormal", mu, sd))
+            sqrt_eig = td.tables["sqrt_eigenvalues"]
+
+            def variance(theta: Any) -> np.ndarray:
+                return expquad_sqrt_psd(theta[ls], theta[amp], sqrt_eig) ** 2
+
+        return LatentTerm(
+            hypers=hypers,
+            blocks=[Block(block, m, variance, tuple(h.name for h in hypers))],
+            views=[
+                View(f"{label}_values", block, td.tables["basis"]),
+                View(f"{label}_effect", block, td.tables["grid_basis"], False, (f"{label}_grid",)),
+                View(block, block, None, False, (f"{label}_mode",)),
+            ],
+        )
 
     def cells(self, term: Smooth) -> CellPlan:
         logs = (term.column,) if term.log else ()

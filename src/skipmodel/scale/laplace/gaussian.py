@@ -1,0 +1,159 @@
+"""The algebra of one expansion point: for any hyperparameters, in memory.
+
+The levels of the eliminated pool (tracks) are integrated out exactly, one at a time: given the
+dense part ``c``, each level's posterior is one-dimensional, and adaptive Gauss-Hermite
+quadrature at nodes placed on it (its mean + sd x node) gives its log integral, mean and
+variance nearly exactly (lme4's ``nAGQ``). A Bernoulli likelihood over a level's few plays is far
+from Gaussian; the plain Laplace approximation of these integrals underestimates the pool's
+scale and shrinks whatever trades off with it (a prototype at 28k plays: the scale 3.1 posterior
+sds low, the previous-skip effect 1.3 sds shrunk, against NUTS).
+
+The dense part gets the Laplace approximation. A pass gives, at ``c0``, the gradient ``g`` of
+``sum_t log p(y_t | c)`` (each level's residuals averaged over its nodes), the curvature ``A``,
+and each level's cross curvature ``b_t``; with the prior at hyperparameters ``theta``:
+
+* the levels' log integrals ``I_t``, means ``m_t`` and variances ``v_t`` (quadrature at the
+  pass's nodes; the prior term is the only part depending on ``theta``);
+* the gradient ``g - B' (m - m_pass) - Lambda c0`` (a level's mean moving shifts its rows'
+  residuals) and the precision ``S = A + Lambda - B' diag(v) B`` (the levels' posterior variance
+  taken out, as a Schur complement would);
+* one Newton step ``dc = S^-1 g``, and the log marginal
+  ``ll0 + sum I_t - c0' Lambda c0 / 2 + (log|Lambda| - log|S|) / 2 + g' dc / 2``.
+
+At a Gaussian likelihood all of it is the exact Gaussian integral; at the converged point, the
+nested Laplace approximation with exact inner integrals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import cho_factor, cho_solve
+
+from skipmodel.errors import SkipmodelError
+from skipmodel.scale.laplace.kernel import PassSums
+from skipmodel.scale.laplace.structure import LatentModel
+
+#: Gauss-Hermite nodes per level (probabilists' weight exp(-z^2 / 2)).
+N_NODES = 9
+
+
+def hermite_nodes(n: int = N_NODES) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes ``z`` and log weights for ``int f(u) du = s * sum w_k exp(z_k^2 / 2) f(m + s z_k)``."""
+    z, w = np.polynomial.hermite_e.hermegauss(n)
+    return z, np.log(w) + z**2 / 2
+
+
+def normalised_weights(n: int = N_NODES) -> np.ndarray:
+    """Gauss-Hermite weights summing to 1: averages over N(m, s^2) at ``m + s z_k``."""
+    _, w = np.polynomial.hermite_e.hermegauss(n)
+    return w / w.sum()
+
+
+@dataclass(frozen=True)
+class Solution:
+    """The expansion's answer at one ``theta``."""
+
+    log_marginal: float  # without the hyperparameters' prior
+    dc: np.ndarray
+    chol: tuple[np.ndarray, bool]  # of S, the dense part's posterior precision (levels out)
+    level_mean: np.ndarray  # levels' posterior mean and variance, given c = c0 + dc
+    level_var: np.ndarray
+    level_shift: np.ndarray  # (L, q): d level mean / d c, = -v_t b_t
+
+    def cov_dense(self) -> np.ndarray:
+        """Posterior covariance of the dense part (levels integrated out)."""
+        return cho_solve(self.chol, np.eye(self.chol[0].shape[0]))
+
+
+class Expansion:
+    """The sums of one pass at ``c0``, in latent coordinates (see the module notes)."""
+
+    def __init__(
+        self,
+        model: LatentModel,
+        sums: PassSums,
+        c0: np.ndarray,
+        node_mean: np.ndarray,
+        node_scale: np.ndarray,
+    ) -> None:
+        P = model.P
+        self.model = model
+        self.ll0 = sums.ll
+        self.c0 = c0
+        self.g_c = P.T @ sums.g
+        self.A = P.T @ sums.curvature() @ P
+        self.w_t = sums.w_t
+        self.B = sums.H @ P  # (L, q)
+        z, self.log_w = hermite_nodes(sums.S.shape[1])
+        self.node_mean = node_mean
+        self.node_scale = node_scale
+        self.nodes = node_mean[:, None] + node_scale[:, None] * z[None, :]
+        self.curve = sums.S
+        self._cache: dict[float, tuple[np.ndarray, ...]] = {}
+
+    def levels(self, lam_u: float) -> tuple[np.ndarray, ...]:
+        """Per level at prior precision ``lam_u``: log integral, mean, variance (capped at
+        ``1 / W_t``, where the dense curvature stays positive), and ``B' diag(v) B``."""
+        hit = self._cache.get(lam_u)
+        if hit is not None:
+            return hit
+        x = self.nodes
+        log_f = self.curve - 0.5 * lam_u * x**2 + self.log_w
+        top = log_f.max(axis=1, keepdims=True)
+        weights = np.exp(log_f - top)
+        total = weights.sum(axis=1)
+        log_i = (
+            np.log(total) + top[:, 0] + np.log(self.node_scale) + 0.5 * np.log(lam_u / (2 * np.pi))
+        )
+        mean = (weights * x).sum(axis=1) / total
+        var = np.maximum((weights * x**2).sum(axis=1) / total - mean**2, 0.0)
+        var = np.minimum(var, 1.0 / np.maximum(self.w_t, 1e-300))
+        btvb = (self.B * var[:, None]).T @ self.B
+        out = (log_i, mean, var, btvb)
+        if len(self._cache) > 16:
+            self._cache.clear()
+        self._cache[lam_u] = out
+        return out
+
+    def solve(self, theta: dict[str, float]) -> Solution:
+        """Newton step of the dense part and the log marginal at ``theta``."""
+        m = self.model
+        lam, lam_u = m.prior_precision(theta)
+        grad = self.g_c - lam * self.c0
+        S = self.A + np.diag(lam)
+        log_levels = 0.0
+        mean = var = np.zeros(0)
+        if m.n_levels:
+            log_i, mean, var, btvb = self.levels(lam_u)
+            grad = grad - self.B.T @ (mean - self.node_mean)
+            S = S - btvb
+            log_levels = float(log_i.sum())
+        try:
+            chol = cho_factor(S, lower=True)
+        except np.linalg.LinAlgError:
+            raise SkipmodelError(
+                "--method laplace: the posterior curvature is not positive definite at "
+                f"{_shown(theta)}; the model is not identified by these data"
+            ) from None
+        dc = cho_solve(chol, grad)
+        logdet_s = 2 * float(np.log(np.diag(chol[0])).sum())
+        log_marginal = (
+            self.ll0
+            + log_levels
+            - 0.5 * float(lam @ self.c0**2)
+            + 0.5 * (float(np.log(lam).sum()) - logdet_s)
+            + 0.5 * float(grad @ dc)
+        )
+        shift = -(self.B * var[:, None]) if m.n_levels else np.zeros((0, m.q))
+        if m.n_levels:
+            mean = mean + shift @ dc
+        return Solution(log_marginal, dc, chol, mean, var, shift)
+
+
+def _shown(theta: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:.3g}" for k, v in theta.items())
+
+
+__all__ = ["N_NODES", "Expansion", "Solution", "hermite_nodes", "normalised_weights"]

@@ -1,0 +1,205 @@
+"""``--method laplace`` as a path of the one fit entry: data in, a run's ``FitResult`` out.
+
+The data are plays (a data frame or Arrow table, held in memory as work-coordinate rows) or a
+:class:`~skipmodel.model.data.StoreSample`, streamed from the store every pass: encoders are
+fitted in one pass first (exact level counts, as the minibatch path does), and the encoded
+batches are kept in memory while they fit :data:`CACHE_BYTES`, else read again each pass.
+
+The run's posterior tree holds ``posterior`` (chain 1 x ``draws``: the hyperparameters, the
+intercept and every recorded table under the NUTS run's names) and ``levels`` (the eliminated
+pool's per-level mean and sd, ``<label>_effect_mean`` / ``_sd`` over ``<label>``), from which
+prediction draws the levels it needs (:class:`skipmodel.model.levels.GaussianLevels`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import xarray as xr
+
+from skipmodel.errors import SkipmodelError
+from skipmodel.model.data import StoreSample, sample_manifest
+from skipmodel.model.design import Design, build_design
+from skipmodel.model.levels import LEVELS_GROUP
+from skipmodel.model.options import FitOptions
+from skipmodel.model.spec import ModelSpec
+from skipmodel.scale.laplace.fit import LaplaceFit, LaplaceOptions, batches_of, fit_passes
+from skipmodel.scale.laplace.structure import LatentModel, RowBatch, build_latent_model, encode_rows
+
+#: Encoded store batches are kept in memory up to this many bytes, else re-read every pass.
+CACHE_BYTES = 2 * 2**30
+#: What the run records as its approximation.
+APPROXIMATION = (
+    "nested Laplace: levels of the largest pool integrated by adaptive Gauss-Hermite quadrature "
+    "(9 nodes), the dense effects by a Laplace approximation (Newton passes); hyperparameters "
+    "maximised on the marginal, their uncertainty propagated to first order; per-level summary "
+    "as mean and sd"
+)
+DEFAULT_DRAWS = 1000
+
+
+class StoreRows:
+    """A store sample as encoded batches, cached in memory while they fit."""
+
+    def __init__(self, data: StoreSample, spec: ModelSpec) -> None:
+        from skipmodel.load.loaders import iter_batches
+        from skipmodel.scale.minibatch import fit_encoders
+
+        self._iter = iter_batches
+        self.spec = spec
+        self.sample = data.rows_sample(spec)
+        self.store = data.store
+        self.encoders, self.n_rows = fit_encoders(data.store, spec, self.sample)
+        self.model: LatentModel | None = None
+        self.design: Design | None = None
+        self._cache: list[RowBatch] | None = []
+        self._complete = False
+
+    def _designs(self) -> Iterator[Design]:
+        for batch in self._iter(self.store, self.sample):
+            if batch.num_rows:
+                yield build_design(self.spec, batch, encoders=self.encoders)
+
+    def first_design(self) -> Design:
+        for design in self._designs():
+            return design
+        raise SkipmodelError(f"the sample of {self.store} is empty; raise the fraction")
+
+    def __call__(self) -> Iterator[RowBatch]:
+        assert self.model is not None
+        if self._complete and self._cache is not None:
+            yield from self._cache
+            return
+        size = 0
+        for design in self._designs():
+            rows = encode_rows(self.model, design)
+            if self._cache is not None:
+                size += rows.nbytes
+                if size <= CACHE_BYTES:
+                    self._cache.append(rows)
+                else:
+                    self._cache = None
+            yield rows
+        self._complete = self._cache is not None
+
+
+def fit_laplace_path(
+    spec: ModelSpec, data: Any, options: FitOptions, manifest: dict[str, Any]
+) -> Any:
+    """Fit ``spec`` by nested Laplace; the model layer's ``FitResult``."""
+    from skipmodel.model.fitting import FitResult
+
+    start = time.perf_counter()
+    if isinstance(data, StoreSample):
+        rows = StoreRows(data, spec)
+        design = rows.first_design()
+        model = build_latent_model(design)
+        rows.model = model
+        source: Any = rows
+        encoders, n_rows = rows.encoders, rows.n_rows
+        manifest = {**manifest, **sample_manifest(data.store, rows.sample)}
+        outcome_rate = float("nan")
+    else:
+        frame = data.to_pandas() if isinstance(data, pa.Table) else data
+        design = build_design(spec, frame)
+        model = build_latent_model(design)
+        batch = encode_rows(model, design)
+        encoders, n_rows = design.encoders, batch.n_rows
+        outcome_rate = float(batch.y.mean())
+
+        def source() -> Iterator[RowBatch]:
+            return batches_of(batch)
+
+    engine = LaplaceOptions(draws=options.draws or DEFAULT_DRAWS, seed=options.seed)
+    result = fit_passes(model, source, engine, n_rows=n_rows)
+    tree = posterior_tree(result, design, engine)
+    seconds = time.perf_counter() - start
+    diagnostics = laplace_diagnostics(result, seconds)
+    info = {
+        **manifest,
+        "n_rows": int(result.n_rows),
+        "outcome": spec.outcome,
+        "outcome_rate": outcome_rate,
+        "likelihood": "bernoulli",
+        "approximation": APPROXIMATION,
+        "coords_sizes": {k: len(v) for k, v in design.coords.items()},
+    }
+    if not np.isfinite(outcome_rate):
+        info.pop("outcome_rate")
+    resolved = FitOptions(
+        inference=options.inference, method="laplace", seed=options.seed, draws=engine.draws
+    )
+    return FitResult(spec, encoders, tree, diagnostics, resolved, info)
+
+
+def posterior_tree(fit: LaplaceFit, design: Design, options: LaplaceOptions) -> xr.DataTree:
+    """The run's DataTree: ``posterior`` draws under the NUTS names, ``levels`` summary."""
+    model = fit.model
+    phi, c = fit.draws(options.draws, options.seed)
+    coords = design.coords
+    data: dict[str, Any] = {}
+    used: dict[str, Any] = {}
+    for h, j in zip(model.hypers, range(phi.shape[1]), strict=True):
+        data[h.name] = (("chain", "draw"), np.exp(phi[:, j])[None, :])
+    for name, view in model.views.items():
+        if view.dims is None or view.block not in model.blocks:
+            continue
+        values = model.table(c, name)
+        if view.dims == ():
+            values = values[:, 0]
+        for dim, size in zip(view.dims, values.shape[1:], strict=True):
+            used[dim] = (
+                list(coords[dim])
+                if dim in coords and len(coords[dim]) == size
+                else (list(range(size)))
+            )
+        data[name] = (("chain", "draw", *view.dims), values[None, ...])
+    posterior = xr.Dataset(data, coords={"chain": [0], "draw": np.arange(options.draws), **used})
+    children = {"posterior": xr.DataTree(posterior)}
+    if model.levels is not None and model.levels_label is not None:
+        label = model.levels_label
+        names = coords.get(label)
+        levels = xr.Dataset(
+            {
+                f"{label}_effect_mean": ((label,), fit.level_mean),
+                f"{label}_effect_sd": ((label,), fit.level_sd),
+            },
+            coords={label: [str(v) for v in names]} if names is not None else None,
+            attrs={"variable": f"{label}_effect", "approximation": "gaussian"},
+        )
+        children[LEVELS_GROUP] = xr.DataTree(levels)
+    return xr.DataTree(children=children)
+
+
+def laplace_diagnostics(fit: LaplaceFit, seconds: float) -> dict[str, Any]:
+    """What a Laplace run records instead of MCMC diagnostics."""
+    sd = np.sqrt(np.diag(fit.theta_cov)) if fit.log_theta.size else np.zeros(0)
+    return {
+        "method": "laplace",
+        "seconds": seconds,
+        "passes": len(fit.passes),
+        "converged": bool(fit.converged),
+        "pass_seconds": [p.seconds for p in fit.passes],
+        "max_step_sd": [None if np.isnan(p.max_step_sd) else p.max_step_sd for p in fit.passes],
+        "halved_steps": int(sum(p.halved for p in fit.passes)),
+        "hessian_condition": fit.condition,
+        "n_levels": int(fit.model.n_levels),
+        "n_dense": int(fit.model.q),
+        "hyper_mode": {
+            h.name: float(np.exp(v)) for h, v in zip(fit.model.hypers, fit.log_theta, strict=True)
+        },
+        "hyper_log_sd": {h.name: float(s) for h, s in zip(fit.model.hypers, sd, strict=True)},
+    }
+
+
+__all__ = [
+    "APPROXIMATION",
+    "StoreRows",
+    "fit_laplace_path",
+    "laplace_diagnostics",
+    "posterior_tree",
+]
