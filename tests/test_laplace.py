@@ -118,7 +118,7 @@ def test_each_levels_integral_mean_and_variance_match_brute_force(plays: pd.Data
         nodes = mean0[:, None] + scale0[:, None] * z
         sums = run_pass(model, lambda: [batch], c, nodes, None)
         ex = Expansion(model, sums, c, mean0, scale0)
-        log_i, mean, var, _ = ex.levels(lam_u)
+        log_i, mean, var, *_ = ex.levels(lam_u)
         mean0, scale0 = mean, np.sqrt(var)
     eta_c = _eta(design, model, c)
     grid = np.linspace(-6, 6, 24001)
@@ -214,6 +214,29 @@ def test_cli_fits_a_store_by_laplace_and_predicts_it(tmp_path: Path) -> None:
     out = tmp_path / "p.parquet"
     assert main(["predict", str(run), "--store", str(store), "--out", str(out)]) == 0
     assert pd.read_parquet(out)["p_skip"].between(0, 1).all()
+
+
+def test_a_store_too_large_for_the_memory_budget_is_cached_on_disk_with_the_same_fit(
+    tmp_path: Path,
+) -> None:
+    from skipmodel.model.data import StoreSample
+    from skipmodel.scale.laplace.path import StoreRows
+
+    sim = simulate(tmp_path / "sim", sessions=200, seed=6, tracks=300, days=7)
+    store = tmp_path / "store"
+    ingest([sim.training_set, sim.track_features], store, n_buckets=4, progress=False)
+    fits, folders = [], []
+    for budget in (2**30, 1):
+        rows = StoreRows(StoreSample(store), TRACKS, memory_bytes=budget)
+        rows.model = build_latent_model(rows.first_design())
+        result = fit_passes(rows.model, rows, LaplaceOptions(draws=10, jobs=2), progress=False)
+        assert rows.on_disk == (budget == 1) and result.n_rows == rows.n_rows
+        folders.append(rows._folder)
+        rows.close()
+        fits.append(result)
+    assert folders[1] is not None and not folders[1].exists()  # removed by close()
+    np.testing.assert_allclose(fits[0].mode, fits[1].mode, rtol=1e-10)
+    np.testing.assert_allclose(fits[0].level_mean, fits[1].level_mean, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.slow

@@ -6,7 +6,9 @@ Layers (plain data between them):
 - :mod:`~skipmodel.report.metrics` — log loss, Brier, AUC, accuracy, ECE, reliability curve,
   WSDM Cup 2019 mean average accuracy and first-prediction accuracy (NumPy only);
 - :mod:`~skipmodel.report.baselines` — overall rate, per-track rate (shrunk), repeat last skip;
-- :mod:`~skipmodel.report.diagnostics` — the trust banner's rules and the summary table;
+- :mod:`~skipmodel.report.diagnostics` — the trust banner's rules (MCMC, or a nested-Laplace
+  fit's mode) and the summary table; :mod:`~skipmodel.report.laplace` — how a nested-Laplace
+  fit reached its mode (passes, hyperparameters);
 - :mod:`~skipmodel.report.effects`, :mod:`~skipmodel.report.checks` — posterior effects on the
   probability scale, posterior predictive checks, memory-in-chains surfaces;
 - :mod:`~skipmodel.report.compare` — PSIS-LOO (subsampled for large data) and comparison;

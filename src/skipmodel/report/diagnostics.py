@@ -12,14 +12,22 @@ and names each offender. Per-observation deterministics (variables sharing a dim
 the observed data) are left out: they are functions of the parameters, not parameters.
 Parameters that are constant across all draws (e.g. a pinned reference level) have no R-hat or
 ESS and are not counted as failures.
+
+A nested-Laplace fit (``--method laplace``) draws independently from a Gaussian approximation:
+R-hat, ESS, divergences and E-BFMI say nothing about it. Its banner checks what can go wrong
+there instead, from the run's recorded diagnostics: the mode converged (every step below the
+tolerance within the pass limit), the dense part's posterior precision is well conditioned
+(condition number below 1e8), and whether the posterior was compared with NUTS (it never is by
+``skipmodel fit``: "n/a", a reminder). Its summary table has no MCMC columns.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -30,6 +38,7 @@ __all__ = [
     "Diagnostics",
     "CI_PROB",
     "diagnose_run",
+    "laplace_checks",
     "parameter_names",
     "summary_table",
 ]
@@ -38,6 +47,9 @@ CI_PROB = 0.94
 RHAT_MAX = 1.01
 ESS_MIN = 400.0
 BFMI_MIN = 0.3
+#: A nested-Laplace fit's dense posterior precision (correlation-scaled) must be better
+#: conditioned than this: above, its Cholesky factor and draws lose most of their digits.
+CONDITION_MAX = 1e8
 MAX_NAMED = 12  # offenders listed by name in the banner; the rest are counted
 
 Status = Literal["pass", "fail", "n/a"]
@@ -93,6 +105,8 @@ class Diagnostics:
     n_chains: int
     n_draws: int
     method: str = "nuts"
+    fit: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    approximation: str = ""
 
     @property
     def ok(self) -> bool:
@@ -100,6 +114,8 @@ class Diagnostics:
 
     @property
     def headline(self) -> str:
+        if self.method == "laplace":
+            return self._laplace_headline()
         if self.method != "nuts":
             return (
                 f"Approximate fit ({self.method}, {self.n_chains * self.n_draws} draws): MCMC "
@@ -118,9 +134,29 @@ class Diagnostics:
             "inspection only."
         )
 
+    def _laplace_headline(self) -> str:
+        """A nested-Laplace fit: judged by its mode, described by its approximation."""
+        passes = self.fit.get("passes", "?")
+        size = f"{self.n_draws} draws of the global effects"
+        if not self.ok:
+            failed = ", ".join(c.name for c in self.checks if not c.passed)
+            return (
+                f"Do not trust this fit yet: {failed} failed (nested Laplace approximation, "
+                f"{passes} passes, {size}). Results below are shown for inspection only."
+            )
+        text = (
+            f"Diagnostics passed for a nested Laplace approximation ({size}): the mode converged "
+            f"in {passes} passes and its Hessian is well conditioned. It is not MCMC: R-hat, "
+            "ESS, divergences and E-BFMI do not apply."
+        )
+        if self.approximation:
+            text += f" Approximation — {self.approximation}."
+        return text
+
     def as_dict(self) -> dict[str, object]:
         return {
             "ok": self.ok,
+            "method": self.method,
             "n_chains": self.n_chains,
             "n_draws": self.n_draws,
             "checks": [
@@ -161,10 +197,13 @@ def parameter_names(dt: xr.DataTree, var_names: Sequence[str] | None = None) -> 
     ]
 
 
-def summary_table(dt: xr.DataTree, var_names: Sequence[str] | None = None) -> pd.DataFrame:
+def summary_table(
+    dt: xr.DataTree, var_names: Sequence[str] | None = None, *, mcmc: bool = True
+) -> pd.DataFrame:
     """mean, sd, 94 % equal-tailed interval, MCSE, bulk/tail ESS and R-hat per parameter element.
 
-    Thin wrapper over :func:`arviz_stats.summary` with raw (unrounded) numbers.
+    Thin wrapper over :func:`arviz_stats.summary` with raw (unrounded) numbers. ``mcmc=False``
+    (independent draws from an approximation): mean, sd and interval only.
     """
     import arviz_stats as azs
 
@@ -174,7 +213,14 @@ def summary_table(dt: xr.DataTree, var_names: Sequence[str] | None = None) -> pd
     with warnings.catch_warnings():
         # constant parameters (sd 0) make R-hat/ESS 0/0; they are reported as NaN, on purpose
         warnings.simplefilter("ignore", RuntimeWarning)
-        table = azs.summary(dt, var_names=names, ci_prob=CI_PROB, ci_kind="eti", round_to="none")
+        table = azs.summary(
+            dt,
+            var_names=names,
+            kind="all" if mcmc else "stats",
+            ci_prob=CI_PROB,
+            ci_kind="eti",
+            round_to="none",
+        )
     return pd.DataFrame(table)
 
 
@@ -229,6 +275,66 @@ def _bfmi_check(dt: xr.DataTree, bfmi_min: float) -> Check:
     )
 
 
+def _recorded(fit: Mapping[str, Any], key: str) -> float | None:
+    """A number the fit recorded; None when absent or unreadable (JSON null loads as NaN)."""
+    try:
+        value = float(fit[key])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return None if math.isnan(value) else value
+
+
+def _last_step(fit: Mapping[str, Any]) -> float | None:
+    """The last full pass's largest step in posterior sds (a halved pass records none)."""
+    steps = fit.get("max_step_sd")
+    if not isinstance(steps, list | tuple):
+        return None
+    values = [float(v) for v in steps if isinstance(v, int | float) and not math.isnan(v)]
+    return values[-1] if values else None
+
+
+def _mode_check(fit: Mapping[str, Any]) -> Check:
+    """The Newton passes reached the mode: the fit says ``converged`` (JSON ``true``)."""
+    rule = "every step below the tolerance"
+    if "converged" not in fit:
+        return Check("Mode converged", rule, "fail", note="the run records no convergence")
+    converged = fit["converged"] is True
+    note = f"{fit.get('passes', '?')} passes"
+    step = _last_step(fit)
+    if step is not None:
+        note += f", last max step {step:.2g} posterior sd"
+    halved = _recorded(fit, "halved_steps")
+    if halved:
+        note += f", {int(halved)} halved step(s)"
+    if not converged:
+        note += "; not converged within the pass limit"
+    return Check("Mode converged", rule, "pass" if converged else "fail", note=note)
+
+
+def _condition_check(fit: Mapping[str, Any], condition_max: float) -> Check:
+    """The dense part's correlation-scaled posterior precision is numerically invertible."""
+    rule = f"< {condition_max:.0e}"
+    condition = _recorded(fit, "hessian_condition")
+    if condition is None:
+        return Check("Hessian condition", rule, "n/a", note="not recorded by the fit")
+    note = f"condition number {condition:.3g} of the dense effects' scaled posterior precision"
+    status: Status = "pass" if condition < condition_max else "fail"
+    return Check("Hessian condition", rule, status, note=note)
+
+
+def laplace_checks(
+    fit: Mapping[str, Any], *, condition_max: float = CONDITION_MAX
+) -> tuple[Check, ...]:
+    """The checks of a nested-Laplace fit, from its ``diagnostics.json``."""
+    nuts = Check(
+        "NUTS check",
+        "posterior matches NUTS",
+        "n/a",
+        note="no NUTS comparison was run for this fit",
+    )
+    return (_mode_check(fit), _condition_check(fit, condition_max), nuts)
+
+
 def diagnose_run(
     dt: xr.DataTree,
     *,
@@ -237,8 +343,14 @@ def diagnose_run(
     ess_min: float = ESS_MIN,
     bfmi_min: float = BFMI_MIN,
     method: str = "nuts",
+    fit: Mapping[str, Any] | None = None,
+    approximation: str = "",
 ) -> Diagnostics:
     """Apply the trust rules to a posterior DataTree (groups ``posterior``, ``sample_stats``).
+
+    ``method="laplace"`` applies a nested-Laplace fit's checks to ``fit`` (its recorded
+    diagnostics) instead; ``approximation`` (one sentence) goes into its headline. Any other
+    method but ``nuts`` is an approximation without checks, never trusted.
 
     Examples
     --------
@@ -252,15 +364,23 @@ def diagnose_run(
     if "posterior" not in dt.children:
         raise KeyError("the DataTree has no posterior group")
     posterior = dt["posterior"].dataset
+    n_chains = int(posterior.sizes.get("chain", 1))
+    n_draws = int(posterior.sizes.get("draw", 0))
+    if method == "laplace":
+        return Diagnostics(
+            checks=laplace_checks(fit or {}),
+            summary=summary_table(dt, var_names, mcmc=False),
+            n_chains=n_chains,
+            n_draws=n_draws,
+            method=method,
+            fit=dict(fit or {}),
+            approximation=approximation,
+        )
     table = summary_table(dt, var_names)
     if method != "nuts":
         approx = Check("Sampler", "NUTS", "fail", note=f"{method} is an approximation, not MCMC")
         return Diagnostics(
-            checks=(approx,),
-            summary=table,
-            n_chains=int(posterior.sizes.get("chain", 1)),
-            n_draws=int(posterior.sizes.get("draw", 0)),
-            method=method,
+            checks=(approx,), summary=table, n_chains=n_chains, n_draws=n_draws, method=method
         )
     checks = (
         _rhat_check(table, rhat_max),
@@ -269,9 +389,4 @@ def diagnose_run(
         _divergence_check(dt),
         _bfmi_check(dt, bfmi_min),
     )
-    return Diagnostics(
-        checks=checks,
-        summary=table,
-        n_chains=int(posterior.sizes.get("chain", 1)),
-        n_draws=int(posterior.sizes.get("draw", 0)),
-    )
+    return Diagnostics(checks=checks, summary=table, n_chains=n_chains, n_draws=n_draws)

@@ -4,7 +4,9 @@ The model's variables are named for what they are (see :mod:`skipmodel.model.ter
 ``intercept``; ``<name>_effect`` over one named dimension (``weekday``, ``hour``, ``position``,
 ``day_of_month``, ``prev_skip_2``, ``context_type``, ``<column>_grid`` for smooths, a pooled
 column's levels); pooled scales ``<name>_sigma`` and smooth amplitudes ``<name>_amplitude``;
-the track effect as ``track_sigma * track_z`` when there are too many tracks to store it.
+the track effect as ``track_sigma * track_z`` when there are too many tracks to store it, or,
+in a nested-Laplace run, as a per-level mean and sd in the run's ``levels`` group (drawn here
+only for the tracks shown).
 
 Which variables are effects, and how each is drawn, the run says: at fit time every term records,
 per posterior variable, its kind and a drawing (``categorical``, ``curve``, ``cyclic``; see
@@ -252,6 +254,72 @@ def _level_table(dt: xr.DataTree, label: str, max_draws: int) -> xr.DataArray | 
     return None
 
 
+def _level_summary(dt: xr.DataTree, label: str) -> xr.Dataset | None:
+    """A nested-Laplace run's per-level ``<label>_effect_mean`` / ``_sd`` over ``label``."""
+    from skipmodel.model.levels import LEVELS_GROUP
+
+    if LEVELS_GROUP not in dt.children:
+        return None
+    ds = dt[LEVELS_GROUP].to_dataset()
+    name = f"{label}_effect"
+    if ds.attrs.get("variable") != name or f"{name}_mean" not in ds or f"{name}_sd" not in ds:
+        return None
+    return ds
+
+
+def _extremes(score: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the ``n`` highest and ``n`` lowest scores (at most half each), best first."""
+    k = min(n, score.size // 2) if score.size >= 2 else score.size
+    order = np.argsort(score, kind="stable")
+    return order[::-1][:k], order[:k]
+
+
+def _gaussian_extremes(
+    dt: xr.DataTree,
+    summary: xr.Dataset,
+    label: str,
+    n: int,
+    *,
+    exclude: Sequence[str],
+    max_draws: int,
+    seed: int,
+) -> tuple[Effect, Effect]:
+    """Extremes from per-level Gaussian summaries, drawing only the chosen levels.
+
+    The posterior mean of P(skip) = logistic(intercept + effect) is ranked without draws: for a
+    Gaussian logit with mean m and variance v it is about logistic(m / sqrt(1 + pi v / 8)) (the
+    probit approximation), m and v from the intercept's draws and the level's mean and sd; unlike
+    ranking by m alone, an uncertain level is pulled towards 1/2 as its draws will be. The
+    chosen levels are then drawn as prediction draws them
+    (:class:`~skipmodel.model.levels.GaussianLevels`, same seed and level codes), so a report
+    of millions of tracks never holds more than ``2 n`` columns of draws.
+    """
+    from skipmodel.model.levels import GaussianLevels
+
+    name = f"{label}_effect"
+    mean = np.asarray(summary[f"{name}_mean"].values, dtype=float)
+    sd = np.asarray(summary[f"{name}_sd"].values, dtype=float)
+    labels = np.asarray(summary[label].values).astype(str)  # vectorised: millions of levels
+    base = posterior_draws(dt, "intercept", max_draws=max_draws).values
+    score = (base.mean() + mean) / np.sqrt(1.0 + np.pi * (base.var() + sd**2) / 8.0)
+    codes = np.flatnonzero(~np.isin(labels, list(exclude)))
+    most, least = (codes[i] for i in _extremes(score[codes], n))
+    table = GaussianLevels(mean, sd, base.size, seed=seed)
+
+    def effect(title: str, chosen: np.ndarray, *, descending: bool) -> Effect:
+        prob = logistic(base[:, None] + table[:, chosen])
+        # shown in the order of the drawn means, as the sampled path shows them
+        order = np.argsort(prob.mean(axis=0), kind="stable")
+        order = order[::-1] if descending else order
+        names = tuple(str(v) for v in labels[chosen][order])
+        return Effect(title, label, "categorical", names, prob[:, order])
+
+    return (
+        effect(f"most skipped {label}s", most, descending=True),
+        effect(f"least skipped {label}s", least, descending=False),
+    )
+
+
 def track_extremes(
     dt: xr.DataTree,
     *,
@@ -259,23 +327,31 @@ def track_extremes(
     n: int = 12,
     exclude: Sequence[str] = ("__other__",),
     max_draws: int = MAX_DRAWS,
+    seed: int = 0,
 ) -> tuple[Effect, Effect] | None:
-    """The ``n`` most and least skipped levels of a pooled term (by posterior mean), on P(skip)."""
+    """The ``n`` most and least skipped levels of a pooled term (by posterior mean), on P(skip).
+
+    The levels come from the posterior draws (:func:`_level_table`) or, for a nested-Laplace
+    run, from its per-level Gaussian summary (the ``levels`` group), drawn with ``seed``.
+    """
     posterior = dt["posterior"]
     if "intercept" not in posterior.data_vars:
         return None
     table = _level_table(dt, label, max_draws)
     if table is None:
-        return None
+        summary = _level_summary(dt, label)
+        if summary is None:
+            return None
+        return _gaussian_extremes(
+            dt, summary, label, n, exclude=exclude, max_draws=max_draws, seed=seed
+        )
     dim = next(str(d) for d in table.dims if d != "sample")
     keep = [str(v) not in exclude for v in table[dim].values]
     table = table.isel({dim: np.flatnonzero(keep)})
     base = posterior_draws(dt, "intercept", max_draws=max_draws).values
     prob = logistic(base[:, None] + table.values)
-    order = np.argsort(prob.mean(axis=0))
     labels = np.asarray([str(v) for v in table[dim].values])
-    k = min(n, len(order) // 2) if len(order) >= 2 else len(order)
-    most, least = order[::-1][:k], order[:k]
+    most, least = _extremes(prob.mean(axis=0), n)
     return (
         Effect(f"most skipped {label}s", dim, "categorical", tuple(labels[most]), prob[:, most]),
         Effect(f"least skipped {label}s", dim, "categorical", tuple(labels[least]), prob[:, least]),

@@ -8,8 +8,9 @@ tests build it by hand.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,8 +50,14 @@ class RunInputs:
     facts : tuple of (label, text)
         Extra lines for the run overview (sampler, draws, fraction, seed...).
     method : str
-        ``nuts`` for MCMC; ``advi`` / ``pathfinder`` mark an approximate posterior, for which
-        the report states that convergence checks do not apply.
+        ``nuts`` for MCMC; ``laplace`` for nested Laplace, checked by the convergence of its mode
+        (from ``fit_diagnostics``); ``advi`` / ``pathfinder`` mark an approximate posterior, for
+        which the report states that convergence checks do not apply.
+    fit_diagnostics : mapping
+        The run's ``diagnostics.json`` as recorded by the fit (a Laplace run's passes, steps,
+        Hessian condition and hyperparameter mode); empty when unknown.
+    approximation : str
+        One sentence on the approximation an approximate fit made (the run's data manifest).
     """
 
     name: str
@@ -63,3 +70,5 @@ class RunInputs:
     description: str = ""
     facts: tuple[tuple[str, str], ...] = ()
     method: str = "nuts"
+    fit_diagnostics: Mapping[str, Any] = field(default_factory=dict)
+    approximation: str = ""

@@ -81,7 +81,12 @@ def report(
     with Progress("report", unit="steps", total=steps, enabled=progress, interval=0.0) as bar:
         for run in runs:
             bar.advance(0, note=f"{run.name}: diagnostics")
-            diag = diagnose_run(run.posterior, method=run.method)
+            diag = diagnose_run(
+                run.posterior,
+                method=run.method,
+                fit=run.fit_diagnostics,
+                approximation=run.approximation,
+            )
             failed = tuple(c.describe(grouped=True) for c in diag.checks if not c.passed)
             banners.append(Banner(diag.ok, f"{run.name}: {diag.headline}", failed))
             fitted_on = (
@@ -111,6 +116,8 @@ def report(
                 "diagnostics": diag.as_dict(),
                 "ppc": ppc_summary,
             }
+            if run.method == "laplace":  # how the mode was reached, as the fit recorded it
+                run_metrics[run.name]["fit"] = dict(run.fit_diagnostics)
         bar.advance(0, note="held-out evaluation")
         heldout, heldout_metrics = heldout_section(runs, out)
         if heldout is not None:

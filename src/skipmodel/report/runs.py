@@ -4,7 +4,8 @@ The run's data manifest says which store and which session sample it was fitted 
 sample's train split gives the rows for predictive checks and baselines, its test split the
 held-out sessions (``split="train"`` evaluates in-sample instead). Predictions use
 :mod:`skipmodel.model.prediction` on designs encoded with the run's fitted encoders, from at most
-``max_draws`` posterior draws.
+``max_draws`` posterior draws (:func:`~skipmodel.model.prediction.run_draws`: a nested-Laplace
+run's per-level summaries are drawn on demand, for the levels the rows use).
 """
 
 from __future__ import annotations
@@ -44,17 +45,34 @@ def cap_sessions(frame: pd.DataFrame, max_sessions: int | None, *, seed: int = 0
     return frame[frame["session_id"].astype(str).isin(keep)].reset_index(drop=True)
 
 
+def _sampling(fitted: object) -> str:
+    """How the posterior was obtained, in one line."""
+    opts, diag = fitted.options, fitted.diagnostics  # type: ignore[attr-defined]
+    if opts.method == "nuts":
+        return (
+            f"NUTS via {opts.sampler}: {opts.chains} chains x {opts.draws} draws after "
+            f"{opts.tune} tuning steps, target_accept {opts.target_accept}, seed {opts.seed}"
+        )
+    if opts.method == "laplace":
+        state = "converged" if diag.get("converged") is True else "NOT converged"
+        levels = diag.get("n_levels")
+        kept = (
+            f", {levels:,} levels of the largest pool as mean and sd"
+            if isinstance(levels, int) and levels
+            else ""
+        )
+        return (
+            f"nested Laplace approximation: {diag.get('passes', '?')} passes ({state}), "
+            f"{opts.draws} draws of the global effects{kept}, seed {opts.seed}"
+        )
+    return f"{opts.method} approximation, {(opts.chains or 1) * opts.draws} draws, seed {opts.seed}"
+
+
 def _facts(fitted: object, store: Path, split: str) -> tuple[tuple[str, str], ...]:
-    spec, opts, manifest = fitted.spec, fitted.options, fitted.manifest  # type: ignore[attr-defined]
+    spec, manifest = fitted.spec, fitted.manifest  # type: ignore[attr-defined]
     sample = manifest.get("sample", {})
-    sampling = (
-        f"NUTS via {opts.sampler}: {opts.chains} chains x {opts.draws} draws after {opts.tune} "
-        f"tuning steps, target_accept {opts.target_accept}, seed {opts.seed}"
-        if opts.method == "nuts"
-        else f"{opts.method} approximation, {(opts.chains or 1) * opts.draws} draws, seed {opts.seed}"
-    )
     facts = [
-        ("sampling", sampling),
+        ("sampling", _sampling(fitted)),
         (
             "data",
             f"store {store}, session fraction {sample.get('fraction')}, sample seed "
@@ -108,8 +126,8 @@ def load_run_inputs(
     from skipmodel.model.prediction import (
         binned_like_the_fit,
         linear_predictor_draws,
-        posterior_draws,
         predict_sequential,
+        run_draws,
     )
     from skipmodel.report.effects import with_effect_plots
 
@@ -136,9 +154,8 @@ def load_run_inputs(
     train = load_plays(chosen, samples["train"])
     evaluation = train if split == "train" else load_plays(chosen, samples["test"])
     evaluation = cap_sessions(evaluation, max_eval_sessions, seed=seed)
-    draws = posterior_draws(
-        fitted.posterior["posterior"].to_dataset(), max_draws=max_draws, seed=seed
-    )
+    # a nested-Laplace run's largest pool (levels group) is drawn on demand, per chunk of rows
+    draws = run_draws(fitted, max_draws=max_draws, seed=seed)
 
     def design_for(frame: pd.DataFrame):  # noqa: ANN202 - a Design
         # An aggregated run is a model of binned columns: bin new plays as its rows were.
@@ -168,4 +185,6 @@ def load_run_inputs(
         description=f"{spec.name}: {spec.description}" if spec.description else spec.name,
         facts=_facts(fitted, chosen, split),
         method=fitted.options.method or "nuts",  # resolved: always set in a run
+        fit_diagnostics=dict(fitted.diagnostics),
+        approximation=str(fitted.manifest.get("approximation") or ""),
     )

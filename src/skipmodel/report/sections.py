@@ -27,6 +27,7 @@ from skipmodel.report.effects import (
 )
 from skipmodel.report.html import Banner, Block, Figure, Paragraph, Section, Table
 from skipmodel.report.inputs import RunInputs
+from skipmodel.report.laplace import mode_section
 from skipmodel.store.layout import atomic_write_text
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -132,19 +133,64 @@ def _summary_rows(table: pd.DataFrame, run: RunInputs, limit: int) -> pd.DataFra
     twin = var.str.endswith("_z") & var.str.removesuffix("_z").map(lambda v: f"{v}_effect" in names)
     keep = (var.map(sizes) <= SUMMARY_MAX_ELEMENTS) & ~twin
     shown = table.loc[np.asarray(keep)].copy()
-    flags = pd.Series("", index=shown.index)
-    flags[shown["r_hat"] > 1.01] += "R-hat "
-    flags[(shown["ess_bulk"] < 400) | (shown["ess_tail"] < 400)] += "ESS"
-    shown["check"] = flags.str.strip()
+    if {"r_hat", "ess_bulk", "ess_tail"} <= set(shown.columns):  # MCMC columns: flag failures
+        flags = pd.Series("", index=shown.index)
+        flags[shown["r_hat"] > 1.01] += "R-hat "
+        flags[(shown["ess_bulk"] < 400) | (shown["ess_tail"] < 400)] += "ESS"
+        shown["check"] = flags.str.strip()
     return shown.round(4).head(limit)
 
 
 # --- per-run sections ------------------------------------------------------------------------
 
 
+def _summary_caption(diag: Diagnostics, run: RunInputs, rows: int, csv: Path) -> str:
+    """What the summary table holds: MCMC columns for a sampler, plain moments otherwise."""
+    if diag.method == "laplace":
+        levels = run.fit_diagnostics.get("n_levels")
+        kept = (
+            f" The {levels:,} levels of the largest pool (tracks) are kept as a per-level mean "
+            "and sd (the run's levels group), not in this table."
+            if isinstance(levels, int) and levels
+            else ""
+        )
+        return (
+            f"Posterior summary ({diag.n_draws} independent draws from the nested Laplace "
+            "approximation): mean, sd and 94 % equal-tailed interval of the parameters with at "
+            f"most {SUMMARY_MAX_ELEMENTS} elements; no ESS or R-hat, which measure MCMC mixing. "
+            f"Full table of {rows:,} rows: {csv.name} beside this page.{kept}"
+        )
+    size = f"{diag.n_chains} chains x {diag.n_draws} draws"
+    return (
+        f"Posterior summary ({size}): mean, sd, 94 % equal-tailed interval, MCSE, bulk and "
+        "tail ESS, rank-normalised R-hat of the parameters with at most "
+        f"{SUMMARY_MAX_ELEMENTS} elements ('check' names a failed rule). Full table of "
+        f"{rows:,} rows, every track included: {csv.name} beside this page."
+    )
+
+
+def _trace_caption(diag: Diagnostics, run: RunInputs) -> str:
+    """Chains to compare (MCMC), or a single chain of an approximation's draws."""
+    size = f"{diag.n_chains} chains x {diag.n_draws} draws"
+    if diag.n_chains >= 2:
+        return (
+            f"Per-chain marginal densities (left) and traces (right) of the top-level "
+            f"parameters of {run.name} ({size}); chains should overlap and look like white noise."
+        )
+    return (
+        f"Marginal densities (left) and draws in order (right) of the top-level parameters of "
+        f"{run.name} (one chain of {diag.n_draws} draws from the {diag.method} approximation): "
+        "with no second chain to compare, they show the shape of the posterior, not its "
+        "convergence."
+    )
+
+
 def diagnostics_section(
     run: RunInputs, diag: Diagnostics, out: Path, opts: ReportOptions
 ) -> Section:
+    """The banner, the summary table (full CSV beside the page) and the convergence figures:
+    traces, rank plots and energy for MCMC; the passes and the hyperparameters for a
+    nested-Laplace fit, whose independent draws leave traces and rank plots nothing to say."""
     figs = out / "figures"
     tag = f"{run.name}"
     size = f"{diag.n_chains} chains x {diag.n_draws} draws"
@@ -154,31 +200,16 @@ def diagnostics_section(
     shown = _summary_rows(table, run, opts.summary_rows)
     blocks: list[Block] = [
         Banner(diag.ok, diag.headline, tuple(c.describe() for c in diag.checks)),
-        Table(
-            shown,
-            f"Posterior summary ({size}): mean, sd, 94 % equal-tailed interval, MCSE, bulk and "
-            "tail ESS, rank-normalised R-hat of the parameters with at most "
-            f"{SUMMARY_MAX_ELEMENTS} elements ('check' names a failed rule). Full table of "
-            f"{len(table):,} rows, every track included: {csv.name} beside this page.",
-        ),
+        Table(shown, _summary_caption(diag, run, len(table), csv)),
     ]
     subs: list[Section] = []
+    if diag.method == "laplace":
+        mode = mode_section(run.name, run.fit_diagnostics)
+        return Section(f"{run.name}: diagnostics", tuple(blocks), (mode,) if mode else ())
     trace_vars = _top_level(diag, run, opts.max_trace_vars)
     if trace_vars:
         path = fig.plot_trace(run.posterior, trace_vars, figs / f"{tag}_trace.png")
-        subs.append(
-            Section(
-                "Trace plots",
-                (
-                    Figure(
-                        path,
-                        f"Per-chain marginal densities (left) and traces (right) of the top-level "
-                        f"parameters of {run.name} ({size}); chains should overlap and look like "
-                        "white noise.",
-                    ),
-                ),
-            )
-        )
+        subs.append(Section("Trace plots", (Figure(path, _trace_caption(diag, run)),)))
     if trace_vars and diag.n_chains >= 2:  # rank plots compare chains: they need two
         rank_vars = _rank_vars(run, trace_vars, opts.max_rank_panels)
         path = fig.plot_rank(run.posterior, rank_vars, figs / f"{tag}_rank.png")
@@ -287,6 +318,13 @@ def effects_section(run: RunInputs, out: Path, data_note: str) -> Section | None
     extremes = track_extremes(run.posterior)
     if extremes is not None:
         path = fig.plot_categorical_effects(list(extremes), figs / f"{run.name}_tracks.png")
+        how = (
+            " Tracks are kept as a per-level mean and sd in this nested Laplace fit: they are "
+            "ranked by the probit approximation of their mean P(skip), and only the tracks "
+            "shown are drawn."
+            if run.method == "laplace"
+            else ""
+        )
         subs.append(
             Section(
                 "Most and least skipped tracks",
@@ -294,7 +332,8 @@ def effects_section(run: RunInputs, out: Path, data_note: str) -> Section | None
                     Figure(
                         path,
                         "Tracks with the highest and lowest posterior mean P(skip) (other terms "
-                        f"average), with 94 % intervals; thinly played tracks are shrunk to the mean. {where}.",
+                        "average), with 94 % intervals; thinly played tracks are shrunk to the "
+                        f"mean.{how} {where}.",
                     ),
                 ),
             )

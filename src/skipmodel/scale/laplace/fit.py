@@ -8,7 +8,8 @@ batch) and sums the log-likelihood's gradient and curvature at the current point
    expansion (:mod:`~skipmodel.scale.laplace.hyper`);
 2. the dense effects take one Newton step to the mode at those hyperparameters, the levels of
    the eliminated pool integrated out (:meth:`~skipmodel.scale.laplace.gaussian.Expansion.solve`);
-3. each level's quadrature nodes are re-centred on its posterior (mean + sd x node).
+3. each level's quadrature nodes are re-centred on its posterior: its mean, and the sd its
+   curvature gives (mean + sd x node).
 
 A step that lowers the log posterior (checked by the next pass, at the same hyperparameters) is
 halved and the pass repeated. **Convergence**: the largest step of any dense effect, and the largest move of any
@@ -26,8 +27,11 @@ on demand.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,6 +59,11 @@ class LaplaceOptions:
     tol: float = 0.01
     draws: int = 1000
     seed: int = 0
+    #: Threads summing batches (0: one per core).
+    jobs: int = 0
+
+    def threads(self) -> int:
+        return self.jobs if self.jobs > 0 else max(1, len(os.sched_getaffinity(0)))
 
 
 @dataclass
@@ -111,16 +120,39 @@ def run_pass(
     c: np.ndarray,
     nodes: np.ndarray,
     progress: Progress | None,
+    *,
+    jobs: int = 1,
 ) -> PassSums:
-    """One pass over ``source`` at ``c``, the levels at their quadrature ``nodes`` (L, n)."""
-    sums = PassSums.zeros(model.width, model.n_levels, nodes.shape[1])
+    """One pass over ``source`` at ``c``, the levels at their quadrature ``nodes`` (L, n).
+
+    With ``jobs > 1``, that many threads take batches in turn (the compiled kernel releases the
+    GIL), each summing into its own :class:`PassSums`; the partial sums are merged at the end.
+    """
     xw = model.P @ c
     weights = normalised_weights(nodes.shape[1])
-    for batch in source():
-        sums.add_batch(batch, model.format, xw, nodes, weights)
-        if progress is not None:
-            progress.advance(batch.n_rows)
-    return sums
+    batches = iter(source())
+    lock = threading.Lock()
+
+    def work() -> PassSums:
+        sums = PassSums.zeros(model.width, model.n_levels, nodes.shape[1])
+        while True:
+            with lock:
+                batch = next(batches, None)
+            if batch is None:
+                return sums
+            sums.add_batch(batch, model.format, xw, nodes, weights)
+            if progress is not None:
+                with lock:
+                    progress.advance(batch.n_rows)
+
+    if jobs <= 1:
+        return work()
+    with ThreadPoolExecutor(jobs) as pool:
+        parts = [pool.submit(work) for _ in range(jobs)]
+        total = parts[0].result()
+        for part in parts[1:]:
+            total.add(part.result())
+    return total
 
 
 def log_posterior(expansion: Expansion, theta: dict[str, float]) -> float:
@@ -163,7 +195,7 @@ def fit_passes(
         with Progress(
             f"laplace pass {number}", unit="plays", total=n_rows, enabled=progress
         ) as bar:
-            sums = run_pass(model, source, c, nodes, bar)
+            sums = run_pass(model, source, c, nodes, bar, jobs=options.threads())
         n_seen = sums.n_rows
         expansion = Expansion(model, sums, c, node_mean, node_scale)
         if previous is not None:
@@ -200,8 +232,10 @@ def fit_passes(
             break
         c = c + solution.dc
         if model.n_levels:
+            # adaptive Gauss-Hermite: nodes on the level's posterior mean, spread by its
+            # curvature (the quadrature's own variance collapses when the nodes are too wide)
             node_mean = solution.level_mean
-            node_scale = np.sqrt(np.maximum(solution.level_var, 1e-12))
+            node_scale = 1.0 / np.sqrt(expansion.w_t + model.prior_precision(theta)[1])
     assert expansion is not None and solution is not None
     fit = summarise(model, expansion, solution, phi)
     fit.passes, fit.converged, fit.n_rows = records, converged, n_seen
@@ -229,8 +263,12 @@ def summarise(
     chol = np.tril(solution.chol[0])
     level_mean = level_sd = np.zeros(0)
     if model.n_levels:
-        half = solve_triangular(chol, solution.level_shift.T, lower=True)  # L^-1 shift'
-        spread = (half**2).sum(axis=0) + np.einsum("ld,de,le->l", jac_u, theta_cov, jac_u)
+        # the dense part's uncertainty reaches each level through d mean / d c = -v_t b_t
+        spread = np.einsum("ld,de,le->l", jac_u, theta_cov, jac_u)
+        for start in range(0, model.n_levels, 65_536):
+            part = slice(start, start + 65_536)
+            shift = expansion.B[part] * solution.level_var[part, None]
+            spread[part] += (solve_triangular(chol, shift.T, lower=True) ** 2).sum(axis=0)
         level_mean = solution.level_mean
         level_sd = np.sqrt(solution.level_var + spread)
     eig = np.linalg.eigvalsh(_correlation(np.linalg.inv(cov_cond)))
@@ -253,7 +291,7 @@ def _correlation(precision: np.ndarray) -> np.ndarray:
     return precision * s[:, None] * s[None, :]
 
 
-def batches_of(batch: RowBatch, rows: int = 262_144) -> Iterator[RowBatch]:
+def batches_of(batch: RowBatch, rows: int = 131_072) -> Iterator[RowBatch]:
     """An in-memory batch in slices (the progress display advances per slice)."""
     for lo in range(0, batch.n_rows, rows):
         hi = min(lo + rows, batch.n_rows)

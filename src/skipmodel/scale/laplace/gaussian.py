@@ -60,7 +60,6 @@ class Solution:
     chol: tuple[np.ndarray, bool]  # of S, the dense part's posterior precision (levels out)
     level_mean: np.ndarray  # levels' posterior mean and variance, given c = c0 + dc
     level_var: np.ndarray
-    level_shift: np.ndarray  # (L, q): d level mean / d c, = -v_t b_t
 
     def cov_dense(self) -> np.ndarray:
         """Posterior covariance of the dense part (levels integrated out)."""
@@ -95,7 +94,8 @@ class Expansion:
 
     def levels(self, lam_u: float) -> tuple[np.ndarray, ...]:
         """Per level at prior precision ``lam_u``: log integral, mean, variance (capped at
-        ``1 / W_t``, where the dense curvature stays positive), and ``B' diag(v) B``."""
+        ``1 / W_t``, where the dense curvature stays positive); ``B' diag(v) B`` and ``B' (m -
+        m_pass)`` (cached: every other hyperparameter leaves them alone)."""
         hit = self._cache.get(lam_u)
         if hit is not None:
             return hit
@@ -111,14 +111,15 @@ class Expansion:
         var = np.maximum((weights * x**2).sum(axis=1) / total - mean**2, 0.0)
         var = np.minimum(var, 1.0 / np.maximum(self.w_t, 1e-300))
         btvb = (self.B * var[:, None]).T @ self.B
-        out = (log_i, mean, var, btvb)
+        out = (log_i, mean, var, btvb, self.B.T @ (mean - self.node_mean))
         if len(self._cache) > 16:
             self._cache.clear()
         self._cache[lam_u] = out
         return out
 
-    def solve(self, theta: dict[str, float]) -> Solution:
-        """Newton step of the dense part and the log marginal at ``theta``."""
+    def solve(self, theta: dict[str, float], *, moments: bool = True) -> Solution:
+        """Newton step of the dense part and the log marginal at ``theta``; ``moments``: also
+        move the levels' means with the step (an (L, q) product the marginal alone needs not)."""
         m = self.model
         lam, lam_u = m.prior_precision(theta)
         grad = self.g_c - lam * self.c0
@@ -126,8 +127,8 @@ class Expansion:
         log_levels = 0.0
         mean = var = np.zeros(0)
         if m.n_levels:
-            log_i, mean, var, btvb = self.levels(lam_u)
-            grad = grad - self.B.T @ (mean - self.node_mean)
+            log_i, mean, var, btvb, shifted = self.levels(lam_u)
+            grad = grad - shifted
             S = S - btvb
             log_levels = float(log_i.sum())
         try:
@@ -146,10 +147,9 @@ class Expansion:
             + 0.5 * (float(np.log(lam).sum()) - logdet_s)
             + 0.5 * float(grad @ dc)
         )
-        shift = -(self.B * var[:, None]) if m.n_levels else np.zeros((0, m.q))
-        if m.n_levels:
-            mean = mean + shift @ dc
-        return Solution(log_marginal, dc, chol, mean, var, shift)
+        if m.n_levels and moments:
+            mean = mean - var * (self.B @ dc)  # a level's mean moves with the dense part
+        return Solution(log_marginal, dc, chol, mean, var)
 
 
 def _shown(theta: dict[str, float]) -> str:

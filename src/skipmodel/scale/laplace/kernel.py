@@ -92,10 +92,11 @@ def _accumulate(  # pragma: no cover - compiled
             w = 0.0
             for k in range(n_nodes):
                 e = eta + nodes[t, k]
-                p = 1.0 / (1.0 + np.exp(-e))
+                ex = np.exp(-abs(e))  # one exp for both the probability and the softplus
+                p = 1.0 / (1.0 + ex) if e >= 0 else ex / (1.0 + ex)
                 r += weights[k] * (yi - p)
                 w += weights[k] * p * (1.0 - p)
-                S[t, k] += yi * e - _softplus(e)
+                S[t, k] += yi * e - (max(e, 0.0) + np.log1p(ex))
             w_t[t] += w
         for k in range(K):
             a = idx[k]
@@ -148,6 +149,13 @@ class PassSums:
             self.H + other.H,
             self.S + other.S,
         )
+
+    def add(self, other: PassSums) -> None:
+        """Add ``other`` into these sums, in place (no copies of the per-level arrays)."""
+        self.ll += other.ll
+        self.n_rows += other.n_rows
+        for name in ("g", "A", "w_t", "H", "S"):
+            np.add(getattr(self, name), getattr(other, name), out=getattr(self, name))
 
     def curvature(self) -> np.ndarray:
         """The symmetric curvature of the work coordinates."""

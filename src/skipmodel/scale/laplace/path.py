@@ -13,8 +13,11 @@ prediction draws the levels it needs (:class:`skipmodel.model.levels.GaussianLev
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,9 +46,15 @@ DEFAULT_DRAWS = 1000
 
 
 class StoreRows:
-    """A store sample as encoded batches, cached in memory while they fit."""
+    """A store sample as encoded batches: the first pass reads the store, the later ones a cache
+    of the encoded rows (about 4 bytes per gather and per slope value of a row): in memory up to
+    ``memory_bytes``, else in ``.npy`` files under a temporary folder (``$TMPDIR``), read back
+    memory-mapped and removed by :meth:`close`. Memory stays bounded by the budget, never by
+    the rows."""
 
-    def __init__(self, data: StoreSample, spec: ModelSpec) -> None:
+    def __init__(
+        self, data: StoreSample, spec: ModelSpec, *, memory_bytes: int = CACHE_BYTES
+    ) -> None:
         from skipmodel.load.loaders import iter_batches
         from skipmodel.scale.minibatch import fit_encoders
 
@@ -53,10 +62,13 @@ class StoreRows:
         self.spec = spec
         self.sample = data.rows_sample(spec)
         self.store = data.store
+        self.memory_bytes = memory_bytes
         self.encoders, self.n_rows = fit_encoders(data.store, spec, self.sample)
         self.model: LatentModel | None = None
-        self.design: Design | None = None
-        self._cache: list[RowBatch] | None = []
+        self._memory: list[RowBatch] = []
+        self._size = 0
+        self._folder: Path | None = None
+        self._files = 0
         self._complete = False
 
     def _designs(self) -> Iterator[Design]:
@@ -69,22 +81,59 @@ class StoreRows:
             return design
         raise SkipmodelError(f"the sample of {self.store} is empty; raise the fraction")
 
+    def _keep(self, rows: RowBatch) -> None:
+        self._size += rows.nbytes
+        if self._folder is None and self._size <= self.memory_bytes:
+            self._memory.append(rows)
+            return
+        if self._folder is None:
+            self._folder = Path(tempfile.mkdtemp(prefix="skipmodel-laplace-"))
+            for kept in self._memory:
+                self._write(kept)
+            self._memory = []
+        self._write(rows)
+
+    def _write(self, rows: RowBatch) -> None:
+        assert self._folder is not None
+        for name in ("codes", "values", "level", "y"):
+            np.save(self._folder / f"{self._files:06d}_{name}.npy", getattr(rows, name))
+        self._files += 1
+
+    def _read(self) -> Iterator[RowBatch]:
+        assert self._folder is not None
+        for k in range(self._files):
+            parts = [
+                np.load(self._folder / f"{k:06d}_{name}.npy", mmap_mode="r")
+                for name in ("codes", "values", "level", "y")
+            ]
+            yield RowBatch(*parts)
+
     def __call__(self) -> Iterator[RowBatch]:
         assert self.model is not None
-        if self._complete and self._cache is not None:
-            yield from self._cache
+        if self._complete:
+            yield from self._memory if self._folder is None else self._read()
             return
-        size = 0
         for design in self._designs():
             rows = encode_rows(self.model, design)
-            if self._cache is not None:
-                size += rows.nbytes
-                if size <= CACHE_BYTES:
-                    self._cache.append(rows)
-                else:
-                    self._cache = None
+            self._keep(rows)
             yield rows
-        self._complete = self._cache is not None
+        self._complete = True
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the encoded rows (the cache's size)."""
+        return self._size
+
+    @property
+    def on_disk(self) -> bool:
+        return self._folder is not None
+
+    def close(self) -> None:
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+        self._memory = []
+        self._complete = False
 
 
 def fit_laplace_path(
@@ -94,14 +143,20 @@ def fit_laplace_path(
     from skipmodel.model.fitting import FitResult
 
     start = time.perf_counter()
+    engine = LaplaceOptions(draws=options.draws or DEFAULT_DRAWS, seed=options.seed)
+    cache: dict[str, Any] = {}
     if isinstance(data, StoreSample):
         rows = StoreRows(data, spec)
-        design = rows.first_design()
-        model = build_latent_model(design)
-        rows.model = model
-        source: Any = rows
-        encoders, n_rows = rows.encoders, rows.n_rows
-        manifest = {**manifest, **sample_manifest(data.store, rows.sample)}
+        try:
+            design = rows.first_design()
+            model = build_latent_model(design)
+            rows.model = model
+            encoders, n_rows = rows.encoders, rows.n_rows
+            manifest = {**manifest, **sample_manifest(data.store, rows.sample)}
+            result = fit_passes(model, rows, engine, n_rows=n_rows)
+            cache = {"bytes": rows.nbytes, "on_disk": rows.on_disk}
+        finally:
+            rows.close()
         outcome_rate = float("nan")
     else:
         frame = data.to_pandas() if isinstance(data, pa.Table) else data
@@ -114,11 +169,11 @@ def fit_laplace_path(
         def source() -> Iterator[RowBatch]:
             return batches_of(batch)
 
-    engine = LaplaceOptions(draws=options.draws or DEFAULT_DRAWS, seed=options.seed)
-    result = fit_passes(model, source, engine, n_rows=n_rows)
+        result = fit_passes(model, source, engine, n_rows=n_rows)
+        cache = {"bytes": batch.nbytes, "on_disk": False}
     tree = posterior_tree(result, design, engine)
     seconds = time.perf_counter() - start
-    diagnostics = laplace_diagnostics(result, seconds)
+    diagnostics = {**laplace_diagnostics(result, seconds), "row_cache": cache}
     info = {
         **manifest,
         "n_rows": int(result.n_rows),

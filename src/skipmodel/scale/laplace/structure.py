@@ -11,9 +11,9 @@ The latent vector has two parts:
 
 Rows do not read ``c`` directly but the tables the kinds' layouts name, each a linear function of
 one block. The passes accumulate in *work coordinates*: per table either the table's own entries
-(a gather touches one entry per row: weekday, hour, position) or, when the table has more entries
-than its block has coefficients (a smooth's 1,000-point gather grid over 8 modes), the block's
-coefficients (the row's basis values). ``work = P @ c`` maps one to the other, and every sum of
+(a gather touches one entry per row: weekday, hour, position) or, when the table is large
+(:data:`TABLE_MAX`: a smooth's 1,000-point gather grid over 8 modes), the block's coefficients
+(the row's basis values). ``work = P @ c`` maps one to the other, and every sum of
 the passes maps back with ``P`` (``P.T @ g``, ``P.T @ A @ P``).
 
 A row is stored compactly (:class:`RowBatch`: its gather codes, its slope values as float32, its
@@ -33,6 +33,9 @@ from skipmodel.model.design import Design
 from skipmodel.model.latent import Block, Hyper, LatentTerm, View, fixed_variance
 from skipmodel.model.terms import kind_of
 
+#: Gathered tables up to this many entries are summed in their own coordinates (one pair per
+#: row), larger ones (a smooth's 1,000-point grid) in their block's (one pair per coefficient).
+TABLE_MAX = 64
 #: A dense block larger than this is refused (a second pool of thousands of levels would make
 #: the dense algebra cubic in its size).
 MAX_DENSE = 4000
@@ -191,9 +194,11 @@ def _lay_out(model: LatentModel, design: Design) -> None:
         if block is None or sl is None:  # an empty block (a pool of one level): reads zeros
             model._pieces.append((table, form, "empty"))
             continue
+        # a row reads one entry of a table, but every coefficient of a block: tables up to
+        # TABLE_MAX entries stay in table coordinates (the kernel's cost is per pair)
         coords = (
             "block"
-            if form == "gather" and view.matrix is not None and size > block.size
+            if form == "gather" and view.matrix is not None and size > TABLE_MAX
             else "table"
         )
         n = block.size if coords == "block" else size
@@ -326,6 +331,7 @@ def encode_rows(model: LatentModel, design: Design) -> RowBatch:
 
 __all__ = [
     "MAX_DENSE",
+    "TABLE_MAX",
     "LatentModel",
     "RowBatch",
     "RowFormat",
