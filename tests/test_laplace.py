@@ -171,6 +171,29 @@ def test_a_laplace_run_saves_loads_and_predicts_seen_and_unseen_tracks(
     assert "nested Laplace" in back.summary()
 
 
+def test_a_laplace_run_names_its_quantities_as_the_nuts_model_does(plays: pd.DataFrame) -> None:
+    """Every parametrisation-free variable of the PyMC model of ``full`` is in the Laplace run
+    under the same name and dims (the tracks in the ``levels`` group), so the two compare name
+    by name."""
+    from skipmodel.model.build import build_model
+
+    spec = get_variant("full")
+    pymc_model = build_model(build_design(spec, plays))
+    free = {
+        name
+        for name in pymc_model.named_vars
+        if name == "intercept" or name.endswith(("_effect", "_sigma", "_amplitude", "_beta"))
+    }
+    free -= {"prev_skip_2_observed_effect", "prev2_skip_2_observed_effect"}  # the pair behind
+    result = fit(spec, plays, method="laplace", draws=50)
+    post = result.posterior["posterior"].to_dataset()
+    levels = result.posterior["levels"].to_dataset()
+    assert free - set(post.data_vars) == {"track_effect"}  # the one pool kept per level
+    assert levels.attrs["variable"] == "track_effect"
+    for name in free - {"track_effect"}:
+        assert post[name].dims[2:] == pymc_model.named_vars_to_dims.get(name, ()), name
+
+
 def test_level_draws_are_the_same_for_a_level_wherever_it_is_asked_for() -> None:
     levels = GaussianLevels(np.array([0.0, 1.0, -2.0]), np.array([1.0, 0.5, 0.1]), 4000, seed=3)
     a = levels[:, np.array([2, 0, 2, 1])]
@@ -184,6 +207,13 @@ def test_level_draws_are_the_same_for_a_level_wherever_it_is_asked_for() -> None
     z = hashed_normals(0, np.arange(200), 500).ravel()
     assert abs(z.mean()) < 0.01 and z.std() == pytest.approx(1.0, rel=0.01)
     assert abs(np.corrcoef(z[:-1], z[1:])[0, 1]) < 0.01
+
+
+def test_a_spec_whose_inference_says_laplace_is_fitted_by_laplace(plays: pd.DataFrame) -> None:
+    spec = ModelSpec.from_toml(TRACKS.with_inference(method="laplace").to_toml())
+    assert spec.inference.method == "laplace"
+    result = fit(spec, plays, draws=20)
+    assert result.options.method == "laplace" and "levels" in result.posterior.children
 
 
 def test_laplace_refuses_what_it_does_not_read_and_what_it_cannot_fit(

@@ -152,7 +152,7 @@ def fit(
         not read it (``--chains is not used by --minibatch``).
     """
     opts = build_options(options, keywords)
-    path = choose_path(data, opts)
+    path = choose_path(data, opts, spec.inference.method)
     resolved = resolve_options(spec, opts, path)
     return path.run(spec_as_fitted(spec, resolved), data, resolved, dict(manifest or {}))
 

@@ -176,8 +176,9 @@ def build_options(options: FitOptions | None, keywords: Mapping[str, Any]) -> Fi
     return replace(options if options is not None else FitOptions(), **keywords)
 
 
-def choose_path(data: Any, options: FitOptions) -> FitPath:
-    """The path ``options.inference`` names (or the first accepting ``data``); data checked."""
+def choose_path(data: Any, options: FitOptions, spec_method: str | None = None) -> FitPath:
+    """The path ``options.inference`` names (or the first accepting ``data`` that offers the
+    method: the options', else the spec's ``spec_method``); data checked."""
     if options.inference is not None:
         path = FIT_PATHS.get(options.inference)
         if path is None:
@@ -194,9 +195,10 @@ def choose_path(data: Any, options: FitOptions) -> FitPath:
         # the row path first, whatever order the paths registered in; a method given picks the
         # first path offering it
         order = sorted(FIT_PATHS.values(), key=lambda p: p.name != DEFAULT_PATH)
-        if options.method is not None and any(options.method in p.methods for p in order):
-            order = [p for p in order if options.method in p.methods]
-        elif options.method == "laplace":
+        method = options.method or spec_method
+        if method is not None and any(method in p.methods for p in order):
+            order = [p for p in order if method in p.methods]
+        elif method == "laplace":
             raise SkipmodelError("--method laplace: import skipmodel.scale, which registers it")
         path = next((p for p in order if isinstance(data, p.accepts)), None)
         if path is None:
