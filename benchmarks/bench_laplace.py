@@ -52,11 +52,14 @@ import skipmodel.scale
 from skipmodel.model.data import StoreSample
 from skipmodel.model.fitting import fit
 from skipmodel.model.spec import get_variant
+from skipmodel.model.fitting import save_run
 store, model, fraction = sys.argv[1], sys.argv[2], float(sys.argv[3])
 start = time.perf_counter()
 result = fit(get_variant(model), StoreSample(store, fraction=fraction), method="laplace",
              draws=1000)
 seconds = time.perf_counter() - start
+if len(sys.argv) > 4:
+    save_run(result, sys.argv[4])
 d = result.diagnostics
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the (large) forking parent
 hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
@@ -270,7 +273,8 @@ def scale(out_dir: Path, *, quick: bool) -> list[dict[str, Any]]:
     _child(_SCAN, store, "full")  # into the page cache, not counted
     scans = [_child(_SCAN, store, "full") for _ in range(2)]
     scan = min(s["seconds"] for s in scans)
-    lap = _child(_FIT, store, "full", "1.0")
+    run_dir = CACHE / "laplace" / f"run-full-{n_sessions}"
+    lap = _child(_FIT, store, "full", "1.0", str(run_dir))
     passes = lap["pass_seconds"]
     cached = passes[1:] if len(passes) > 1 else passes
     per_pass = float(np.median(cached))
@@ -288,7 +292,9 @@ def scale(out_dir: Path, *, quick: bool) -> list[dict[str, Any]]:
     small = fit(get_variant("full"), StoreSample(store, fraction=frac), draws=1000, tune=1000,
                 chains=4, seed=5)  # fmt: skip
     nuts_s = time.perf_counter() - t0
-    big = fit(get_variant("full"), StoreSample(store), method="laplace", draws=2000)
+    from skipmodel.model.fitting import load_run
+
+    big = load_run(run_dir)
     ratios = compare(small, big)["sd_ratio"]
     wide = float(np.median(1 / ratios))
     projection_s = lap["seconds"] / lap["rows"] * RELEASE_PLAYS if lap["rows"] else float("nan")

@@ -99,7 +99,12 @@ class MinibatchResult:
 
 
 def fit_encoders(
-    store: str | Path, spec: ModelSpec, sample: SampleSpec, *, pilot_rows: int = 200_000
+    store: str | Path,
+    spec: ModelSpec,
+    sample: SampleSpec,
+    *,
+    pilot_rows: int = 200_000,
+    progress: Progress | None = None,
 ) -> tuple[Encoders, int]:
     """Encoders for a stream, and its row count, in one pass.
 
@@ -114,6 +119,8 @@ def fit_encoders(
     counts: dict[str, pd.Series] = {k: pd.Series(dtype="int64") for k in sources}
     for batch in iter_batches(store, sample):
         n_rows += batch.num_rows
+        if progress is not None:
+            progress.advance(batch.num_rows)
         if have < pilot_rows:
             pilot.append(pa.Table.from_batches([batch]))
             have += batch.num_rows

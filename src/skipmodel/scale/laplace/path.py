@@ -30,6 +30,7 @@ from skipmodel.model.design import Design, build_design
 from skipmodel.model.levels import LEVELS_GROUP
 from skipmodel.model.options import FitOptions
 from skipmodel.model.spec import ModelSpec
+from skipmodel.progress import Progress
 from skipmodel.scale.laplace.fit import LaplaceFit, LaplaceOptions, batches_of, fit_passes
 from skipmodel.scale.laplace.structure import LatentModel, RowBatch, build_latent_model, encode_rows
 
@@ -49,7 +50,7 @@ class StoreRows:
     """A store sample as encoded batches: the first pass reads the store, the later ones a cache
     of the encoded rows (about 4 bytes per gather and per slope value of a row): in memory up to
     ``memory_bytes``, else in ``.npy`` files under a temporary folder (``$TMPDIR``), read back
-    memory-mapped and removed by :meth:`close`. Memory stays bounded by the budget, never by
+    batch by batch and removed by :meth:`close`. Memory stays bounded by the budget, never by
     the rows."""
 
     def __init__(
@@ -63,7 +64,8 @@ class StoreRows:
         self.sample = data.rows_sample(spec)
         self.store = data.store
         self.memory_bytes = memory_bytes
-        self.encoders, self.n_rows = fit_encoders(data.store, spec, self.sample)
+        with Progress("laplace: levels and scalers", unit="plays") as bar:
+            self.encoders, self.n_rows = fit_encoders(data.store, spec, self.sample, progress=bar)
         self.model: LatentModel | None = None
         self._memory: list[RowBatch] = []
         self._size = 0
@@ -102,8 +104,9 @@ class StoreRows:
     def _read(self) -> Iterator[RowBatch]:
         assert self._folder is not None
         for k in range(self._files):
+            # read, not memory-mapped: mapped pages would count in the fit's resident memory
             parts = [
-                np.load(self._folder / f"{k:06d}_{name}.npy", mmap_mode="r")
+                np.load(self._folder / f"{k:06d}_{name}.npy")
                 for name in ("codes", "values", "level", "y")
             ]
             yield RowBatch(*parts)
