@@ -4,7 +4,7 @@ Each **pass** reads every row once (a data frame in memory, or a store sample st
 batch) and sums the log-likelihood's gradient and curvature at the current point
 (:mod:`~skipmodel.scale.laplace.kernel`). Between passes, in memory:
 
-1. the hyperparameters are set to the maximum of the corrected Laplace marginal of that
+1. the hyperparameters are set to the maximum of the nested-Laplace marginal of that
    expansion (:mod:`~skipmodel.scale.laplace.hyper`);
 2. the dense effects take one Newton step to the mode at those hyperparameters, the levels of
    the eliminated pool integrated out (:meth:`~skipmodel.scale.laplace.gaussian.Expansion.solve`);
@@ -12,8 +12,10 @@ batch) and sums the log-likelihood's gradient and curvature at the current point
    curvature gives (mean + sd x node).
 
 A step that lowers the log posterior (checked by the next pass, at the same hyperparameters) is
-halved and the pass repeated. **Convergence**: the largest step of any dense effect, and the largest move of any
-level's posterior mean, is below ``tol`` posterior sds and no hyperparameter moved more than ``tol`` on the log scale; a fit that has
+halved and the pass repeated. **Convergence**: the largest step of any dense effect and the
+largest move of any level's posterior mean are below ``tol`` posterior sds, and no
+hyperparameter moved more than ``tol`` on the log scale; the starting point is the prior's
+(effects 0, scales at half their prior scale) and each pass starts from the last. A fit that has
 not converged after ``max_passes`` says so in its diagnostics.
 
 **The posterior.** Hyperparameters: Gaussian on the log scale at the maximum, with the
