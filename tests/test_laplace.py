@@ -96,7 +96,7 @@ def test_sums_of_two_halves_add_up_to_the_whole(plays: pd.DataFrame) -> None:
     second = run_pass(model, lambda: list(batches_of(batch, half))[1:], c, nodes, None)
     merged = first + second
     assert merged.n_rows == whole.n_rows == len(plays)
-    for name in ("g", "A", "w_t", "H", "S"):
+    for name in ("g", "A", "g_t", "w_t", "H", "S"):
         np.testing.assert_allclose(getattr(merged, name), getattr(whole, name), rtol=1e-12)
     assert merged.ll == pytest.approx(whole.ll, rel=1e-12)
 
@@ -147,6 +147,22 @@ def test_the_fit_converges_and_finds_the_mode_of_its_own_objective(plays: pd.Dat
     # the log posterior never went down between accepted passes
     lps = [p.log_posterior for p in result.passes if not p.halved]
     assert all(b >= a - 1e-6 * abs(a) for a, b in zip(lps[1:-1], lps[2:], strict=False))
+
+
+def test_thickly_played_levels_converge_though_their_first_nodes_miss_the_posterior() -> None:
+    """55 tracks with ~1,500 plays each: the first pass's nodes (spread by the prior) are many
+    posterior sds apart, the weight piles on one node; the Newton fallback recentres them (a
+    100 M-play fit crawled 30 passes without it, steps reported as 1e148 sds)."""
+    thick = toy_plays(5000, n_tracks=55, seed=4)
+    design = build_design(TRACKS, thick)
+    model = build_latent_model(design)
+    assert model.n_levels == 55
+    batch = encode_rows(model, design)
+    result = fit_passes(model, lambda: [batch], LaplaceOptions(draws=10), progress=False)
+    steps = [p.max_step_sd for p in result.passes]
+    assert result.converged and len(steps) <= 10, steps
+    assert max(steps) < 1e3, steps
+    assert np.all(result.level_sd > 0.03) and np.all(result.level_sd < 0.2)
 
 
 def test_a_laplace_run_saves_loads_and_predicts_seen_and_unseen_tracks(

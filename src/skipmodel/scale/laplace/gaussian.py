@@ -37,6 +37,9 @@ from skipmodel.scale.laplace.structure import LatentModel
 
 #: Gauss-Hermite nodes per level (probabilists' weight exp(-z^2 / 2)).
 N_NODES = 9
+#: The quadrature's variance of a level below this share of its Gaussian (curvature) variance
+#: means its nodes missed the posterior (see :meth:`Expansion.levels`).
+ADEQUATE = 0.2
 
 
 def hermite_nodes(n: int = N_NODES) -> tuple[np.ndarray, np.ndarray]:
@@ -83,7 +86,7 @@ class Expansion:
         self.c0 = c0
         self.g_c = P.T @ sums.g
         self.A = P.T @ sums.curvature() @ P
-        self.w_t = sums.w_t
+        self.g_t, self.w_t = sums.g_t, sums.w_t
         self.B = sums.H @ P  # (L, q)
         z, self.log_w = hermite_nodes(sums.S.shape[1])
         self.node_mean = node_mean
@@ -109,6 +112,16 @@ class Expansion:
         )
         mean = (weights * x).sum(axis=1) / total
         var = np.maximum((weights * x**2).sum(axis=1) / total - mean**2, 0.0)
+        # Where the nodes missed the posterior (a thick level whose nodes were placed by a
+        # flatter guess: the weight piles on one node and the variance collapses), take the
+        # Gaussian answer instead: one Newton step from the nodes' centre and the curvature. The
+        # next pass's nodes sit there, where the quadrature is right again.
+        newton_var = 1.0 / (self.w_t + lam_u)
+        missed = ~(var >= ADEQUATE * newton_var)
+        if missed.any():
+            step = (self.g_t - lam_u * self.node_mean) * newton_var
+            mean = np.where(missed, self.node_mean + step, mean)
+            var = np.where(missed, newton_var, var)
         var = np.minimum(var, 1.0 / np.maximum(self.w_t, 1e-300))
         btvb = (self.B * var[:, None]).T @ self.B
         out = (log_i, mean, var, btvb, self.B.T @ (mean - self.node_mean))

@@ -9,7 +9,7 @@ k]``. Every row then adds
 
 * to the dense part: the gradient ``g[a] += v_a r`` and curvature ``A[a, b] += w v_a v_b`` over
   its (index, value) pairs;
-* to its level: the curvature ``W_t += w`` and the cross curvature ``H[t, a] += w v_a`` (what
+* to its level: the gradient ``g_t += r``, the curvature ``W_t += w`` and the cross curvature ``H[t, a] += w v_a`` (what
   couples the level to the dense part).
 
 Every sum is over rows, so the sums of two buckets add (:meth:`PassSums.__add__`); the kernel
@@ -66,7 +66,7 @@ def _pairs(  # pragma: no cover - compiled
 @njit(cache=True, nogil=True)
 def _accumulate(  # pragma: no cover - compiled
     codes, values, level, y, constants, g_offset, g_row0, g_width, mats, slopes, n_pairs,
-    xw, nodes, weights, g, A, w_t, H, S, out,
+    xw, nodes, weights, g, A, g_t, w_t, H, S, out,
 ):  # fmt: skip
     n = codes.shape[0]
     idx = np.zeros(n_pairs, dtype=np.int64)
@@ -97,6 +97,7 @@ def _accumulate(  # pragma: no cover - compiled
                 r += weights[k] * (yi - p)
                 w += weights[k] * p * (1.0 - p)
                 S[t, k] += yi * e - (max(e, 0.0) + np.log1p(ex))
+            g_t[t] += r
             w_t[t] += w
         for k in range(K):
             a = idx[k]
@@ -123,6 +124,7 @@ class PassSums:
     n_rows: int
     g: np.ndarray  # (W,)
     A: np.ndarray  # (W, W), unsymmetrised
+    g_t: np.ndarray  # (L,)
     w_t: np.ndarray  # (L,)
     H: np.ndarray  # (L, W)
     S: np.ndarray  # (L, n_nodes)
@@ -135,6 +137,7 @@ class PassSums:
             np.zeros(width),
             np.zeros((width, width)),
             np.zeros(n_levels),
+            np.zeros(n_levels),
             np.zeros((n_levels, width)),
             np.zeros((n_levels, n_nodes)),
         )
@@ -145,6 +148,7 @@ class PassSums:
             self.n_rows + other.n_rows,
             self.g + other.g,
             self.A + other.A,
+            self.g_t + other.g_t,
             self.w_t + other.w_t,
             self.H + other.H,
             self.S + other.S,
@@ -154,7 +158,7 @@ class PassSums:
         """Add ``other`` into these sums, in place (no copies of the per-level arrays)."""
         self.ll += other.ll
         self.n_rows += other.n_rows
-        for name in ("g", "A", "w_t", "H", "S"):
+        for name in ("g", "A", "g_t", "w_t", "H", "S"):
             np.add(getattr(self, name), getattr(other, name), out=getattr(self, name))
 
     def curvature(self) -> np.ndarray:
@@ -190,6 +194,7 @@ class PassSums:
             weights,
             self.g,
             self.A,
+            self.g_t,
             self.w_t,
             self.H,
             self.S,
