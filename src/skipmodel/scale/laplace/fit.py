@@ -85,7 +85,6 @@ class LaplaceFit:
     log_theta: np.ndarray
     theta_cov: np.ndarray
     mode: np.ndarray  # dense part
-    cov: np.ndarray  # dense part, hyperparameter propagation included
     jacobian: np.ndarray  # d mode / d log theta (q, d)
     chol: np.ndarray  # lower Cholesky factor of the dense part's conditional precision
     level_mean: np.ndarray
@@ -184,7 +183,7 @@ def fit_passes(
     node_mean = np.zeros(model.n_levels)
     node_scale = np.full(model.n_levels, 1 / np.sqrt(lam_u0) if model.n_levels else 1.0)
     z, _ = hermite_nodes(N_NODES)
-    previous: tuple[np.ndarray, np.ndarray, np.ndarray, float, dict[str, float]] | None = None
+    previous: tuple[np.ndarray, np.ndarray, float, dict[str, float]] | None = None
     records: list[PassRecord] = []
     converged = False
     halvings = 0
@@ -201,7 +200,7 @@ def fit_passes(
         n_seen = sums.n_rows
         expansion = Expansion(model, sums, c, node_mean, node_scale)
         if previous is not None:
-            c_prev, mean_prev, scale_prev, lp_prev, theta_prev = previous
+            c_prev, mean_prev, lp_prev, theta_prev = previous
             lp = log_posterior(expansion, theta_prev)
             if lp < lp_prev - 1e-9 * abs(lp_prev) and halvings < MAX_HALVINGS:
                 halvings += 1
@@ -227,7 +226,7 @@ def fit_passes(
         records.append(record)
         if on_pass is not None:
             on_pass(number, record)
-        previous = (c, node_mean, node_scale, lp_here, theta)
+        previous = (c, node_mean, lp_here, theta)
         phi = new_phi
         if max_step < options.tol and hyper_step < options.tol:
             converged = True
@@ -279,7 +278,6 @@ def summarise(
         log_theta=phi,
         theta_cov=theta_cov,
         mode=expansion.c0 + solution.dc,
-        cov=cov_cond + jac_c @ theta_cov @ jac_c.T,
         jacobian=jac_c,
         chol=chol,
         level_mean=level_mean,

@@ -160,14 +160,14 @@ def fit_laplace_path(
             cache = {"bytes": rows.nbytes, "on_disk": rows.on_disk}
         finally:
             rows.close()
-        outcome_rate = float("nan")
+        rate: dict[str, float] = {}  # the passes do not sum the outcome
     else:
         frame = data.to_pandas() if isinstance(data, pa.Table) else data
         design = build_design(spec, frame)
         model = build_latent_model(design)
         batch = encode_rows(model, design)
         encoders, n_rows = design.encoders, batch.n_rows
-        outcome_rate = float(batch.y.mean())
+        rate = {"outcome_rate": float(batch.y.mean())}
 
         def source() -> Iterator[RowBatch]:
             return batches_of(batch)
@@ -181,13 +181,11 @@ def fit_laplace_path(
         **manifest,
         "n_rows": int(result.n_rows),
         "outcome": spec.outcome,
-        "outcome_rate": outcome_rate,
+        **rate,
         "likelihood": "bernoulli",
         "approximation": APPROXIMATION,
         "coords_sizes": {k: len(v) for k, v in design.coords.items()},
     }
-    if not np.isfinite(outcome_rate):
-        info.pop("outcome_rate")
     resolved = FitOptions(
         inference=options.inference, method="laplace", seed=options.seed, draws=engine.draws
     )

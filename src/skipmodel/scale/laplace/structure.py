@@ -67,7 +67,6 @@ class LatentModel:
     P: np.ndarray  # (W, q)
     levels: Block | None = None  # the eliminated pool
     levels_label: str | None = None  # its dim (``track``)
-    pairs_per_row: int = 0
     format: RowFormat = field(default_factory=lambda: RowFormat())
     _pieces: list[tuple[str, str, str]] = field(default_factory=list)  # (table, form, coords)
 
@@ -158,9 +157,13 @@ def build_latent_model(design: Design) -> LatentModel:
     return model
 
 
-def _layouts(design: Design) -> list[tuple[str, str, str, int]]:
-    """(table, form, term kind, width) of every piece the rows read: gathers and slopes."""
-    out: list[tuple[str, str, str, int]] = [("intercept", "gather", "intercept", 1)]
+def _layouts(design: Design) -> list[tuple[str, str, np.ndarray]]:
+    """(table, form, data) of every piece the rows read, in one fixed order: the intercept,
+    then each term's gathers (data: codes) and slopes (data: values (n, p)). Laying out the
+    model and encoding every batch both walk this list, so their orders cannot drift apart."""
+    out: list[tuple[str, str, np.ndarray]] = [
+        ("intercept", "gather", np.zeros(design.n_obs, np.int32))
+    ]
     for td in design.terms:
         layout = kind_of(td.term).layout(td)
         if layout.level_slopes or layout.other:
@@ -168,10 +171,8 @@ def _layouts(design: Design) -> list[tuple[str, str, str, int]]:
                 f"--method laplace does not fit the {td.term.kind} term {td.name!r} yet "
                 "(slopes that vary by level); use --method nuts"
             )
-        out += [(g.table, "gather", td.term.kind, g.n_levels) for g in layout.gathers]
-        out += [
-            (s.coef, "slope", td.term.kind, np.asarray(s.values).shape[1]) for s in layout.slopes
-        ]
+        out += [(g.table, "gather", np.asarray(g.codes)) for g in layout.gathers]
+        out += [(s.coef, "slope", np.asarray(s.values, dtype=float)) for s in layout.slopes]
     return out
 
 
@@ -181,7 +182,7 @@ def _lay_out(model: LatentModel, design: Design) -> None:
     rows: list[np.ndarray] = []
     at = 0
     fmt = RowFormat()
-    for table, form, _, width in _layouts(design):
+    for table, form, data in _layouts(design):
         view = model.views.get(table)
         if view is None:
             raise SkipmodelError(f"--method laplace: no latent description of table {table!r}")
@@ -213,7 +214,7 @@ def _lay_out(model: LatentModel, design: Design) -> None:
             fmt.constants.append(at)
             model._pieces.append((table, form, "constant"))
         elif form == "slope":
-            fmt.slopes += [at + j for j in range(width)]
+            fmt.slopes += [at + j for j in range(data.shape[1])]
             model._pieces.append((table, form, coords))
         else:
             matrix = view.matrix if coords == "block" else None
@@ -222,7 +223,6 @@ def _lay_out(model: LatentModel, design: Design) -> None:
         at += n
     model.P = np.vstack(rows) if rows else np.zeros((0, model.q))
     model.format = fmt.freeze()
-    model.pairs_per_row = model.format.pairs
 
 
 @dataclass
@@ -305,17 +305,9 @@ def encode_rows(model: LatentModel, design: Design) -> RowBatch:
     values = np.empty((n, len(fmt.slopes)), dtype=np.float32)
     level = np.full(n, -1, dtype=np.int32)
     g = v = 0
-    pieces = iter(model._pieces)
-    inputs: list[tuple[str, np.ndarray | None]] = [("gather", None)]  # the intercept
-    for td in design.terms:
-        layout = kind_of(td.term).layout(td)
-        inputs += [("gather", np.asarray(x.codes)) for x in layout.gathers]
-        inputs += [("slope", np.asarray(x.values, dtype=float)) for x in layout.slopes]
-    for form, data in inputs:
-        _, _, coords = next(pieces)
+    for (_, form, data), (_, _, coords) in zip(_layouts(design), model._pieces, strict=True):
         if coords in ("empty", "constant"):
             continue
-        assert data is not None
         if coords == "levels":
             level[:] = data
         elif form == "slope":
