@@ -22,7 +22,7 @@ from skipmodel.model.terms import kind_of
 from skipmodel.model.terms.base import evaluate_layout
 from skipmodel.scale.laplace.fit import LaplaceOptions, batches_of, fit_passes, run_pass
 from skipmodel.scale.laplace.gaussian import Expansion, hermite_nodes
-from skipmodel.scale.laplace.structure import build_latent_model, encode_rows
+from skipmodel.scale.laplace.structure import RowBatch, build_latent_model, encode_rows
 from skipmodel.simulate.mssd import simulate
 from skipmodel.simulate.plays import toy_plays
 
@@ -70,16 +70,16 @@ def test_gradient_and_curvature_of_a_pass_match_finite_differences(plays: pd.Dat
     sums = run_pass(model, lambda: [batch], c, np.zeros((0, 9)), None)
     # slope values are stored as float32: the sums match to float32 rounding of the inputs
     assert sums.ll == pytest.approx(_loglik(design, model, c), rel=1e-6)
-    grad = model.P.T @ sums.g
-    curv = model.P.T @ sums.curvature() @ model.P
+    grad = sums.gradient(model)
+    curv = sums.curvature(model)
     h = 1e-5
     for j in np.random.default_rng(1).choice(model.q, 12, replace=False):
         e = np.zeros(model.q)
         e[j] = h
         fd = (_loglik(design, model, c + e) - _loglik(design, model, c - e)) / (2 * h)
         assert grad[j] == pytest.approx(fd, rel=1e-4, abs=1e-4)
-        g_hi = model.P.T @ run_pass(model, lambda: [batch], c + e, np.zeros((0, 9)), None).g
-        g_lo = model.P.T @ run_pass(model, lambda: [batch], c - e, np.zeros((0, 9)), None).g
+        g_hi = run_pass(model, lambda: [batch], c + e, np.zeros((0, 9)), None).gradient(model)
+        g_lo = run_pass(model, lambda: [batch], c - e, np.zeros((0, 9)), None).gradient(model)
         np.testing.assert_allclose(-(g_hi - g_lo) / (2 * h), curv[:, j], rtol=1e-4, atol=1e-6)
 
 
@@ -283,6 +283,38 @@ def test_a_store_too_large_for_the_memory_budget_is_cached_on_disk_with_the_same
     assert folders[1] is not None and not folders[1].exists()  # removed by close()
     np.testing.assert_allclose(fits[0].mode, fits[1].mode, rtol=1e-10)
     np.testing.assert_allclose(fits[0].level_mean, fits[1].level_mean, rtol=1e-9, atol=1e-12)
+
+
+def test_the_row_cache_keeps_every_row_once_in_chunks_sorted_by_level(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from skipmodel.model.data import StoreSample
+    from skipmodel.scale.laplace import path
+
+    monkeypatch.setattr(path, "SORT_BYTES", 3_000)  # a few hundred rows a chunk
+    sim = simulate(tmp_path / "sim", sessions=120, seed=8, tracks=200, days=7)
+    store = tmp_path / "store"
+    ingest([sim.training_set, sim.track_features], store, n_buckets=3, progress=False)
+    rows = path.StoreRows(StoreSample(store), TRACKS)
+    rows.model = build_latent_model(rows.first_design())
+    read = list(rows())  # the first pass: the store's order
+    cached = list(rows())
+    rows.close()
+    assert len(cached) > 2 and all(np.all(np.diff(b.level) >= 0) for b in cached)
+
+    def table(batches: list[RowBatch]) -> np.ndarray:
+        b = RowBatch.concat(batches)
+        t = np.column_stack([b.level, b.y, b.codes, b.values.view(np.int32)])
+        return t[np.lexsort(t.T[::-1])]
+
+    np.testing.assert_array_equal(table(read), table(cached))
+    rng = np.random.default_rng(4)
+    c = rng.normal(0, 0.3, rows.model.q)
+    nodes = rng.normal(0, 0.5, (rows.model.n_levels, 9))
+    one, two = (run_pass(rows.model, lambda b=b: b, c, nodes, None) for b in (read, cached))
+    np.testing.assert_allclose(one.gradient(rows.model), two.gradient(rows.model), rtol=1e-10)
+    np.testing.assert_allclose(one.H, two.H, rtol=1e-10, atol=1e-12)
+    assert one.ll == pytest.approx(two.ll, rel=1e-12) and one.n_rows == two.n_rows
 
 
 @pytest.mark.slow

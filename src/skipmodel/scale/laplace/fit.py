@@ -129,19 +129,19 @@ def run_pass(
     With ``jobs > 1``, that many threads take batches in turn (the compiled kernel releases the
     GIL), each summing into its own :class:`PassSums`; the partial sums are merged at the end.
     """
-    xw = model.P @ c
+    tab = model.Q @ c
     weights = normalised_weights(nodes.shape[1])
     batches = iter(source())
     lock = threading.Lock()
 
     def work() -> PassSums:
-        sums = PassSums.zeros(model.width, model.n_levels, nodes.shape[1])
+        sums = PassSums.zeros(model.format, model.width, model.n_levels, nodes.shape[1])
         while True:
             with lock:
                 batch = next(batches, None)
             if batch is None:
                 return sums
-            sums.add_batch(batch, model.format, xw, nodes, weights)
+            sums.add_batch(batch, model.format, tab, nodes, weights)
             if progress is not None:
                 with lock:
                     progress.advance(batch.n_rows)
@@ -193,12 +193,14 @@ def fit_passes(
     for number in range(1, options.max_passes + 1):
         t0 = time.perf_counter()
         nodes = node_mean[:, None] + node_scale[:, None] * z[None, :]
+        expansion = None  # the last pass's per-level sums go before this one's are made
         with Progress(
             f"laplace pass {number}", unit="plays", total=n_rows, enabled=progress
         ) as bar:
             sums = run_pass(model, source, c, nodes, bar, jobs=options.threads())
         n_seen = sums.n_rows
         expansion = Expansion(model, sums, c, node_mean, node_scale)
+        del sums
         if previous is not None:
             c_prev, mean_prev, lp_prev, theta_prev = previous
             lp = log_posterior(expansion, theta_prev)
@@ -268,7 +270,7 @@ def summarise(
         spread = np.einsum("ld,de,le->l", jac_u, theta_cov, jac_u)
         for start in range(0, model.n_levels, 65_536):
             part = slice(start, start + 65_536)
-            shift = expansion.B[part] * solution.level_var[part, None]
+            shift = (expansion.H[part] @ model.P) * solution.level_var[part, None]
             spread[part] += (solve_triangular(chol, shift.T, lower=True) ** 2).sum(axis=0)
         level_mean = solution.level_mean
         level_sd = np.sqrt(solution.level_var + spread)

@@ -10,7 +10,7 @@ sds low, the previous-skip effect 1.3 sds shrunk, against NUTS).
 
 The dense part gets the Laplace approximation. A pass gives, at ``c0``, the gradient ``g`` of
 ``sum_t log p(y_t | c)`` (each level's residuals averaged over its nodes), the curvature ``A``,
-and each level's cross curvature ``b_t``; with the prior at hyperparameters ``theta``:
+and each level's cross curvature ``b_t`` (the rows of ``B = H P``); with the prior at hyperparameters ``theta``:
 
 * the levels' log integrals ``I_t``, means ``m_t`` and variances ``v_t`` (quadrature at the
   pass's nodes; the prior term is the only part depending on ``theta``);
@@ -80,14 +80,15 @@ class Expansion:
         node_mean: np.ndarray,
         node_scale: np.ndarray,
     ) -> None:
-        P = model.P
         self.model = model
         self.ll0 = sums.ll
         self.c0 = c0
-        self.g_c = P.T @ sums.g
-        self.A = P.T @ sums.curvature() @ P
+        self.g_c = sums.gradient(model)
+        self.A = sums.curvature(model)
         self.g_t, self.w_t = sums.g_t, sums.w_t
-        self.B = sums.H @ P  # (L, q)
+        # the levels' cross curvature in work coordinates; B = H @ P (L, q) is formed a chunk
+        # at a time (one per-level matrix in memory, not two)
+        self.H = sums.H
         z, self.log_w = hermite_nodes(sums.S.shape[1])
         self.node_mean = node_mean
         self.node_scale = node_scale
@@ -123,8 +124,12 @@ class Expansion:
             mean = np.where(missed, self.node_mean + step, mean)
             var = np.where(missed, newton_var, var)
         var = np.minimum(var, 1.0 / np.maximum(self.w_t, 1e-300))
-        btvb = (self.B * var[:, None]).T @ self.B
-        out = (log_i, mean, var, btvb, self.B.T @ (mean - self.node_mean))
+        P = self.model.P
+        htvh = np.zeros((P.shape[0], P.shape[0]))
+        for part in _chunks(self.H.shape[0]):
+            h = self.H[part]
+            htvh += (h * var[part, None]).T @ h
+        out = (log_i, mean, var, P.T @ htvh @ P, P.T @ (self.H.T @ (mean - self.node_mean)))
         if len(self._cache) > 16:
             self._cache.clear()
         self._cache[lam_u] = out
@@ -161,8 +166,12 @@ class Expansion:
             + 0.5 * float(grad @ dc)
         )
         if m.n_levels and moments:
-            mean = mean - var * (self.B @ dc)  # a level's mean moves with the dense part
+            mean = mean - var * (self.H @ (m.P @ dc))  # a level's mean moves with the dense part
         return Solution(log_marginal, dc, chol, mean, var)
+
+
+def _chunks(n: int, size: int = 65_536) -> list[slice]:
+    return [slice(lo, min(lo + size, n)) for lo in range(0, n, size)]
 
 
 def _shown(theta: dict[str, float]) -> str:

@@ -3,7 +3,8 @@
 The data are plays (a data frame or Arrow table, held in memory as work-coordinate rows) or a
 :class:`~skipmodel.model.data.StoreSample`, streamed from the store every pass: encoders are
 fitted in one pass first (exact level counts, as the minibatch path does), and the encoded
-batches are kept in memory while they fit :data:`CACHE_BYTES`, else read again each pass.
+rows are cached for the later passes, in chunks sorted by level (in memory while they fit
+:data:`CACHE_BYTES`, else on disk).
 
 The run's posterior tree holds ``posterior`` (chain 1 x ``draws``: the hyperparameters, the
 intercept and every recorded table under the NUTS run's names) and ``levels`` (the eliminated
@@ -34,8 +35,12 @@ from skipmodel.progress import Progress
 from skipmodel.scale.laplace.fit import LaplaceFit, LaplaceOptions, batches_of, fit_passes
 from skipmodel.scale.laplace.structure import LatentModel, RowBatch, build_latent_model, encode_rows
 
-#: Encoded store batches are kept in memory up to this many bytes, else re-read every pass.
+#: Encoded store batches are kept in memory up to this many bytes, else spilled to disk.
 CACHE_BYTES = 2 * 2**30
+#: The cache is written in chunks of about this many bytes, each sorted by level
+#: (:meth:`RowBatch.by_level`), in batches of :data:`CACHE_BATCH_ROWS` rows.
+SORT_BYTES = 256 * 2**20
+CACHE_BATCH_ROWS = 131_072
 #: What the run records as its approximation.
 APPROXIMATION = (
     "nested Laplace: levels of the largest pool integrated by adaptive Gauss-Hermite quadrature "
@@ -50,8 +55,9 @@ class StoreRows:
     """A store sample as encoded batches: the first pass reads the store, the later ones a cache
     of the encoded rows (about 4 bytes per gather and per slope value of a row): in memory up to
     ``memory_bytes``, else in ``.npy`` files under a temporary folder (``$TMPDIR``), read back
-    batch by batch and removed by :meth:`close`. Memory stays bounded by the budget, never by
-    the rows."""
+    batch by batch and removed by :meth:`close`. The cache is written in chunks of
+    :data:`SORT_BYTES`, each sorted by level, so the kernel walks the per-level sums in order.
+    Memory stays bounded by the budgets, never by the rows."""
 
     def __init__(
         self, data: StoreSample, spec: ModelSpec, *, memory_bytes: int = CACHE_BYTES
@@ -68,6 +74,8 @@ class StoreRows:
             self.encoders, self.n_rows = fit_encoders(data.store, spec, self.sample, progress=bar)
         self.model: LatentModel | None = None
         self._memory: list[RowBatch] = []
+        self._pending: list[RowBatch] = []
+        self._pending_bytes = 0
         self._size = 0
         self._folder: Path | None = None
         self._files = 0
@@ -84,6 +92,21 @@ class StoreRows:
         raise SkipmodelError(f"the sample of {self.store} is empty; raise the fraction")
 
     def _keep(self, rows: RowBatch) -> None:
+        self._pending.append(rows)
+        self._pending_bytes += rows.nbytes
+        if self._pending_bytes >= SORT_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        """The pending rows, sorted by level, into the cache."""
+        if not self._pending:
+            return
+        chunk = RowBatch.concat(self._pending).by_level()
+        self._pending, self._pending_bytes = [], 0
+        for part in batches_of(chunk, CACHE_BATCH_ROWS):
+            self._store(part)
+
+    def _store(self, rows: RowBatch) -> None:
         self._size += rows.nbytes
         if self._folder is None and self._size <= self.memory_bytes:
             self._memory.append(rows)
@@ -120,6 +143,7 @@ class StoreRows:
             rows = encode_rows(self.model, design)
             self._keep(rows)
             yield rows
+        self._flush()
         self._complete = True
 
     @property
@@ -135,7 +159,7 @@ class StoreRows:
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
-        self._memory = []
+        self._memory, self._pending = [], []
         self._complete = False
 
 
@@ -165,7 +189,7 @@ def fit_laplace_path(
         frame = data.to_pandas() if isinstance(data, pa.Table) else data
         design = build_design(spec, frame)
         model = build_latent_model(design)
-        batch = encode_rows(model, design)
+        batch = encode_rows(model, design).by_level()
         encoders, n_rows = design.encoders, batch.n_rows
         rate = {"outcome_rate": float(batch.y.mean())}
 
