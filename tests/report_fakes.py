@@ -159,7 +159,7 @@ def fake_run(name: str = "fake", *, seed: int = 0, bad: bool = False):  # noqa: 
         p = frame["p_true"].to_numpy()
         return np.clip(p[None, :] + rng.normal(0, 0.03, (100, len(frame))), 0.001, 0.999)
 
-    def predict_second_half(frame: pd.DataFrame) -> pd.DataFrame:
+    def predict_second_half(frame: pd.DataFrame, reveal: str = "wsdm") -> pd.DataFrame:
         half = 2 * frame["session_position"] > frame["session_length"]
         rows = frame.loc[half, ["session_id", "session_position"]].copy()
         rows["p_skip"] = frame.loc[half, "p_true"].to_numpy()

@@ -20,6 +20,7 @@ def test_all_contract_verbs_are_declared() -> None:
         "cpdag",
         "fit",
         "predict",
+        "evaluate",
         "report",
     }
 

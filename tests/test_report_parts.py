@@ -188,7 +188,7 @@ def test_heldout_notes_a_run_without_sequential_prediction(tmp_path: Path) -> No
     from skipmodel.errors import SkipmodelError
     from skipmodel.report.heldout import heldout_section
 
-    def refuse(frame: pd.DataFrame) -> pd.DataFrame:
+    def refuse(frame: pd.DataFrame, reveal: str = "wsdm") -> pd.DataFrame:
         raise SkipmodelError("cannot roll prev_reason_end forward")
 
     run = dataclasses.replace(fake_run("nolag"), predict_second_half=refuse)

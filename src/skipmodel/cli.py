@@ -28,6 +28,7 @@ VERBS: dict[str, str] = {
     "cpdag": "PC algorithm (Gaussian CI test) on track features",
     "fit": "fit a Bayesian skip model from a store",
     "predict": "posterior skip probabilities for plays in a store",
+    "evaluate": "score a WSDM Cup 2019 submission (mean average accuracy, first-prediction)",
     "report": "diagnostics, effects, checks and comparison for fitted runs",
 }
 

@@ -33,7 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--reveal",
         choices=REVEALS,
         default="wsdm",
-        help="with --sequential: outcomes seen — the first half's (wsdm, WSDM Cup) or all earlier",
+        help="with --sequential: what a second-half play reveals — wsdm (default): what the WSDM "
+        "Cup did, its track, position and length (other columns integrated over the first "
+        "half); context: its own columns too (optimistic); all: every earlier outcome too",
     )
     parser.add_argument(
         "--max-draws", type=int, default=1000, help="posterior draws used at most (1000)"

@@ -1,4 +1,8 @@
-"""``skipmodel simulate --out DIR``: MSSD-format demo data with a known truth."""
+"""``skipmodel simulate --out DIR``: MSSD-format demo data with a known truth.
+
+``--challenge-fraction F`` also writes a share F of the sessions as the WSDM Cup 2019 test set
+(``DIR/test_set.tar.gz``, answers in ``DIR/challenge_truth.csv``) instead of as training logs.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--days", type=int, default=7, help="number of days, one file group each (default 7)"
     )
+    parser.add_argument(
+        "--challenge-fraction",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="share of sessions in [0, 1) written as the challenge's test set "
+        "(test_set.tar.gz: log_prehistory_/log_input_ files per day) with their second-half "
+        "skip_2 in challenge_truth.csv, instead of in the training logs (default 0)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         tracks=args.tracks,
         start_date=args.start_date,
         days=args.days,
+        challenge_fraction=args.challenge_fraction,
     )
     print(
         f"simulated {result.n_sessions:,} sessions, {result.n_plays:,} plays, "
@@ -44,4 +58,12 @@ def run(args: argparse.Namespace) -> int:
         f"  {result.track_features}\n"
         f"  {result.truth}"
     )
+    if result.test_set is not None:
+        print(
+            f"challenge: {result.n_challenge_sessions:,} sessions held out; plays: "
+            f"{result.n_training_plays:,} training + {result.n_prehistory_plays:,} prehistory "
+            f"+ {result.n_input_plays:,} input = {result.n_plays:,}\n"
+            f"  {result.test_set} ({result.n_test_files} files)\n"
+            f"  {result.challenge_truth}"
+        )
     return 0

@@ -46,15 +46,30 @@ def hashed_normals(seed: int, levels: np.ndarray, n_draws: int) -> np.ndarray:
 class GaussianLevels:
     """A ``(n_draws, n_levels)`` table of independent N(mean, sd) draws, made when indexed."""
 
-    def __init__(self, mean: np.ndarray, sd: np.ndarray, n_draws: int, seed: int = 0) -> None:
+    def __init__(
+        self,
+        mean: np.ndarray,
+        sd: np.ndarray,
+        n_draws: int,
+        seed: int = 0,
+        rows: np.ndarray | None = None,
+    ) -> None:
         self.mean = np.asarray(mean, dtype=float)
         self.sd = np.asarray(sd, dtype=float)
         self.n_draws = int(n_draws)
         self.seed = int(seed)
+        self.rows = rows  # a subset of the draws (:meth:`take`), else all
 
     @property
     def shape(self) -> tuple[int, int]:
-        return (self.n_draws, self.mean.size)
+        return (self.n_draws if self.rows is None else len(self.rows), self.mean.size)
+
+    def take(self, rows: np.ndarray) -> GaussianLevels:
+        """The draws ``rows`` of this table (the same numbers as indexing the whole)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.rows is not None:
+            rows = self.rows[rows]
+        return GaussianLevels(self.mean, self.sd, self.n_draws, self.seed, rows)
 
     def __getitem__(self, key: Any) -> np.ndarray:
         if not (isinstance(key, tuple) and len(key) == 2 and key[0] == slice(None)):
@@ -62,6 +77,8 @@ class GaussianLevels:
         codes = np.asarray(key[1], dtype=np.int64)
         unique, inverse = np.unique(codes, return_inverse=True)
         z = hashed_normals(self.seed, unique, self.n_draws)
+        if self.rows is not None:
+            z = z[self.rows]
         table = self.mean[unique] + self.sd[unique] * z
         return table[:, inverse.reshape(codes.shape)]
 

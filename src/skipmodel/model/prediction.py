@@ -9,13 +9,21 @@ Sequential prediction (WSDM Cup 2019 setting, ``reveal="wsdm"``): for each sessi
 half of the plays is observed and the second half predicted; within each posterior draw the
 outcome of play t is simulated and fed forward as the previous-play outcome of play t + 1 (and
 t + 2 for lag 2), so the predicted probability averages over what the listener may have done in
-between. ``reveal="all"`` predicts the same plays one step ahead, every earlier outcome revealed
-(the observed lag columns), as a reference for how much the unknown second half costs.
+between. A second-half play reveals what the challenge's ``log_input`` files reveal: its track
+(so the track's and the previous track's features), position and the session's length. Every
+other column (hour, date, premium, context type, shuffle, pauses, a user's own covariates...) is
+integrated over its distribution in the session's first half: each posterior draw takes, per
+second-half play, the columns of a play of the first half drawn at random (jointly, so a value
+constant over the first half is carried forward; a session without a first half draws from
+every session's). ``reveal="context"`` reveals those columns too (the second half's own context:
+what the challenge never gave, so its scores are optimistic), ``reveal="all"`` predicts the same
+plays one step ahead, every earlier outcome and the context revealed, as a reference for how
+much the unknown second half costs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,17 +35,22 @@ import xarray as xr
 from skipmodel.errors import SkipmodelError
 from skipmodel.model.binning import bin_plays, run_binning
 from skipmodel.model.design import Design, TermDesign, build_design
-from skipmodel.model.levels import level_draws
+from skipmodel.model.levels import GaussianLevels, level_draws
 from skipmodel.model.terms import Draws, GroupState, kind_of
-from skipmodel.store.schema import OUTCOME_COLUMNS
+from skipmodel.store.schema import LAG_PREFIXES, OUTCOME_COLUMNS, TRACK_COLUMNS
 
 if TYPE_CHECKING:
     from skipmodel.model.fitting import FitResult
 
 #: Central posterior interval reported by ``p_lo`` / ``p_hi``.
 INTERVAL = 0.94
-#: What sequential prediction may see: the first half's outcomes (WSDM Cup) or every earlier one.
-REVEALS: tuple[str, ...] = ("wsdm", "all")
+#: What sequential prediction may see of a second half: the challenge's (tracks, positions,
+#: length), that and the second half's context, or that and every earlier outcome (module notes).
+REVEALS: tuple[str, ...] = ("wsdm", "context", "all")
+#: Draws of the hidden second-half columns; the posterior draws are spread over them.
+IMPUTATIONS = 10
+#: Columns a challenge second half reveals besides the track features and their lags.
+REVEALED: tuple[str, ...] = ("session_id", "session_position", "session_length", "track_id_clean")
 
 
 def posterior_draws(posterior: xr.Dataset, *, max_draws: int | None, seed: int) -> Draws:
@@ -146,6 +159,87 @@ def _second_half(frame: pd.DataFrame) -> np.ndarray:
     return frame["session_position"].to_numpy() > (frame["session_length"].to_numpy() // 2)
 
 
+def hidden_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns of ``frame`` a challenge second half does not reveal: all but the session
+    keys, the track and its features (and the previous track's), and the outcomes (and their
+    lags, which sequential prediction rolls forward)."""
+    revealed = {*REVEALED, *TRACK_COLUMNS, *OUTCOME_COLUMNS}
+    revealed |= {p + c for p in LAG_PREFIXES for c in (*TRACK_COLUMNS, *OUTCOME_COLUMNS)}
+    revealed.add("prev_track_id_clean")
+    return [c for c in frame.columns if c not in revealed]
+
+
+def imputed_second_halves(
+    frame: pd.DataFrame,
+    target: np.ndarray,
+    rng: np.random.Generator,
+    copies: int,
+    *,
+    read: Sequence[str] | None = None,
+) -> list[pd.DataFrame]:
+    """``copies`` versions of the ``target`` rows, each taking its hidden columns
+    (:func:`hidden_columns`) from a first-half play of its session drawn at random (from all
+    first halves when its session has none); one version when none of the hidden columns a
+    model ``read`` s (default: all) varies within a first half."""
+    hidden = hidden_columns(frame)
+    idx = np.flatnonzero(target)
+    first = np.flatnonzero(~target)
+    if not hidden or idx.size == 0:
+        return [frame.iloc[idx]]
+    if first.size == 0:
+        raise SkipmodelError(
+            "sequential prediction has no first-half plays to take the second halves' hidden "
+            f"columns ({', '.join(hidden[:4])}...) from; pass sessions with their first halves"
+        )
+    session = pd.factorize(frame["session_id"])[0]
+    by_session = first[np.argsort(session[first], kind="stable")]
+    counts = np.bincount(session[first], minlength=session.max() + 1)
+    starts = np.cumsum(counts) - counts
+    s = session[idx]
+    read = hidden if read is None else [c for c in hidden if c in read]
+    constant = bool(counts[s].all()) and all(
+        frame[c].iloc[first].groupby(session[first], sort=False).nunique(dropna=False).max() <= 1
+        for c in read
+    )
+    out = []
+    for _ in range(1 if constant else copies):
+        u = rng.random(idx.size)
+        own = by_session[starts[s] + np.minimum((u * counts[s]).astype(np.int64), counts[s] - 1)]
+        anyone = first[rng.integers(0, first.size, idx.size)]
+        donor = np.where(counts[s] > 0, own, anyone)
+        part = frame.iloc[idx].copy()
+        for c in hidden:
+            part[c] = frame[c].iloc[donor].set_axis(part.index)
+        out.append(part)
+    return out
+
+
+def _take(table: Any, rows: np.ndarray) -> Any:
+    return table.take(rows) if isinstance(table, GaussianLevels) else table[rows]
+
+
+def _known_second_half(
+    design: Design, draws: Draws, frame: pd.DataFrame, target: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """The known part of the logit of the ``target`` rows (draws, rows), their hidden columns
+    integrated over the first halves: posterior draw ``d`` reads imputation ``d mod copies``."""
+    # "date" is where weekday and day of month come from
+    read = {*design.spec.predictor_columns(), "date"}
+    parts = imputed_second_halves(frame, target, rng, IMPUTATIONS, read=sorted(read))
+    n_draws = len(draws["intercept"])
+    copies = min(len(parts), n_draws)
+    out = np.empty((n_draws, int(target.sum())))
+    for k, part in enumerate(parts[:copies]):
+        chosen = np.arange(k, n_draws, copies)
+        sub = {name: _take(table, chosen) for name, table in draws.items()}
+        imputed = build_design(
+            design.spec, part.reset_index(drop=True), encoders=design.encoders,
+            require_outcome=False,
+        )  # fmt: skip
+        out[chosen] = linear_predictor_draws(imputed, sub, rng=rng, known_only=True)
+    return out
+
+
 def predict_sequential(
     design: Design, draws: Draws, frame: pd.DataFrame, *, seed: int = 0, reveal: str = "wsdm"
 ) -> tuple[pd.DataFrame, Prediction]:
@@ -154,9 +248,11 @@ def predict_sequential(
     ``frame`` holds the rows ``design`` was built from (same order), with ``session_id``,
     ``session_position`` and ``session_length``; sessions must be complete in their first half
     up to the first predicted play (the observed previous outcome comes from the lag column).
-    ``reveal="wsdm"`` (default) reveals only the first half's outcomes; ``"all"`` reveals every
-    earlier outcome (one-step-ahead prediction of the same plays, no rolling).
-    Returns the predicted rows' ids and their prediction.
+    ``reveal="wsdm"`` (default) reveals what the challenge does: the first half's outcomes and
+    the second half's tracks, positions and length, the other columns integrated over the first
+    half; ``"context"`` also reveals the second half's own columns; ``"all"`` also every
+    earlier outcome (one-step-ahead prediction of the same plays, no rolling). See the module
+    notes. Returns the predicted rows' ids and their prediction.
     """
     if reveal not in REVEALS:
         choices = ", ".join(repr(r) for r in REVEALS)
@@ -179,8 +275,13 @@ def predict_sequential(
             "use a model whose only lagged outcome is the Markov term's"
         )
     rng = np.random.default_rng(seed)
+    frame = frame.reset_index(drop=True)
     target = _second_half(frame)
-    base = linear_predictor_draws(design, draws, rng=rng, known_only=True)
+    idx = np.flatnonzero(target)
+    if reveal == "wsdm":
+        base = _known_second_half(design, draws, frame, target, rng)
+    else:
+        base = linear_predictor_draws(design, draws, rng=rng, known_only=True)[:, idx]
     # Terms whose share depends on the group's earlier outcomes (the Markov term's previous
     # outcomes), rolled forward with simulated outcomes.
     states: list[GroupState] = []
@@ -188,11 +289,10 @@ def predict_sequential(
         state = kind_of(td.term).group_state(td, draws)
         if state is not None:
             states.append(state)
-    idx = np.flatnonzero(target)
     n_draws = base.shape[0]
     p_out = np.empty((n_draws, idx.size))
     if not states:
-        p_out = 1 / (1 + np.exp(-base[:, idx]))
+        p_out = 1 / (1 + np.exp(-base))
     else:
         session = frame["session_id"].to_numpy()
         position = frame["session_position"].to_numpy()
@@ -200,7 +300,7 @@ def predict_sequential(
         order = idx[np.argsort(position[idx], kind="stable")]
         col_of = {r: j for j, r in enumerate(idx)}
         for r in order:
-            eta = base[:, r]
+            eta = base[:, col_of[r]]
             for state in states:
                 eta = eta + state.logit(r)
             p = 1 / (1 + np.exp(-eta))
@@ -241,9 +341,12 @@ def predict(
         Plays with the loaders' columns; outcome columns are not needed.
     sequential : bool
         Predict each session's second half from its first, rolling simulated outcomes forward.
-    reveal : {"wsdm", "all"}
-        With ``sequential``: reveal the first half's outcomes only (WSDM Cup 2019), or every
-        earlier play's outcome (one step ahead).
+    reveal : {"wsdm", "context", "all"}
+        With ``sequential``: what a second-half play reveals. ``wsdm`` (default): what the WSDM
+        Cup 2019 revealed — its track, position and the session's length, the other columns
+        integrated over the session's first half; ``context``: its own columns too (optimistic:
+        the challenge never revealed them); ``all``: also every earlier play's outcome (one step
+        ahead).
     max_draws : int or None
         Use at most this many posterior draws (a random subset); None uses all.
     seed : int

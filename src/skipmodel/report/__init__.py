@@ -5,6 +5,7 @@ Layers (plain data between them):
 
 - :mod:`~skipmodel.report.metrics` — log loss, Brier, AUC, accuracy, ECE, reliability curve,
   WSDM Cup 2019 mean average accuracy and first-prediction accuracy (NumPy only);
+- :mod:`~skipmodel.report.submission` — WSDM Cup 2019 submission files: write, read, score;
 - :mod:`~skipmodel.report.baselines` — overall rate, per-track rate (shrunk), repeat last skip;
 - :mod:`~skipmodel.report.diagnostics` — the trust banner's rules (MCMC, or a nested-Laplace
   fit's mode) and the summary table; :mod:`~skipmodel.report.laplace` — how a nested-Laplace

@@ -20,9 +20,10 @@ __all__ = ["DrawsFn", "RunInputs", "SecondHalfFn"]
 
 #: rows -> (draws, rows) posterior skip probabilities
 DrawsFn = Callable[[pd.DataFrame], np.ndarray]
-#: whole test sessions -> second-half rows (session_id, session_position, p_skip), predicted from
-#: the first half with predicted outcomes rolled forward
-SecondHalfFn = Callable[[pd.DataFrame], pd.DataFrame]
+#: whole test sessions (and what a second half reveals, as ``predict_sequential``'s ``reveal``)
+#: -> second-half rows (session_id, session_position, p_skip), predicted from the first half with
+#: predicted outcomes rolled forward
+SecondHalfFn = Callable[..., pd.DataFrame]
 
 
 @dataclass(frozen=True)

@@ -166,11 +166,14 @@ def load_run_inputs(
         eta = linear_predictor_draws(design_for(frame), draws, rng=np.random.default_rng(seed))
         return 1.0 / (1.0 + np.exp(-eta))
 
-    def predict_second_half(frame: pd.DataFrame) -> pd.DataFrame:
+    def predict_second_half(frame: pd.DataFrame, reveal: str = "wsdm") -> pd.DataFrame:
         # whole sessions in chunks of about CHUNK_ROWS plays: memory ~ draws x chunk
         parts = []
         for chunk in _session_chunks(frame.reset_index(drop=True), CHUNK_ROWS):
-            ids, prediction = predict_sequential(design_for(chunk), draws, chunk, seed=seed)
+            # the imputed second halves are designed from this frame: binned as the fit's rows
+            binned = binned_like_the_fit(fitted.manifest, chunk.reset_index(drop=True))
+            design = build_design(spec, binned, encoders=encoders, require_outcome=False)
+            ids, prediction = predict_sequential(design, draws, binned, seed=seed, reveal=reveal)
             parts.append(ids.assign(p_skip=prediction.p_skip))
         return pd.concat(parts, ignore_index=True)
 

@@ -7,14 +7,33 @@ Writes, in ``OUT/``:
 - ``track_features.tar.gz`` with ``track_features/tf_<nnnnnnnnnnnn>.csv``;
 - ``truth.json``, every true parameter (see :mod:`skipmodel.simulate.sessions` for the skip
   model and :mod:`skipmodel.simulate.tracks` for the feature DAG), and
-  ``truth_tracks.parquet`` with each track's true random intercept and play count.
+  ``truth_tracks.parquet`` with each track's true random intercept and play count (every
+  simulated play, challenge sessions included).
+
+With ``challenge_fraction`` F > 0, a share F of the sessions is left out of the training logs and
+written in the WSDM Cup 2019 test set's layout instead (see :mod:`skipmodel.simulate.challenge`
+for the split and the orders):
+
+- ``test_set.tar.gz`` with, per day that has challenge sessions, the pair
+  ``test_set/log_prehistory_<yyyymmdd>_000000000000.csv`` (first halves, every log column, the
+  training logs' header) and ``test_set/log_input_<yyyymmdd>_000000000000.csv`` (second halves,
+  header ``session_id,track_id_clean,session_position,session_length``, sessions in a seeded
+  shuffled order);
+- ``challenge_truth.csv`` (``session_id,session_position,skip_2``), beside the archive so that
+  ingesting ``test_set.tar.gz`` never meets it: every second-half play, sessions in the order of
+  the ``log_input`` files taken in name (= date) order, positions ascending.
+
+Challenge sessions are drawn with the same seed from the same simulated plays, so the training,
+prehistory and input plays of any F together are exactly the plays of F = 0. With F = 0 neither
+file is written (and one left by an earlier run in ``OUT/`` is removed).
 
 The output is byte-for-byte identical for the same arguments (fixed tar and gzip times).
 
 ``truth.json`` keys
 -------------------
 ``arguments``
-    The call's arguments (sessions, seed, tracks, start_date, days, files_per_day).
+    The call's arguments (sessions, seed, tracks, start_date, days, files_per_day,
+    challenge_fraction).
 ``skip_model``
     ``formula`` (the linear predictor in these key names), ``reference`` (what the intercept
     means; how each effect is centred), ``intercept``, ``weekday_effect`` (Mon..Sun, sum 0),
@@ -31,29 +50,39 @@ The output is byte-for-byte identical for the same arguments (fixed tar and gzip
     ``independent_features``, ``cpdag_edges`` (from, to, type ``-->``/``---``) and
     ``implied_correlation`` (names, matrix).
 ``empirical``
-    Realised counts and rates of this run (plays, tracks played, files, skip rates).
+    Realised counts and rates of this run over every simulated play, challenge sessions
+    included (sessions, plays, tracks played, training log files, skip rates), and the split:
+    ``training_sessions``, ``training_plays``, ``challenge_sessions``, ``prehistory_plays``,
+    ``input_plays`` (training + prehistory + input plays = plays) and ``test_set_files``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import gzip
-import io
 import json
-import tarfile
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.progress import Progress
+from skipmodel.simulate.challenge import (
+    ChallengeWriter,
+    challenge_count,
+    choose_challenge_sessions,
+)
+from skipmodel.simulate.files import (
+    csv_bytes,
+    format_floats,
+    tar_gz_writer,
+    uuid4_strings,
+    write_tar_gz,
+)
 from skipmodel.simulate.sessions import (
     Plays,
     SessionPlan,
@@ -79,13 +108,16 @@ __all__ = ["SimulationResult", "TrueEffects", "simulate"]
 TRUTH_VERSION = 1
 TF_ROWS_PER_FILE = 50_000
 _EPOCH = dt.date(1970, 1, 1)
-_GZIP_LEVEL = 6
-_FIXED_MTIME = 1531612800  # 2018-07-15T00:00:00Z, the first day of the release
 
 
 @dataclass(frozen=True)
 class SimulationResult:
-    """What :func:`simulate` wrote and a few headline numbers."""
+    """What :func:`simulate` wrote and a few headline numbers.
+
+    ``n_sessions`` and ``n_plays`` count every simulated session and play; with a challenge
+    fraction, ``n_training_plays + n_prehistory_plays + n_input_plays == n_plays``.
+    ``test_set`` and ``challenge_truth`` are None when no challenge set was written.
+    """
 
     out: Path
     training_set: Path
@@ -98,87 +130,21 @@ class SimulationResult:
     n_log_files: int
     skip_2_rate: float
     seconds: float
-
-
-# --- ids and text formatting ----------------------------------------------------------------
-
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-
-
-def _uuid4_strings(rng: np.random.Generator, n: int) -> np.ndarray:
-    """``n`` random version-4 UUIDs as a fixed-width bytes array (``S36``), vectorised."""
-    raw = rng.integers(0, 256, size=(n, 16), dtype=np.uint8)
-    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
-    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
-    digits = np.empty((n, 32), dtype=np.uint8)
-    digits[:, 0::2] = _HEX[raw >> 4]
-    digits[:, 1::2] = _HEX[raw & 0x0F]
-    out = np.full((n, 36), ord("-"), dtype=np.uint8)
-    for dst, src, width in ((0, 0, 8), (9, 8, 4), (14, 12, 4), (19, 16, 4), (24, 20, 12)):
-        out[:, dst : dst + width] = digits[:, src : src + width]
-    return out.view("S36").ravel()
-
-
-def _format_floats(values: np.ndarray) -> pa.Array:
-    """Python ``repr`` style text of float64 values (``1e-07``, ``100.0``), as the release has.
-
-    Arrow's shortest round-trip formatting agrees with ``repr`` for 1e-4 <= |x| < 1e11 except
-    that integral values lack the ``.0``; tiny values are formatted by ``repr`` directly.
-    """
-    text = pc.cast(pa.array(values, pa.float64()), pa.string()).to_numpy(zero_copy_only=False)
-    text = text.astype(object)
-    tiny = (np.abs(values) < 1e-4) & (values != 0)
-    if tiny.any():
-        text[tiny] = [repr(float(v)) for v in values[tiny]]
-    whole = values == np.floor(values)
-    if whole.any():
-        text[whole] = [t + ".0" for t in text[whole]]
-    return pa.array(text, pa.string())
-
-
-def _csv_bytes(table: pa.Table) -> bytes:
-    """The table as CSV text: unquoted header and values, lowercase booleans, ISO dates."""
-    sink = pa.BufferOutputStream()
-    pacsv.write_csv(
-        table,
-        sink,
-        pacsv.WriteOptions(include_header=False, quoting_style="none", batch_size=65536),
-    )
-    header = (",".join(table.column_names) + "\n").encode()
-    return header + sink.getvalue().to_pybytes()
-
-
-def _write_tar_gz(path: Path, folder: str, members: Iterable[tuple[str, bytes]]) -> int:
-    """A deterministic ``.tar.gz`` with ``folder/`` and its files (fixed times and owners).
-
-    Members are consumed one at a time (a generator keeps memory to one file); returns how
-    many were written. The archive appears under its name only once complete.
-    """
-    count = 0
-    with (
-        atomic_path(path) as tmp,
-        open(tmp, "wb") as raw,
-        gzip.GzipFile(
-            filename="", mode="wb", fileobj=raw, compresslevel=_GZIP_LEVEL, mtime=0
-        ) as gz,
-        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
-    ):
-        info = tarfile.TarInfo(folder)
-        info.type = tarfile.DIRTYPE
-        info.mode = 0o755
-        info.mtime = _FIXED_MTIME
-        tar.addfile(info)
-        for name, data in members:
-            info = tarfile.TarInfo(f"{folder}/{name}")
-            info.size = len(data)
-            info.mode = 0o644
-            info.mtime = _FIXED_MTIME
-            tar.addfile(info, io.BytesIO(data))
-            count += 1
-    return count
+    test_set: Path | None = None
+    challenge_truth: Path | None = None
+    n_challenge_sessions: int = 0
+    n_training_plays: int = 0
+    n_prehistory_plays: int = 0
+    n_input_plays: int = 0
+    n_test_files: int = 0
 
 
 # --- tables ---------------------------------------------------------------------------------
+
+
+def _take_plays(plays: Plays, rows: np.ndarray) -> Plays:
+    """The plays at ``rows`` (indices or a mask); ``session`` still indexes the day's plan."""
+    return Plays(**{f.name: getattr(plays, f.name)[rows] for f in fields(Plays)})
 
 
 def _log_table(plays: Plays, rows: slice, session_ids: pa.Array, track_ids: pa.Array) -> pa.Table:
@@ -220,7 +186,7 @@ def _tf_text_table(table: pa.Table) -> pa.Table:
     for name in table.column_names:
         col = table.column(name)
         if pa.types.is_floating(col.type):
-            arrays.append(_format_floats(col.to_numpy()))
+            arrays.append(format_floats(col.to_numpy()))
         else:
             arrays.append(col.combine_chunks())
     return pa.Table.from_arrays(arrays, names=table.column_names)
@@ -248,6 +214,7 @@ def simulate(
     days: int = 7,
     files_per_day: int = 10,
     effects: TrueEffects | None = None,
+    challenge_fraction: float = 0.0,
 ) -> SimulationResult:
     """Simulate MSSD-format session logs and track features with a known skip model.
 
@@ -269,6 +236,11 @@ def simulate(
         fewer sessions than files.
     effects
         The true skip model; default :class:`TrueEffects()`.
+    challenge_fraction
+        Share of the sessions, in [0, 1), written as the challenge's test set
+        (``test_set.tar.gz`` and ``challenge_truth.csv``, see the module docstring) instead of
+        into the training logs: ``round(F * sessions)`` sessions, at least 1 when F > 0 and at
+        most ``sessions - 1``, chosen from the seed.
 
     Returns
     -------
@@ -279,6 +251,9 @@ def simulate(
     >>> result = simulate("data/demo", sessions=2000, seed=1)  # doctest: +SKIP
     >>> result.n_plays  # doctest: +SKIP
     33087
+    >>> held = simulate("data/demo", sessions=2000, seed=1, challenge_fraction=0.1)  # doctest: +SKIP
+    >>> held.n_challenge_sessions, held.test_set.name  # doctest: +SKIP
+    (200, 'test_set.tar.gz')
     """
     started = time.perf_counter()
     if sessions < 1:
@@ -292,6 +267,7 @@ def simulate(
         raise SkipmodelError(f"--tracks must be at least 50, got {n_tracks}")
     if seed < 0:
         raise SkipmodelError(f"--seed must be >= 0, got {seed}")
+    n_challenge = challenge_count(challenge_fraction, sessions)
     first = _parse_date(start_date)
     effects = effects if effects is not None else TrueEffects()
     out = Path(out)
@@ -299,12 +275,14 @@ def simulate(
         raise SkipmodelError(f"--out {out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
 
-    rng_tracks, rng_ids, rng_plan, rng_plays = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
+    # A fifth stream for the challenge split leaves the first four (and so every play) as
+    # they are without it.
+    rng_tracks, rng_ids, rng_plan, rng_plays, rng_challenge = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)
     )
     # Tracks: features from the DAG, ids, random intercepts, play weights.
     features, clipped = simulate_track_features(rng_tracks, n_tracks)
-    track_ids = pa.array(np.char.add(b"t_", _uuid4_strings(rng_ids, n_tracks)).astype(str))
+    track_ids = pa.array(np.char.add(b"t_", uuid4_strings(rng_ids, n_tracks)).astype(str))
     catalogue = make_catalogue(
         rng_tracks,
         danceability=features["danceability"],
@@ -318,28 +296,42 @@ def simulate(
     plan = plan_sessions(
         rng_plan, sessions, first_day=first_day, days=days, files_per_day=files_per_day
     )
-    uuids = _uuid4_strings(rng_ids, sessions)
-    # Compact the k's used on each day to 0..m-1 so no file is empty.
+    uuids = uuid4_strings(rng_ids, sessions)
+    order = np.lexsort((uuids, plan.file_k, plan.day))
+    plan = SessionPlan(*(getattr(plan, f)[order] for f in SessionPlan._fields()))
+    uuids = uuids[order]
+    is_challenge = choose_challenge_sessions(rng_challenge, sessions, n_challenge)
+    # Compact the k's used by training sessions on each day to 0..m-1 so no file is empty;
+    # a challenge session keeps its drawn k in its id (it belongs to no training file).
     file_code = plan.day.astype(np.int64) * files_per_day + plan.file_k
-    used, file_rank = np.unique(file_code, return_inverse=True)
+    used, train_rank = np.unique(file_code[~is_challenge], return_inverse=True)
     day_of_used = used // files_per_day
     k_of_used = np.arange(len(used)) - np.searchsorted(day_of_used, day_of_used)
-    order = np.lexsort((uuids, file_rank))
-    plan = SessionPlan(*(getattr(plan, f)[order] for f in SessionPlan._fields()))
-    uuids, file_rank = uuids[order], file_rank[order]
-    k = k_of_used[file_rank]
+    file_rank = np.full(sessions, -1, dtype=np.int64)
+    file_rank[~is_challenge] = train_rank
+    k = np.where(is_challenge, plan.file_k, k_of_used[np.maximum(file_rank, 0)])
     session_ids = pa.array(
         np.char.add(np.char.add(k.astype("S4"), b"_"), uuids).astype(str), pa.string()
     )
 
     # Sessions are simulated one day at a time (memory bounded by a day's plays) and written
-    # as one CSV per (day, k).
-    session_day = day_of_used[file_rank]
-    day_bounds = np.searchsorted(session_day, np.arange(days + 1))
+    # as one CSV per (day, k), and for challenge sessions as one file pair per day.
+    day_bounds = np.searchsorted(plan.day, np.arange(days + 1))
     plays_per_track = np.zeros(n_tracks, dtype=np.int64)
     sums = dict.fromkeys(("plays", *SKIP_OUTCOMES, "logit"), 0.0)
+    n_training_plays = 0
 
-    def log_files(bar: Progress) -> Iterator[tuple[str, bytes]]:
+    training_set = out / "training_set.tar.gz"
+    test_set = out / "test_set.tar.gz" if n_challenge else None
+    challenge_truth = out / "challenge_truth.csv" if n_challenge else None
+    held_out: ChallengeWriter | None = None
+    with contextlib.ExitStack() as stack:
+        bar = stack.enter_context(Progress("simulate", unit="sessions", total=sessions))
+        add_training = stack.enter_context(tar_gz_writer(training_set, "training_set"))
+        if test_set is not None and challenge_truth is not None:
+            held_out = stack.enter_context(
+                ChallengeWriter(test_set, challenge_truth, rng_challenge)
+            )
         for d in range(days):
             lo, hi = int(day_bounds[d]), int(day_bounds[d + 1])
             if lo == hi:
@@ -351,30 +343,47 @@ def simulate(
             sums["logit"] += float(plays.logit.sum())
             for outcome in SKIP_OUTCOMES:
                 sums[outcome] += int(getattr(plays, outcome).sum())
-            row_file = file_rank[lo + plays.session]
-            files = np.unique(row_file)
-            row_bounds = np.searchsorted(row_file, np.append(files, files[-1] + 1))
             day_ids = session_ids.slice(lo, hi - lo)
             date = _EPOCH + dt.timedelta(days=int(first_day + d))
-            for f, r_lo, r_hi in zip(files, row_bounds[:-1], row_bounds[1:], strict=True):
-                table = _log_table(plays, slice(r_lo, r_hi), day_ids, track_ids)
-                yield f"log_{k_of_used[f]}_{date:%Y%m%d}_000000000000.csv", _csv_bytes(table)
+            row_challenge = is_challenge[lo + plays.session]
+            if held_out is not None and row_challenge.any():
+                held = _take_plays(plays, row_challenge)
+                held_out.add_day(date, _log_table(held, slice(None), day_ids, track_ids))
+                plays = _take_plays(plays, ~row_challenge)
+            n_training_plays += len(plays.position)
+            # Training rows are in file order: sessions are sorted by (day, k, id).
+            row_file = file_rank[lo + plays.session]
+            files = np.unique(row_file)
+            if len(files):
+                row_bounds = np.searchsorted(row_file, np.append(files, files[-1] + 1))
+                for f, r_lo, r_hi in zip(files, row_bounds[:-1], row_bounds[1:], strict=True):
+                    table = _log_table(plays, slice(r_lo, r_hi), day_ids, track_ids)
+                    add_training(
+                        f"log_{k_of_used[f]}_{date:%Y%m%d}_000000000000.csv", csv_bytes(table)
+                    )
             bar.advance(hi - lo)
-
-    training_set = out / "training_set.tar.gz"
-    with Progress("simulate", unit="sessions", total=sessions) as bar:
-        _write_tar_gz(training_set, "training_set", log_files(bar))
+    if not n_challenge:  # outputs of an earlier run with a challenge set would contradict truth
+        (out / "test_set.tar.gz").unlink(missing_ok=True)
+        (out / "challenge_truth.csv").unlink(missing_ok=True)
     n_plays = int(sums["plays"])
+    split = {  # empty when no challenge set is written
+        "challenge_sessions": 0 if held_out is None else held_out.n_sessions,
+        "prehistory_plays": 0 if held_out is None else held_out.n_prehistory_plays,
+        "input_plays": 0 if held_out is None else held_out.n_input_plays,
+        "test_set_files": 0 if held_out is None else held_out.n_files,
+    }
+    assert split["challenge_sessions"] == n_challenge
+    assert n_training_plays + split["prehistory_plays"] + split["input_plays"] == n_plays
 
     # Track features: the whole catalogue, TF_ROWS_PER_FILE rows per file.
     tf = track_feature_table(track_ids, features)
     assert tuple(tf.column_names) == TRACK_COLUMNS
     tf_files = (
-        (f"tf_{i:012d}.csv", _csv_bytes(_tf_text_table(tf.slice(lo, TF_ROWS_PER_FILE))))
+        (f"tf_{i:012d}.csv", csv_bytes(_tf_text_table(tf.slice(lo, TF_ROWS_PER_FILE))))
         for i, lo in enumerate(range(0, n_tracks, TF_ROWS_PER_FILE))
     )
     track_features = out / "track_features.tar.gz"
-    n_tf_files = _write_tar_gz(track_features, "track_features", tf_files)
+    n_tf_files = write_tar_gz(track_features, "track_features", tf_files)
 
     # Truth.
     truth_tracks = out / "truth_tracks.parquet"
@@ -401,6 +410,7 @@ def simulate(
             "start_date": first.isoformat(),
             "days": days,
             "files_per_day": files_per_day,
+            "challenge_fraction": float(challenge_fraction),
         },
         "skip_model": effects_truth(effects, catalogue),
         "track_feature_dag": dag_truth(clipped),
@@ -412,6 +422,9 @@ def simulate(
             "tf_files": n_tf_files,
             **{f"{o}_rate": sums[o] / n_plays for o in SKIP_OUTCOMES},
             "mean_true_logit": sums["logit"] / n_plays,
+            "training_sessions": sessions - n_challenge,
+            "training_plays": n_training_plays,
+            **split,
         },
     }
     truth_path = out / "truth.json"
@@ -429,4 +442,11 @@ def simulate(
         n_log_files=len(used),
         skip_2_rate=skip_2_rate,
         seconds=time.perf_counter() - started,
+        test_set=test_set,
+        challenge_truth=challenge_truth,
+        n_challenge_sessions=n_challenge,
+        n_training_plays=n_training_plays,
+        n_prehistory_plays=split["prehistory_plays"],
+        n_input_plays=split["input_plays"],
+        n_test_files=split["test_set_files"],
     )
