@@ -28,6 +28,10 @@ temporary file (deleted by the next run); a kill after it is rolled forward by t
 compaction (:func:`recover_compactions`), so a re-run gives the same bytes. A reader that meets a
 bucket with a pending journal refuses it rather than count rows twice.
 
+Only ``STORE/sessions/`` is compacted: the challenge's test set (``STORE/challenge/``) keeps its
+parts (one per input file per bucket, each sorted by session; the challenge loader sorts the
+union of a bucket's halves anyway), so a compaction never touches or counts it.
+
 Memory: a bucket is merged in memory with all its columns (about 60 bytes per play), so a
 store whose buckets exceed the memory should be built with more ``--buckets``.
 """

@@ -1,5 +1,10 @@
 """Parsing and validating MSSD CSV text into typed Arrow batches, row-exactly.
 
+What a source holds is told by its header (:func:`sniff_header`): session logs, track features,
+or the challenge's ``log_input_*`` second halves (four columns; each valid row also gets the
+file's name and day and its line, which rebuild the files' session order); a session log named
+``log_prehistory_*`` is the challenge's first halves, parsed exactly like a training log.
+
 The text is read with pyarrow's streaming CSV reader with every column as ``string`` (no type
 inference), quoting off, and empty lines kept (they become rows of empty fields, rejected as
 blank lines). Between the source and the reader, :class:`~skipmodel.ingest.lines.LineGuard`
@@ -63,9 +68,9 @@ from skipmodel.ingest.rules import (
     convert_id,
     text_problem,
 )
-from skipmodel.ingest.sources import HashingReader
+from skipmodel.ingest.sources import HashingReader, base_name, file_day
 from skipmodel.store import schema
-from skipmodel.store.arrays import bool_np, int_np, np_array, np_view
+from skipmodel.store.arrays import bool_np, int_np, np_array, np_view, str_array
 from skipmodel.store.schema import REJECTED_SCHEMA
 
 #: Bytes of decompressed text per parsed block (~18,000 MSSD log rows). pyarrow's streaming
@@ -78,11 +83,34 @@ MAX_CATEGORIES = 127
 _BLANK = "blank line (no fields)"
 
 
-def sniff_header(reader: HashingReader) -> tuple[str, list[str]]:
-    """Decide from the first line whether ``reader`` holds session logs or track features.
+#: Base-name prefixes of the challenge's test-set files (compared in lower case).
+PREHISTORY_PREFIX = "log_prehistory_"
+INPUT_PREFIX = "log_input_"
+#: Session-log columns a challenge input file never has: any of them makes a header a log's.
+_LOG_ONLY = frozenset(schema.LOG_COLUMNS) - frozenset(schema.INPUT_COLUMNS)
 
-    Returns ``(kind, columns)`` with kind ``"log"`` or ``"tracks"``; raises a one-line
-    :class:`SkipmodelError` for an empty, binary, non-comma-separated or unknown file.
+
+def challenge_name(name: str) -> str | None:
+    """``"prehistory"`` or ``"input"`` when a source's file name is the challenge's, else None."""
+    base = base_name(name).lower()
+    if base.startswith(PREHISTORY_PREFIX):
+        return "prehistory"
+    if base.startswith(INPUT_PREFIX):
+        return "input"
+    return None
+
+
+def sniff_header(reader: HashingReader) -> tuple[str, list[str]]:
+    """Decide from the first line (and the file name) what ``reader`` holds.
+
+    Returns ``(kind, columns)``. The kind is ``"tracks"`` for a track-feature header; for a
+    session-log header, ``"prehistory"`` when the file is named ``log_prehistory_*`` (the
+    challenge's first halves have the training logs' header: only the name tells them apart),
+    else ``"log"``; ``"input"`` for the challenge's second-half header (``session_id``,
+    ``track_id_clean``, ``session_position``, ``session_length`` in any order, no other
+    session-log column), whatever the name. A name and a header that disagree (``log_input_*``
+    without the input header, ``log_prehistory_*`` without the session-log header) are a one-line
+    :class:`SkipmodelError`, as are empty, binary, non-comma-separated and unknown files.
     """
     name = reader.name
     head = reader.peek_head(HEAD_BYTES)
@@ -108,8 +136,23 @@ def sniff_header(reader: HashingReader) -> tuple[str, list[str]]:
         raise SkipmodelError(
             f"{name}: not comma-separated (header {text[:60]!r}); MSSD files are comma-separated"
         )
-    if "session_id" in columns:
-        kind, expected = "log", schema.LOG_COLUMNS
+    named = challenge_name(name)
+    is_input = set(schema.INPUT_COLUMNS) <= set(columns) and not _LOG_ONLY & set(columns)
+    if named == "input" and not is_input:
+        raise SkipmodelError(
+            f"{name}: named like a challenge input file (log_input_*) but its header "
+            f"{text[:60]!r} is not the input header ({', '.join(schema.INPUT_COLUMNS)}, any "
+            "order); rename the file or fix its header"
+        )
+    if named == "prehistory" and ("session_id" not in columns or is_input):
+        raise SkipmodelError(
+            f"{name}: named like a challenge prehistory file (log_prehistory_*) but its header "
+            f"{text[:60]!r} is not a session log's; rename the file or fix its header"
+        )
+    if is_input:
+        kind, expected = "input", schema.INPUT_COLUMNS
+    elif "session_id" in columns:
+        kind, expected = named or "log", schema.LOG_COLUMNS
     elif "track_id" in columns:
         kind, expected = "tracks", schema.TRACK_COLUMNS
     else:
@@ -120,7 +163,7 @@ def sniff_header(reader: HashingReader) -> tuple[str, list[str]]:
         )
     missing = [c for c in expected if c not in columns]
     if missing:
-        what = "session-log" if kind == "log" else "track-feature"
+        what = "track-feature" if kind == "tracks" else "session-log"
         raise SkipmodelError(f"{name}: {what} file misses required columns: {', '.join(missing)}")
     dupes = sorted({c for c in columns if columns.count(c) > 1})
     if dupes:
@@ -307,7 +350,7 @@ class SourceParser:
                 first = col_bad & ~bad
                 reasons[first] = col_reasons(first)
                 bad |= col_bad
-        if self.kind == "log" and n:
+        if self.kind in schema.SESSION_KINDS and n:
             pos = int_np(typed["session_position"])
             length = int_np(typed["session_length"])
             over = (pos > length) & ~bad
@@ -363,7 +406,28 @@ class SourceParser:
             )
             if rejected.num_rows > 1:
                 rejected = rejected.sort_by("line")
+        if self.kind == "input":
+            valid = self._with_input_order(valid, lines[~bad] if bad.any() else lines)
         return ParsedBatch(valid, rejected, n_read)
+
+    def _with_input_order(self, valid: pa.Table, lines: np.ndarray) -> pa.Table:
+        """A challenge input's rows with the file's name and day and each row's line, which
+        rebuild the order of the ``log_input`` files (:data:`~skipmodel.store.schema.INPUT_SCHEMA`)."""
+        n = valid.num_rows
+        day = file_day(self.reader.name)
+        day_value = None if day is None else (dt.date.fromisoformat(day) - EPOCH).days
+        file_codes = np_array(np.zeros(n, dtype=np.int32))
+        days = np_array(np.full(n, day_value or 0, dtype=np.int32), np.full(n, day is None))
+        order = {
+            "input_file": pa.DictionaryArray.from_arrays(
+                file_codes, str_array([base_name(self.reader.name)])
+            ),
+            "input_day": days.view(pa.date32()),
+            "input_line": np_array(lines.astype(np.int64)),
+        }
+        for name, column in order.items():
+            valid = valid.append_column(schema.INPUT_SCHEMA.field(name), column)
+        return valid
 
     def _convert(
         self, rule: ColumnRule, col: pa.Array

@@ -4,11 +4,20 @@ The pieces, one module each:
 
 - :mod:`skipmodel.ingest.sources` finds the CSVs under the input paths and streams them
   decompressed (archives member by member, never unpacked to disk), hashing the content;
-- :mod:`skipmodel.ingest.parse` tells logs from track features by header and turns the text into
-  typed Arrow batches, rejecting bad rows with their line number, raw text and reason;
+- :mod:`skipmodel.ingest.parse` tells logs from track features by header (and the challenge's
+  test-set files by name and header) and turns the text into typed Arrow batches, rejecting bad
+  rows with their line number, raw text and reason;
 - :mod:`skipmodel.ingest.write` partitions, sorts and stages each source, then commits it
   atomically and records it in the manifest;
-- :mod:`skipmodel.ingest.compact` merges each bucket's parts into one sorted file at the end.
+- :mod:`skipmodel.ingest.compact` merges each bucket's parts into one sorted file at the end;
+- :mod:`skipmodel.ingest.challenge` sums up the challenge's test set in the manifest.
+
+The WSDM Cup 2019 test set (``log_prehistory_*``: first halves of the test sessions, every
+column; ``log_input_*``: second halves, four columns) is ingested with the training files from
+any input form, validated by the same rules (an input row: its id, track, position and length,
+``position <= length``), and written under ``STORE/challenge/`` apart from the training sessions
+(:mod:`skipmodel.store.layout`); each kind has its own totals (``prehistory_rows_*``,
+``input_rows_*``) and its findings go to the manifest's ``challenge`` entry, not ``integrity``.
 
 A source whose fingerprint is already in the manifest is read (its fingerprint is known only at
 its end) but not written again: its rows are in the store already, perhaps inside a compacted
@@ -44,10 +53,9 @@ from types import MappingProxyType
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from skipmodel.errors import SkipmodelError
+from skipmodel.ingest.challenge import absent_tracks, challenge_summary, known_tracks
 from skipmodel.ingest.compact import compact_store, compaction_summary
 from skipmodel.ingest.parse import HEAD_BYTES, SourceParser, sniff_header
 from skipmodel.ingest.rules import DEFAULT_LIMITS, RowLimits
@@ -73,6 +81,7 @@ from skipmodel.store.journal import (
     store_lock,
 )
 from skipmodel.store.layout import DEFAULT_BUCKETS, MANIFEST_FILE, StoreLayout, atomic_write_json
+from skipmodel.store.schema import CHALLENGE_KINDS
 
 __all__ = ["IngestReport", "SourceReport", "ingest"]
 
@@ -113,6 +122,16 @@ class IngestReport:
     totals: Mapping[str, int] = field(default_factory=dict)
     skip_reasons: Mapping[str, str] = field(default_factory=dict)
     already_ingested: tuple[str, ...] = ()
+    #: The challenge's first halves (``log_prehistory_*``) and second halves (``log_input_*``).
+    prehistory_rows_read: int = 0
+    prehistory_rows_written: int = 0
+    prehistory_rows_rejected: int = 0
+    input_rows_read: int = 0
+    input_rows_written: int = 0
+    input_rows_rejected: int = 0
+    #: The manifest's ``challenge`` entry (sessions per half, sessions with one half only,
+    #: findings); empty when the store holds no challenge data.
+    challenge: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def rejected_dir(self) -> Path:
@@ -267,12 +286,14 @@ def _ingest_source(
                 writer.add_rejected(batch.rejected)
                 rows_read += batch.n_read
                 bar.advance(batch.n_read, note=source.name[-50:])
-        fp = reader.fingerprint()
-        day = file_day(source.name) if kind == "log" else None
+        # a prehistory has a training log's header: its kind (from its name) must enter its
+        # fingerprint, or the same bytes as a training log would count as ingested already
+        fp = reader.fingerprint(salt=kind if kind in CHALLENGE_KINDS else "")
+        day = file_day(source.name) if kind != "tracks" else None
         far, ref_day = far_dates(writer.dates, day)
         writer.flush_all()
         integrity = dict(writer.integrity)
-        if kind == "log":
+        if kind in ("log", "prehistory"):
             integrity["dates_far_from_file_day"] = far
         written, rejected = writer.rows_written, writer.rows_rejected
         if rows_read != written + rejected:  # pragma: no cover - an invariant, not input
@@ -339,29 +360,12 @@ def _add_names(layout: StoreLayout, fingerprint: str, names: list[str]) -> None:
         atomic_write_json(layout.manifest_path, manifest)
 
 
-def _missing_tracks(layout: StoreLayout) -> dict[str, Any]:
+def _missing_tracks(layout: StoreLayout, known: pa.Array | None) -> dict[str, Any]:
     """Log rows / distinct tracks of the whole store absent from the track-features table."""
-    track_files = sorted(layout.tracks.glob("part-*.parquet"))
-    if not track_files:
+    if known is None:
         return {"log_tracks_missing_from_features": None, "log_rows_with_missing_track": None}
-    known = pa.concat_arrays(
-        [pq.read_table(p, columns=["track_id"])["track_id"].combine_chunks() for p in track_files]
-    )
-    known = pc.unique(known)
-    missing_rows = 0
-    missing_ids: list[pa.Array] = []
-    for part in sorted(layout.sessions.glob("*/part-*.parquet")):
-        ids = pq.read_table(part, columns=["track_id_clean"])["track_id_clean"].combine_chunks()
-        absent = pc.invert(pc.is_in(ids, value_set=known))
-        n = int(pc.sum(absent).as_py() or 0)
-        if n:
-            missing_rows += n
-            missing_ids.append(pc.unique(ids.filter(absent)))
-    distinct = len(pc.unique(pa.concat_arrays(missing_ids))) if missing_ids else 0
-    return {
-        "log_tracks_missing_from_features": distinct,
-        "log_rows_with_missing_track": missing_rows,
-    }
+    rows, distinct = absent_tracks(known, sorted(layout.sessions.glob("*/part-*.parquet")))
+    return {"log_tracks_missing_from_features": distinct, "log_rows_with_missing_track": rows}
 
 
 def ingest(
@@ -437,7 +441,11 @@ def ingest(
         listed.update(skipped)
         for report in reports:  # skipped by an earlier ingest (empty then), ingested now
             listed.pop(report.name, None)
-        manifest.setdefault("integrity", {}).update(_missing_tracks(layout))
+        known = known_tracks(layout)
+        manifest.setdefault("integrity", {}).update(_missing_tracks(layout, known))
+        summary = challenge_summary(layout, int(manifest["n_buckets"]), known)
+        if summary is not None:
+            manifest["challenge"] = summary
         recompute_totals(manifest)
         atomic_write_json(layout.manifest_path, manifest)
 
@@ -461,6 +469,13 @@ def ingest(
         totals=MappingProxyType(dict(manifest["totals"])),
         skip_reasons=MappingProxyType(skipped),
         already_ingested=tuple(r.name for r in reports if r.already_in_store),
+        prehistory_rows_read=total("prehistory", "read"),
+        prehistory_rows_written=total("prehistory", "written"),
+        prehistory_rows_rejected=total("prehistory", "rejected"),
+        input_rows_read=total("input", "read"),
+        input_rows_written=total("input", "written"),
+        input_rows_rejected=total("input", "rejected"),
+        challenge=MappingProxyType(dict(manifest.get("challenge", {}))),
     )
 
 

@@ -111,10 +111,24 @@ TRACK_RULES: tuple[ColumnRule, ...] = tuple(
 )
 
 
+#: A challenge ``log_input_*`` row: the same rules as those columns of a session log.
+INPUT_RULES: tuple[ColumnRule, ...] = tuple(r for r in LOG_RULES if r.name in schema.INPUT_COLUMNS)
+
 assert [r.name for r in LOG_RULES] == list(schema.LOG_COLUMNS)
 assert [r.name for r in TRACK_RULES] == list(schema.TRACK_COLUMNS)
+assert [r.name for r in INPUT_RULES] == list(schema.INPUT_COLUMNS)
 
-KINDS = {"log": (LOG_RULES, schema.LOG_SCHEMA), "tracks": (TRACK_RULES, schema.TRACK_SCHEMA)}
+#: Rules and parsed types of each source kind (a challenge prehistory is a session log; an
+#: input's order columns are added by the parser, :data:`~skipmodel.store.schema.INPUT_SCHEMA`).
+KINDS = {
+    "log": (LOG_RULES, schema.LOG_SCHEMA),
+    "prehistory": (LOG_RULES, schema.LOG_SCHEMA),
+    "input": (
+        INPUT_RULES,
+        pa.schema(f for f in schema.INPUT_FIELDS if f.name in schema.INPUT_COLUMNS),
+    ),
+    "tracks": (TRACK_RULES, schema.TRACK_SCHEMA),
+}
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ _adler32 = zlib.adler32 if _isal_zlib is None else _isal_zlib.adler32
 EMPTY_FILE = "empty file: 0 bytes"
 #: Bytes at each end of a source that enter its fingerprint in full.
 FINGERPRINT_EDGE = 1 << 20
-_FILE_DAY = re.compile(r"log_\d+_(\d{4})(\d{2})(\d{2})")
+_FILE_DAY = re.compile(r"log_(?:\d+|prehistory|input)_(\d{4})(\d{2})(\d{2})")
 
 
 def _has_suffix(name: str, suffixes: tuple[str, ...]) -> bool:
@@ -68,9 +68,15 @@ def _has_suffix(name: str, suffixes: tuple[str, ...]) -> bool:
     return any(lower.endswith(s) for s in suffixes)
 
 
+def base_name(name: str) -> str:
+    """A source's file name without folders or archive: ``a.tgz!test_set/x.csv`` -> ``x.csv``."""
+    return Path(name.split("!")[-1]).name
+
+
 def file_day(name: str) -> str | None:
-    """The day in an MSSD log file name (``log_3_20180715_000000000000.csv``) as ISO, or None."""
-    m = _FILE_DAY.search(Path(name.split("!")[-1]).name)
+    """The day in an MSSD log file name as ISO, or None: ``log_3_20180715_000000000000.csv``,
+    and the challenge's ``log_prehistory_20180715_...`` and ``log_input_20180715_...``."""
+    m = _FILE_DAY.search(base_name(name))
     return f"{m[1]}-{m[2]}-{m[3]}" if m else None
 
 
@@ -164,12 +170,19 @@ class HashingReader(ReadOnlyStream):
             self._before_last = (self._before_last + edge)[-FINGERPRINT_EDGE:]
             self._last = out
 
-    def fingerprint(self) -> str:
-        """24 hex digits of SHA-256 over the content's size, first and last MiB and Adler-32."""
+    def fingerprint(self, salt: str = "") -> str:
+        """24 hex digits of SHA-256 over the content's size, first and last MiB and Adler-32.
+
+        A ``salt`` (the source kind, for kinds told by file name rather than content) enters the
+        digest, so the same bytes as two kinds are two sources; without one the digest is the
+        one stores have always recorded.
+        """
         tail = (self._before_last + self._last)[-FINGERPRINT_EDGE:]
         sha = hashlib.sha256(b"%d:%d:" % (self.nbytes, self._adler))
         sha.update(self._first)
         sha.update(tail)
+        if salt:
+            sha.update(b"kind:" + salt.encode())
         return sha.hexdigest()[:24]
 
 

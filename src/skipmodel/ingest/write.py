@@ -10,8 +10,9 @@ A source is staged whole in ``STORE/.staging/<random>/`` and only then committed
    line's original bytes: :data:`skipmodel.store.schema.REJECTED_SCHEMA`);
 3. once the source is read to the end its fingerprint is known; a journal ``COMMIT.json``
    listing every rename and the manifest entry is written atomically, then the renames are done
-   (``sessions/session_bucket=<b>/part-<fp>[-<k>].parquet``), stale parts of the same
-   fingerprint are removed, the manifest is rewritten atomically and the staging folder deleted.
+   (``sessions/session_bucket=<b>/part-<fp>[-<k>].parquet``; a challenge source's under
+   ``challenge/<kind>/`` instead, :data:`PART_FOLDERS`), stale parts of the same fingerprint are
+   removed, the manifest is rewritten atomically and the staging folder deleted.
 
 A kill before step 3 leaves only a staging folder, deleted by the next ingest; a kill during
 step 3 is rolled forward by the next ingest from the journal. Either way the re-run ends with the
@@ -38,11 +39,31 @@ from skipmodel.store import schema
 from skipmodel.store.arrays import bool_np, int_np, np_array, str_array
 from skipmodel.store.hashing import session_bucket
 from skipmodel.store.journal import JOURNAL, STAGING_DIR
-from skipmodel.store.layout import BUCKET_KEY, StoreLayout, atomic_write_json
+from skipmodel.store.layout import (
+    BUCKET_KEY,
+    CHALLENGE_DIR,
+    SESSIONS_DIR,
+    StoreLayout,
+    atomic_write_json,
+)
 from skipmodel.store.schema import REJECTED_SCHEMA
 
 #: Valid rows buffered before a flush into parts (~150 MB of Arrow for MSSD logs).
 FLUSH_ROWS = 1_000_000
+#: Where the parts of each session kind go, relative to the store (then ``session_bucket=<b>``):
+#: training sessions, and the challenge's halves apart from them.
+PART_FOLDERS = {
+    "log": SESSIONS_DIR,
+    "prehistory": f"{CHALLENGE_DIR}/prehistory",
+    "input": f"{CHALLENGE_DIR}/input",
+}
+#: The schema each kind's parts are written with.
+TARGET_SCHEMAS = {
+    "log": schema.LOG_SCHEMA,
+    "prehistory": schema.LOG_SCHEMA,
+    "input": schema.INPUT_SCHEMA,
+    "tracks": schema.TRACK_SCHEMA,
+}
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 1}
 
 
@@ -109,7 +130,8 @@ def _np(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 @dataclass
 class SourceWriter:
-    """Buffers, partitions and stages the rows of one source of ``kind`` log or tracks."""
+    """Buffers, partitions and stages the rows of one source of a kind of
+    :data:`skipmodel.store.schema.SOURCE_KINDS` (every kind but tracks is bucketed by session)."""
 
     layout: StoreLayout
     kind: str
@@ -132,15 +154,19 @@ class SourceWriter:
     def __post_init__(self) -> None:
         self.staging = self.layout.root / STAGING_DIR / uuid.uuid4().hex
         self.staging.mkdir(parents=True)
-        self.target = schema.LOG_SCHEMA if self.kind == "log" else schema.TRACK_SCHEMA
+        self.target = TARGET_SCHEMAS[self.kind]
+        self.by_session = self.kind in schema.SESSION_KINDS
 
     def add(self, valid: pa.Table) -> None:
         """Buffer typed valid rows by bucket, flushing to staged parts when the buffer is full."""
         n = valid.num_rows
         if n == 0:
             return
-        if self.kind == "log":
+        if self.kind in ("log", "prehistory"):
             self._log_findings(valid)
+        if self.kind in schema.CHALLENGE_KINDS:
+            self._half_findings(valid)
+        if self.by_session:
             buckets = bucket_of_rows(valid.column("session_id").combine_chunks(), self.n_buckets)
         else:
             buckets = np.zeros(n, dtype=np.int32)
@@ -149,7 +175,7 @@ class SourceWriter:
             return
         # keep the batch's last session (it may continue in the next batch) for the next part
         cut = n
-        if self.kind == "log":
+        if self.by_session:
             sid = valid.column("session_id").combine_chunks()
             same = bool_np(pc.equal(sid, sid[n - 1]))
             head = np.flatnonzero(~same)
@@ -186,6 +212,15 @@ class SourceWriter:
         for item in counts.to_pylist():
             self.dates[item["values"]] += item["counts"]
 
+    def _half_findings(self, valid: pa.Table) -> None:
+        """Challenge rows on the wrong side of the split ``position <= length // 2`` (a
+        prehistory play of the second half, an input play of the first): counted, kept."""
+        second = 2 * int_np(valid.column("session_position")) > int_np(
+            valid.column("session_length")
+        )
+        wrong = second if self.kind == "prehistory" else ~second
+        self.integrity["plays_outside_half"] += int(np.count_nonzero(wrong))
+
     def _flush(self) -> None:
         if not self._by_bucket:
             return
@@ -201,8 +236,10 @@ class SourceWriter:
                 continue
             part, dupes, incomplete = _sorted_part(table)
             self.integrity["duplicate_session_positions"] += dupes
-            self.integrity["incomplete_sessions"] += incomplete
-            self._write_part(part, f"sessions/{BUCKET_KEY}={b}/part-{{fp}}{_suffix(k)}.parquet")
+            if self.kind == "log":  # a challenge half is incomplete by design
+                self.integrity["incomplete_sessions"] += incomplete
+            folder = PART_FOLDERS[self.kind]
+            self._write_part(part, f"{folder}/{BUCKET_KEY}={b}/part-{{fp}}{_suffix(k)}.parquet")
         self._by_bucket = {}
         self._buffered = 0
 

@@ -6,6 +6,8 @@
 - :mod:`.sampling` — which sessions a sample holds; the train/test split.
 - :mod:`.lags` — within-session lag columns.
 - :mod:`.tracks` — the one reader of the tracks table (one row per track id).
+- :mod:`.challenge` — :func:`load_challenge`: the WSDM Cup test set's sessions, both halves
+  joined, and their submission order (never part of a training sample).
 
 Examples
 --------
@@ -13,6 +15,7 @@ Examples
 >>> table = load_table("data/store", SampleSpec(fraction=0.02, seed=1))  # doctest: +SKIP
 """
 
+from skipmodel.load.challenge import ChallengeSet, iter_challenge, load_challenge
 from skipmodel.load.loaders import (
     SPLIT_SEED,
     BucketRows,
@@ -28,10 +31,13 @@ from skipmodel.load.loaders import (
 __all__ = [
     "SPLIT_SEED",
     "BucketRows",
+    "ChallengeSet",
     "SampleSpec",
     "is_test_session",
     "iter_batches",
     "iter_buckets",
+    "iter_challenge",
+    "load_challenge",
     "load_pandas",
     "load_table",
     "output_schema",

@@ -61,13 +61,12 @@ JOURNAL = "COMMIT.json"
 LOCK_FILE = ".ingest.lock"
 
 
-TOTAL_KEYS = (
-    "log_rows_read",
-    "log_rows_written",
-    "log_rows_rejected",
-    "track_rows_read",
-    "track_rows_written",
-    "track_rows_rejected",
+#: Prefix of each source kind's totals (``<prefix>_rows_read`` ...).
+TOTAL_PREFIX = {"log": "log", "tracks": "track", "prehistory": "prehistory", "input": "input"}
+TOTAL_KEYS = tuple(
+    f"{prefix}_rows_{what}"
+    for prefix in TOTAL_PREFIX.values()
+    for what in ("read", "written", "rejected")
 )
 
 
@@ -112,15 +111,35 @@ def new_manifest(n_buckets: int) -> dict[str, Any]:
 
 
 def recompute_totals(manifest: dict[str, Any]) -> None:
+    """The manifest's ``totals`` (per source kind) and ``integrity`` from its sources.
+
+    ``integrity`` describes the training sessions and tracks: the findings of challenge sources
+    (:data:`~skipmodel.store.schema.CHALLENGE_KINDS`) are summed apart, under
+    ``challenge.integrity`` (with the rest of ``challenge`` left as it is).
+    """
     totals = dict.fromkeys(TOTAL_KEYS, 0)
     integrity = dict.fromkeys(INTEGRITY_KEYS, 0)
+    challenge: dict[str, int] = {}
     for entry in manifest["sources"].values():
-        prefix = "log" if entry["kind"] == "log" else "track"
+        kind = entry["kind"]
+        prefix = TOTAL_PREFIX.get(kind)
+        if prefix is None:
+            raise SkipmodelError(
+                f"the store's manifest has a source of unknown kind {kind!r}; "
+                "it was written by a newer skipmodel: upgrade"
+            )
         for what in ("read", "written", "rejected"):
             totals[f"{prefix}_rows_{what}"] += entry[f"rows_{what}"]
-        for key, value in entry.get("integrity", {}).items():
+        found = entry.get("integrity", {})
+        if kind in schema.CHALLENGE_KINDS:
+            for key, value in found.items():
+                challenge[f"{kind}_{key}"] = challenge.get(f"{kind}_{key}", 0) + value
+            continue
+        for key, value in found.items():
             if key in integrity:
                 integrity[key] += value
+    if challenge or "challenge" in manifest:
+        manifest.setdefault("challenge", {})["integrity"] = dict(sorted(challenge.items()))
     manifest["totals"] = totals
     compaction = manifest.get("compaction")
     written = {
@@ -146,6 +165,7 @@ def apply_commit(layout: StoreLayout, staging: Path) -> None:
             os.replace(staging / staged, target)
     stale = [
         *layout.sessions.glob(f"{BUCKET_KEY}=*/part-{fp}*.parquet"),
+        *layout.challenge.glob(f"*/{BUCKET_KEY}=*/part-{fp}*.parquet"),
         *layout.tracks.glob(f"part-{fp}*.parquet"),
         *layout.rejected.glob(f"part-{fp}*.parquet"),
     ]
@@ -175,7 +195,7 @@ def recover(layout: StoreLayout) -> int:
                 rolled += 1
             else:
                 shutil.rmtree(child, ignore_errors=True)
-    for sub in (layout.sessions, layout.tracks, layout.rejected, layout.root):
+    for sub in (layout.sessions, layout.tracks, layout.rejected, layout.challenge, layout.root):
         if sub.is_dir():
             pattern = "**/.*.tmp" if sub != layout.root else ".*.tmp"
             for tmp in sub.glob(pattern):
@@ -207,7 +227,7 @@ def discard_new_store(layout: StoreLayout) -> bool:
     except SkipmodelError:  # an unreadable manifest: leave the folder as it is
         return False
     shutil.rmtree(staging, ignore_errors=True)
-    for folder in (layout.sessions, layout.tracks, layout.rejected):
+    for folder in (layout.sessions, layout.tracks, layout.rejected, layout.challenge):
         if folder.is_dir() and not any(folder.rglob("*.parquet")):
             shutil.rmtree(folder, ignore_errors=True)
     for path in (layout.manifest_path, *layout.root.glob(".*.tmp"), layout.root / LOCK_FILE):

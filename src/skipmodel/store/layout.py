@@ -8,6 +8,8 @@
       sessions/session_bucket=<b>/part-<source fingerprint>.parquet  (before compaction)
       tracks/part-<source fingerprint>.parquet
       rejected/part-<source fingerprint>.parquet   (source, line, raw, reason, raw_bytes)
+      challenge/prehistory/session_bucket=<b>/part-<source fingerprint>.parquet
+      challenge/input/session_bucket=<b>/part-<source fingerprint>.parquet
       .ingest.lock                          the writer lock (:mod:`skipmodel.store.journal`)
       .staging/<random>/                    a source being staged (only while one is)
 
@@ -18,6 +20,14 @@ fingerprint, and ends by merging each bucket's parts into one file sorted by ses
 per-row source fingerprint (:mod:`skipmodel.ingest.compact`); an input whose fingerprint is in
 the manifest is not written again. Every file appears only complete: written to a temporary
 name in the same directory, then renamed (compaction swaps files through a journal).
+
+The WSDM Cup 2019 test set (``log_prehistory_*`` and ``log_input_*`` files) lives under
+``challenge/``, bucketed by session with the store's bucket count like ``sessions/`` (a
+session's first and second half share a bucket number), so nothing that reads ``sessions/``
+(fit, explore, sample, the train/test split) ever sees a challenge session. Prehistory parts have
+the session-log schema; input parts have :data:`skipmodel.store.schema.INPUT_SCHEMA`, whose
+``input_file``/``input_day``/``input_line`` columns rebuild the files' session order. Compaction
+leaves ``challenge/`` alone: one part per input file per bucket, each sorted by session.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ from skipmodel.errors import SkipmodelError
 SESSIONS_DIR = "sessions"
 TRACKS_DIR = "tracks"
 REJECTED_DIR = "rejected"
+CHALLENGE_DIR = "challenge"
 MANIFEST_FILE = "manifest.json"
 BUCKET_KEY = "session_bucket"
 DEFAULT_BUCKETS = 100
@@ -61,6 +72,18 @@ class StoreLayout:
     @property
     def rejected(self) -> Path:
         return self.root / REJECTED_DIR
+
+    @property
+    def challenge(self) -> Path:
+        """The challenge's test set: one folder per kind (``prehistory``, ``input``)."""
+        return self.root / CHALLENGE_DIR
+
+    def challenge_dir(self, kind: str) -> Path:
+        """Folder of one challenge kind, bucketed like :attr:`sessions`."""
+        return self.challenge / kind
+
+    def challenge_bucket_dir(self, kind: str, bucket: int) -> Path:
+        return self.challenge_dir(kind) / f"{BUCKET_KEY}={bucket}"
 
     @property
     def manifest_path(self) -> Path:

@@ -11,7 +11,10 @@ import pyarrow as pa
 
 #: Version of the store's format, recorded in a new store's manifest. 2: rejected rows carry
 #: ``raw_bytes`` (stores of version 1 lack the column; :data:`REJECTED_SCHEMA` readers must
-#: treat it as absent there).
+#: treat it as absent there). The challenge's test set (``STORE/challenge/``, source kinds
+#: :data:`CHALLENGE_KINDS`) was added to version 2 without a bump: it is a folder of its own that
+#: no reader of training sessions looks into, so a store without it is a store without challenge
+#: data, whatever version wrote it.
 SCHEMA_VERSION = 2
 
 _DICT = pa.dictionary(pa.int8(), pa.string())
@@ -55,6 +58,34 @@ LOG_FIELDS: tuple[pa.Field, ...] = (
 )
 LOG_SCHEMA = pa.schema(LOG_FIELDS)
 LOG_COLUMNS: tuple[str, ...] = tuple(f.name for f in LOG_FIELDS)
+
+#: Source kinds of the manifest: training session logs, track features, and the WSDM Cup 2019
+#: test set's two halves (``log_prehistory_*``: first halves, every log column; ``log_input_*``:
+#: second halves, :data:`INPUT_COLUMNS` only), which are stored apart from training sessions.
+SOURCE_KINDS: tuple[str, ...] = ("log", "tracks", "prehistory", "input")
+CHALLENGE_KINDS: tuple[str, ...] = ("prehistory", "input")
+#: Kinds whose rows are plays, stored bucketed by session.
+SESSION_KINDS: tuple[str, ...] = ("log", "prehistory", "input")
+
+#: Columns of a challenge ``log_input_*`` file (in any order in the file).
+INPUT_COLUMNS: tuple[str, ...] = (
+    "session_id",
+    "session_position",
+    "session_length",
+    "track_id_clean",
+)
+#: Where each stored input row came from, so the files' session order can be rebuilt exactly:
+#: the file's name (without folders or archive), the day in that name (null when it has none)
+#: and the row's 1-based physical line in the file.
+INPUT_ORDER_COLUMNS: tuple[str, ...] = ("input_file", "input_day", "input_line")
+#: Stored challenge input rows (``STORE/challenge/input/``).
+INPUT_FIELDS: tuple[pa.Field, ...] = (
+    *(f for f in LOG_FIELDS if f.name in INPUT_COLUMNS),
+    pa.field("input_file", pa.dictionary(pa.int32(), pa.string()), nullable=False),
+    pa.field("input_day", pa.date32()),
+    pa.field("input_line", pa.int64(), nullable=False),
+)
+INPUT_SCHEMA = pa.schema(INPUT_FIELDS)
 
 #: Columns written as 0/1 integers in the text files but stored as booleans.
 LOG_INT_FLAGS: tuple[str, ...] = (
