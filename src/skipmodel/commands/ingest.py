@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from skipmodel.store.layout import DEFAULT_BUCKETS
 
@@ -71,6 +72,23 @@ def run(args: argparse.Namespace) -> int:
         f"{report.track_rows_rejected:,} rejected",
         file=out,
     )
+    if report.challenge:
+        for what in ("prehistory", "input"):
+            read, written, rejected = (
+                getattr(report, f"{what}_rows_{k}") for k in ("read", "written", "rejected")
+            )
+            print(
+                f"challenge {what}: {read:,} rows read, {written:,} written, {rejected:,} rejected",
+                file=out,
+            )
+        c = report.challenge
+        print(
+            f"challenge sessions: {c.get('input_sessions', 0):,} to predict; "
+            f"{c.get('sessions_without_prehistory', 0):,} without prehistory, "
+            f"{c.get('sessions_without_input', 0):,} without input (kept apart under "
+            f"{Path(report.store) / 'challenge'}/)",
+            file=out,
+        )
     findings = ", ".join(
         f"{k.replace('_', ' ')}: {'n/a' if v is None else f'{v:,}'}"
         for k, v in report.integrity.items()
@@ -93,7 +111,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {name}: {report.skip_reasons[name]}", file=out)
         if len(report.skipped) > SHOWN_SKIPPED:
             print(f"  ... and {len(report.skipped) - SHOWN_SKIPPED} more", file=out)
-    rejected = report.log_rows_rejected + report.track_rows_rejected
+    rejected = (
+        report.log_rows_rejected
+        + report.track_rows_rejected
+        + report.prehistory_rows_rejected
+        + report.input_rows_rejected
+    )
     if rejected:
         print(f"rejected rows (with line and reason): {report.rejected_dir}/", file=out)
     t = report.totals

@@ -1,4 +1,5 @@
-"""``skipmodel predict``: posterior skip probabilities per play from a fitted run."""
+"""``skipmodel predict``: posterior skip probabilities per play from a fitted run, or a WSDM Cup
+2019 submission for the challenge's test sessions in a store (``--challenge STORE``)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from skipmodel.model.prediction import REVEALS
 
     parser.add_argument("run", type=Path, help="run directory written by 'skipmodel fit'")
-    parser.add_argument("--store", required=True, type=Path, help="store directory (from ingest)")
-    parser.add_argument("--out", required=True, type=Path, help="output Parquet file")
+    parser.add_argument("--store", type=Path, help="store directory (from ingest)")
+    parser.add_argument(
+        "--challenge",
+        type=Path,
+        metavar="STORE",
+        help="instead of --store: write the WSDM Cup 2019 submission for the challenge's test "
+        "sessions ingested into STORE (log_prehistory_* and log_input_* files)",
+    )
+    parser.add_argument(
+        "--out", required=True, type=Path, help="output Parquet file (submission text file)"
+    )
     parser.add_argument(
         "--split", choices=("train", "test", "all"), default="test", help="which sessions (test)"
     )
@@ -51,7 +61,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.max_draws is not None and args.max_draws < 1:
         raise SkipmodelError("--max-draws must be a positive integer")
+    if (args.store is None) == (args.challenge is None):
+        raise SkipmodelError("give --store DIR (plays) or --challenge STORE (a submission)")
     result = load_run(args.run)
+    if args.challenge is not None:
+        return _challenge(args, result)
     changes: dict[str, object] = {"split": None if args.split == "all" else args.split}
     if args.fraction is not None:
         changes["fraction"] = args.fraction
@@ -80,6 +94,65 @@ def run(args: argparse.Namespace) -> int:
         pq.write_table(pa.Table.from_pandas(table, preserve_index=False), tmp)
     print(
         f"{len(table)} plays predicted (mean p_skip {table['p_skip'].mean():.3f}) -> {args.out}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _challenge(args: argparse.Namespace, result: object) -> int:
+    """The submission: each challenge session's second half predicted from its first half as
+    the challenge revealed it, bucket by bucket; one line per session in ``log_input`` order."""
+    import pandas as pd
+
+    from skipmodel.errors import SkipmodelError
+    from skipmodel.load.challenge import iter_challenge_parts, submission_order
+    from skipmodel.model.prediction import predict
+    from skipmodel.progress import Progress
+
+    if args.sequential or args.reveal != "wsdm" or args.fraction is not None:
+        raise SkipmodelError(
+            "--challenge predicts every test session as the challenge revealed it: "
+            "drop --sequential, --reveal and --fraction"
+        )
+    if args.split != "test":
+        raise SkipmodelError("--split does not apply with --challenge")
+    lines: dict[str, str] = {}
+    firsts = []
+    n_plays = 0
+    with Progress("challenge sessions", unit="buckets") as bar:
+        for plays, first in iter_challenge_parts(args.challenge):
+            firsts.append(first)
+            frame = plays.to_pandas()
+            if not len(frame):
+                continue
+            pred = predict(
+                result,  # type: ignore[arg-type]
+                frame,
+                sequential=True,
+                max_draws=args.max_draws,
+                seed=args.seed,
+            )
+            pred = pred.sort_values(["session_id", "session_position"], kind="mergesort")
+            digits = pd.Series(
+                (pred["p_skip"].to_numpy() >= 0.5).astype(int).astype(str), index=pred.index
+            )
+            lines.update(digits.groupby(pred["session_id"].to_numpy(), sort=False).agg("".join))
+            n_plays += len(pred)
+            bar.advance(1)
+    order = submission_order(firsts)
+    missing = [s for s in order if s not in lines]
+    if missing:
+        raise SkipmodelError(
+            f"{len(missing)} challenge sessions got no second-half prediction "
+            f"(first: {missing[0]}); is their log_input complete?"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(args.out) as tmp, open(tmp, "w", encoding="ascii") as fh:
+        fh.writelines(lines[s] + "\n" for s in order)
+    print(
+        f"{len(order):,} sessions, {n_plays:,} second-half plays predicted "
+        f"(skip share {sum(v.count('1') for v in lines.values()) / max(n_plays, 1):.3f}) "
+        f"-> {args.out}",
         file=sys.stderr,
     )
     return 0

@@ -65,7 +65,15 @@ from skipmodel.store.schema import INPUT_COLUMNS, INPUT_SCHEMA, LOG_COLUMNS, LOG
 if TYPE_CHECKING:  # pandas is imported by to_pandas only
     import pandas as pd
 
-__all__ = ["IS_INPUT", "ChallengeSet", "challenge_schema", "iter_challenge", "load_challenge"]
+__all__ = [
+    "IS_INPUT",
+    "ChallengeSet",
+    "challenge_schema",
+    "iter_challenge",
+    "iter_challenge_parts",
+    "load_challenge",
+    "submission_order",
+]
 
 #: Column of ``plays``: True for a row of a ``log_input`` file (a second-half play to predict).
 IS_INPUT = "is_input"
@@ -366,6 +374,38 @@ def iter_challenge(
     return (result.plays for result in results)
 
 
+def iter_challenge_parts(
+    store: str | Path,
+    *,
+    lags: int = 2,
+    features: Sequence[str] | bool = True,
+    lag_features: Sequence[str] | bool = True,
+) -> Iterator[tuple[pa.Table, pa.Table]]:
+    """Every challenge session bucket by bucket, as :func:`iter_challenge`, each table with the
+    order keys of its sessions' first input plays (pass them all to :func:`submission_order`)."""
+    for result in _iter_buckets(
+        store,
+        lags=lags,
+        features=features,
+        lag_features=lag_features,
+        fraction=1.0,
+        seed=0,
+        sessions=None,
+    ):
+        yield result.plays, result.first_input
+
+
+def submission_order(firsts: Sequence[pa.Table]) -> tuple[str, ...]:
+    """Session ids in the order of the ``log_input`` files (by file day, file, line) from the
+    per-bucket order keys of :func:`iter_challenge_parts`."""
+    firsts = [f for f in firsts if f.num_rows]
+    if not firsts:
+        return ()
+    first = pa.concat_tables(firsts)
+    ranked = first.take(pc.sort_indices(first, sort_keys=_ORDER_KEYS))
+    return tuple(ranked.column("session_id").to_pylist())
+
+
 def load_challenge(
     store: str | Path,
     *,
@@ -427,11 +467,7 @@ def load_challenge(
         alone["input"] += result.without_input
         half_mismatch += result.half_mismatch
         duplicates += result.duplicates
-    order: tuple[str, ...] = ()
-    if firsts:
-        first = pa.concat_tables(firsts)
-        ranked = first.take(pc.sort_indices(first, sort_keys=_ORDER_KEYS))
-        order = tuple(ranked.column("session_id").to_pylist())
+    order = submission_order(firsts)
     plays = pa.concat_tables(tables).unify_dictionaries()
     del tables
     if plays.num_rows > 1:  # buckets are sorted each; sort across them

@@ -136,9 +136,11 @@ def build_design(
     outcome = None
     if spec.outcome in frame.columns:
         col = frame[spec.outcome]
-        if col.isna().any():
+        if not col.isna().any():
+            outcome = col.to_numpy().astype(np.int8)
+        elif require_outcome:
             raise SkipmodelError(f"outcome {spec.outcome!r} has missing values")
-        outcome = col.to_numpy().astype(np.int8)
+        # predicting, some outcomes unknown (a challenge's second halves): none is read
     ids = [c for c in ("session_id", "session_position") if c in frame.columns]
     return Design(
         spec=spec,

@@ -214,6 +214,30 @@ def imputed_second_halves(
     return out
 
 
+def with_placeholders(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the second halves' missing hidden columns filled by placeholders.
+
+    A challenge ``log_input`` play has only its track, position and length, but a design is
+    built from every column a model reads. Sequential prediction as the challenge revealed
+    (``reveal="wsdm"``) replaces those columns of a second half by draws from the first half
+    anyway, so a placeholder — the session's previous value, else any value of the column —
+    is never read; the other protocols need the real columns.
+    """
+    target = _second_half(frame)
+    missing = [c for c in hidden_columns(frame) if frame[c][target].isna().any()]
+    if not missing:
+        return frame
+    out = frame.copy()
+    blank = pd.Series(target, index=frame.index)
+    for c in missing:
+        known = out[c].dropna()
+        if known.empty:
+            continue
+        filled = out[c].groupby(out["session_id"], sort=False).ffill().fillna(known.iloc[0])
+        out[c] = out[c].where(~(blank & out[c].isna()), filled)
+    return out
+
+
 def _take(table: Any, rows: np.ndarray) -> Any:
     return table.take(rows) if isinstance(table, GaussianLevels) else table[rows]
 
@@ -359,6 +383,8 @@ def predict(
         94 % interval), one row per predicted play.
     """
     frame = data.to_pandas() if isinstance(data, pa.Table) else data.reset_index(drop=True)
+    if sequential and reveal == "wsdm":
+        frame = with_placeholders(frame)
     frame = binned_like_the_fit(result.manifest, frame)
     design = build_design(result.spec, frame, encoders=result.encoders, require_outcome=False)
     draws = run_draws(result, max_draws=max_draws, seed=seed)
