@@ -81,11 +81,15 @@ def test_readme_commands_parse(argv):
 
 @pytest.fixture(scope="module")
 def readme_dir(tmp_path_factory) -> Path:
-    """A working folder laid out as the README assumes: ``data/store`` with a small store."""
+    """A working folder laid out as the README assumes: ``data/store`` with a small store, and
+    the challenge's ``test_set.tar.gz`` beside it."""
     root = tmp_path_factory.mktemp("readme")
     raw = root / "raw"
-    assert main(["simulate", "--out", str(raw), "--sessions", "300", "--tracks", "200"]) == 0
-    assert main(["ingest", str(raw), "--store", str(root / "data" / "store")]) == 0
+    simulate = ["simulate", "--out", str(raw), "--sessions", "300", "--tracks", "200"]
+    assert main([*simulate, "--challenge-fraction", "0.1"]) == 0
+    logs = [str(raw / "training_set.tar.gz"), str(raw / "track_features.tar.gz")]
+    assert main(["ingest", *logs, "--store", str(root / "data" / "store")]) == 0
+    (raw / "test_set.tar.gz").rename(root / "test_set.tar.gz")
     return root
 
 
