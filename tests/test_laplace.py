@@ -83,6 +83,27 @@ def test_gradient_and_curvature_of_a_pass_match_finite_differences(plays: pd.Dat
         np.testing.assert_allclose(-(g_hi - g_lo) / (2 * h), curv[:, j], rtol=1e-4, atol=1e-6)
 
 
+def test_a_grid_too_fine_for_the_code_space_is_summed_by_its_basis_values(
+    plays: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from skipmodel.scale.laplace import structure
+
+    design = build_design(DENSE, plays)
+    coded = build_latent_model(design)
+    monkeypatch.setattr(structure, "CODES_MAX", 200)  # below the smooth's 1,000-point grid
+    basis = build_latent_model(design)
+    assert coded.format.arrays["g_coded"].all() and not basis.format.arrays["g_coded"].all()
+    assert basis.format.n_codes < 200 < coded.format.n_codes
+    c = np.random.default_rng(5).normal(0, 0.2, coded.q)
+    one, two = (
+        run_pass(m, lambda m=m: [encode_rows(m, design)], c, np.zeros((0, 9)), None)
+        for m in (coded, basis)
+    )
+    assert one.ll == pytest.approx(two.ll, rel=1e-12)
+    np.testing.assert_allclose(one.gradient(coded), two.gradient(basis), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(one.curvature(coded), two.curvature(basis), rtol=1e-9, atol=1e-9)
+
+
 def test_sums_of_two_halves_add_up_to_the_whole(plays: pd.DataFrame) -> None:
     design = build_design(TRACKS, plays)
     model = build_latent_model(design)
