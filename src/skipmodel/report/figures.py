@@ -3,7 +3,8 @@
 Sampler diagnostics (trace, rank, energy, model comparison, Pareto k) use ``arviz_plots`` with
 the matplotlib backend; effect, check and calibration plots are plain matplotlib on the arrays
 prepared by :mod:`skipmodel.report.effects`, :mod:`skipmodel.report.checks` and
-:mod:`skipmodel.report.metrics`. Intervals are central 94 %.
+:mod:`skipmodel.report.metrics`. Intervals are central 94 %, except in the recovery plots
+(truth against the posterior, :mod:`skipmodel.report.recovery`): 50 % and 90 %.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import (  # noqa: E402
+    FuncFormatter,
+    LogLocator,
+    MaxNLocator,
+    NullFormatter,
+)
 
 from skipmodel.report.checks import GroupCheck, Surface  # noqa: E402
 from skipmodel.report.effects import Effect, interval  # noqa: E402
@@ -35,6 +43,9 @@ __all__ = [
     "plot_khat",
     "plot_pava",
     "plot_rank",
+    "plot_recovery_curves",
+    "plot_recovery_intervals",
+    "plot_recovery_tracks",
     "plot_reliability",
     "plot_scales",
     "plot_surfaces",
@@ -410,4 +421,158 @@ def plot_surfaces(surfaces: Sequence[Surface], path: Path) -> Path:
             ax.set_ylabel(f"{surf.feature} before")
             ax.set_title(f"{surf.feature}: {label}")
         fig.colorbar(image, ax=row.tolist(), label="skip rate", shrink=0.85)
+    return _save(fig, path)
+
+
+# --- recovery of a known truth (skipmodel report --truth) -------------------------------------
+#
+# Plain data from :mod:`skipmodel.report.recovery`: per quantity ``truth``, ``mean``, the central
+# intervals ``lo90 <= lo50 <= hi50 <= hi90`` and ``estimated`` (False: only the truth is drawn).
+
+#: A titled panel of quantities; a curve panel also names its x axis and whether it is a log one.
+RecoveryPanel = tuple[str, pd.DataFrame]
+RecoveryCurve = tuple[str, pd.DataFrame, str, bool]
+
+
+def _recovery_legend(fig: plt.Figure) -> None:
+    """One legend above the panels (never over the data or a title)."""
+    handles = [
+        Line2D([], [], color=BAND, lw=4, label="50 % interval"),
+        Line2D([], [], color=BAND, lw=1.2, label="90 % interval"),
+        Line2D([], [], color="black", marker="o", ls="", ms=4, label="posterior mean"),
+        Line2D([], [], color=OBS, marker="x", ls="", ms=7, mew=1.8, label="truth"),
+        Line2D([], [], color="grey", marker="x", ls="", ms=7, label="truth, not estimated"),
+    ]
+    fig.legend(handles=handles, fontsize=8, loc="outside upper center", ncols=len(handles))
+
+
+def _truth_marks(ax: plt.Axes, pos: np.ndarray, rows: pd.DataFrame, *, vertical: bool) -> None:
+    """Thick 50 % and thin 90 % bars, the mean as a dot, the truth as a cross (grey: the model
+    has no term for it)."""
+    est = rows["estimated"].to_numpy()
+    at = pos[est]
+    lines = ax.vlines if vertical else ax.hlines
+    lines(at, rows["lo90"][est], rows["hi90"][est], color=BAND, lw=1.2)
+    lines(at, rows["lo50"][est], rows["hi50"][est], color=BAND, lw=4)
+    mean, truth = rows["mean"][est], rows["truth"][est]
+    ax.plot(*((at, mean) if vertical else (mean, at)), "o", color="black", ms=3.5)
+    ax.plot(*((at, truth) if vertical else (truth, at)), "x", color=OBS, ms=7, mew=1.8)
+    if (~est).any():
+        xy = (pos[~est], rows["truth"][~est])
+        ax.plot(*(xy if vertical else xy[::-1]), "x", color="grey", ms=7)
+
+
+def plot_recovery_intervals(
+    panels: Sequence[RecoveryPanel], path: Path, *, vertical: bool, xlabel: str = ""
+) -> Path:
+    """Truth against the posterior, one panel per term: levels along x (``vertical`` bars, for
+    seasonal levels) or one labelled row per quantity (slopes, contrasts, scales)."""
+    sizes = [len(rows) for _, rows in panels]
+    heights = [2.6] * len(panels) if vertical else [0.3 * s + 0.8 for s in sizes]
+    fig, axes = plt.subplots(
+        len(panels),
+        1,
+        figsize=(9 if vertical else 8, sum(heights) + 0.4),
+        layout="constrained",
+        squeeze=False,
+        gridspec_kw={"height_ratios": heights},
+    )
+    for ax, (title, rows) in zip(axes[:, 0], panels, strict=True):
+        pos = np.arange(len(rows)) if vertical else np.arange(len(rows))[::-1]
+        (ax.axhline if vertical else ax.axvline)(0.0, color="grey", ls=":", lw=1)
+        _truth_marks(ax, pos, rows, vertical=vertical)
+        if vertical:
+            labels = rows["level"].tolist()
+            long = max(len(str(lab)) for lab in labels) > 4
+            ax.set_xticks(pos, labels, rotation=30 if long else 0, fontsize=8)
+            ax.set_ylabel("effect (logit)")
+        else:
+            ax.set_yticks(pos, [str(n)[:40] for n in rows["quantity"]], fontsize=8)
+            ax.margins(y=0.15)
+        ax.set_title(title, fontsize=10)
+    if xlabel:
+        axes[-1, 0].set_xlabel(xlabel)
+    _recovery_legend(fig)
+    return _save(fig, path)
+
+
+def plot_recovery_curves(panels: Sequence[RecoveryCurve], path: Path) -> Path:
+    """Smooth effects along their grid (``x``): 50 % and 90 % bands, mean, the true curve."""
+    fig, axes = plt.subplots(
+        len(panels), 1, figsize=(8, 3.0 * len(panels) + 0.3), layout="constrained", squeeze=False
+    )
+    for ax, (title, rows, xlabel, log) in zip(axes[:, 0], panels, strict=True):
+        x, est = rows["x"].to_numpy(dtype=float), rows["estimated"].to_numpy()
+        if est.any():
+            ax.fill_between(x, rows["lo90"], rows["hi90"], color=BAND, alpha=0.2, lw=0)
+            ax.fill_between(x, rows["lo50"], rows["hi50"], color=BAND, alpha=0.4, lw=0)
+            ax.plot(x, rows["mean"], color="black", lw=1.2)
+        ax.plot(x, rows["truth"], color=OBS if est.any() else "grey", ls="--", lw=1.8)
+        if log:
+            ax.set_xscale("log")  # plain numbers at 1, 2, 3, 5 x 10^k: seconds, not powers
+            ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("effect (logit, centred)")
+        ax.set_title(title, fontsize=10)
+    handles = [
+        Patch(color=BAND, alpha=0.4, label="50 % interval"),
+        Patch(color=BAND, alpha=0.2, label="90 % interval"),
+        Line2D([], [], color="black", lw=1.2, label="posterior mean"),
+        Line2D([], [], color=OBS, ls="--", lw=1.8, label="truth"),
+        Line2D([], [], color="grey", ls="--", lw=1.8, label="truth, not estimated"),
+    ]
+    fig.legend(handles=handles, fontsize=8, loc="outside upper center", ncols=len(handles))
+    return _save(fig, path)
+
+
+def plot_recovery_tracks(rows: pd.DataFrame, path: Path, *, title: str) -> Path:
+    """Posterior mean against true track effect (1:1 line, misses of the 90 % interval in red),
+    and the share covered in quantile bins of how often the tracks played (``plays``)."""
+    fig, (ax, by) = plt.subplots(
+        1, 2, figsize=(11, 4.6), layout="constrained", gridspec_kw={"width_ratios": [3, 2]}
+    )
+    hit = rows["in90"].to_numpy(dtype=float) == 1.0
+    ax.scatter(rows["truth"][hit], rows["mean"][hit], s=6, color=BAND, alpha=0.5, lw=0)
+    ax.scatter(rows["truth"][~hit], rows["mean"][~hit], s=9, color=OBS, alpha=0.8, lw=0)
+    lo = float(min(rows["truth"].min(), rows["mean"].min()))
+    hi = float(max(rows["truth"].max(), rows["mean"].max()))
+    ax.plot([lo, hi], [lo, hi], color="grey", ls=":", lw=1)
+    ax.set_xlabel("true track effect (deviation from the modelled tracks' mean, logit)")
+    ax.set_ylabel("posterior mean")
+    ax.set_title(title, fontsize=10)
+    ax.legend(
+        handles=[
+            Line2D([], [], color=BAND, marker="o", ls="", label="truth inside 90 %"),
+            Line2D([], [], color=OBS, marker="o", ls="", label="truth outside 90 %"),
+            Line2D([], [], color="grey", ls=":", label="1:1"),
+        ],
+        fontsize=7,
+        loc="upper left",
+    )
+    plays = rows["plays"].to_numpy(dtype=float)
+    edges = np.unique(np.quantile(plays, np.linspace(0, 1, 6)))
+    if edges.size < 2:
+        edges = np.array([plays.min(), plays.max() + 1])
+    bins = np.clip(np.searchsorted(edges, plays, side="right") - 1, 0, edges.size - 2)
+    centre = np.arange(edges.size - 1)
+    for prob, style in ((0.5, "s--"), (0.9, "o-")):
+        inside = rows[f"in{round(100 * prob)}"].to_numpy(dtype=float)
+        share = [inside[bins == b].mean() if (bins == b).any() else np.nan for b in centre]
+        by.plot(centre, share, style, color=BAND, label=f"in {round(100 * prob)} % interval")
+        by.axhline(prob, color="grey", ls=":", lw=1)
+    counts = np.bincount(bins, minlength=centre.size)
+    # bins hold [edge, next edge) plays, the last one its upper edge too
+    lows, tops = np.ceil(edges[:-1]), [*(np.ceil(edges[1:-1]) - 1), edges[-1]]
+    by.set_xticks(
+        centre,
+        [f"{lows[b]:.0f}-{tops[b]:.0f}\n({counts[b]} tracks)" for b in centre],
+        fontsize=7,
+    )
+    by.set_ylim(0, 1.02)
+    by.set_xlabel("plays of the track in the simulated data")
+    by.set_ylabel("share of tracks covered")
+    by.set_title("coverage by how often a track played", fontsize=10)
+    by.legend(fontsize=7, loc="lower right")
     return _save(fig, path)
