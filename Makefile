@@ -27,7 +27,7 @@ export MPLBACKEND ?= Agg
 
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup data sample explore cpdag demo fit report test test-slow lint bench clean
+.PHONY: help setup data sample explore cpdag demo fit report test test-slow lint bench sbc clean
 
 help:
 	@echo "make demo       simulate demo data -> ingest -> sample, explore, cpdag -> fit -> report"
@@ -35,6 +35,7 @@ help:
 	@echo "make test       fast tests (creates .venv)        make test-slow  statistical recovery tests"
 	@echo "make data       ingest RAW=... (or simulated demo data) into STORE=$(STORE)"
 	@echo "make lint       ruff, mypy, import contracts      make bench      benchmarks -> reports/bench/"
+	@echo "make sbc        simulation-based calibration of a small model -> reports/sbc/ (~40 min; SBC_REPS=$(SBC_REPS))"
 	@echo "make clean      remove generated data, runs, reports and the venv"
 
 # Find a Python >= 3.12: an explicit PYTHON=..., python3.13/3.12 on PATH, or pyenv's 3.12.1.
@@ -129,5 +130,11 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.run --out $(REPORTS)/bench
 
+# Simulation-based calibration (Talts et al. 2018) of a small variant fitted by skipmodel's own
+# fit entry: rank histograms and uniformity tests per parameter. Slow, so not in the test suites.
+SBC_REPS ?= 100
+sbc: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks.sbc --out $(REPORTS)/sbc --reps $(SBC_REPS)
+
 clean:
-	rm -rf $(DEMO) $(STORE) data/sample.parquet $(RUNS) $(REPORTS)/bench $(REPORTS)/explore $(REPORTS)/cpdag $(REPORTS)/models $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(DEMO) $(STORE) data/sample.parquet $(RUNS) $(REPORTS)/bench $(REPORTS)/sbc $(REPORTS)/explore $(REPORTS)/cpdag $(REPORTS)/models $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -20,7 +20,7 @@ Sections (``--only laplace``; ``SKIPMODEL_BENCH_LAPLACE=accuracy,scale,tracks`` 
   from the row cache <= 4x the scan. Beside it, NUTS on a 100,000-play sample of the same store
   (4 x 1,000): its time, and its posterior sds over Laplace's full-data ones.
 * **tracks** — the 3.7 M-track catalogue: stores simulated with ``--tracks 3700000`` (1.5 M
-  sessions) and a quarter of it, fitted by Laplace (``markov``: the track pool is what grows):
+  sessions) and a quarter of it, fitted by Laplace (``full``, the widest rows per level):
   levels, peak RSS, and the memory per million levels as the slope between the two (quick:
   50,000 and 200,000 tracks).
 
@@ -295,8 +295,12 @@ def scale(out_dir: Path, *, quick: bool) -> list[dict[str, Any]]:
     from skipmodel.model.fitting import load_run
 
     big = load_run(run_dir)
-    ratios = compare(small, big)["sd_ratio"]
-    wide = float(np.median(1 / ratios))
+    table = compare(small, big)
+    table["wider"] = 1 / table["sd_ratio"]
+    table.to_csv(out_dir / "laplace_scale_sds.csv", index=False)
+    wide = float(table["wider"].median())
+    by_variable = table.groupby("variable")["wider"].median().sort_values()
+    spread = "; ".join(f"{k} {v:.1f}x" for k, v in by_variable.items())
     projection_s = lap["seconds"] / lap["rows"] * RELEASE_PLAYS if lap["rows"] else float("nan")
     cache_gb = lap["cache"]["bytes"] / lap["rows"] * RELEASE_PLAYS / 1e9
     note = (
@@ -354,8 +358,11 @@ def scale(out_dir: Path, *, quick: bool) -> list[dict[str, Any]]:
             "full: NUTS sample sd / Laplace full-data sd (median over globals)",
             round(wide, 1),
             "x",
-            notes="what full data buys: ~sqrt(1000) = 32x expected for well-informed "
-            "effects, less for those the priors or few levels hold",
+            notes=f"what full data buys: sqrt(plays ratio) = "
+            f"{np.sqrt(lap['rows'] / small.manifest['n_rows']):.0f}x expected for effects of "
+            "the play; effects of the track are held by the number of tracks, scales of few "
+            f"levels by their priors. Median per variable: {spread} "
+            "(every element in laplace_scale_sds.csv)",
         ),  # fmt: skip
     ]
 
@@ -382,13 +389,13 @@ def tracks(out_dir: Path, *, quick: bool) -> list[dict[str, Any]]:
         if quick
         else ((925_000, 375_000), (3_700_000, 1_500_000))
     )
-    fits = [_child(_FIT, str(_catalogue_store(*size)), "markov", "1.0") for size in sizes]
+    fits = [_child(_FIT, str(_catalogue_store(*size)), "full", "1.0") for size in sizes]
     small, big = fits
     rss = [f["rss_kb"] / 2**20 for f in fits]
     slope = (rss[1] - rss[0]) / max(big["n_levels"] - small["n_levels"], 1) * 1e6
     return [
         _row(
-            "markov, catalogue of tracks: levels fitted",
+            "full, catalogue of tracks: levels fitted",
             big["n_levels"],
             "levels",
             notes=f"{sizes[1][0]:,} tracks simulated, {big['rows']:,} plays; levels = tracks "
@@ -396,7 +403,7 @@ def tracks(out_dir: Path, *, quick: bool) -> list[dict[str, Any]]:
             f"{big['passes']} passes, converged: {big['converged']}",
         ),  # fmt: skip
         _row(
-            "markov, catalogue: peak RSS",
+            "full, catalogue: peak RSS",
             round(rss[1], 2),
             "GB",
             target="<= 24 (machine)",
@@ -404,7 +411,7 @@ def tracks(out_dir: Path, *, quick: bool) -> list[dict[str, Any]]:
             notes=f"{small['n_levels']:,} levels ({small['rows']:,} plays): {rss[0]:.2f} GB",
         ),  # fmt: skip
         _row(
-            "markov: memory per million levels (peak RSS slope)",
+            "full: memory per million levels (peak RSS slope)",
             round(slope, 2),
             "GB",
             notes="the growth of the whole process's peak RSS between the two catalogues, "
