@@ -2,6 +2,9 @@
 
 ``--challenge-fraction F`` also writes a share F of the sessions as the WSDM Cup 2019 test set
 (``DIR/test_set.tar.gz``, answers in ``DIR/challenge_truth.csv``) instead of as training logs.
+``--session-sd S`` gives every session a logit-scale propensity drawn normal(0, S²) (the
+listener's mood), added to the skip logit of each of its plays; the values are written to
+``DIR/truth_sessions.parquet``. S = 0 (the default) writes the data of a run without it.
 """
 
 from __future__ import annotations
@@ -36,6 +39,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(test_set.tar.gz: log_prehistory_/log_input_ files per day) with their second-half "
         "skip_2 in challenge_truth.csv, instead of in the training logs (default 0)",
     )
+    parser.add_argument(
+        "--session-sd",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="sd of a per-session propensity on the logit scale, drawn normal(0, S^2) and added "
+        "to every play of the session (the intercept is not re-calibrated, so the skip rate "
+        "moves); values in truth_sessions.parquet (default 0: none)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         start_date=args.start_date,
         days=args.days,
         challenge_fraction=args.challenge_fraction,
+        session_sd=args.session_sd,
     )
     print(
         f"simulated {result.n_sessions:,} sessions, {result.n_plays:,} plays, "
@@ -58,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
         f"  {result.track_features}\n"
         f"  {result.truth}"
     )
+    if result.truth_sessions is not None:
+        print(f"session propensity sd {result.session_sd:g}\n  {result.truth_sessions}")
     if result.test_set is not None:
         print(
             f"challenge: {result.n_challenge_sessions:,} sessions held out; plays: "

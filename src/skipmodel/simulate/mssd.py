@@ -8,7 +8,13 @@ Writes, in ``OUT/``:
 - ``truth.json``, every true parameter (see :mod:`skipmodel.simulate.sessions` for the skip
   model and :mod:`skipmodel.simulate.tracks` for the feature DAG), and
   ``truth_tracks.parquet`` with each track's true random intercept and play count (every
-  simulated play, challenge sessions included).
+  simulated play, challenge sessions included);
+- with ``session_sd`` S > 0, ``truth_sessions.parquet``: per session (file order, challenge
+  sessions included) ``session_id``, its true ``propensity`` (the logit-scale intercept of every
+  play of the session, drawn normal(0, S²)), ``challenge`` (held out in the test set), ``plays``
+  and ``skip_2`` (its count of skipped plays). With S = 0 it is not written (and one left by an
+  earlier run is removed), and every other file is byte for byte what it was before sessions
+  had propensities; ``truth.json`` gains only the keys named below.
 
 With ``challenge_fraction`` F > 0, a share F of the sessions is left out of the training logs and
 written in the WSDM Cup 2019 test set's layout instead (see :mod:`skipmodel.simulate.challenge`
@@ -33,7 +39,7 @@ The output is byte-for-byte identical for the same arguments (fixed tar and gzip
 -------------------
 ``arguments``
     The call's arguments (sessions, seed, tracks, start_date, days, files_per_day,
-    challenge_fraction).
+    challenge_fraction, session_sd).
 ``skip_model``
     ``formula`` (the linear predictor in these key names), ``reference`` (what the intercept
     means; how each effect is centred), ``intercept``, ``weekday_effect`` (Mon..Sun, sum 0),
@@ -43,7 +49,8 @@ The output is byte-for-byte identical for the same arguments (fixed tar and gzip
     (``main_effect``, ``prev_x_current``, ``abs_change`` on ``z`` standardised with the
     recorded ``standardise_mean``/``standardise_sd``), ``smooth_effects`` (per feature: ``x``,
     ``scale``, ``grid`` and ``effect`` on it), ``track_effect`` (``sd``; the values are in
-    ``truth_tracks.parquet``), ``no_effect_columns``.
+    ``truth_tracks.parquet``), ``session_effect`` (``sd``; with sd > 0 the values are in
+    ``truth_sessions.parquet`` and ``formula`` ends in the session term), ``no_effect_columns``.
 ``track_feature_dag``
     ``scale``, ``nodes`` (name, log_scale, analysis-scale mean and sd, clipped fraction),
     ``edges`` (from, to, weight on the standardised and on the analysis scale),
@@ -53,7 +60,10 @@ The output is byte-for-byte identical for the same arguments (fixed tar and gzip
     Realised counts and rates of this run over every simulated play, challenge sessions
     included (sessions, plays, tracks played, training log files, skip rates), and the split:
     ``training_sessions``, ``training_plays``, ``challenge_sessions``, ``prehistory_plays``,
-    ``input_plays`` (training + prehistory + input plays = plays) and ``test_set_files``.
+    ``input_plays`` (training + prehistory + input plays = plays) and ``test_set_files``;
+    ``session_propensity_sd`` (the population sd of the drawn propensities, 0 when S = 0) and
+    ``session_skip_2_rate_sd`` (the sd over sessions of each session's skip_2 rate, which a
+    propensity spreads out).
 """
 
 from __future__ import annotations
@@ -62,7 +72,7 @@ import contextlib
 import datetime as dt
 import json
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +97,7 @@ from skipmodel.simulate.sessions import (
     Plays,
     SessionPlan,
     TrueEffects,
+    draw_propensity,
     effects_truth,
     make_catalogue,
     plan_sessions,
@@ -116,7 +127,8 @@ class SimulationResult:
 
     ``n_sessions`` and ``n_plays`` count every simulated session and play; with a challenge
     fraction, ``n_training_plays + n_prehistory_plays + n_input_plays == n_plays``.
-    ``test_set`` and ``challenge_truth`` are None when no challenge set was written.
+    ``test_set`` and ``challenge_truth`` are None when no challenge set was written, and
+    ``truth_sessions`` when the session sd is 0.
     """
 
     out: Path
@@ -137,6 +149,8 @@ class SimulationResult:
     n_prehistory_plays: int = 0
     n_input_plays: int = 0
     n_test_files: int = 0
+    session_sd: float = 0.0
+    truth_sessions: Path | None = None
 
 
 # --- tables ---------------------------------------------------------------------------------
@@ -215,6 +229,7 @@ def simulate(
     files_per_day: int = 10,
     effects: TrueEffects | None = None,
     challenge_fraction: float = 0.0,
+    session_sd: float | None = None,
 ) -> SimulationResult:
     """Simulate MSSD-format session logs and track features with a known skip model.
 
@@ -241,6 +256,13 @@ def simulate(
         (``test_set.tar.gz`` and ``challenge_truth.csv``, see the module docstring) instead of
         into the training logs: ``round(F * sessions)`` sessions, at least 1 when F > 0 and at
         most ``sessions - 1``, chosen from the seed.
+    session_sd
+        Sd S of the per-session propensity, a logit-scale intercept drawn normal(0, S²) for
+        each session and added to the skip logit of each of its plays (challenge halves
+        included); finite and >= 0. None takes ``effects.session_sd`` (0 for the default
+        effects: no propensity, the same files as without it). The intercept is not
+        re-calibrated: the marginal skip rate moves with S. The values are written to
+        ``truth_sessions.parquet`` when S > 0.
 
     Returns
     -------
@@ -254,6 +276,9 @@ def simulate(
     >>> held = simulate("data/demo", sessions=2000, seed=1, challenge_fraction=0.1)  # doctest: +SKIP
     >>> held.n_challenge_sessions, held.test_set.name  # doctest: +SKIP
     (200, 'test_set.tar.gz')
+    >>> moody = simulate("data/demo", sessions=2000, session_sd=0.8)  # doctest: +SKIP
+    >>> moody.truth_sessions.name  # doctest: +SKIP
+    'truth_sessions.parquet'
     """
     started = time.perf_counter()
     if sessions < 1:
@@ -270,15 +295,19 @@ def simulate(
     n_challenge = challenge_count(challenge_fraction, sessions)
     first = _parse_date(start_date)
     effects = effects if effects is not None else TrueEffects()
+    if session_sd is not None:
+        if not (np.isfinite(session_sd) and session_sd >= 0):  # also rejects NaN
+            raise SkipmodelError(f"--session-sd must be finite and >= 0, got {session_sd}")
+        effects = replace(effects, session_sd=float(session_sd))
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SkipmodelError(f"--out {out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
 
-    # A fifth stream for the challenge split leaves the first four (and so every play) as
-    # they are without it.
-    rng_tracks, rng_ids, rng_plan, rng_plays, rng_challenge = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)
+    # A fifth stream for the challenge split and a sixth for the session propensities leave
+    # the first four (and so every play at session sd 0) as they are without them.
+    rng_tracks, rng_ids, rng_plan, rng_plays, rng_challenge, rng_mood = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)
     )
     # Tracks: features from the DAG, ids, random intercepts, play weights.
     features, clipped = simulate_track_features(rng_tracks, n_tracks)
@@ -300,6 +329,9 @@ def simulate(
     order = np.lexsort((uuids, plan.file_k, plan.day))
     plan = SessionPlan(*(getattr(plan, f)[order] for f in SessionPlan._fields()))
     uuids = uuids[order]
+    # Drawn in file order, whatever the challenge split: a challenge session's two halves are
+    # one simulated session and share its propensity.
+    propensity = draw_propensity(rng_mood, sessions, effects.session_sd)
     is_challenge = choose_challenge_sessions(rng_challenge, sessions, n_challenge)
     # Compact the k's used by training sessions on each day to 0..m-1 so no file is empty;
     # a challenge session keeps its drawn k in its id (it belongs to no training file).
@@ -318,6 +350,7 @@ def simulate(
     # as one CSV per (day, k), and for challenge sessions as one file pair per day.
     day_bounds = np.searchsorted(plan.day, np.arange(days + 1))
     plays_per_track = np.zeros(n_tracks, dtype=np.int64)
+    skips_per_session = np.zeros(sessions, dtype=np.int64)
     sums = dict.fromkeys(("plays", *SKIP_OUTCOMES, "logit"), 0.0)
     n_training_plays = 0
 
@@ -337,8 +370,13 @@ def simulate(
             if lo == hi:
                 continue
             day_plan = SessionPlan(*(getattr(plan, f)[lo:hi] for f in SessionPlan._fields()))
-            plays = simulate_plays(rng_plays, day_plan, catalogue, effects)
+            plays = simulate_plays(
+                rng_plays, day_plan, catalogue, effects, propensity=propensity[lo:hi]
+            )
             plays_per_track[:] += np.bincount(plays.track, minlength=n_tracks)
+            skips_per_session[lo:hi] = np.bincount(
+                plays.session, weights=plays.skip_2, minlength=hi - lo
+            ).astype(np.int64)
             sums["plays"] += len(plays.position)
             sums["logit"] += float(plays.logit.sum())
             for outcome in SKIP_OUTCOMES:
@@ -365,6 +403,8 @@ def simulate(
     if not n_challenge:  # outputs of an earlier run with a challenge set would contradict truth
         (out / "test_set.tar.gz").unlink(missing_ok=True)
         (out / "challenge_truth.csv").unlink(missing_ok=True)
+    if effects.session_sd == 0:  # nor would an earlier run's session propensities
+        (out / "truth_sessions.parquet").unlink(missing_ok=True)
     n_plays = int(sums["plays"])
     split = {  # empty when no challenge set is written
         "challenge_sessions": 0 if held_out is None else held_out.n_sessions,
@@ -399,6 +439,22 @@ def simulate(
             tmp,
             compression="zstd",
         )
+    truth_sessions = out / "truth_sessions.parquet" if effects.session_sd > 0 else None
+    if truth_sessions is not None:
+        with atomic_path(truth_sessions) as tmp:
+            pq.write_table(
+                pa.table(
+                    {
+                        "session_id": session_ids,
+                        "propensity": pa.array(propensity),
+                        "challenge": pa.array(is_challenge),
+                        "plays": pa.array(plan.length.astype(np.int8)),
+                        "skip_2": pa.array(skips_per_session.astype(np.int8)),
+                    }
+                ),
+                tmp,
+                compression="zstd",
+            )
     skip_2_rate = sums["skip_2"] / n_plays
     truth = {
         "truth_version": TRUTH_VERSION,
@@ -411,6 +467,7 @@ def simulate(
             "days": days,
             "files_per_day": files_per_day,
             "challenge_fraction": float(challenge_fraction),
+            "session_sd": effects.session_sd,
         },
         "skip_model": effects_truth(effects, catalogue),
         "track_feature_dag": dag_truth(clipped),
@@ -425,6 +482,8 @@ def simulate(
             "training_sessions": sessions - n_challenge,
             "training_plays": n_training_plays,
             **split,
+            "session_propensity_sd": float(propensity.std()),
+            "session_skip_2_rate_sd": float((skips_per_session / plan.length).std()),
         },
     }
     truth_path = out / "truth.json"
@@ -449,4 +508,6 @@ def simulate(
         n_prehistory_plays=split["prehistory_plays"],
         n_input_plays=split["input_plays"],
         n_test_files=split["test_set_files"],
+        session_sd=effects.session_sd,
+        truth_sessions=truth_sessions,
     )

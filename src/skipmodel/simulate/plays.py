@@ -39,9 +39,21 @@ def toy_plays(
     n_tracks: int = 150,
     seed: int = 0,
     effects: ToyEffects = ToyEffects(),
+    session_sd: float = 0.0,
 ) -> pd.DataFrame:
-    """Plays of ``n_sessions`` sessions (10..20 plays) with the loaders' columns."""
+    """Plays of ``n_sessions`` sessions (10..20 plays) with the loaders' columns.
+
+    ``session_sd`` > 0 adds a per-session propensity, a logit-scale intercept drawn
+    normal(0, session_sd²) per session (``session_sd`` times one standard normal each, from a
+    stream of its own so that every other draw is as at 0), to every play of the session; the
+    default 0 gives the same frame as before it existed.
+    """
+    if not (np.isfinite(session_sd) and session_sd >= 0):
+        raise ValueError(f"session_sd must be finite and >= 0, got {session_sd}")
     rng = np.random.default_rng(seed)
+    propensity = session_sd * np.random.default_rng(
+        np.random.SeedSequence(seed).spawn(1)[0]
+    ).standard_normal(n_sessions)
     tracks = pd.DataFrame(
         {
             "track_id": [f"t_{i:05d}" for i in range(n_tracks)],
@@ -77,6 +89,7 @@ def toy_plays(
                 + effects.danceability * dance_z[t]
                 + effects.shuffle * (shuffle - 0.3)
                 + context_effect[context]
+                + propensity[s]
             )
             if prev is None:
                 eta += effects.first_play

@@ -16,11 +16,19 @@ leakage rule in DESIGN.md; :data:`FORMULA` spells it in ``truth.json``'s key nam
         + danceability_abs_change * |z_now - z_prev|  (positions >= 2)
         + f_duration(log duration) + f_popularity(us_popularity_estimate)
         + track_intercept[track]
+        + session_propensity[session]                 (every play of the session)
 
 with ``z = (danceability - mean) / sd`` on the catalogue's danceability mean and sd. The other
 session columns (pauses, context_switch, reason_start) have no effect on skipping.
 ``skip_1``, ``skip_3``, ``not_skipped``, ``reason_end`` and the seek counts are then derived from
 ``skip_2`` with extra randomness, matching the published log_mini frequencies.
+
+The session propensity (the listener's mood) is a logit-scale intercept per session drawn
+normal(0, ``session_sd``²); it enters every play of the session, and through the Markov term
+the outcomes that follow. ``session_sd = 0`` (the default) leaves it out. The intercept is not
+re-calibrated for it: every effect keeps its conditional meaning (at propensity 0), and the
+marginal skip rate moves with ``session_sd`` (a logit-normal mix; ``truth.json["empirical"]``
+records the realised rates).
 
 Sessions are simulated vectorised over sessions, looping over positions 1..20.
 """
@@ -45,6 +53,10 @@ FORMULA = (
     " + smooth_effects.duration(log(duration))"
     " + smooth_effects.us_popularity_estimate(us_popularity_estimate)"
     " + track_intercept[track_id_clean] (truth_tracks.parquet; sd track_effect.sd)"
+)
+#: The session term of the linear predictor, appended to :data:`FORMULA` when its sd is > 0.
+SESSION_FORMULA = (
+    " + session_propensity[session_id] (every play; truth_sessions.parquet; sd session_effect.sd)"
 )
 
 # --- Published log_mini frequencies (../shared/fixtures/mssd/full_log_mini_stats.json) ---------
@@ -142,6 +154,7 @@ class TrueEffects:
     danceability_abs_change: float = 0.30
     smooth_scale: float = 1.0  # multiplies f_duration and f_popularity (0 switches them off)
     track_sd: float = 0.5
+    session_sd: float = 0.0  # sd of the per-session propensity (0: none)
 
     def __post_init__(self) -> None:
         for name, values, n in (
@@ -157,6 +170,10 @@ class TrueEffects:
                 raise ValueError(f"TrueEffects.{name} must sum to zero, sums to {sum(values)}")
         if self.track_sd < 0:
             raise ValueError("TrueEffects.track_sd must be >= 0")
+        if not (np.isfinite(self.session_sd) and self.session_sd >= 0):
+            raise ValueError(
+                f"TrueEffects.session_sd must be finite and >= 0, got {self.session_sd}"
+            )
 
 
 @dataclass(frozen=True)
@@ -203,6 +220,15 @@ def make_catalogue(
         duration_offset=float(duration_curve(log_duration).mean()),
         popularity_offset=float(popularity_curve(popularity).mean()),
     )
+
+
+def draw_propensity(rng: np.random.Generator, n_sessions: int, session_sd: float) -> np.ndarray:
+    """Per-session logit-scale propensities, ``session_sd`` times one standard normal each.
+
+    One draw per session whatever the sd, so for one stream a larger sd scales the same
+    listeners' moods rather than drawing new ones.
+    """
+    return session_sd * rng.standard_normal(n_sessions)
 
 
 @dataclass(frozen=True)
@@ -287,11 +313,18 @@ def simulate_plays(
     catalogue: Catalogue,
     effects: TrueEffects,
     *,
+    propensity: np.ndarray | None = None,
     stickiness: float = 0.35,
     neighbourhood: int = 25,
 ) -> Plays:
-    """Simulate every play, looping over positions and vectorised over sessions."""
+    """Simulate every play, looping over positions and vectorised over sessions.
+
+    ``propensity`` holds one logit-scale intercept per session of ``plan`` (see
+    :func:`draw_propensity`), added to the skip logit of each of its plays; None adds nothing.
+    """
     n = len(plan.length)
+    if propensity is not None and propensity.shape != (n,):
+        raise ValueError(f"propensity needs one value per session ({n}), got {propensity.shape}")
     n_tracks = len(catalogue.danceability)
     offsets = np.concatenate([[0], np.cumsum(plan.length)])
     n_rows = int(offsets[-1])
@@ -384,6 +417,8 @@ def simulate_plays(
                 + effects.danceability_prev_x_now * z_prev * z_now
                 + effects.danceability_abs_change * np.abs(z_now - z_prev)
             )
+        if propensity is not None:
+            logit = logit + propensity[live]
         skip_2 = rng.random(m) < 1.0 / (1.0 + np.exp(-logit))
 
         # Outcomes derived from skip_2 with extra randomness.
@@ -450,7 +485,7 @@ def effects_truth(effects: TrueEffects, catalogue: Catalogue) -> dict[str, objec
     return {
         "outcome": "skip_2",
         "link": "logit",
-        "formula": FORMULA,
+        "formula": FORMULA + (SESSION_FORMULA if effects.session_sd > 0 else ""),
         "reference": {
             "intercept": "the logit at premium false, shuffle false, a previous play with "
             "skip_2 false, danceability z = 0 (and z_prev = 0), track intercept 0; "
@@ -506,6 +541,16 @@ def effects_truth(effects: TrueEffects, catalogue: Catalogue) -> dict[str, objec
             "sd": effects.track_sd,
             "distribution": "normal(0, sd) per track",
             "values": "truth_tracks.parquet (track_id, intercept, plays)",
+        },
+        "session_effect": {
+            "sd": effects.session_sd,
+            "distribution": "normal(0, sd) per session (the listener's mood), on the logit "
+            "scale, added to every play of the session",
+            "calibration": "none: the intercept and every other effect are conditional on "
+            "propensity 0, so the marginal skip rate moves with sd (see empirical)",
+            "values": "truth_sessions.parquet (session_id, propensity, challenge, plays, skip_2)"
+            if effects.session_sd > 0
+            else "none written: every propensity is 0",
         },
         "no_effect_columns": [
             "context_switch",
