@@ -75,10 +75,9 @@ def pool_design(
     )
     everything = list(range(len(lm.levels))) if chosen["p"] == "centered" else []
     centered = np.asarray(chosen.get("centered", everything), dtype=np.int64)
-    tables = {
-        "centered": centered,
-        "noncentered": np.setdiff1d(np.arange(len(lm.levels)), centered),
-    }
+    rest = np.ones(len(lm.levels), dtype=bool)
+    rest[centered] = False  # a mask, not np.setdiff1d: that sorts every level, every batch
+    tables = {"centered": centered, "noncentered": np.flatnonzero(rest)}
     if chosen["p"] == "mixed":
         levels = np.asarray(lm.levels, dtype=object)
         coords[f"{label}_centered"] = tuple(levels[tables["centered"]])
