@@ -239,18 +239,19 @@ def test_gradient_sums_merge_across_buckets() -> None:
             np.testing.assert_allclose(merged.curvature[name], full.curvature[name], atol=1e-9)
 
 
-def test_only_the_markov_kind_keeps_group_state() -> None:
+def test_only_the_markov_and_session_kinds_keep_group_state() -> None:
     design = build_design(GRADIENT_SPEC, toy_plays(6, n_tracks=10, seed=1))
     draws = {"prev_skip_2_effect": np.array([[0.0, -1.0, 1.0]])}
     for td in design.terms:
         state = kind_of(td.term).group_state(td, draws)
-        assert (state is None) == (td.term.kind != "markov")
+        assert (state is None) == (td.term.kind not in ("markov", "session"))
     markov = design.term("markov")
     state = kind_of(markov.term).group_state(markov, draws)
     assert state is not None
-    assert state.logit(5)[0] == draws["prev_skip_2_effect"][0, markov.codes["prev"][5]]
+    eta = np.zeros(1)
+    assert state.logit(5, eta)[0] == draws["prev_skip_2_effect"][0, markov.codes["prev"][5]]
     state.observe(5, np.array([True]), [6, None])
-    assert state.logit(6)[0] == 1.0
+    assert state.logit(6, eta)[0] == 1.0
 
 
 def test_effect_drawings_are_recorded_in_the_encoders(plays) -> None:

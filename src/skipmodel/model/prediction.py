@@ -37,6 +37,7 @@ from skipmodel.model.binning import bin_plays, run_binning
 from skipmodel.model.design import Design, TermDesign, build_design
 from skipmodel.model.levels import GaussianLevels, level_draws
 from skipmodel.model.terms import Draws, GroupState, kind_of
+from skipmodel.model.terms.session import outcome_values
 from skipmodel.store.schema import LAG_PREFIXES, OUTCOME_COLUMNS, TRACK_COLUMNS
 
 if TYPE_CHECKING:
@@ -77,7 +78,10 @@ def run_draws(result: FitResult, *, max_draws: int | None, seed: int) -> Draws:
     return draws
 
 
-def _slice_term(td: TermDesign, rows: slice) -> TermDesign:
+Rows = slice | np.ndarray  # a range of a design's rows, or their indices
+
+
+def _slice_term(td: TermDesign, rows: Rows) -> TermDesign:
     return TermDesign(
         term=td.term,
         name=td.name,
@@ -94,24 +98,57 @@ def linear_predictor_draws(
     draws: Draws,
     *,
     rng: np.random.Generator,
-    rows: slice | None = None,
+    rows: Rows | None = None,
     skip_kinds: tuple[str, ...] = (),
     known_only: bool = False,
 ) -> np.ndarray:
     """The logit of P(skip), shape (n_draws, n_rows), from posterior (or any) draws.
 
-    ``known_only``: each term's part known before its group's earlier outcomes
+    ``rows``: a slice or the indices of the rows (default all); with a session term they must
+    hold whole sessions, whose earlier plays' outcomes teach the later plays
+    (:meth:`~skipmodel.model.terms.TermKind.given_earlier`). ``known_only``: each term's part
+    known before its group's earlier outcomes
     (:meth:`~skipmodel.model.terms.TermKind.known_part`), for sequential prediction.
     """
     rows = rows if rows is not None else slice(0, design.n_obs)
-    out = np.repeat(draws["intercept"][:, None], rows.stop - rows.start, axis=1)
-    for td in design.terms:
-        if td.term.kind in skip_kinds:
-            continue
+    n_rows = rows.stop - rows.start if isinstance(rows, slice) else len(rows)
+    out = np.repeat(draws["intercept"][:, None], n_rows, axis=1)
+    sliced = [(td, _slice_term(td, rows)) for td in design.terms if td.term.kind not in skip_kinds]
+    for td, part_td in sliced:
         kind = kind_of(td.term)
         part = kind.known_part if known_only else kind.evaluate
-        out += part(_slice_term(td, rows), draws, rng)
+        out += part(part_td, draws, rng)
+    if not known_only:
+        for td, part_td in sliced:
+            share = kind_of(td.term).given_earlier(part_td, out, draws)
+            if share is not None:
+                out += share
     return out
+
+
+def _session_codes(design: Design) -> np.ndarray | None:
+    """The session codes of a design whose prediction learns from earlier plays, else None."""
+    for td in design.terms:
+        if td.term.kind == "session":
+            return np.asarray(td.codes["session"])
+    return None
+
+
+def _row_chunks(design: Design, size: int) -> Iterator[Rows]:
+    """Chunks of about ``size`` rows; whole sessions (as indices) when a term needs them."""
+    codes = _session_codes(design)
+    if codes is None:
+        yield from _chunks(design.n_obs, size)
+        return
+    order = np.argsort(codes, kind="stable")
+    starts = np.flatnonzero(np.r_[True, codes[order][1:] != codes[order][:-1]])
+    lo = 0
+    for cut in starts[1:]:
+        if cut - lo >= size:
+            yield order[lo:cut]
+            lo = int(cut)
+    if lo < design.n_obs:
+        yield order[lo:]
 
 
 def _chunks(n: int, size: int) -> Iterator[slice]:
@@ -147,11 +184,12 @@ def predict_design(
 ) -> Prediction:
     """Posterior mean and interval of P(skip) for every row of ``design``."""
     rng = np.random.default_rng(seed)
-    parts = []
-    for rows in _chunks(design.n_obs, chunk_rows):
+    out = [np.empty(design.n_obs) for _ in range(3)]
+    for rows in _row_chunks(design, chunk_rows):
         eta = linear_predictor_draws(design, draws, rng=rng, rows=rows)
-        parts.append(_summarise(1 / (1 + np.exp(-eta))))
-    return Prediction(*(np.concatenate(x) for x in zip(*parts, strict=True)))
+        for into, part in zip(out, _summarise(1 / (1 + np.exp(-eta))), strict=True):
+            into[rows] = part
+    return Prediction(*out)
 
 
 def _second_half(frame: pd.DataFrame) -> np.ndarray:
@@ -313,8 +351,18 @@ def predict_sequential(
         state = kind_of(td.term).group_state(td, draws)
         if state is not None:
             states.append(state)
+    # a state whose share depends on the rest of the logit (the session's propensity) comes last
+    states.sort(key=lambda st: bool(getattr(st, "last", False)))
     n_draws = base.shape[0]
     p_out = np.empty((n_draws, idx.size))
+    observed = _observed_outcomes(frame, spec.outcome)
+    if any(getattr(st, "last", False) for st in states):
+        first = np.flatnonzero(~target)
+        revealed = linear_predictor_draws(
+            design, draws, rng=rng, rows=first, skip_kinds=("session",)
+        )
+        for state in states:
+            state.reveal(first, revealed, observed[first])
     if not states:
         p_out = 1 / (1 + np.exp(-base))
     else:
@@ -326,11 +374,17 @@ def predict_sequential(
         for r in order:
             eta = base[:, col_of[r]]
             for state in states:
-                eta = eta + state.logit(r)
+                eta = eta + state.logit(r, eta)
             p = 1 / (1 + np.exp(-eta))
             p_out[:, col_of[r]] = p
             if reveal == "all":
-                continue  # the next play sees its observed previous outcome (lag column)
+                # the next play sees its observed previous outcome (lag column); a state that
+                # learns from every earlier play learns the observed one
+                if np.isfinite(observed[r]):
+                    seen = np.full(n_draws, observed[r] > 0.5)
+                    for state in states:
+                        state.observe(r, seen, [None, None])
+                continue
             outcome = rng.random(n_draws) < p
             later = [row_of.get((session[r], position[r] + k)) for k in (1, 2)]
             later = [n if n is not None and target[n] else None for n in later]
@@ -338,6 +392,13 @@ def predict_sequential(
                 state.observe(r, outcome, later)
     ids = frame.loc[target, ["session_id", "session_position"]].reset_index(drop=True)
     return ids, Prediction(*_summarise(p_out))
+
+
+def _observed_outcomes(frame: pd.DataFrame, outcome: str) -> np.ndarray:
+    """The observed ``outcome`` of each row as 0.0 / 1.0, NaN where unknown."""
+    if outcome not in frame.columns:
+        return np.full(len(frame), np.nan)
+    return outcome_values(frame[outcome])
 
 
 def binned_like_the_fit(manifest: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:

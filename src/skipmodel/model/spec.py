@@ -44,6 +44,7 @@ from skipmodel.model.term_specs import (
     Parametrization,
     Pooled,
     Seasonal,
+    Session,
     Smooth,
     Term,
     TermSpec,
@@ -393,6 +394,16 @@ register_variant(
         ),
     )
 )
+register_variant(
+    replace(
+        VARIANTS["full"],
+        name="session",
+        description=(
+            "full + a pooled propensity per session, learnt from its earlier plays at prediction"
+        ),
+        terms=(*VARIANTS["full"].terms, Session()),
+    )
+)
 
 
 __all__ = [
@@ -413,6 +424,7 @@ __all__ = [
     "Pooled",
     "Priors",
     "Seasonal",
+    "Session",
     "Smooth",
     "Term",
     "TermSpec",

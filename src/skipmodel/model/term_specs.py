@@ -424,10 +424,28 @@ class Interaction(TermSpec):
         return "_x_".join(self.columns)
 
 
-Term = Seasonal | Markov | Smooth | Pooled | Fixed | Interaction
+@dataclass(frozen=True)
+class Session(TermSpec):
+    """A partially pooled intercept per listening session: the session's mood.
+
+    Each session has its own logit-scale propensity, N(0, sigma^2) with ``session_sigma``
+    learnt. Sessions never recur, so at prediction the propensity of a play's session is learnt
+    from the session's earlier plays only (their observed outcomes, the leakage rule): per
+    posterior draw, a one-dimensional Bayesian update play by play. Nothing about a session is
+    stored in the run but the scale.
+    """
+
+    kind: ClassVar[str] = "session"
+    unique: ClassVar[bool] = True
+
+    def predictors(self) -> tuple[str, ...]:
+        return ("session_id", "session_position")
+
+
+Term = Seasonal | Markov | Smooth | Pooled | Fixed | Interaction | Session
 #: Term kinds by their TOML name.
 TERM_KINDS: dict[str, type[TermSpec]] = {
-    t.kind: t for t in (Seasonal, Markov, Smooth, Pooled, Fixed, Interaction)
+    t.kind: t for t in (Seasonal, Markov, Smooth, Pooled, Fixed, Interaction, Session)
 }
 
 __all__ = [
@@ -442,6 +460,7 @@ __all__ = [
     "Markov",
     "Pooled",
     "Seasonal",
+    "Session",
     "Smooth",
     "Term",
     "TermSpec",

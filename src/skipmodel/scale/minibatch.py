@@ -289,6 +289,10 @@ def fit_minibatch(
 
     from skipmodel.model.data import sample_spec_for
 
+    for term in spec.terms:
+        refusal = kind_of(term).minibatch_refusal
+        if refusal is not None:
+            raise SkipmodelError(f"--minibatch cannot fit term {term.name!r}: {refusal}")
     if sample is None:
         sample = sample_spec_for(spec, fraction=1.0, seed=options.seed, split="train")
     start = time.perf_counter()

@@ -13,7 +13,7 @@ logit scale.
 from __future__ import annotations
 
 from skipmodel.model.term_specs import TermSpec
-from skipmodel.model.terms import fixed, interaction, markov, pooled, seasonal, smooth
+from skipmodel.model.terms import fixed, interaction, markov, pooled, seasonal, session, smooth
 from skipmodel.model.terms.base import (
     CellPlan,
     Contribution,
@@ -34,6 +34,7 @@ KINDS: dict[str, TermKind] = {
     "pooled": pooled.KIND,
     "fixed": fixed.KIND,
     "interaction": interaction.KIND,
+    "session": session.KIND,
 }
 
 

@@ -308,13 +308,21 @@ class GroupState(Protocol):
     the outcome, and passes it to ``observe``.
     """
 
-    def logit(self, row: int) -> np.ndarray:
-        """The term's outcome-dependent part of the logit of ``row``, per draw (n_draws,)."""
+    def reveal(self, rows: np.ndarray, eta: np.ndarray, outcome: np.ndarray) -> None:
+        """Learn from the revealed plays ``rows`` (a session's first half): their logit without
+        the state's share, per draw (n_draws, len(rows)), and their observed outcomes (NaN:
+        unknown). A state that reads its inputs from lag columns does nothing."""
+        ...
+
+    def logit(self, row: int, eta: np.ndarray) -> np.ndarray:
+        """The term's outcome-dependent part of the logit of ``row``, per draw (n_draws,),
+        given the rest of its logit ``eta`` (n_draws,)."""
         ...
 
     def observe(self, row: int, outcome: np.ndarray, later: Sequence[int | None]) -> None:
-        """Record ``row``'s simulated outcome per draw; ``later[k]`` is the predicted row k + 1
-        plays after it in its session (None when absent or revealed)."""
+        """Record ``row``'s outcome per draw (simulated, or observed when every earlier outcome
+        is revealed); ``later[k]`` is the predicted row k + 1 plays after it in its session
+        (None when absent or revealed)."""
         ...
 
 
@@ -373,6 +381,8 @@ class TermKind(abc.ABC):
 
     #: The spec dataclass of the kind (its ``kind`` is the registry key).
     spec: ClassVar[type[TermSpec]]
+    #: Why the kind cannot be fitted by streaming minibatches (None: it can).
+    minibatch_refusal: ClassVar[str | None] = None
 
     @abc.abstractmethod
     def design(self, ctx: DesignContext, term: Any, name: str) -> TermDesign:
@@ -409,6 +419,13 @@ class TermKind(abc.ABC):
     def group_state(self, td: TermDesign, draws: Draws) -> GroupState | None:
         """Per-group state updated by earlier plays' outcomes (default: stateless, None); the
         share :meth:`known_part` leaves out is then ``GroupState.logit``."""
+        return None
+
+    def given_earlier(self, td: TermDesign, eta: np.ndarray, draws: Draws) -> np.ndarray | None:
+        """The term's share of each row's logit given the rest of it (``eta``, (n_draws,
+        n_rows)) and the observed outcomes of the same group's earlier rows among them, for a
+        share that is not a sum of per-row effects (a session's propensity learnt play by play);
+        default None: :meth:`evaluate` is the share. The rows hold whole groups."""
         return None
 
     def cells(self, term: Any) -> CellPlan:

@@ -70,7 +70,10 @@ class PreviousOutcomes:
         self.codes = [np.repeat(td.codes[k][None, :], n_draws, axis=0) for k in keys]
         self._draw = np.arange(n_draws)
 
-    def logit(self, row: int) -> np.ndarray:
+    def reveal(self, rows: np.ndarray, eta: np.ndarray, outcome: np.ndarray) -> None:
+        """The first half's outcomes are already in the lag columns' codes."""
+
+    def logit(self, row: int, eta: np.ndarray) -> np.ndarray:
         out = self.tables[0][self._draw, self.codes[0][:, row]]
         for table, codes in zip(self.tables[1:], self.codes[1:], strict=True):
             out = out + table[self._draw, codes[:, row]]
