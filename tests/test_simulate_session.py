@@ -176,6 +176,22 @@ def test_truth_records_the_sd_and_every_session(moody: SimulationResult) -> None
     assert not any(sessions["challenge"].to_pylist())
 
 
+def test_truth_plays_hold_every_plays_true_logit(moody: SimulationResult) -> None:
+    plays = pq.read_table(moody.truth.parent / "truth_plays.parquet").to_pandas()
+    assert len(plays) == moody.n_plays
+    assert not plays.duplicated(["session_id", "session_position"]).any()
+    truth = json.loads(moody.truth.read_text())
+    assert plays["logit"].mean() == pytest.approx(truth["empirical"]["mean_true_logit"])
+    # the skip rate is the mean true probability, to binomial noise
+    p = 1 / (1 + np.exp(-plays["logit"].to_numpy()))
+    assert abs(p.mean() - moody.skip_2_rate) < 4 * np.sqrt(0.25 / len(p))
+    # per session, the plays' logits move with the session's propensity
+    sessions = pq.read_table(moody.truth_sessions).to_pandas().set_index("session_id")
+    mean_logit = plays.groupby("session_id")["logit"].mean()
+    propensity = sessions.loc[mean_logit.index, "propensity"]
+    assert np.corrcoef(mean_logit, propensity)[0, 1] > 0.7
+
+
 def test_sessions_with_a_higher_propensity_skip_more(
     moody: SimulationResult, calm: SimulationResult
 ) -> None:
@@ -257,8 +273,10 @@ def test_effects_carry_the_sd_and_zero_removes_a_stale_table(tmp_path: Path) -> 
     result = simulate(tmp_path, effects=TrueEffects(session_sd=0.5), **small)
     assert result.session_sd == 0.5 and result.truth_sessions is not None
     assert result.truth_sessions.is_file()
+    assert (tmp_path / "truth_plays.parquet").is_file()
     simulate(tmp_path, **small)  # default effects: sd 0
     assert not (tmp_path / "truth_sessions.parquet").exists()
+    assert not (tmp_path / "truth_plays.parquet").exists()
     with pytest.raises(ValueError, match="session_sd"):
         TrueEffects(session_sd=-0.1)
     with pytest.raises(ValueError, match="session_sd"):

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["FULL_LOO_MAX", "LooResult", "compare_runs", "run_loo"]
+__all__ = ["FULL_LOO_MAX", "NO_LOO_SESSION", "LooResult", "compare_runs", "has_session_term", "run_loo"]
 
 FULL_LOO_MAX = 20_000
 SUBSAMPLE = 2_000
@@ -58,6 +58,20 @@ class LooResult:
             f"{self.method} on {self.n_obs:,} observations: elpd_loo {self.elpd_loo:.1f} "
             f"(SE {self.se:.1f}), p_loo {self.p_loo:.1f}; {k}"
         )
+
+
+#: Why a run with a session term is compared by held-out sessions instead of PSIS-LOO.
+NO_LOO_SESSION = (
+    "no PSIS-LOO: the model has a session term, and leaving one play out of a fitted session "
+    "still lets the session's other plays, later ones included, inform its propensity (the "
+    "leakage rule). Compare it by the held-out sessions instead (held-out evaluation: each "
+    "play predicted from its session's earlier plays only)"
+)
+
+
+def has_session_term(dt: xr.DataTree) -> bool:
+    """Whether a run's posterior holds a session term (its ``session_sigma``)."""
+    return "posterior" in dt.children and "session_sigma" in dt["posterior"].data_vars
 
 
 def run_loo(

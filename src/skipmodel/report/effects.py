@@ -211,6 +211,28 @@ def scale_parameters(dt: xr.DataTree, *, max_draws: int = MAX_DRAWS) -> dict[str
     return dict(sorted(out.items()))
 
 
+def memory_effects(dt: xr.DataTree, *, max_draws: int = MAX_DRAWS) -> Effect | None:
+    """Where the memory in a session sits, on the logit scale, for a run with a session term:
+    the sd of the sessions' propensities (mood) beside the Markov contrasts (the previous play's
+    skip, and the one two plays back: true - false). None without a session term."""
+    posterior = dt["posterior"]
+    if "session_sigma" not in posterior.data_vars:
+        return None
+    labels: list[str] = ["session sd (mood)"]
+    columns = [posterior_draws(dt, "session_sigma", max_draws=max_draws).values]
+    for var, label in (
+        ("prev_skip_2_effect", "previous play skipped"),
+        ("prev2_skip_2_effect", "skipped two plays back"),
+    ):
+        if var in posterior.data_vars:
+            table = posterior_draws(dt, var, max_draws=max_draws)
+            dim = next(str(d) for d in table.dims if d != "sample")
+            contrast = table.sel({dim: "true"}) - table.sel({dim: "false"})
+            columns.append(contrast.values)
+            labels.append(f"{label} (true - false)")
+    return Effect("memory", "memory", "categorical", tuple(labels), np.column_stack(columns))
+
+
 def slope_parameters(dt: xr.DataTree, *, max_draws: int = MAX_DRAWS) -> list[Effect]:
     """One-dimensional ``*_beta`` slopes (logit scale, per standard deviation of the input).
 

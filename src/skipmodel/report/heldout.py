@@ -3,7 +3,7 @@ at the top."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -164,11 +164,15 @@ def heldout_section(runs: Sequence[RunInputs], out: Path) -> tuple[Section | Non
     return Section("Held-out evaluation", tuple(blocks)), metrics
 
 
-def comparison_section(loos: dict[str, LooResult], out: Path) -> tuple[Section | None, dict]:
-    if not loos:
+def comparison_section(
+    loos: dict[str, LooResult], out: Path, no_loo: Mapping[str, str] | None = None
+) -> tuple[Section | None, dict]:
+    no_loo = no_loo or {}
+    if not loos and not no_loo:
         return None, {}
     figs = out / "figures"
     blocks: list[Block] = [Paragraph(f"{name}: {r.describe()}.") for name, r in loos.items()]
+    blocks += [Paragraph(f"{name}: {why}.") for name, why in no_loo.items()]
     table, why = compare_runs(loos)
     if table is not None:
         blocks.append(

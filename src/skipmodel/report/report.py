@@ -20,7 +20,7 @@ import numpy as np
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.progress import Progress
-from skipmodel.report.compare import LooResult, run_loo
+from skipmodel.report.compare import NO_LOO_SESSION, LooResult, has_session_term, run_loo
 from skipmodel.report.diagnostics import diagnose_run
 from skipmodel.report.heldout import comparison_section, heldout_section, summary_section
 from skipmodel.report.html import Banner, Block, Paragraph, Section, write_html
@@ -83,6 +83,7 @@ def report(
     run_metrics: dict[str, dict] = {}
     metrics: dict[str, object] = {"runs": run_metrics}
     loos: dict[str, LooResult] = {}
+    no_loo: dict[str, str] = {}  # runs left out of PSIS-LOO, and why
     steps = 5 * len(runs) + 2 + (truth is not None)
     with Progress("report", unit="steps", total=steps, enabled=progress, interval=0.0) as bar:
         for run in runs:
@@ -114,9 +115,12 @@ def report(
             if ppc is not None:
                 sections.append(ppc)
             bar.advance(1, note=f"{run.name}: LOO")
-            loo = run_loo(run.posterior, run.name, seed=options.seed)
-            if loo is not None:
-                loos[run.name] = loo
+            if has_session_term(run.posterior):
+                no_loo[run.name] = NO_LOO_SESSION
+            else:
+                loo = run_loo(run.posterior, run.name, seed=options.seed)
+                if loo is not None:
+                    loos[run.name] = loo
             bar.advance(1)
             run_metrics[run.name] = {
                 "diagnostics": diag.as_dict(),
@@ -130,7 +134,7 @@ def report(
             sections.append(heldout)
         metrics["heldout"] = heldout_metrics
         bar.advance(1, note="model comparison")
-        comparison, loo_metrics = comparison_section(loos, out)
+        comparison, loo_metrics = comparison_section(loos, out, no_loo)
         if comparison is not None:
             sections.append(comparison)
         metrics["loo"] = loo_metrics

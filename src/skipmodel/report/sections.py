@@ -20,6 +20,7 @@ from skipmodel.report import figures as fig
 from skipmodel.report.checks import GroupCheck, binned_surface, group_check
 from skipmodel.report.diagnostics import Diagnostics
 from skipmodel.report.effects import (
+    memory_effects,
     probability_effects,
     scale_parameters,
     slope_parameters,
@@ -296,6 +297,28 @@ def effects_section(run: RunInputs, out: Path, data_note: str) -> Section | None
                         f"Slopes on the logit scale ({names}): change in log-odds of a skip per "
                         "standard deviation of the input (0/1 inputs: from false to true, "
                         f"centred); the Markov slopes carry the memory-in-chains effect. {where}.",
+                    ),
+                ),
+            )
+        )
+    memory = memory_effects(run.posterior)
+    if memory is not None:
+        path = fig.plot_categorical_effects(
+            [memory], figs / f"{run.name}_memory.png", reference=0.0, xlabel="log-odds"
+        )
+        subs.append(
+            Section(
+                "Memory: the session's mood and the previous play",
+                (
+                    Figure(
+                        path,
+                        "How much of a session's memory is mood and how much the previous play, "
+                        "on the logit scale: the sd of the sessions' propensities (a session one "
+                        "sd above the average has that much higher log-odds of a skip on every "
+                        "play) beside the Markov contrasts (a skip of the previous play, and of "
+                        "the one two plays back, against a play that was not skipped); mean and "
+                        "94 % interval. At prediction a session's propensity is learnt from its "
+                        f"earlier plays only. {where}.",
                     ),
                 ),
             )

@@ -14,7 +14,10 @@ Writes, in ``OUT/``:
   play of the session, drawn normal(0, S²)), ``challenge`` (held out in the test set), ``plays``
   and ``skip_2`` (its count of skipped plays). With S = 0 it is not written (and one left by an
   earlier run is removed), and every other file is byte for byte what it was before sessions
-  had propensities; ``truth.json`` gains only the keys named below.
+  had propensities; ``truth.json`` gains only the keys named below. Beside it
+  ``truth_plays.parquet``: per play (challenge plays included) ``session_id``,
+  ``session_position`` and the true skip_2 ``logit`` it was drawn from (propensity included), so
+  a benchmark can score predictions against the true probabilities.
 
 With ``challenge_fraction`` F > 0, a share F of the sessions is left out of the training logs and
 written in the WSDM Cup 2019 test set's layout instead (see :mod:`skipmodel.simulate.challenge`
@@ -353,6 +356,7 @@ def simulate(
     skips_per_session = np.zeros(sessions, dtype=np.int64)
     sums = dict.fromkeys(("plays", *SKIP_OUTCOMES, "logit"), 0.0)
     n_training_plays = 0
+    true_logits: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     training_set = out / "training_set.tar.gz"
     test_set = out / "test_set.tar.gz" if n_challenge else None
@@ -379,6 +383,8 @@ def simulate(
             ).astype(np.int64)
             sums["plays"] += len(plays.position)
             sums["logit"] += float(plays.logit.sum())
+            if effects.session_sd > 0:
+                true_logits.append((lo + plays.session, plays.position, plays.logit))
             for outcome in SKIP_OUTCOMES:
                 sums[outcome] += int(getattr(plays, outcome).sum())
             day_ids = session_ids.slice(lo, hi - lo)
@@ -450,6 +456,23 @@ def simulate(
                         "challenge": pa.array(is_challenge),
                         "plays": pa.array(plan.length.astype(np.int8)),
                         "skip_2": pa.array(skips_per_session.astype(np.int8)),
+                    }
+                ),
+                tmp,
+                compression="zstd",
+            )
+    truth_plays = out / "truth_plays.parquet"
+    if truth_sessions is None:
+        truth_plays.unlink(missing_ok=True)
+    else:
+        session_of, position_of, logit_of = (np.concatenate(x) for x in zip(*true_logits))
+        with atomic_path(truth_plays) as tmp:
+            pq.write_table(
+                pa.table(
+                    {
+                        "session_id": session_ids.take(pa.array(session_of)),
+                        "session_position": pa.array(position_of.astype(np.int8)),
+                        "logit": pa.array(logit_of),
                     }
                 ),
                 tmp,
