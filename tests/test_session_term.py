@@ -204,3 +204,33 @@ def test_minibatch_refuses_it_in_one_line(tmp_path) -> None:
     with pytest.raises(SkipmodelError, match="one effect per session") as err:
         fit_minibatch(tmp_path, ModelSpec(terms=(Session(),)))
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.slow
+def test_nuts_recovers_the_session_scale_and_the_previous_skip_from_the_toy_generator() -> None:
+    """The second generator (toy_plays; the MSSD simulator's case is bench_session): with a
+    session propensity of sd 0.8, the session model recovers the sd and the previous-skip
+    contrast (true 1.0) within 2 posterior sds; without the term the contrast is inflated."""
+    from skipmodel.model.fitting import fit
+    from skipmodel.model.spec import Pooled
+
+    plays = toy_plays(700, n_tracks=150, seed=11, session_sd=0.8)
+    terms = (Pooled(column="track_id_clean"), Markov())
+    contrasts = {}
+    for name, spec in (
+        ("without", ModelSpec(terms=terms)),
+        ("with", ModelSpec(terms=(*terms, Session()))),
+    ):
+        result = fit(spec, plays, draws=500, tune=500, chains=2, seed=1)
+        post = result.posterior["posterior"]
+        table = post["prev_skip_2_effect"]
+        diff = (table.sel(prev_skip_2="true") - table.sel(prev_skip_2="false")).values.ravel()
+        contrasts[name] = (diff.mean(), diff.std())
+        if name == "with":
+            sigma = post["session_sigma"].values.ravel()
+            assert abs(sigma.mean() - 0.8) < 2 * sigma.std(), (sigma.mean(), sigma.std())
+            assert result.diagnostics["divergences"] == 0
+    m, s = contrasts["with"]
+    assert abs(m - 1.0) < 2 * s, contrasts
+    m0, s0 = contrasts["without"]
+    assert m0 - 1.0 > 2 * s0, contrasts  # the mood leaks into the lag effect without the term
