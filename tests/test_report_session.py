@@ -29,7 +29,8 @@ def test_the_memory_effects_set_the_session_scale_beside_the_markov_contrast() -
     assert has_session_term(moody)
     memory = memory_effects(moody)
     assert memory is not None
-    assert memory.labels == ("session sd (mood)", "previous play skipped (true - false)")
+    assert memory.labels == ("session sd (mood)", "previous skip: yes - no")
+    assert all(len(label) <= 28 for label in memory.labels)  # the forest shows 28 characters
     means = memory.probability.mean(axis=0)
     assert abs(means[0] - 0.8) < 0.02
     assert abs(means[1] - (0.8 - (-0.5))) < 0.05  # the fake's true - false contrast

@@ -91,6 +91,8 @@ class Effect:
     kind: EffectKind
     labels: tuple[object, ...]
     probability: np.ndarray
+    #: A panel title other than "P(skip) by <name>" (effects on the logit scale).
+    heading: str = ""
 
     @property
     def name(self) -> str:
@@ -98,7 +100,7 @@ class Effect:
 
     @property
     def title(self) -> str:
-        return f"P(skip) by {self.name}"
+        return self.heading or f"P(skip) by {self.name}"
 
     @property
     def axis_label(self) -> str:
@@ -221,16 +223,23 @@ def memory_effects(dt: xr.DataTree, *, max_draws: int = MAX_DRAWS) -> Effect | N
     labels: list[str] = ["session sd (mood)"]
     columns = [posterior_draws(dt, "session_sigma", max_draws=max_draws).values]
     for var, label in (
-        ("prev_skip_2_effect", "previous play skipped"),
-        ("prev2_skip_2_effect", "skipped two plays back"),
+        ("prev_skip_2_effect", "previous skip"),
+        ("prev2_skip_2_effect", "skip 2 plays back"),
     ):
         if var in posterior.data_vars:
             table = posterior_draws(dt, var, max_draws=max_draws)
             dim = next(str(d) for d in table.dims if d != "sample")
             contrast = table.sel({dim: "true"}) - table.sel({dim: "false"})
             columns.append(contrast.values)
-            labels.append(f"{label} (true - false)")
-    return Effect("memory", "memory", "categorical", tuple(labels), np.column_stack(columns))
+            labels.append(f"{label}: yes - no")
+    return Effect(
+        "memory",
+        "memory",
+        "categorical",
+        tuple(labels),
+        np.column_stack(columns),
+        heading="Memory: mood and previous plays (log-odds)",
+    )
 
 
 def slope_parameters(dt: xr.DataTree, *, max_draws: int = MAX_DRAWS) -> list[Effect]:
@@ -248,7 +257,9 @@ def slope_parameters(dt: xr.DataTree, *, max_draws: int = MAX_DRAWS) -> list[Eff
         if var.endswith("_beta") and len(dims) == 1:
             labels = tuple(str(v) for v in posterior[var][dims[0]].to_numpy())
             draws = posterior_draws(dt, var, max_draws=max_draws).values
-            out.append(Effect(var, dims[0], "categorical", labels, draws))
+            name = var.removesuffix("_beta").replace("_", " ")
+            heading = f"{name} (log-odds per SD)"
+            out.append(Effect(var, dims[0], "categorical", labels, draws, heading=heading))
     return sorted(out, key=lambda e: e.variable)
 
 

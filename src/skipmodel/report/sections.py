@@ -304,7 +304,7 @@ def effects_section(run: RunInputs, out: Path, data_note: str) -> Section | None
     memory = memory_effects(run.posterior)
     if memory is not None:
         path = fig.plot_categorical_effects(
-            [memory], figs / f"{run.name}_memory.png", reference=0.0, xlabel="log-odds"
+            [memory], figs / f"{run.name}_mood.png", reference=0.0, xlabel="log-odds"
         )
         subs.append(
             Section(
