@@ -14,7 +14,7 @@ from skipmodel.store.layout import atomic_path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from skipmodel.model.prediction import REVEALS
+    from skipmodel.model.prediction import INTERVAL, REVEALS
 
     parser.add_argument("run", type=Path, help="run directory written by 'skipmodel fit'")
     parser.add_argument("--store", type=Path, help="store directory (from ingest)")
@@ -48,19 +48,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "half); context: its own columns too (optimistic); all: every earlier outcome too",
     )
     parser.add_argument(
+        "--interval",
+        type=float,
+        default=None,
+        metavar="W",
+        help=f"width of the central interval p_lo .. p_hi, 0 < W < 1 ({INTERVAL})",
+    )
+    parser.add_argument(
+        "--draws",
+        type=int,
+        default=None,
+        metavar="N",
+        help="also write P(skip) of each play under N posterior draws (a random subset, seeded "
+        "by --seed), as columns p_draw_0 .. p_draw_{N-1} after p_hi",
+    )
+    parser.add_argument(
         "--max-draws", type=int, default=1000, help="posterior draws used at most (1000)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for draws and simulations (0)")
 
 
 def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from skipmodel.errors import SkipmodelError
     from skipmodel.model.data import load_plays, sample_from_manifest
     from skipmodel.model.fitting import load_run
-    from skipmodel.model.prediction import predict
+    from skipmodel.model.prediction import INTERVAL, check_interval, predict, predict_draws
 
     if args.max_draws is not None and args.max_draws < 1:
         raise SkipmodelError("--max-draws must be a positive integer")
+    if args.interval is not None:
+        check_interval(args.interval, "--interval")
+    if args.draws is not None and args.draws < 1:
+        raise SkipmodelError(f"--draws must be a positive integer, got {args.draws}")
     if (args.store is None) == (args.challenge is None):
         raise SkipmodelError("give --store DIR (plays) or --challenge STORE (a submission)")
     result = load_run(args.run)
@@ -78,17 +99,24 @@ def run(args: argparse.Namespace) -> int:
             f"run folder {args.run} is damaged: data.json's sample spec cannot be read ({exc}); "
             "re-run skipmodel fit to write it again"
         ) from None
-    plays = load_plays(args.store, sample)
     if args.reveal != "wsdm" and not args.sequential:
         raise SkipmodelError("--reveal applies only with --sequential")
-    table = predict(
-        result,
-        plays,
-        sequential=args.sequential,
-        reveal=args.reveal,
-        max_draws=args.max_draws,
-        seed=args.seed,
-    )
+    if args.draws is not None:
+        posterior = result.posterior["posterior"]
+        available = posterior.sizes["chain"] * posterior.sizes["draw"]
+        if args.draws > available:
+            raise SkipmodelError(
+                f"--draws {args.draws}: {args.run} holds {available} posterior draws; "
+                f"ask for at most {available}"
+            )
+    plays = load_plays(args.store, sample)
+    how = {"sequential": args.sequential, "reveal": args.reveal, "seed": args.seed}
+    interval = INTERVAL if args.interval is None else args.interval
+    table = predict(result, plays, interval=interval, max_draws=args.max_draws, **how)
+    if args.draws is not None:
+        p = predict_draws(result, plays, max_draws=args.draws, **how)
+        columns = [f"p_draw_{k}" for k in range(args.draws)]
+        table = table.join(pd.DataFrame(p.values.T, index=table.index, columns=columns))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(args.out) as tmp:
         pq.write_table(pa.Table.from_pandas(table, preserve_index=False), tmp)
@@ -113,6 +141,10 @@ def _challenge(args: argparse.Namespace, result: object) -> int:
         raise SkipmodelError(
             "--challenge predicts every test session as the challenge revealed it: "
             "drop --sequential, --reveal and --fraction"
+        )
+    if args.interval is not None or args.draws is not None:
+        raise SkipmodelError(
+            "--challenge writes 0/1 per play (P >= 0.5): drop --interval and --draws"
         )
     if args.split != "test":
         raise SkipmodelError("--split does not apply with --challenge")

@@ -13,8 +13,8 @@ Layers, with plain data between them:
   inference paths (rows here; cells and minibatch registered by :mod:`skipmodel.scale`).
 - :mod:`.fitting` — :func:`fit`, the one fit entry: nutpie / PyMC NUTS, ADVI, Pathfinder; run
   directories; ``load_run``.
-- :mod:`.prediction` — :func:`predict`: posterior skip probabilities, unseen levels, sequential
-  second halves.
+- :mod:`.prediction` — :func:`predict`: posterior skip probabilities (rows indexed as the
+  caller's), unseen levels, sequential second halves; :func:`predict_draws`: the same per draw.
 
 Examples
 --------
@@ -22,6 +22,7 @@ Examples
 >>> result = fit(get_variant("markov"), train_plays, chains=4)  # doctest: +SKIP
 >>> result = fit(spec, plays, options=FitOptions(chains=4))  # the same  # doctest: +SKIP
 >>> table = predict(result, test_plays)  # doctest: +SKIP
+>>> per_draw = predict_draws(result, test_plays, max_draws=200)  # (draw, obs)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ _LAZY = {
     "fit": "skipmodel.model.fitting",
     "FitResult": "skipmodel.model.fitting",
     "predict": "skipmodel.model.prediction",
+    "predict_draws": "skipmodel.model.prediction",
     "load_run": "skipmodel.model.fitting",
     "save_run": "skipmodel.model.fitting",
 }
@@ -65,6 +67,11 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'skipmodel.model' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # tab completion (a notebook's) lists the lazily loaded names too
+    return sorted({*globals(), *_LAZY})
 
 
 __all__ = [

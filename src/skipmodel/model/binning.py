@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 from skipmodel.errors import SkipmodelError
+from skipmodel.model.encoders import as_numbers
 from skipmodel.store.schema import LAG_PREFIXES
 
 
@@ -88,10 +89,7 @@ def bin_plays(frame: pd.DataFrame, binning: Sequence[BinSpec]) -> pd.DataFrame:
     for column in frame.columns:
         for b in binning:
             if b.applies_to(column):
-                values = pd.to_numeric(frame[column], errors="coerce").to_numpy(
-                    dtype=np.float64, na_value=np.nan
-                )
-                out[column] = b.apply(values)
+                out[column] = b.apply(as_numbers(frame[column], column))
     return out
 
 

@@ -6,6 +6,10 @@
   counts all label levels this way, so they agree on what a level is.
 * **Rare-level rule** (:func:`level_map`): levels with fewer than ``min_count`` plays share one
   level ``__other__``; the rest are kept, sorted.
+* **Value rule** (:func:`as_numbers`, :func:`as_flags`, :func:`as_dates`): a column read as
+  numbers, true / false or dates keeps its nulls as missing, but a value that is none of these
+  (``"yes"`` in a lag flag, ``"abc"`` in a feature) is refused in one line naming the column and
+  the value, never read as missing.
 
 :class:`Encoders` (level maps, scalers, per-term settings, and the effects the report draws) is
 JSON-serialisable and passed back to encode new plays the way the fitted ones were.
@@ -23,6 +27,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from skipmodel.errors import SkipmodelError
 
 OTHER = "__other__"
 MISSING = "__missing__"
@@ -191,15 +197,81 @@ def level_map(column: str, counts: Mapping[Any, int], *, min_count: int = 1) -> 
     return LevelMap(column, (*kept, OTHER) if rare else tuple(kept), tuple(rare))
 
 
+#: Text read as true / false in a flag column (after trimming, in any case).
+FLAG_TEXT = {"true": True, "false": False}
+
+
+def _refuse_values(values: pd.Series, bad: np.ndarray, column: str, wanted: str) -> None:
+    """Raise naming ``column``, its first ``bad`` value and how many more there are."""
+    where = np.flatnonzero(bad)
+    if where.size == 0:
+        return
+    value = values.iloc[where[0]]
+    value = value.item() if isinstance(value, np.generic) else value
+    n_more = where.size - 1
+    more = f" (and {n_more} more row{'s' if n_more > 1 else ''})" if n_more else ""
+    raise SkipmodelError(f"column {column!r} must hold {wanted}; found {value!r}{more}")
+
+
+def as_numbers(values: pd.Series, column: str) -> np.ndarray:
+    """The value rule for numbers: float64, NaN where missing; text that does not read as a
+    number is refused naming ``column`` (numbers written as text, ``"0.5"``, are read)."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    _refuse_values(
+        values, numbers.isna().to_numpy() & values.notna().to_numpy(), column, "numbers or nulls"
+    )
+    return np.asarray(numbers.to_numpy(dtype=np.float64, na_value=np.nan))
+
+
+def _flag(value: Any) -> Any:
+    if isinstance(value, str):
+        return FLAG_TEXT.get(value.strip().lower(), value)
+    return value
+
+
+def _is_flag(value: Any) -> bool:
+    if isinstance(value, bool | int | float | np.number):
+        return bool(np.isnan(value) or value in (0, 1))
+    return value is None or value is pd.NA or value is pd.NaT
+
+
+def as_flags(values: pd.Series, column: str) -> pd.Series:
+    """The value rule for true / false: pandas' nullable ``boolean`` from booleans, 0 / 1 and the
+    text ``true`` / ``false`` (any case), missing kept; any other value is refused naming
+    ``column``."""
+    try:
+        return values.astype("boolean")
+    except (TypeError, ValueError):
+        pass
+    mapped = values.astype(object).map(_flag)
+    bad = ~mapped.map(_is_flag).to_numpy(dtype=bool)
+    _refuse_values(values, bad, column, "true / false (or 1 / 0) or nulls")
+    # element by element: pandas refuses a mix such as True and 1.0 in one object column
+    flags = [None if pd.isna(v) else bool(v) for v in mapped]
+    return pd.Series(pd.array(flags, dtype="boolean"), index=values.index)
+
+
+def as_dates(values: pd.Series, column: str) -> pd.Series:
+    """The value rule for dates: datetimes, NaT where missing; a value that does not read as a
+    date is refused naming ``column``."""
+    dates = pd.to_datetime(values, errors="coerce")
+    _refuse_values(values, (dates.isna() & values.notna()).to_numpy(), column, "dates or nulls")
+    return dates
+
+
 __all__ = [
     "MISSING",
     "OTHER",
     "PAIR_SEPARATOR",
+    "FLAG_TEXT",
     "UNSEEN",
     "Encoders",
     "LevelMap",
     "Scaler",
     "arrow_text",
+    "as_dates",
+    "as_flags",
+    "as_numbers",
     "as_text",
     "joint_text",
     "level_label",

@@ -43,7 +43,7 @@ from skipmodel.store.schema import LAG_PREFIXES, OUTCOME_COLUMNS, TRACK_COLUMNS
 if TYPE_CHECKING:
     from skipmodel.model.fitting import FitResult
 
-#: Central posterior interval reported by ``p_lo`` / ``p_hi``.
+#: Default width of the central posterior interval ``p_lo`` .. ``p_hi`` (``interval=``).
 INTERVAL = 0.94
 #: What sequential prediction may see of a second half: the challenge's (tracks, positions,
 #: length), that and the second half's context, or that and every earlier outcome (module notes).
@@ -173,23 +173,58 @@ class Prediction:
         return ids.assign(p_skip=self.p_skip, p_lo=self.p_lo, p_hi=self.p_hi)
 
 
-def _summarise(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    tail = (1 - INTERVAL) / 2
+def check_interval(interval: float, name: str = "interval") -> None:
+    """Refuse a central interval width outside (0, 1) in one line."""
+    if not 0 < interval < 1:  # also refuses NaN
+        raise SkipmodelError(
+            f"{name} must be strictly between 0 and 1 (0.9: a central 90 % interval), "
+            f"got {interval}"
+        )
+
+
+def _summarise(
+    p: np.ndarray, interval: float = INTERVAL
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    tail = (1 - interval) / 2
     lo, hi = np.quantile(p, [tail, 1 - tail], axis=0)
     return p.mean(axis=0), lo, hi
 
 
-def predict_design(
-    design: Design, draws: Draws, *, seed: int = 0, chunk_rows: int = 20_000
-) -> Prediction:
-    """Posterior mean and interval of P(skip) for every row of ``design``."""
+def _chunk_probabilities(
+    design: Design, draws: Draws, *, seed: int, chunk_rows: int
+) -> Iterator[tuple[Rows, np.ndarray]]:
+    """P(skip) per draw, (n_draws, rows), chunk by chunk; the chunks cover every row once."""
     rng = np.random.default_rng(seed)
-    out = [np.empty(design.n_obs) for _ in range(3)]
     for rows in _row_chunks(design, chunk_rows):
         eta = linear_predictor_draws(design, draws, rng=rng, rows=rows)
-        for into, part in zip(out, _summarise(1 / (1 + np.exp(-eta))), strict=True):
+        yield rows, 1 / (1 + np.exp(-eta))
+
+
+def predict_design(
+    design: Design,
+    draws: Draws,
+    *,
+    seed: int = 0,
+    chunk_rows: int = 20_000,
+    interval: float = INTERVAL,
+) -> Prediction:
+    """Posterior mean and central ``interval`` of P(skip) for every row of ``design``."""
+    out = [np.empty(design.n_obs) for _ in range(3)]
+    for rows, p in _chunk_probabilities(design, draws, seed=seed, chunk_rows=chunk_rows):
+        for into, part in zip(out, _summarise(p, interval), strict=True):
             into[rows] = part
     return Prediction(*out)
+
+
+def design_draws(
+    design: Design, draws: Draws, *, seed: int = 0, chunk_rows: int = 20_000
+) -> np.ndarray:
+    """P(skip) per posterior draw for every row of ``design``, shape (n_draws, n_obs): the draws
+    :func:`predict_design` summarises (same ``seed``, same numbers)."""
+    out = np.empty((len(draws["intercept"]), design.n_obs))
+    for rows, p in _chunk_probabilities(design, draws, seed=seed, chunk_rows=chunk_rows):
+        out[:, rows] = p
+    return out
 
 
 def _second_half(frame: pd.DataFrame) -> np.ndarray:
@@ -303,8 +338,23 @@ def _known_second_half(
 
 
 def predict_sequential(
-    design: Design, draws: Draws, frame: pd.DataFrame, *, seed: int = 0, reveal: str = "wsdm"
+    design: Design,
+    draws: Draws,
+    frame: pd.DataFrame,
+    *,
+    seed: int = 0,
+    reveal: str = "wsdm",
+    interval: float = INTERVAL,
 ) -> tuple[pd.DataFrame, Prediction]:
+    """Posterior mean and central ``interval`` of :func:`sequential_draws`: the predicted rows'
+    ids (indexed as in ``frame``) and their prediction."""
+    ids, p = sequential_draws(design, draws, frame, seed=seed, reveal=reveal)
+    return ids, Prediction(*_summarise(p, interval))
+
+
+def sequential_draws(
+    design: Design, draws: Draws, frame: pd.DataFrame, *, seed: int = 0, reveal: str = "wsdm"
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Predict each session's second half from its first, rolling simulated outcomes forward.
 
     ``frame`` holds the rows ``design`` was built from (same order), with ``session_id``,
@@ -314,7 +364,8 @@ def predict_sequential(
     the second half's tracks, positions and length, the other columns integrated over the first
     half; ``"context"`` also reveals the second half's own columns; ``"all"`` also every
     earlier outcome (one-step-ahead prediction of the same plays, no rolling). See the module
-    notes. Returns the predicted rows' ids and their prediction.
+    notes. Returns the predicted rows' ids (``session_id``, ``session_position``, with their
+    labels in ``frame``'s index) and P(skip) per draw, shape (n_draws, predicted rows).
     """
     if reveal not in REVEALS:
         choices = ", ".join(repr(r) for r in REVEALS)
@@ -337,6 +388,7 @@ def predict_sequential(
             "use a model whose only lagged outcome is the Markov term's"
         )
     rng = np.random.default_rng(seed)
+    labels = frame.index
     frame = frame.reset_index(drop=True)
     target = _second_half(frame)
     idx = np.flatnonzero(target)
@@ -390,8 +442,8 @@ def predict_sequential(
             later = [n if n is not None and target[n] else None for n in later]
             for state in states:
                 state.observe(r, outcome, later)
-    ids = frame.loc[target, ["session_id", "session_position"]].reset_index(drop=True)
-    return ids, Prediction(*_summarise(p_out))
+    ids = frame.loc[target, ["session_id", "session_position"]].set_axis(labels[target])
+    return ids, p_out
 
 
 def _observed_outcomes(frame: pd.DataFrame, outcome: str) -> np.ndarray:
@@ -407,12 +459,39 @@ def binned_like_the_fit(manifest: dict[str, Any], frame: pd.DataFrame) -> pd.Dat
     return bin_plays(frame, binning) if binning else frame
 
 
+def _prepared(
+    result: FitResult,
+    data: pd.DataFrame | pa.Table,
+    *,
+    sequential: bool,
+    reveal: str,
+    max_draws: int | None,
+    seed: int,
+) -> tuple[pd.Index, pd.DataFrame, Design, Draws]:
+    """The caller's row labels (positions for an Arrow table), the rows numbered from 0 as
+    designed, their design and the run's draws."""
+    if max_draws is not None and max_draws < 1:
+        raise SkipmodelError(f"max_draws must be a positive integer or None, got {max_draws}")
+    if isinstance(data, pa.Table):
+        frame = data.to_pandas()
+        index: pd.Index = pd.RangeIndex(len(frame))
+    else:
+        frame, index = data, data.index
+    frame = frame.reset_index(drop=True)
+    if sequential and reveal == "wsdm":
+        frame = with_placeholders(frame)
+    frame = binned_like_the_fit(result.manifest, frame)
+    design = build_design(result.spec, frame, encoders=result.encoders, require_outcome=False)
+    return index, frame, design, run_draws(result, max_draws=max_draws, seed=seed)
+
+
 def predict(
     result: FitResult,
     data: pd.DataFrame | pa.Table,
     *,
     sequential: bool = False,
     reveal: str = "wsdm",
+    interval: float = INTERVAL,
     max_draws: int | None = 1000,
     seed: int = 0,
 ) -> pd.DataFrame:
@@ -423,7 +502,9 @@ def predict(
     result : FitResult
         From :func:`skipmodel.model.fitting.fit` or :func:`skipmodel.model.fitting.load_run`.
     data : pandas.DataFrame or pyarrow.Table
-        Plays with the loaders' columns; outcome columns are not needed.
+        Plays with the loaders' columns; outcome columns are not needed. A value a model reads
+        that is not of its kind (text in a numeric column, ``"yes"`` in a lag flag) is refused
+        naming the column.
     sequential : bool
         Predict each session's second half from its first, rolling simulated outcomes forward.
     reveal : {"wsdm", "context", "all"}
@@ -432,6 +513,8 @@ def predict(
         integrated over the session's first half; ``context``: its own columns too (optimistic:
         the challenge never revealed them); ``all``: also every earlier play's outcome (one step
         ahead).
+    interval : float
+        Width of the central posterior interval ``p_lo`` .. ``p_hi``, in (0, 1) (0.94).
     max_draws : int or None
         Use at most this many posterior draws (a random subset); None uses all.
     seed : int
@@ -441,15 +524,69 @@ def predict(
     -------
     pandas.DataFrame
         ``session_id, session_position, p_skip`` (posterior mean), ``p_lo, p_hi`` (central
-        94 % interval), one row per predicted play.
+        interval), one row per predicted play, indexed as ``data`` (an Arrow table: 0 .. n-1) and
+        in its order, so ``frame["p"] = predict(result, frame)["p_skip"]`` lines up. With
+        ``sequential``, the second-half rows only, with their labels in ``data``.
+
+    Examples
+    --------
+    >>> sub = test[test.session_position > 5].copy()  # doctest: +SKIP
+    >>> sub["p"] = predict(result, sub, interval=0.9)["p_skip"]  # doctest: +SKIP
     """
-    frame = data.to_pandas() if isinstance(data, pa.Table) else data.reset_index(drop=True)
-    if sequential and reveal == "wsdm":
-        frame = with_placeholders(frame)
-    frame = binned_like_the_fit(result.manifest, frame)
-    design = build_design(result.spec, frame, encoders=result.encoders, require_outcome=False)
-    draws = run_draws(result, max_draws=max_draws, seed=seed)
+    check_interval(interval)
+    index, frame, design, draws = _prepared(
+        result, data, sequential=sequential, reveal=reveal, max_draws=max_draws, seed=seed
+    )
     if sequential:
-        ids, pred = predict_sequential(design, draws, frame, seed=seed, reveal=reveal)
-        return ids.assign(p_skip=pred.p_skip, p_lo=pred.p_lo, p_hi=pred.p_hi)
-    return predict_design(design, draws, seed=seed).frame(design)
+        ids, pred = predict_sequential(
+            design, draws, frame, seed=seed, reveal=reveal, interval=interval
+        )
+        out = ids.assign(p_skip=pred.p_skip, p_lo=pred.p_lo, p_hi=pred.p_hi)
+        return out.set_axis(index.take(ids.index))
+    pred = predict_design(design, draws, seed=seed, interval=interval)
+    return pred.frame(design).set_axis(index)
+
+
+def predict_draws(
+    result: FitResult,
+    data: pd.DataFrame | pa.Table,
+    *,
+    sequential: bool = False,
+    reveal: str = "wsdm",
+    max_draws: int | None = 1000,
+    seed: int = 0,
+) -> xr.DataArray:
+    """P(skip) of each play in ``data`` per posterior draw: the draws :func:`predict`
+    summarises (bambi's ``model.predict(idata, data=new)``, brms' ``posterior_epred``).
+
+    Parameters are those of :func:`predict`; with the same ``max_draws`` and ``seed`` the mean
+    over draws is its ``p_skip`` and its quantiles are ``p_lo`` / ``p_hi``. Memory: 8 bytes
+    per draw and play.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``p_skip``, dims ``(draw, obs)``; ``obs`` holds ``data``'s index labels (an Arrow
+        table: 0 .. n-1), with ``session_id`` / ``session_position`` beside it when ``data``
+        has them. With ``sequential``, the second-half plays only.
+
+    Examples
+    --------
+    >>> p = predict_draws(result, test, max_draws=200)  # doctest: +SKIP
+    >>> p.quantile([0.05, 0.95], dim="draw")  # doctest: +SKIP
+    """
+    index, frame, design, draws = _prepared(
+        result, data, sequential=sequential, reveal=reveal, max_draws=max_draws, seed=seed
+    )
+    ids: pd.DataFrame | None
+    if sequential:
+        ids, p = sequential_draws(design, draws, frame, seed=seed, reveal=reveal)
+        labels = index.take(ids.index)
+    else:
+        ids, p = design.row_ids, design_draws(design, draws, seed=seed)
+        labels = index
+    coords: dict[str, Any] = {"draw": np.arange(p.shape[0]), "obs": labels}
+    if ids is not None:
+        for column in ids.columns:
+            coords[str(column)] = ("obs", ids[column].to_numpy())
+    return xr.DataArray(p, dims=("draw", "obs"), coords=coords, name="p_skip")

@@ -39,6 +39,9 @@ from skipmodel.model.encoders import (
     Encoders,
     LevelMap,
     Scaler,
+    as_dates,
+    as_flags,
+    as_numbers,
     as_text,
     joint_text,
     level_map,
@@ -103,8 +106,17 @@ class DesignContext:
         return self.frame[name]
 
     def floats(self, name: str) -> np.ndarray:
-        col = self.column(name)
-        return pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        """Column ``name`` as float64, NaN where missing; a value that is not a number is
+        refused in one line (the value rule of :mod:`skipmodel.model.encoders`)."""
+        return as_numbers(self.column(name), name)
+
+    def flags(self, name: str) -> pd.Series:
+        """Column ``name`` as nullable booleans; a value that is not true / false is refused."""
+        return as_flags(self.column(name), name)
+
+    def dates(self, name: str) -> pd.Series:
+        """Column ``name`` as datetimes; a value that is not a date is refused."""
+        return as_dates(self.column(name), name)
 
     def levels(
         self, key: str, name: str, *, min_count: int = 1, text: pd.Series | None = None

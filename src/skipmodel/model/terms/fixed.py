@@ -49,7 +49,13 @@ class FixedKind(TermKind):
             series = ctx.column(col)
             is_bool = pd.api.types.is_bool_dtype(series.dtype) or str(series.dtype) == "boolean"
             is_num = pd.api.types.is_numeric_dtype(series.dtype) and not is_bool
-            if col in term.categorical or not (is_bool or is_num):
+            if ctx.fitting:
+                categorical = col in term.categorical or not (is_bool or is_num)
+            else:
+                # as fitted, whatever the new rows' dtype (a stray text value in a numeric
+                # column is then refused by name, not taken for a level)
+                categorical = f"{name}.{col}" in ctx.enc.levels
+            if categorical:
                 lm = ctx.levels(f"{name}.{col}", col)
                 codes[col] = lm.encode(series)
                 coords[col] = lm.levels

@@ -43,8 +43,7 @@ def markov_dims(td: TermDesign) -> list[str]:
 
 
 def _prev_codes(ctx: DesignContext, column: str) -> np.ndarray:
-    values = ctx.column(column)
-    flag = values.astype("boolean")
+    flag = ctx.flags(column)
     return np.where(
         flag.isna().to_numpy(), 0, np.where(flag.fillna(False).to_numpy(), 2, 1)
     ).astype(np.int32)

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.model.bases import fourier_basis, random_walk_basis, walk_parametrization
@@ -153,8 +152,10 @@ class SeasonalKind(TermKind):
                 ctx, term, "position", f"{name}.position_modes", codes["position"], tables, coords
             )
         if term.day_of_month:
-            days = pd.to_datetime(ctx.column("date")).dt.day.to_numpy()
-            codes["day"] = (days - 1).astype(np.int32)
+            dates = ctx.dates("date")
+            if dates.isna().any():
+                raise SkipmodelError("column 'date' must hold a date on every play, without nulls")
+            codes["day"] = (dates.dt.day.to_numpy() - 1).astype(np.int32)
             coords["day_of_month"] = tuple(range(1, 32))
             tables["day_basis"] = random_walk_basis(31, cyclic=False)
             _walk_modes(ctx, term, "day", f"{name}.day_modes", codes["day"], tables, coords)
