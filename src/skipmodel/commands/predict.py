@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from skipmodel.errors import SkipmodelError
-    from skipmodel.model.data import load_plays, sample_from_manifest
+    from skipmodel.model.data import load_plays, run_sample
     from skipmodel.model.fitting import load_run
     from skipmodel.model.prediction import INTERVAL, check_interval, predict, predict_draws
 
@@ -90,10 +90,9 @@ def run(args: argparse.Namespace) -> int:
     changes: dict[str, object] = {"split": None if args.split == "all" else args.split}
     if args.fraction is not None:
         changes["fraction"] = args.fraction
-    if "sample" not in result.manifest:
-        raise SkipmodelError(f"{args.run} was not fitted from a store; use the Python API")
     try:
-        sample = sample_from_manifest(result.manifest, **changes)
+        # a run fitted from Python on a frame reads the store's sessions its spec needs
+        sample = run_sample(result.manifest, result.spec, **changes)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise SkipmodelError(
             f"run folder {args.run} is damaged: data.json's sample spec cannot be read ({exc}); "

@@ -96,6 +96,20 @@ def sample_manifest(store: str | Path, sample: SampleSpec) -> dict[str, Any]:
     return {"store": str(Path(store).resolve()), "sample": spec}
 
 
+def run_sample(manifest: dict[str, Any], spec: ModelSpec, **changes: Any) -> SampleSpec:
+    """The sample a run reads from a store: the one it was fitted on (``data.json``), with
+    ``changes``; for a run fitted from Python on a frame, the store's whole sessions with the
+    columns and lags its spec needs (``fraction`` 1 and seed 0 unless changed)."""
+    if "sample" in manifest:
+        return sample_from_manifest(manifest, **changes)
+    fields = {"fraction": 1.0, "seed": 0, "split": None} | changes
+    base = sample_spec_for(
+        spec, fraction=float(fields.pop("fraction")), seed=int(fields.pop("seed")),
+        split=fields.pop("split"),
+    )  # fmt: skip
+    return dataclasses.replace(base, **fields) if fields else base
+
+
 def sample_from_manifest(manifest: dict[str, Any], **changes: Any) -> SampleSpec:
     """Rebuild a run's :class:`SampleSpec`, with some fields changed (e.g. ``split``)."""
     fields = dict(manifest["sample"])

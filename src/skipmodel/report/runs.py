@@ -120,7 +120,7 @@ def load_run_inputs(
     max_draws : int
         Posterior draws used for predictions.
     """
-    from skipmodel.model.data import load_plays, sample_from_manifest
+    from skipmodel.model.data import load_plays, run_sample
     from skipmodel.model.design import build_design
     from skipmodel.model.fitting import load_run
     from skipmodel.model.prediction import (
@@ -142,10 +142,9 @@ def load_run_inputs(
         raise SkipmodelError(f"{run} records no store; pass --store DIR")
     if not chosen.is_dir():
         raise SkipmodelError(f"store {chosen} (recorded in {run}) does not exist; pass --store DIR")
-    if "sample" not in fitted.manifest:
-        raise SkipmodelError(f"{run}/data.json records no sample spec; re-fit with 'skipmodel fit'")
     try:
-        samples = {s: sample_from_manifest(fitted.manifest, split=s) for s in ("train", "test")}
+        # a run fitted from Python on a frame: the store's train and test splits stand in
+        samples = {s: run_sample(fitted.manifest, spec, split=s) for s in ("train", "test")}
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise SkipmodelError(
             f"run folder {run} is damaged: data.json's sample spec cannot be read ({exc}); "
