@@ -4,15 +4,18 @@ CLI), and the cells and minibatch paths through ``fit`` on a tiny store."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import xarray as xr
 
 import skipmodel.scale  # noqa: F401 - registers the cells and minibatch paths
 from skipmodel.cli import main
 from skipmodel.errors import SkipmodelError
 from skipmodel.ingest import ingest
-from skipmodel.model import FitOptions, StoreSample, get_variant
+from skipmodel.model import FitOptions, StoreSample, fitting, get_variant
 from skipmodel.model.fitting import fit, load_run, save_run
 from skipmodel.model.options import FIT_PATHS, UnknownOptionError
 from skipmodel.model.spec import Fixed, Markov, ModelSpec, Pooled, Seasonal
@@ -184,3 +187,47 @@ def test_minibatch_fit_through_the_entry(store: Path, tmp_path: Path) -> None:
     assert "minibatch advi" in result.summary()
     loaded = load_run(save_run(result, tmp_path / "run"))
     assert loaded.options == result.options and loaded.spec.inference.method == "advi"
+
+
+def _posterior_of_the_size_asked(model: object, opts: FitOptions) -> tuple[xr.DataTree, dict]:
+    """Stands in for the sampler: a posterior of ``chains`` x ``draws``, NUTS-like diagnostics."""
+    assert opts.chains is not None and opts.draws is not None
+    draws = xr.Dataset({"intercept": (("chain", "draw"), np.zeros((opts.chains, opts.draws)))})
+    diagnostics = {
+        **dict(max_rhat=1.004, max_rhat_var="intercept", min_ess_bulk=812.0),
+        **dict(min_ess_bulk_var="intercept", min_ess_tail=640.0, divergences=0, min_bfmi=0.9),
+        **dict(ess_per_second=50.0, seconds=16.2, n_draws=opts.draws * opts.chains),
+    }
+    return xr.DataTree.from_dict({"posterior": draws}), diagnostics
+
+
+@pytest.fixture
+def no_sampling(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fitting, "sample_model", _posterior_of_the_size_asked)
+
+
+@pytest.mark.usefixtures("no_sampling")
+def test_the_run_folder_records_the_options_a_python_fit_used(tmp_path: Path) -> None:
+    plays = toy_plays(4, n_tracks=5, seed=1)
+    result = fit(get_variant("baseline"), plays, draws=200, chains=2, tune=50, seed=3)
+    run = save_run(result, tmp_path / "run")
+    inference = ModelSpec.load(run / "spec.toml").inference
+    assert (inference.draws, inference.chains, inference.tune) == (200, 2, 50)
+    options = json.loads((run / "data.json").read_text())["options"]
+    assert (options["draws"], options["chains"], options["tune"]) == (200, 2, 50)
+    loaded = load_run(run)
+    assert loaded.options == result.options and loaded.spec == result.spec
+
+
+@pytest.mark.usefixtures("no_sampling")
+def test_a_fit_result_shows_a_short_repr(tmp_path: Path) -> None:
+    plays = toy_plays(4, n_tracks=5, seed=1)
+    result = fit(get_variant("baseline"), plays, draws=200, chains=2, sampler="pymc")
+    text = repr(result)
+    assert len(text) < 250 and "\n" not in text
+    assert text.startswith("<FitResult 'baseline': nuts/pymc on ")
+    assert "200 draws x 2 chains" in text and "max R-hat 1.004" in text
+    assert "0 divergences" in text
+    assert repr(load_run(save_run(result, tmp_path / "run"))) == text
+    quick = fit(get_variant("baseline"), plays, draws=30, chains=1, method="advi")
+    assert "advi" in repr(quick) and "30 draws x 1 chain;" in repr(quick)

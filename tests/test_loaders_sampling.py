@@ -305,3 +305,25 @@ def test_bucket_selection_sizes_and_nesting(n_buckets, f1, f2, seed):
             small.partial == large.partial and small.remainder <= large.remainder
         )
     assert select_buckets(n_buckets, fraction=1.0, seed=seed).whole == tuple(range(n_buckets))
+
+
+def test_pandas_frame_keeps_nulls_in_nullable_dtypes(store):
+    frame = load_pandas(store, lags=2, features=("danceability", "release_year", "key"))
+    schema = output_schema(lags=2, features=("danceability", "release_year", "key"))
+    # lags and track features may be null: pandas' nullable dtypes, matching the Arrow width
+    assert frame["prev_skip_2"].dtype == "boolean" and frame["prev2_skip_1"].dtype == "boolean"
+    assert frame["prev_skip_2"].isna().any()  # not NaN or None in an object column
+    assert frame["release_year"].dtype == "Int16" and frame["key"].dtype == "Int8"
+    assert frame["prev_release_year"].dtype == "Int16"
+    assert frame["release_year"].isna().any()
+    assert frame["danceability"].dtype == np.float64  # floats keep NaN
+    # columns that are never null keep NumPy dtypes; dates are datetimes, not objects
+    assert not schema.field("skip_2").nullable and frame["skip_2"].dtype == np.bool_
+    assert frame["session_position"].dtype == np.int8 and frame["weekday"].dtype == np.int8
+    assert frame["date"].dtype == "datetime64[ms]"
+    assert isinstance(frame["context_type"].dtype, pd.CategoricalDtype)
+    # the same values as Arrow's
+    table = load_table(store, lags=2, features=("danceability", "release_year", "key"))
+    for name in ("prev_skip_2", "release_year", "skip_2"):
+        want = table.column(name).to_pylist()
+        assert [None if pd.isna(v) else v for v in frame[name].tolist()] == want

@@ -289,3 +289,26 @@ def test_no_previous_is_fixed_at_zero_when_position_carries_it(plays) -> None:
     del design.encoders.settings["markov.no_previous"]
     again = build_design(spec, plays, encoders=design.encoders)
     assert "prev_skip_2_effect" in {v.name for v in build_model(again).free_RVs}
+
+
+def test_levels_of_a_nullable_integer_do_not_depend_on_the_pandas_conversion(tmp_path) -> None:
+    from skipmodel.load.loaders import load_pandas, load_table
+    from store_factory import random_logs, random_tracks, write_store
+
+    rng = np.random.default_rng(4)
+    tracks = random_tracks(rng, 30, coverage=0.7)
+    write_store(tmp_path, random_logs(rng, 40, n_tracks=30), tracks, n_buckets=2)
+    spec = ModelSpec(
+        name="keys",
+        terms=(Fixed(columns=("key",), categorical=("key",)), Pooled(column="release_year")),
+    )
+    table = load_table(tmp_path)
+    assert table.column("key").null_count > 0  # plays of tracks without features
+    fitted = build_design(spec, load_pandas(tmp_path))
+    assert "3" in fitted.term("fixed").coords["key"]  # an Int8 level, not "3.0"
+    # prediction converts Arrow batches itself (nulls make them float64): the same levels
+    for other in (table, table.to_pandas()):
+        again = build_design(spec, other, encoders=fitted.encoders, require_outcome=False)
+        for mine, theirs in zip(fitted.terms, again.terms, strict=True):
+            for key, codes in mine.codes.items():
+                np.testing.assert_array_equal(codes, theirs.codes[key])

@@ -30,6 +30,7 @@ from skipmodel.model.design import (
 from skipmodel.model.spec import (
     VARIANTS,
     Fixed,
+    Interaction,
     Markov,
     ModelSpec,
     Pooled,
@@ -506,8 +507,6 @@ def test_python_spec_types_are_checked_too() -> None:
         SkipmodelError, match=r"columns: expected an array of strings, got \"premium\""
     ):
         ModelSpec(terms=(Fixed(columns="premium"),))  # type: ignore[arg-type]
-    with pytest.raises(SkipmodelError, match=r"features: .*\(a tuple in Python\)"):
-        ModelSpec(terms=(Markov(features=["energy"]),))  # type: ignore[arg-type]
     with pytest.raises(SkipmodelError, match=r"priors.group_sigma: expected a number, got \"1\""):
         ModelSpec(priors=Priors(group_sigma="1"))  # type: ignore[arg-type]
 
@@ -525,3 +524,18 @@ def test_fit_reports_a_mistyped_spec_in_one_line(
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "categorical: expected an array of strings, got true" in err and "internal" not in err
+
+
+def test_python_lists_are_tuples_so_the_spec_is_hashable_and_round_trips() -> None:
+    spec = ModelSpec(
+        terms=[  # type: ignore[arg-type]
+            Fixed(columns=["premium", "key"], categorical=["key"]),  # type: ignore[arg-type]
+            Markov(features=["energy"]),  # type: ignore[arg-type]
+            Interaction(columns=["context_type", "premium"]),  # type: ignore[arg-type]
+        ]
+    )
+    assert isinstance(spec.terms, tuple)
+    assert spec.terms[0] == Fixed(columns=("premium", "key"), categorical=("key",))
+    assert spec == ModelSpec.from_toml(spec.to_toml())
+    assert hash(spec) == hash(ModelSpec.from_toml(spec.to_toml()))
+    assert len({spec, ModelSpec.from_toml(spec.to_toml())}) == 1

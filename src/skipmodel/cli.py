@@ -6,16 +6,21 @@ never pays for importing PyMC. Every failure the user can fix is a :class:`Skipm
 printed as one line with exit status 2, and so is a refusal of the environment (a full disk,
 a read-only or forbidden location: :func:`skipmodel.errors.environment_problem`). Anything
 else is a bug of ours: one line, exit status 1; set ``SKIPMODEL_DEBUG=1`` to see tracebacks.
+
+Options are spelt out in full (no parser accepts prefixes: ``--draw 10`` is not ``--draws``); an
+unknown option is refused with the verb's usage and the closest valid spelling, exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import os
 import sys
 from collections.abc import Sequence
 
+from skipmodel import __version__
 from skipmodel.errors import SkipmodelError, environment_problem
 
 #: verb -> one-line help. Order is the order of the data flow.
@@ -38,28 +43,83 @@ def _command_module(verb: str):  # noqa: ANN202 - a module
 
 
 def build_parser(verbs: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``skipmodel`` parser with the subparsers of ``verbs`` (default: every verb)."""
+    return _parsers(verbs)[0]
+
+
+def _parsers(
+    verbs: Sequence[str] | None,
+) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The top-level parser and each verb's subparser, by verb."""
     parser = argparse.ArgumentParser(
         prog="skipmodel",
         description="How likely is a listener to skip this track? Models for MSSD-shaped data.",
+        allow_abbrev=False,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    by_verb = {}
     for verb in verbs if verbs is not None else VERBS:
-        p = sub.add_parser(verb, help=VERBS[verb], description=VERBS[verb])
+        p = sub.add_parser(verb, help=VERBS[verb], description=VERBS[verb], allow_abbrev=False)
+        by_verb[verb] = p
         try:
             module = _command_module(verb)
         except ModuleNotFoundError:
             p.set_defaults(_missing=True)
             continue
         module.add_arguments(p)
-    return parser
+    return parser, by_verb
+
+
+def _options(parser: argparse.ArgumentParser) -> list[str]:
+    # argparse offers no public list of a parser's options
+    return [s for action in parser._actions for s in action.option_strings]
+
+
+def unknown_options(parser: argparse.ArgumentParser, args: Sequence[str]) -> list[str]:
+    """The long options among ``args`` (before a bare ``--``) that ``parser`` does not define.
+
+    Found before parsing, so a misspelt ``--stor`` is named rather than the ``--store`` it
+    leaves missing.
+    """
+    valid = set(_options(parser))
+    given = args[: args.index("--")] if "--" in args else args
+    return [a for a in given if a.startswith("--") and a.split("=", 1)[0] not in valid]
+
+
+def unrecognized(parser: argparse.ArgumentParser, extra: Sequence[str]) -> str:
+    """The error of arguments ``parser`` does not know, with the closest valid option for each
+    unknown option (``--chians`` -> ``--chains``)."""
+    valid = _options(parser)
+    close = {}
+    for arg in extra:
+        name = arg.split("=", 1)[0]
+        if name.startswith("-") and not name[1:2].isdigit():
+            match = difflib.get_close_matches(name, valid, n=1)
+            if match:
+                close[name] = match[0]
+    message = f"unrecognized argument{'s' if len(extra) > 1 else ''}: {' '.join(extra)}"
+    if len(close) == 1:
+        message += f" (did you mean {next(iter(close.values()))}?)"
+    elif close:
+        message += f" (did you mean {', '.join(f'{v} for {k}' for k, v in close.items())}?)"
+    return message
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Build only the requested verb's parser so unrelated imports stay lazy.
     chosen = next((a for a in argv if a in VERBS), None)
-    parser = build_parser([chosen] if chosen else None)
-    args = parser.parse_args(argv)
+    parser, by_verb = _parsers([chosen] if chosen else None)
+    # what follows the verb is the verb's: refused with its usage (exit status 2)
+    if chosen is not None:
+        unknown = unknown_options(by_verb[chosen], argv[argv.index(chosen) + 1 :])
+        if unknown:
+            by_verb[chosen].error(unrecognized(by_verb[chosen], unknown))
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        verb_parser = by_verb.get(args.verb, parser)
+        verb_parser.error(unrecognized(verb_parser, extra))
     if getattr(args, "_missing", False):
         print(f"skipmodel {args.verb}: error: not available in this version", file=sys.stderr)
         return 2

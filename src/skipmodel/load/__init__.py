@@ -2,6 +2,8 @@
 
 - :mod:`.loaders` — :func:`iter_batches`, :func:`load_table`, :func:`load_pandas`: a
   deterministic session sample with track features joined and lag columns.
+- :mod:`.frames` — :func:`as_pandas`: loaded plays as pandas, dtypes following the schema
+  (nulls kept in pandas' nullable dtypes), as ``load_pandas`` and ``load_challenge`` give them.
 - :mod:`.spec` — :class:`SampleSpec`, what a loader reads, validated before any file opens.
 - :mod:`.sampling` — which sessions a sample holds; the train/test split.
 - :mod:`.lags` — within-session lag columns.
@@ -16,6 +18,7 @@ Examples
 """
 
 from skipmodel.load.challenge import ChallengeSet, iter_challenge, load_challenge
+from skipmodel.load.frames import as_pandas
 from skipmodel.load.loaders import (
     SPLIT_SEED,
     BucketRows,
@@ -33,6 +36,7 @@ __all__ = [
     "BucketRows",
     "ChallengeSet",
     "SampleSpec",
+    "as_pandas",
     "is_test_session",
     "iter_batches",
     "iter_buckets",

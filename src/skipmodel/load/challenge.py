@@ -27,10 +27,12 @@ lag rule for duplicates).
 
 Memory: the store is read bucket by bucket (a session's two halves share a bucket), so the
 Arrow work holds one bucket; :func:`iter_challenge` yields each bucket's plays as an Arrow table
-for consumers that stream. ``load_challenge`` returns one pandas frame of everything: measured
-at 1.1 GiB per million plays with the default 91 columns (all features, two lags; object
-strings and nullable booleans as Python objects dominate); the call's peak resident memory is
-about 1.3 GiB per million plays (the frame and the Arrow table it is converted from). The full
+for consumers that stream. ``load_challenge`` returns one pandas frame of everything, in the
+dtypes of :func:`skipmodel.load.frames.as_pandas` (every column may be null here: booleans are
+pandas' ``boolean``, integers ``Int8``...): measured at 1.1 GiB per million plays with the
+default 91 columns (all features, two lags; object strings dominate) before those dtypes, which
+need less; the call's peak resident memory is about 1.3 GiB per million plays (the frame and the
+Arrow table it is converted from). The full
 release (~60 M plays) therefore needs a subset:
 ``fraction=`` (the loaders' deterministic session sample by hash) or ``sessions=``.
 
@@ -52,6 +54,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from skipmodel.errors import SkipmodelError
+from skipmodel.load.frames import as_pandas
 from skipmodel.load.lags import append_lags, as_take_indices, lag_rows, session_codes, session_keys
 from skipmodel.load.sampling import BucketSelection, keep_in_partial_bucket, select_buckets
 from skipmodel.load.spec import WEEKDAY, SampleSpec, plan_schema, read_plan
@@ -476,7 +479,7 @@ def load_challenge(
             pc.sort_indices(keys, sort_keys=[(c, "ascending") for c in keys.column_names])
         )
     return ChallengeSet(
-        plays=plays.to_pandas(),
+        plays=as_pandas(plays),
         order=order,
         sessions_without_prehistory=tuple(sorted(alone["prehistory"])),
         sessions_without_input=tuple(sorted(alone["input"])),

@@ -48,6 +48,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from skipmodel.errors import SkipmodelError
+from skipmodel.load.frames import as_pandas
 from skipmodel.load.lags import (
     append_lags,
     as_take_indices,
@@ -92,7 +93,7 @@ from skipmodel.store.layout import DEFAULT_BUCKETS, StoreLayout, open_store
 from skipmodel.store.parts import part_files, read_parts
 from skipmodel.store.schema import LOG_COLUMNS
 
-if TYPE_CHECKING:  # pandas is imported by load_pandas's to_pandas only: ingest never loads it
+if TYPE_CHECKING:  # pandas is imported by as_pandas only: ingest never loads it
     import pandas as pd
 
 __all__ = [
@@ -102,6 +103,7 @@ __all__ = [
     "TRACK_FEATURES",
     "WEEKDAY",
     "SampleSpec",
+    "as_pandas",
     "is_test_session",
     "iter_batches",
     "load_pandas",
@@ -546,5 +548,13 @@ def load_table(store: str | Path, spec: SampleSpec = DEFAULT_SPEC, **overrides: 
 def load_pandas(
     store: str | Path, spec: SampleSpec = DEFAULT_SPEC, **overrides: Any
 ) -> pd.DataFrame:
-    """The whole sample as a pandas DataFrame (dictionary columns become categoricals)."""
-    return load_table(store, spec, **overrides).to_pandas()
+    """The whole sample as a pandas DataFrame, with dtypes decided by the schema (see
+    :func:`as_pandas`), not by whether this sample happens to hold a null.
+
+    Examples
+    --------
+    >>> plays = load_pandas("data/store", lags=2)  # doctest: +SKIP
+    >>> plays["prev_skip_2"].dtype, plays["date"].dtype  # doctest: +SKIP
+    (BooleanDtype, dtype('<M8[ms]'))
+    """
+    return as_pandas(load_table(store, spec, **overrides))

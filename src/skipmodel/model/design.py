@@ -21,7 +21,10 @@ Leakage rule (DESIGN.md): no column that is an outcome of the play being predict
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -29,6 +32,7 @@ import pandas as pd
 import pyarrow as pa
 
 from skipmodel.errors import SkipmodelError
+from skipmodel.load.loaders import as_pandas, output_schema
 from skipmodel.model.bases import (
     HSGP_MAX_BASIS,
     INFORMATIVE_RATIO,
@@ -92,6 +96,33 @@ def check_leakage(spec: ModelSpec) -> None:
         refuse_outcome(column)
 
 
+@cache
+def _loader_integers() -> dict[str, str]:
+    """Every integer column the loaders give, with its pandas nullable dtype (``Int16``...)."""
+    schema = output_schema(lags=2)
+    return {f.name: f"Int{f.type.bit_width}" for f in schema if pa.types.is_integer(f.type)}
+
+
+def with_loader_integers(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """``frame`` with its integer ``columns`` as :func:`~skipmodel.load.loaders.load_pandas`
+    gives them, when they came as floats.
+
+    Arrow's own conversion (``table.to_pandas()``) turns an integer column holding a null into
+    ``float64``, whose levels would read ``"3.0"`` where a fit on the loaders' frame read
+    ``"3"``: every play of a categorical ``key`` would be an unseen level. Floats that are not
+    whole numbers are left alone (not the loaders' column).
+    """
+    integers = _loader_integers()
+    changed = {}
+    for name in columns:
+        if name in integers and name in frame.columns:
+            column = frame[name]
+            if pd.api.types.is_float_dtype(column.dtype):
+                with contextlib.suppress(TypeError, ValueError):
+                    changed[name] = column.astype(integers[name])
+    return frame.assign(**changed) if changed else frame
+
+
 def build_design(
     spec: ModelSpec,
     data: pd.DataFrame | pa.Table,
@@ -113,7 +144,10 @@ def build_design(
         Fail when the outcome column is absent (fitting); prediction passes False.
     """
     check_leakage(spec)
-    frame = data.to_pandas() if isinstance(data, pa.Table | pa.RecordBatch) else data
+    if isinstance(data, pa.RecordBatch):
+        data = pa.Table.from_batches([data])
+    frame = as_pandas(data) if isinstance(data, pa.Table) else data
+    frame = with_loader_integers(frame, spec.predictor_columns())
     needed = set(spec.predictor_columns())
     if require_outcome:
         needed.add(spec.outcome)
@@ -185,4 +219,5 @@ __all__ = [
     "smooth_modes",
     "term_name",
     "walk_parametrization",
+    "with_loader_integers",
 ]

@@ -63,9 +63,13 @@ DIAGNOSTICS_FILE = "diagnostics.json"
 ADVI_STEPS = 20_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class FitResult:
-    """A fitted model: spec, fitted encoders, posterior (DataTree), diagnostics, manifest."""
+    """A fitted model: spec, fitted encoders, posterior (DataTree), diagnostics, manifest.
+
+    Its ``repr`` is one line (the spec, how it was fitted, the posterior's size, a headline of
+    the diagnostics); :meth:`summary` says more.
+    """
 
     spec: ModelSpec
     encoders: Encoders
@@ -73,6 +77,27 @@ class FitResult:
     diagnostics: dict[str, Any]
     options: FitOptions
     manifest: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        o, d = self.options, self.diagnostics
+        how = f"nuts/{o.sampler}" if o.method == "nuts" else str(o.method)
+        if o.inference not in (None, "rows"):
+            how += f" ({o.inference})"
+        rows = self.manifest.get("n_rows", "?")
+        sizes = self.posterior["posterior"].sizes if "posterior" in self.posterior else {}
+        chains = sizes.get("chain", "?")
+        shape = f"{sizes.get('draw', '?')} draws x {chains} chain{'' if chains == 1 else 's'}"
+        if o.method == "nuts":
+            headline = (
+                f"max R-hat {d.get('max_rhat', float('nan')):.3f}, "
+                f"min bulk ESS {d.get('min_ess_bulk', float('nan')):.0f}, "
+                f"{d.get('divergences', '?')} divergences"
+            )
+        elif "converged" in d:
+            headline = "converged" if d["converged"] else "not converged"
+        else:
+            headline = "approximate: no MCMC diagnostics"
+        return f"<FitResult {self.spec.name!r}: {how} on {rows} plays, {shape}; {headline}>"
 
     def summary(self) -> str:
         """One paragraph on what was fitted and how well it mixed."""

@@ -53,6 +53,7 @@ from skipmodel.model.term_specs import (
     _choices,
     _shown,
     check_field_types,
+    tuples_for_lists,
 )
 from skipmodel.store.schema import SKIP_OUTCOMES
 
@@ -139,6 +140,7 @@ class ModelSpec:
     inference: Inference = field(default_factory=Inference)
 
     def __post_init__(self) -> None:
+        tuples_for_lists(self)  # terms=[...] as in a notebook: stored as a tuple, hashable
         self.validate()
 
     def validate(self) -> None:

@@ -144,9 +144,19 @@ def check_field_types(obj: Any, where: str) -> None:
         hint_text = ""
         if typing.get_origin(hint) is tuple and isinstance(value, str):
             hint_text = f" (a list of one is written [{_shown(value)}])"
-        elif typing.get_origin(hint) is tuple and isinstance(value, list):
-            hint_text = " (a tuple in Python)"
         raise SkipmodelError(f"{where}.{name}: expected {expected}, got {_shown(value)}{hint_text}")
+
+
+def tuples_for_lists(obj: Any) -> None:
+    """Store each list field of the frozen dataclass ``obj`` as a tuple.
+
+    ``Fixed(columns=["premium"])`` is then equal to its TOML round trip (which reads arrays as
+    tuples) and hashable; the types are still checked when the spec is validated.
+    """
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, list):
+            object.__setattr__(obj, f.name, tuple(value))
 
 
 class TermSpec:
@@ -155,6 +165,9 @@ class TermSpec:
     kind: ClassVar[str]
     #: At most one term of this kind in a spec.
     unique: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        tuples_for_lists(self)
 
     def validate(self, where: str) -> None:
         """Raise :class:`SkipmodelError` naming ``where`` for an invalid setting."""
@@ -464,4 +477,5 @@ __all__ = [
     "Smooth",
     "Term",
     "TermSpec",
+    "tuples_for_lists",
 ]
