@@ -40,6 +40,7 @@ EXPECTED_VARIABLES = {
     "markov": {"prev_skip_2_observed_effect", "markov_prev_beta", "markov_interaction_beta"},
     "smooth": {"duration_amplitude"},  # fixed lengthscale: rotated modes, coef and/or z
     "full": {"context_type_sigma", "prev2_skip_2_observed_effect", "fixed_beta"},
+    "session": {"session_sigma", "session_z"},
 }
 EXPECTED_DETERMINISTICS = {
     "seasonal": {"hour_effect", "position_effect"},
@@ -81,8 +82,8 @@ def test_toml_and_python_build_the_identical_model(plays, models_from_toml, name
 def test_variant_has_expected_named_variables_and_coords(models_from_toml, name) -> None:
     model, design = models_from_toml[name]
     names = {v.name for v in model.free_RVs}
-    # Each variant adds to the previous one (baseline < seasonal < markov < smooth < full).
-    order = ["baseline", "seasonal", "markov", "smooth", "full"]
+    # Each variant adds to the previous one (baseline < ... < full < session).
+    order = ["baseline", "seasonal", "markov", "smooth", "full", "session"]
     for earlier in order[: order.index(name) + 1]:
         assert EXPECTED_VARIABLES[earlier] <= names, earlier
         assert EXPECTED_DETERMINISTICS.get(earlier, set()) <= {v.name for v in model.deterministics}

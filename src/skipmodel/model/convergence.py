@@ -123,13 +123,7 @@ def ess_verdict(
 
 def rule_text(kind: str = "rhat") -> str:
     """The rule in a few words, for banners."""
+    share = f"{100 * (1 - POOL_SHARE_EXCEPT):g} %"
     if kind == "rhat":
-        return (
-            f"<= {RHAT_MAX} for every global quantity; pools of >= {POOL_MIN_LEVELS} levels: "
-            f"<= {RHAT_MAX} for {100 * (1 - POOL_SHARE_EXCEPT):g} % of levels, <= {POOL_RHAT_MAX} "
-            "for all"
-        )
-    return (
-        f">= {ESS_MIN:g} for every global quantity; pools: >= {ESS_MIN:g} for "
-        f"{100 * (1 - POOL_SHARE_EXCEPT):g} % of levels, >= {POOL_ESS_MIN:g} for all"
-    )
+        return f"<= {RHAT_MAX}; pools of {POOL_MIN_LEVELS}+ levels: {share} <= {RHAT_MAX}, all <= {POOL_RHAT_MAX}"
+    return f">= {ESS_MIN:g}; pools: {share} >= {ESS_MIN:g}, all >= {POOL_ESS_MIN:g}"

@@ -37,6 +37,7 @@ import pyarrow as pa
 import xarray as xr
 
 from skipmodel.errors import SkipmodelError, environment_problem
+from skipmodel.model import convergence
 from skipmodel.model.build import build_model
 from skipmodel.model.data import StoreSample, load_plays, sample_manifest
 from skipmodel.model.design import Encoders, build_design
@@ -124,12 +125,8 @@ class FitResult:
                 f"{d['min_ess_tail']:.0f}, {d['divergences']} divergences, min E-BFMI "
                 f"{d['min_bfmi']:.2f}, {d['ess_per_second']:.1f} bulk ESS/s."
             )
-            if (
-                d["max_rhat"] > 1.01
-                or d["min_ess_bulk"] < 400
-                or d["divergences"]
-                or d["min_bfmi"] < 0.3
-            ):
+            rule_failed = not d.get("rule_passed", d["max_rhat"] <= 1.01)  # older runs: max R-hat
+            if rule_failed or d["divergences"] or d["min_bfmi"] < 0.3:
                 text += " Warning: not converged well enough to trust every quantity; run longer or simplify."
         elif o.method == "laplace":
             text += " Converged." if d.get("converged") else " Warning: the mode did not converge."
@@ -386,6 +383,16 @@ def diagnose(tree: xr.DataTree) -> dict[str, Any]:
     min_bulk, min_bulk_var = extreme(bulk, np.min)
     min_tail, min_tail_var = extreme(tail, np.min)
     max_rhat, max_rhat_var = extreme(rhat, np.max)
+
+    def by_var(ds: xr.Dataset) -> dict[str, np.ndarray]:
+        return {str(k): np.asarray(v.values, dtype=float).ravel() for k, v in ds.data_vars.items()}
+
+    # the two-tier rule (global quantities; pools of levels with their allowance)
+    rule_passed = (
+        convergence.rhat_verdict(by_var(rhat)).passed
+        and convergence.ess_verdict(by_var(bulk)).passed
+        and convergence.ess_verdict(by_var(tail)).passed
+    )
     stats = tree["sample_stats"].to_dataset() if "sample_stats" in tree else xr.Dataset()
     divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
     min_bfmi = float("nan")
@@ -397,6 +404,7 @@ def diagnose(tree: xr.DataTree) -> dict[str, Any]:
     return {
         "max_rhat": max_rhat,
         "max_rhat_var": max_rhat_var,
+        "rule_passed": rule_passed,
         "min_ess_bulk": min_bulk,
         "min_ess_bulk_var": min_bulk_var,
         "min_ess_tail": min_tail,

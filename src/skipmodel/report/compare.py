@@ -18,7 +18,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["FULL_LOO_MAX", "NO_LOO_SESSION", "LooResult", "compare_runs", "has_session_term", "run_loo"]
+__all__ = [
+    "FULL_LOO_MAX",
+    "NO_LOO_SESSION",
+    "LooResult",
+    "compare_runs",
+    "has_session_term",
+    "run_loo",
+]
 
 FULL_LOO_MAX = 20_000
 SUBSAMPLE = 2_000

@@ -465,7 +465,9 @@ def simulate(
     if truth_sessions is None:
         truth_plays.unlink(missing_ok=True)
     else:
-        session_of, position_of, logit_of = (np.concatenate(x) for x in zip(*true_logits))
+        session_of, position_of, logit_of = (
+            np.concatenate(x) for x in zip(*true_logits, strict=True)
+        )
         with atomic_path(truth_plays) as tmp:
             pq.write_table(
                 pa.table(
