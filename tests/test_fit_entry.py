@@ -204,6 +204,8 @@ def _posterior_of_the_size_asked(model: object, opts: FitOptions) -> tuple[xr.Da
 @pytest.fixture
 def no_sampling(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fitting, "sample_model", _posterior_of_the_size_asked)
+    # the made-up posterior has no variables to predict replicates from
+    monkeypatch.setattr(fitting, "with_predictive", lambda tree, design, seed=0: tree)
 
 
 @pytest.mark.usefixtures("no_sampling")

@@ -59,6 +59,7 @@ _LAZY = {
     "predict": "skipmodel.model.prediction",
     "predict_draws": "skipmodel.model.prediction",
     "load_run": "skipmodel.model.fitting",
+    "compute_log_likelihood": "skipmodel.model.ppc",
     "save_run": "skipmodel.model.fitting",
 }
 

@@ -52,6 +52,7 @@ from skipmodel.model.options import (
     resolve_options,
     spec_as_fitted,
 )
+from skipmodel.model.ppc import with_predictive
 from skipmodel.model.spec import SAMPLERS, ModelSpec
 from skipmodel.progress import progress_enabled
 from skipmodel.store.layout import atomic_path, atomic_write_json, atomic_write_text
@@ -189,6 +190,7 @@ def _fit_rows(spec: ModelSpec, data: Any, opts: FitOptions, manifest: dict[str, 
     model = build_model(design)
     tree, diagnostics = sample_model(model, opts)
     assert design.outcome is not None  # build_design requires it when fitting
+    tree = with_predictive(tree, design, seed=opts.seed)
     outcome = design.outcome.astype(float)
     info = {
         **manifest,
@@ -344,7 +346,15 @@ assert set(_SAMPLERS) == set(SAMPLERS) and set(_APPROXIMATIONS) | {"nuts"} == se
 def clean_tree(tree: xr.DataTree) -> xr.DataTree:
     """Keep what a run needs; drop warmup and object-typed stats netCDF cannot store."""
     keep = [
-        g for g in ("posterior", "sample_stats", "log_likelihood", "observed_data") if g in tree
+        g
+        for g in (
+            "posterior",
+            "sample_stats",
+            "log_likelihood",
+            "observed_data",
+            "posterior_predictive",
+        )
+        if g in tree
     ]
     out = {}
     for group in keep:

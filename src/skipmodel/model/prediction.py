@@ -134,7 +134,7 @@ def _session_codes(design: Design) -> np.ndarray | None:
     return None
 
 
-def _row_chunks(design: Design, size: int) -> Iterator[Rows]:
+def row_chunks(design: Design, size: int) -> Iterator[Rows]:
     """Chunks of about ``size`` rows; whole sessions (as indices) when a term needs them."""
     codes = _session_codes(design)
     if codes is None:
@@ -195,7 +195,7 @@ def _chunk_probabilities(
 ) -> Iterator[tuple[Rows, np.ndarray]]:
     """P(skip) per draw, (n_draws, rows), chunk by chunk; the chunks cover every row once."""
     rng = np.random.default_rng(seed)
-    for rows in _row_chunks(design, chunk_rows):
+    for rows in row_chunks(design, chunk_rows):
         eta = linear_predictor_draws(design, draws, rng=rng, rows=rows)
         yield rows, 1 / (1 + np.exp(-eta))
 
