@@ -2,18 +2,44 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import TextIO
+
+#: Progress forced on or off for the current call (:func:`forced_progress`); None: decide.
+_FORCED: ContextVar[bool | None] = ContextVar("skipmodel_progress", default=None)
+
+
+@contextlib.contextmanager
+def forced_progress(enabled: bool | None) -> Iterator[None]:
+    """Within the block, progress displays are on (True), off (False) or decided as usual."""
+    token = _FORCED.set(enabled)
+    try:
+        yield
+    finally:
+        _FORCED.reset(token)
+
+
+def in_notebook(stream: TextIO | None = None) -> bool:
+    """Whether ``stream`` (default stderr) is a Jupyter kernel's output stream."""
+    stream = sys.stderr if stream is None else stream
+    return type(stream).__module__.startswith("ipykernel")
 
 
 def progress_enabled(stream: TextIO | None = None) -> bool:
-    """True when a human is watching: a TTY and not CI (``CI`` set) or ``SKIPMODEL_QUIET``."""
+    """True when a human is watching: a TTY or a Jupyter notebook, and not CI (``CI`` set) or
+    ``SKIPMODEL_QUIET``; :func:`forced_progress` overrides it (``fit(..., progress=True)``)."""
+    forced = _FORCED.get()
+    if forced is not None:
+        return forced
     stream = sys.stderr if stream is None else stream
     if os.environ.get("CI") or os.environ.get("SKIPMODEL_QUIET"):
         return False
-    return bool(getattr(stream, "isatty", lambda: False)())
+    return in_notebook(stream) or bool(getattr(stream, "isatty", lambda: False)())
 
 
 class Progress:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -54,7 +55,7 @@ from skipmodel.model.options import (
 )
 from skipmodel.model.ppc import with_predictive
 from skipmodel.model.spec import SAMPLERS, ModelSpec
-from skipmodel.progress import progress_enabled
+from skipmodel.progress import forced_progress, progress_enabled
 from skipmodel.store.layout import atomic_path, atomic_write_json, atomic_write_text
 
 SPEC_FILE = "spec.toml"
@@ -142,6 +143,7 @@ def fit(
     *,
     options: FitOptions | None = None,
     manifest: dict[str, Any] | None = None,
+    progress: bool | None = None,
     **keywords: Any,
 ) -> FitResult:
     """Fit ``spec`` to ``data``: the one fit entry, for every inference path and method.
@@ -159,6 +161,9 @@ def fit(
     manifest : dict, optional
         Where the data came from (store, sample spec), recorded in the run; a StoreSample
         records itself.
+    progress : bool, optional
+        Show progress (compiling, sampling, passes): True or False; default on a terminal or
+        in a Jupyter notebook, off in CI and pipes.
     **keywords
         Fields of :class:`FitOptions` (``chains=4``, ``method="advi"``, ...), replacing those of
         ``options``; an unknown name is refused, naming the valid ones.
@@ -177,7 +182,8 @@ def fit(
     opts = build_options(options, keywords)
     path = choose_path(data, opts, spec.inference.method)
     resolved = resolve_options(spec, opts, path)
-    return path.run(spec_as_fitted(spec, resolved), data, resolved, dict(manifest or {}))
+    with forced_progress(progress):
+        return path.run(spec_as_fitted(spec, resolved), data, resolved, dict(manifest or {}))
 
 
 def _fit_rows(spec: ModelSpec, data: Any, opts: FitOptions, manifest: dict[str, Any]) -> FitResult:
@@ -279,6 +285,8 @@ def _sample_nutpie(model: Any, opts: Sampling) -> tuple[xr.DataTree, float | Non
     import nutpie
 
     start = time.perf_counter()
+    if progress_enabled():
+        print("compiling the model (cached for the next fit of the same shape)...", file=sys.stderr)
     compiled = nutpie.compile_pymc_model(model)
     compile_seconds = time.perf_counter() - start
     tree = nutpie.sample(
@@ -318,7 +326,9 @@ def _fit_advi(model: Any, opts: Sampling) -> tuple[xr.DataTree, float | None]:
     import pymc as pm
 
     with model:
-        approx = pm.fit(n=ADVI_STEPS, method="advi", random_seed=opts.seed, progressbar=False)
+        approx = pm.fit(
+            n=ADVI_STEPS, method="advi", random_seed=opts.seed, progressbar=progress_enabled()
+        )
         tree = approx.sample(draws=opts.draws * opts.chains, random_seed=opts.seed)
     return tree, None
 
