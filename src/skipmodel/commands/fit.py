@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from skipmodel.errors import SkipmodelError
 from skipmodel.model.options import FitOptions
 from skipmodel.model.spec import ADAPTATIONS, METHODS, SAMPLERS, resolve_model
 from skipmodel.scale.cli import add_arguments as add_scale_arguments
@@ -24,7 +25,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model", required=True, help="models/X.toml or a registered name (baseline, full, ...)"
     )
     parser.add_argument("--out", required=True, type=Path, help="run directory to write")
-    parser.add_argument("--fraction", type=float, default=1.0, help="share of sessions (0, 1]")
+    parser.add_argument("--fraction", type=float, default=None, help="share of sessions (0, 1]")
+    parser.add_argument(
+        "--plays",
+        type=int,
+        default=None,
+        metavar="N",
+        help="whole sessions in the sampler's seeded order until at least N train plays",
+    )
+    parser.add_argument(
+        "--accept-cost",
+        action="store_true",
+        help="run a NUTS fit estimated to take more than an hour (else it stops and says so)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="sample and sampler seed (0)")
     parser.add_argument("--draws", type=int, default=None, help="draws per chain (spec: 1000)")
     parser.add_argument("--tune", type=int, default=None, help="NUTS tuning steps (spec: 1000)")
@@ -64,12 +77,44 @@ def options_from_args(args: argparse.Namespace) -> FitOptions:
     )
 
 
+def _train_plays(store: Path, fraction: float) -> float:
+    """The train plays a fraction of the store holds, about (from the manifest's counts)."""
+    from skipmodel.store.layout import open_store
+
+    totals = open_store(store).read_manifest().get("totals", {})
+    return float(totals.get("log_rows_written", 0)) * fraction * 0.8
+
+
 def run(args: argparse.Namespace) -> int:
     spec = resolve_model(args.model)  # fail on a bad spec before reading any data
     from skipmodel.model.data import StoreSample
     from skipmodel.model.fitting import fit, save_run
 
-    data = StoreSample(args.store, fraction=args.fraction, seed=args.seed, split="train")
+    fraction = 1.0 if args.fraction is None else args.fraction
+    if args.plays is not None and args.fraction is not None:
+        raise SkipmodelError("give --fraction or --plays, not both")
+    if args.plays is not None:
+        from skipmodel.load.budget import fraction_for_plays
+
+        fraction, held = fraction_for_plays(args.store, args.plays, seed=args.seed)
+        plays = float(held)
+        print(
+            f"--plays {args.plays}: fraction {fraction:.6g} holds {held:,} plays", file=sys.stderr
+        )
+    else:
+        plays = _train_plays(args.store, fraction)
+    data = StoreSample(args.store, fraction=fraction, seed=args.seed, split="train")
+    method = args.method or spec.inference.method
+    if method == "nuts" and inference_of(args) is None:
+        from skipmodel.model.cost import check_nuts_cost
+
+        check_nuts_cost(
+            plays,
+            draws=args.draws or spec.inference.draws,
+            tune=args.tune if args.tune is not None else spec.inference.tune,
+            chains=args.chains or spec.inference.chains,
+            accept=args.accept_cost,
+        )
     result = fit(spec, data, options=options_from_args(args))
     save_run(result, args.out)
     print(result.summary())
