@@ -81,7 +81,11 @@ def _train_plays(store: Path, fraction: float) -> float:
     """The train plays a fraction of the store holds, about (from the manifest's counts)."""
     from skipmodel.store.layout import open_store
 
-    totals = open_store(store).read_manifest().get("totals", {})
+    try:
+        totals = open_store(store).read_manifest().get("totals", {})
+    except SkipmodelError:
+        return 0.0  # not a store: the fit says so, after the options are checked
+
     return float(totals.get("log_rows_written", 0)) * fraction * 0.8
 
 
