@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,9 @@ def true_predictions(
     td = _session_design(test)
     share = KIND.given_earlier(td, base[None, :], {"session_sigma": np.array([sd])})
     row_level = 1 / (1 + np.exp(-(base + share[0])))
+    unknown = replace(td, values={**td.values, "outcome": np.full(len(test), np.nan)})
+    share = KIND.given_earlier(unknown, base[None, :], {"session_sigma": np.array([sd])})
+    never_learnt = 1 / (1 + np.exp(-(base + share[0])))
 
     # sequential: the first half revealed, the second half rolled along `paths` simulated paths
     frame = test.reset_index(drop=True)
@@ -133,6 +137,7 @@ def true_predictions(
     return {
         "oracle": 1 / (1 + np.exp(-logit)),
         "row_level": row_level,
+        "never_learnt": never_learnt,
         "sequential_ids": frame.loc[second, ["session_id", "session_position"]].reset_index(
             drop=True
         ),
@@ -175,6 +180,15 @@ def _contrast(result: Any, dim: str) -> tuple[float, float]:
     table = post[var]
     diff = (table.sel({dim: "true"}) - table.sel({dim: "false"})).values.ravel()
     return float(diff.mean()), float(diff.std())
+
+
+OUTCOMES = ("skip_1", "skip_2", "skip_3", "not_skipped")
+
+
+def _evaluate_rows(result: Any, frame: pd.DataFrame) -> np.ndarray:
+    from skipmodel.model.prediction import predict
+
+    return predict(result, frame)["p_skip"].to_numpy()
 
 
 def _evaluate(result: Any, test: pd.DataFrame) -> dict[str, Any]:
@@ -299,6 +313,26 @@ def run(out_dir: Path, *, quick: bool) -> list[dict[str, Any]]:
                     + f"; full captures {(loss['constant'] - loss['full']) / (loss['constant'] - loss['true']):.3f} "
                     "of the achievable gain over a constant, session "
                     f"{(loss['constant'] - loss['session']) / (loss['constant'] - loss['true']):.3f}",
+                )
+            )
+            # what learning the session is worth: each model's predictions with and without the
+            # session's earlier outcomes (the true model's likewise): the rest of the gap to the
+            # truth is what the sample teaches of the other effects
+            blind = test.drop(columns=[c for c in OUTCOMES if c in test.columns])
+            gain = {
+                "session": _expected_log_loss(p_true, _evaluate_rows(results["session"], blind))
+                - loss["session"],
+                "true": _expected_log_loss(p_true, ref["never_learnt"]) - loss["true"],
+            }
+            emit(
+                _row(
+                    f"sd {sd}: gain from learning the session, session model / true model",
+                    round(gain["session"] / gain["true"], 3),
+                    "share",
+                    notes=f"expected log loss saved by reading the session's earlier outcomes: "
+                    f"session model {gain['session']:.4f}, true model {gain['true']:.4f}; the "
+                    f"session model without them {loss['session'] + gain['session']:.4f}, the true "
+                    f"model {loss['true'] + gain['true']:.4f}",
                 )
             )
             maa = {m: _maa(evals[m]["seq_ids"], evals[m]["seq"], test, "skip_2") for m in evals}
