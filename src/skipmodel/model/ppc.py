@@ -15,7 +15,7 @@ passes keep neither: their data never sit in memory as plays; predict a sample o
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,9 +24,6 @@ import xarray as xr
 from skipmodel.model.build import OBS_DIM, build_model
 from skipmodel.model.design import Design, build_design
 from skipmodel.model.prediction import linear_predictor_draws, posterior_draws, row_chunks
-
-if TYPE_CHECKING:
-    from skipmodel.model.fitting import FitResult
 
 #: Posterior predictive draws a row-level fit keeps (spread evenly over chains and draws).
 PPC_DRAWS = 100
@@ -65,9 +62,11 @@ def with_predictive(tree: xr.DataTree, design: Design, *, seed: int = 0) -> xr.D
     return xr.DataTree.from_dict(groups)
 
 
-def compute_log_likelihood(result: FitResult, data: pd.DataFrame | Any) -> FitResult:
+def compute_log_likelihood(result: Any, data: pd.DataFrame | Any) -> Any:
     """Add the pointwise ``log_likelihood`` group to a row-level fit after the fact (as bambi's
-    ``compute_log_likelihood``), from the plays it was fitted on (``data``: the same frame)."""
+    ``compute_log_likelihood``), from the plays it was fitted on (``data``: the same frame).
+    ``result`` is a :class:`~skipmodel.model.fitting.FitResult` (not imported: fitting imports
+    this module); returns it, its ``posterior`` extended in place."""
     import pymc as pm
 
     from skipmodel.errors import SkipmodelError

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,8 +40,9 @@ from skipmodel.model.terms import Draws, GroupState, kind_of
 from skipmodel.model.terms.session import outcome_values
 from skipmodel.store.schema import LAG_PREFIXES, OUTCOME_COLUMNS, TRACK_COLUMNS
 
-if TYPE_CHECKING:
-    from skipmodel.model.fitting import FitResult
+#: A :class:`skipmodel.model.fitting.FitResult` (not imported: fitting imports this module, for
+#: the posterior predictive it keeps; :mod:`skipmodel.model.ppc`).
+FitResult = Any
 
 #: Default width of the central posterior interval ``p_lo`` .. ``p_hi`` (``interval=``).
 INTERVAL = 0.94
