@@ -51,7 +51,16 @@ from skipmodel.model.bases import (
     smooth_modes,
     walk_parametrization,
 )
-from skipmodel.model.encoders import MISSING, OTHER, UNSEEN, Encoders, LevelMap, Scaler, as_text
+from skipmodel.model.encoders import (
+    MISSING,
+    OTHER,
+    UNSEEN,
+    Encoders,
+    LevelMap,
+    Scaler,
+    as_flags,
+    as_text,
+)
 from skipmodel.model.spec import ModelSpec
 from skipmodel.model.terms import KINDS, kind_of, term_name
 from skipmodel.model.terms.base import DesignContext, TermDesign, refuse_outcome
@@ -123,6 +132,31 @@ def with_loader_integers(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Data
     return frame.assign(**changed) if changed else frame
 
 
+def with_user_types(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
+    """``frame`` with the spec's declared user columns in their declared types (numbers as
+    float, booleans as pandas ``boolean``, strings as text), or a one-line error naming the
+    column and a value that is not of its type."""
+    changed = {}
+    for column in spec.columns:
+        if column.name not in frame.columns:
+            continue
+        values = frame[column.name]
+        if column.type == "number":
+            converted = pd.to_numeric(values, errors="coerce")
+        elif column.type == "boolean":
+            converted = as_flags(values, column.name)
+        else:
+            converted = values.astype("string")
+        bad = converted.isna() & values.notna()
+        if bad.any():
+            raise SkipmodelError(
+                f"user column {column.name!r} is declared {column.type} but holds "
+                f"{values[bad].iloc[0]!r}"
+            )
+        changed[column.name] = converted
+    return frame.assign(**changed) if changed else frame
+
+
 def build_design(
     spec: ModelSpec,
     data: pd.DataFrame | pa.Table,
@@ -153,12 +187,20 @@ def build_design(
         needed.add(spec.outcome)
     missing = sorted(needed - set(frame.columns))
     if missing:
+        own = sorted({c.name for c in spec.columns} & set(missing))
+        hint = (
+            f" ({', '.join(own)}: declared user columns come with the data frame passed to "
+            "fit / predict; a store keeps MSSD's columns only)"
+            if own
+            else ""
+        )
         raise SkipmodelError(
-            f"data lack column(s) {missing} needed by model {spec.name!r}; "
+            f"data lack column(s) {missing} needed by model {spec.name!r}{hint}; "
             f"available: {sorted(frame.columns)}"
         )
     if len(frame) == 0:
         raise SkipmodelError("no rows to build a design from (empty sample or split)")
+    frame = with_user_types(frame, spec)
     fitting = encoders is None
     enc = Encoders() if encoders is None else encoders
     ctx = DesignContext(frame, enc, fitting, spec)

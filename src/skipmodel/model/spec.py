@@ -48,11 +48,13 @@ from skipmodel.model.term_specs import (
     Smooth,
     Term,
     TermSpec,
+    UserColumn,
     _check_choice,
     _check_positive,
     _choices,
     _shown,
     check_field_types,
+    declared_columns,
     tuples_for_lists,
 )
 from skipmodel.store.schema import SKIP_OUTCOMES
@@ -138,6 +140,8 @@ class ModelSpec:
     terms: tuple[Term, ...] = ()
     priors: Priors = field(default_factory=Priors)
     inference: Inference = field(default_factory=Inference)
+    #: The user's own columns the terms may read (:class:`UserColumn`).
+    columns: tuple[UserColumn, ...] = ()
 
     def __post_init__(self) -> None:
         tuples_for_lists(self)  # terms=[...] as in a notebook: stored as a tuple, hashable
@@ -164,6 +168,21 @@ class ModelSpec:
                 raise SkipmodelError(f"{where}: expected a {kind.__name__}, got {part!r}")
             check_field_types(part, where)
         _check_choice(self.outcome, SKIP_OUTCOMES, "outcome")
+        declared: set[str] = set()
+        for i, column in enumerate(self.columns):
+            if not isinstance(column, UserColumn):
+                raise SkipmodelError(f"columns[{i}]: expected a UserColumn, got {column!r}")
+            check_field_types(column, f"columns[{i}]")
+            column.validate(f"columns[{i}]")
+            if column.name in declared:
+                raise SkipmodelError(f"columns[{i}]: {column.name!r} is declared twice")
+            declared.add(column.name)
+        with declared_columns(self.columns):
+            self._validate_terms()
+        self.priors.validate("priors")
+        self.inference.validate("inference")
+
+    def _validate_terms(self) -> None:
         names: set[str] = set()
         for i, term in enumerate(self.terms):
             where = f"terms[{i}] ({term.kind})"
@@ -176,15 +195,13 @@ class ModelSpec:
         linear = [c for t in self.terms for c in t.linear_columns()]
         for t in self.terms:
             t.check_with(linear)
-        self.priors.validate("priors")
-        self.inference.validate("inference")
 
     # -- TOML ----------------------------------------------------------------------------------
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "spec") -> ModelSpec:
         """Build and validate a spec from parsed TOML (``source`` names it in errors)."""
-        top = {"name", "description", "outcome", "terms", "priors", "inference"}
+        top = {"name", "description", "outcome", "terms", "priors", "inference", "columns"}
         _reject_unknown(data, top, source)
         raw_terms = data.get("terms", [])
         if not isinstance(raw_terms, list):
@@ -195,8 +212,15 @@ class ModelSpec:
             Inference, data.get("inference", {}), f"{source}: [inference]"
         )
         kwargs = {k: data[k] for k in ("name", "description", "outcome") if k in data}
+        raw_columns = data.get("columns", [])
+        if not isinstance(raw_columns, list):
+            raise SkipmodelError(f"{source}: 'columns' must be an array of tables ([[columns]])")
+        columns = tuple(
+            _dataclass_from_dict(UserColumn, c, f"{source}: columns[{i}]")
+            for i, c in enumerate(raw_columns)
+        )
         try:
-            return cls(terms=terms, priors=priors, inference=inference, **kwargs)
+            return cls(terms=terms, priors=priors, inference=inference, columns=columns, **kwargs)
         except SkipmodelError as exc:
             raise SkipmodelError(f"{source}: {exc}") from None
 
@@ -225,6 +249,8 @@ class ModelSpec:
             "priors": _fields_to_dict(self.priors),
             "inference": _fields_to_dict(self.inference),
         }
+        if self.columns:
+            out["columns"] = [_fields_to_dict(c) for c in self.columns]
         return out
 
     def to_toml(self) -> str:
@@ -237,6 +263,9 @@ class ModelSpec:
         for table in ("priors", "inference"):
             lines += ["", f"[{table}]"]
             lines += [f"{k} = {_toml_value(v)}" for k, v in d[table].items()]
+        for column in d.get("columns", []):
+            lines += ["", "[[columns]]"]
+            lines += [f"{k} = {_toml_value(v)}" for k, v in column.items()]
         return "\n".join(lines) + "\n"
 
     def with_inference(self, **changes: Any) -> ModelSpec:
@@ -430,6 +459,7 @@ __all__ = [
     "Smooth",
     "Term",
     "TermSpec",
+    "UserColumn",
     "get_variant",
     "register_variant",
     "resolve_model",

@@ -9,11 +9,13 @@ in :data:`TERM_KINDS`, its module and a line in :data:`skipmodel.model.terms.KIN
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal
 
@@ -43,13 +45,40 @@ def _choices(valid: tuple[str, ...] | list[str]) -> str:
     return ", ".join(repr(v) for v in valid)
 
 
+#: The user columns a spec declares, name -> role, while the spec validates its terms.
+_DECLARED: ContextVar[tuple[tuple[str, str], ...]] = ContextVar(
+    "skipmodel_declared_columns", default=()
+)
+
+
+@contextlib.contextmanager
+def declared_columns(columns: Sequence[UserColumn]) -> Iterator[None]:
+    """Within the block, terms may name the declared user ``columns`` (predictor role)."""
+    token = _DECLARED.set(tuple((c.name, c.role) for c in columns))
+    try:
+        yield
+    finally:
+        _DECLARED.reset(token)
+
+
 def _check_column(column: str, where: str) -> None:
-    if column not in KNOWN_COLUMNS:
-        close = difflib.get_close_matches(column, KNOWN_COLUMNS, n=3)
-        hint = f" (did you mean {_choices(close)}?)" if close else ""
+    if column in KNOWN_COLUMNS:
+        return
+    role = dict(_DECLARED.get()).get(column)
+    if role == "predictor":
+        return
+    if role == "outcome":
         raise SkipmodelError(
-            f"{where}: unknown column {column!r}{hint}; valid columns: {_choices(KNOWN_COLUMNS)}"
+            f"{where}: column {column!r} is declared an outcome-side column and cannot be a "
+            "predictor (leakage rule)"
         )
+    close = difflib.get_close_matches(column, KNOWN_COLUMNS, n=3)
+    hint = f" (did you mean {_choices(close)}?)" if close else ""
+    raise SkipmodelError(
+        f"{where}: unknown column {column!r}{hint}; valid columns: MSSD's "
+        f"({_choices(KNOWN_COLUMNS)}) and the user columns the spec declares "
+        f"([[columns]] name = {column!r}, or UserColumn({column!r}) in Python)"
+    )
 
 
 #: The non-numeric spellings of :attr:`Smooth.lengthscale`.
@@ -157,6 +186,34 @@ def tuples_for_lists(obj: Any) -> None:
         value = getattr(obj, f.name)
         if isinstance(value, list):
             object.__setattr__(obj, f.name, tuple(value))
+
+
+USER_TYPES: tuple[str, ...] = ("number", "boolean", "string")
+USER_ROLES: tuple[str, ...] = ("predictor", "outcome")
+
+
+@dataclass(frozen=True)
+class UserColumn:
+    """A column of the user's own, beside MSSD's, that terms may read: a user segment, a
+    country, an experiment arm. ``type``: how the terms read it (``number``: slopes and smooths;
+    ``boolean``: a centred slope; ``string``: levels). ``role``: ``outcome`` marks a column known
+    only after the play (a user's own outcome-side measure), refused as a predictor like MSSD's
+    outcomes. Data frames passed to ``fit`` / ``predict`` carry it; a store keeps MSSD's columns
+    only."""
+
+    name: str = ""
+    type: str = "number"
+    role: str = "predictor"
+
+    def validate(self, where: str) -> None:
+        if not self.name or not self.name.isidentifier():
+            raise SkipmodelError(f"{where}.name: expected a column name, got {self.name!r}")
+        if self.name in KNOWN_COLUMNS:
+            raise SkipmodelError(
+                f"{where}.name: {self.name!r} is one of MSSD's columns; declare only your own"
+            )
+        _check_choice(self.type, USER_TYPES, f"{where}.type")
+        _check_choice(self.role, USER_ROLES, f"{where}.role")
 
 
 class TermSpec:
