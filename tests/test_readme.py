@@ -95,10 +95,14 @@ def readme_dir(tmp_path_factory) -> Path:
 
 def test_readme_python_blocks_run(readme_dir, monkeypatch):
     monkeypatch.chdir(readme_dir)
+    namespaces = []
     for block in _blocks("python"):
         namespace: dict[str, object] = {}
         exec(compile(block, str(README), "exec"), namespace)  # noqa: S102 - our own README
-    assert namespace["table"].num_rows > 0  # type: ignore[attr-defined]
+        namespaces.append(namespace)
+    assert namespaces[0]["table"].num_rows > 0  # type: ignore[attr-defined]
+    # the notebook example fitted, predicted new plays in line with their rows, and reloaded
+    assert any("again" in ns and "draws" in ns for ns in namespaces)
 
 
 def test_readme_commands_run(readme_dir, monkeypatch):
