@@ -501,8 +501,8 @@ class Session(TermSpec):
     Each session has its own logit-scale propensity, N(0, sigma^2) with ``session_sigma``
     learnt. Sessions never recur, so at prediction the propensity of a play's session is learnt
     from the session's earlier plays only (their observed outcomes, the leakage rule): per
-    posterior draw, a one-dimensional Bayesian update play by play. Nothing about a session is
-    stored in the run but the scale.
+    posterior draw, a one-dimensional Bayesian update play by play. The run keeps the fitted
+    sessions' effects (``session_z``) for diagnostics; prediction reads only the scale.
     """
 
     kind: ClassVar[str] = "session"
