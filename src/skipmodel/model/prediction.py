@@ -37,7 +37,7 @@ from skipmodel.model.binning import bin_plays, run_binning
 from skipmodel.model.design import Design, TermDesign, build_design
 from skipmodel.model.levels import GaussianLevels, level_draws
 from skipmodel.model.terms import Draws, GroupState, kind_of
-from skipmodel.model.terms.session import outcome_values
+from skipmodel.model.terms.session import observed_outcomes
 from skipmodel.store.schema import LAG_PREFIXES, OUTCOME_COLUMNS, TRACK_COLUMNS
 
 #: A :class:`skipmodel.model.fitting.FitResult` (not imported: fitting imports this module, for
@@ -102,6 +102,7 @@ def linear_predictor_draws(
     rows: Rows | None = None,
     skip_kinds: tuple[str, ...] = (),
     known_only: bool = False,
+    learn: bool = True,
 ) -> np.ndarray:
     """The logit of P(skip), shape (n_draws, n_rows), from posterior (or any) draws.
 
@@ -110,6 +111,7 @@ def linear_predictor_draws(
     (:meth:`~skipmodel.model.terms.TermKind.given_earlier`). ``known_only``: each term's part
     known before its group's earlier outcomes
     (:meth:`~skipmodel.model.terms.TermKind.known_part`), for sequential prediction.
+    ``learn=False`` leaves out the shares learnt from earlier outcomes (``given_earlier``).
     """
     rows = rows if rows is not None else slice(0, design.n_obs)
     n_rows = rows.stop - rows.start if isinstance(rows, slice) else len(rows)
@@ -119,7 +121,7 @@ def linear_predictor_draws(
         kind = kind_of(td.term)
         part = kind.known_part if known_only else kind.evaluate
         out += part(part_td, draws, rng)
-    if not known_only:
+    if learn and not known_only:
         for td, part_td in sliced:
             share = kind_of(td.term).given_earlier(part_td, out, draws)
             if share is not None:
@@ -127,17 +129,18 @@ def linear_predictor_draws(
     return out
 
 
-def _session_codes(design: Design) -> np.ndarray | None:
-    """The session codes of a design whose prediction learns from earlier plays, else None."""
+def _group_codes(design: Design) -> np.ndarray | None:
+    """Each row's group when a term predicts a group's rows together, else None."""
     for td in design.terms:
-        if td.term.kind == "session":
-            return np.asarray(td.codes["session"])
+        codes = kind_of(td.term).group_codes(td)
+        if codes is not None:
+            return codes
     return None
 
 
 def row_chunks(design: Design, size: int) -> Iterator[Rows]:
-    """Chunks of about ``size`` rows; whole sessions (as indices) when a term needs them."""
-    codes = _session_codes(design)
+    """Chunks of about ``size`` rows; whole groups (as indices) when a term needs them."""
+    codes = _group_codes(design)
     if codes is None:
         yield from _chunks(design.n_obs, size)
         return
@@ -408,12 +411,10 @@ def sequential_draws(
     states.sort(key=lambda st: bool(getattr(st, "last", False)))
     n_draws = base.shape[0]
     p_out = np.empty((n_draws, idx.size))
-    observed = _observed_outcomes(frame, spec.outcome)
+    observed = observed_outcomes(frame, spec.outcome)
     if any(getattr(st, "last", False) for st in states):
         first = np.flatnonzero(~target)
-        revealed = linear_predictor_draws(
-            design, draws, rng=rng, rows=first, skip_kinds=("session",)
-        )
+        revealed = linear_predictor_draws(design, draws, rng=rng, rows=first, learn=False)
         for state in states:
             state.reveal(first, revealed, observed[first])
     if not states:
@@ -445,13 +446,6 @@ def sequential_draws(
                 state.observe(r, outcome, later)
     ids = frame.loc[target, ["session_id", "session_position"]].set_axis(labels[target])
     return ids, p_out
-
-
-def _observed_outcomes(frame: pd.DataFrame, outcome: str) -> np.ndarray:
-    """The observed ``outcome`` of each row as 0.0 / 1.0, NaN where unknown."""
-    if outcome not in frame.columns:
-        return np.full(len(frame), np.nan)
-    return outcome_values(frame[outcome])
 
 
 def binned_like_the_fit(manifest: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:

@@ -440,6 +440,11 @@ class TermKind(abc.ABC):
         default None: :meth:`evaluate` is the share. The rows hold whole groups."""
         return None
 
+    def group_codes(self, td: TermDesign) -> np.ndarray | None:
+        """Each row's group, for a kind whose :meth:`given_earlier` reads a group's earlier
+        rows: rows of one group are then predicted together (default None: any rows)."""
+        return None
+
     def cells(self, term: Any) -> CellPlan:
         """How the term aggregates into covariate cells (default: keyed by its predictors)."""
         return CellPlan(tuple(term.predictors()))

@@ -76,22 +76,66 @@ def outcome_values(column: pd.Series) -> np.ndarray:
     return np.asarray(values.to_numpy(dtype=np.float64, na_value=np.nan))
 
 
+def observed_outcomes(frame: pd.DataFrame, outcome: str) -> np.ndarray:
+    """The observed ``outcome`` of each row of ``frame`` (:func:`outcome_values`), all NaN
+    when the frame has no such column (plays to predict)."""
+    if outcome not in frame.columns:
+        return np.full(len(frame), np.nan)
+    return outcome_values(frame[outcome])
+
+
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-12, 1 - 1e-12)
     return np.asarray(np.log(p) - np.log1p(-p))
 
 
-def _ranks(codes: np.ndarray, position: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows ordered by (session, position, row), each row's rank in its session and the local
-    session codes 0..S-1."""
-    local = pd.factorize(codes)[0]
-    order = np.lexsort((np.arange(len(codes)), position, local))
-    sorted_codes = local[order]
+def _ranks(codes: np.ndarray, position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ordered by (session, position, row), and each row's rank in its session."""
+    order = np.lexsort((np.arange(len(codes)), position, codes))
+    sorted_codes = codes[order]
     starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
     counts = np.diff(np.r_[starts, len(order)])
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order)) - np.repeat(starts, counts)
-    return order, rank, local
+    return order, rank
+
+
+def _prior(sigma: np.ndarray, n_sessions: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every session's propensity before its plays, per draw: N(0, session_sigma^2)."""
+    sigma = np.asarray(sigma, dtype=np.float64)
+    return np.zeros((len(sigma), n_sessions)), np.repeat((sigma**2)[:, None], n_sessions, axis=1)
+
+
+def _filter(
+    m: np.ndarray,
+    v: np.ndarray,
+    sessions: np.ndarray,
+    position: np.ndarray,
+    eta: np.ndarray,
+    outcome: np.ndarray,
+    share: np.ndarray | None = None,
+) -> None:
+    """Walk the rows play by play within their sessions (``sessions``: each row's column of
+    ``m`` / ``v``), writing each row's predictive share of the logit into ``share`` (if given)
+    before updating its session with the row's observed outcome (NaN: none). ``eta``: the rest
+    of each row's logit per draw. Rows of equal rank in different sessions go together, in
+    blocks of at most about :data:`_BLOCK` work elements."""
+    if len(sessions) == 0:
+        return
+    order, rank = _ranks(sessions, position)
+    step = max(1, _BLOCK // (eta.shape[0] * NODES))
+    for j in range(int(rank.max()) + 1):
+        at = order[rank[order] == j]
+        for lo in range(0, at.size, step):
+            rows = at[lo : lo + step]
+            s, e = sessions[rows], eta[:, rows]
+            if share is not None:
+                share[:, rows] = _logit(predictive(m[:, s], v[:, s], e)) - e
+            seen = np.isfinite(outcome[rows])
+            if seen.any():
+                s, e = s[seen], e[:, seen]
+                y = np.broadcast_to(outcome[rows][seen] > 0.5, e.shape)
+                m[:, s], v[:, s] = update(m[:, s], v[:, s], e, y)
 
 
 class SessionPropensity:
@@ -104,22 +148,12 @@ class SessionPropensity:
         self.codes = pd.factorize(td.codes["session"])[0]
         self.position = td.values["position"]
         n_sessions = int(self.codes.max()) + 1 if len(self.codes) else 0
-        sigma = np.asarray(draws["session_sigma"], dtype=np.float64)
-        self.m = np.zeros((len(sigma), n_sessions))
-        self.v = np.repeat((sigma**2)[:, None], n_sessions, axis=1)
+        self.m, self.v = _prior(draws["session_sigma"], n_sessions)
         self._eta: dict[int, np.ndarray] = {}
 
     def reveal(self, rows: np.ndarray, eta: np.ndarray, outcome: np.ndarray) -> None:
         rows = np.asarray(rows)
-        order, rank, _ = _ranks(self.codes[rows], self.position[rows])
-        for j in range(int(rank.max()) + 1 if len(rank) else 0):
-            at = order[rank[order] == j]
-            seen = at[np.isfinite(outcome[at])]
-            if seen.size == 0:
-                continue
-            s = self.codes[rows[seen]]
-            y = np.broadcast_to(outcome[seen] > 0.5, (eta.shape[0], seen.size))
-            self.m[:, s], self.v[:, s] = update(self.m[:, s], self.v[:, s], eta[:, seen], y)
+        _filter(self.m, self.v, self.codes[rows], self.position[rows], eta, outcome)
 
     def logit(self, row: int, eta: np.ndarray) -> np.ndarray:
         s = self.codes[row]
@@ -151,10 +185,7 @@ class SessionKind(TermKind):
         position = ctx.floats("session_position")
         position = np.where(np.isfinite(position), position, 0.0)
         # The outcome is read here for the update of *later* plays only (see given_earlier).
-        if ctx.outcome in ctx.frame.columns:
-            outcome = outcome_values(ctx.frame[ctx.outcome])
-        else:
-            outcome = np.full(len(codes), np.nan)
+        outcome = observed_outcomes(ctx.frame, ctx.outcome)
         return TermDesign(
             term,
             name,
@@ -188,29 +219,14 @@ class SessionKind(TermKind):
         return SessionPropensity(td, draws)
 
     def given_earlier(self, td: TermDesign, eta: np.ndarray, draws: Draws) -> np.ndarray:
-        n_draws, n_rows = eta.shape
-        if n_rows == 0:
-            return np.zeros_like(eta)
-        order, rank, local = _ranks(td.codes["session"], td.values["position"])
-        outcome = td.values["outcome"]
-        sigma = np.asarray(draws["session_sigma"], dtype=np.float64)
-        n_sessions = int(local.max()) + 1
-        m = np.zeros((n_draws, n_sessions))
-        v = np.repeat((sigma**2)[:, None], n_sessions, axis=1)
-        share = np.empty_like(eta)
-        step = max(1, _BLOCK // (n_draws * NODES))
-        for j in range(int(rank.max()) + 1):
-            at = order[rank[order] == j]
-            for lo in range(0, at.size, step):
-                rows = at[lo : lo + step]
-                s, e = local[rows], eta[:, rows]
-                share[:, rows] = _logit(predictive(m[:, s], v[:, s], e)) - e
-                seen = np.isfinite(outcome[rows])
-                if seen.any():
-                    s, e, y = s[seen], e[:, seen], outcome[rows][seen] > 0.5
-                    y = np.broadcast_to(y, e.shape)
-                    m[:, s], v[:, s] = update(m[:, s], v[:, s], e, y)
+        sessions = pd.factorize(td.codes["session"])[0]  # the sessions of these rows, 0..S-1
+        m, v = _prior(draws["session_sigma"], int(sessions.max()) + 1 if len(sessions) else 0)
+        share = np.zeros_like(eta)
+        _filter(m, v, sessions, td.values["position"], eta, td.values["outcome"], share)
         return share
+
+    def group_codes(self, td: TermDesign) -> np.ndarray:
+        return np.asarray(td.codes["session"])
 
     def cells(self, term: Session) -> CellPlan:
         return CellPlan(
