@@ -1,4 +1,4 @@
-"""``skipmodel ingest PATH... --store DIR [--buckets N]``."""
+"""``skipmodel ingest PATH... --store DIR [--buckets N] [--column NAME:TYPE ...]``."""
 
 from __future__ import annotations
 
@@ -23,6 +23,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N",
         help=f"session buckets of a new store (default {DEFAULT_BUCKETS}; fixed once created)",
+    )
+    parser.add_argument(
+        "--column",
+        action="append",
+        default=None,
+        metavar="NAME:TYPE",
+        help="keep your own column NAME of the session logs, TYPE number|boolean|string "
+        "(repeatable; recorded by the store's first ingest of logs, reused when omitted)",
+    )
+    parser.add_argument(
+        "--columns",
+        default=None,
+        metavar="FILE.toml",
+        help="declare the user columns to keep by the [[columns]] tables of a TOML file "
+        "(a model spec will do)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress display")
     parser.add_argument(
@@ -50,9 +65,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from skipmodel.ingest import ingest
     from skipmodel.ingest.rules import RowLimits
+    from skipmodel.store.user_columns import (
+        check_declaration,
+        columns_from_toml,
+        describe,
+        parse_column,
+    )
 
     given = {"max_line_bytes": args.max_line_bytes, "max_id_bytes": args.max_id_bytes}
     limits = RowLimits(**{k: v for k, v in given.items() if v is not None})
+    declared = None
+    if args.column is not None or args.columns is not None:
+        from_file = columns_from_toml(args.columns) if args.columns is not None else ()
+        declared = check_declaration([*from_file, *map(parse_column, args.column or [])])
     report = ingest(
         args.paths,
         args.store,
@@ -60,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         compact=not args.no_compact,
         limits=limits,
+        columns=declared,
     )
     out = sys.stdout
     print(
@@ -94,6 +120,14 @@ def run(args: argparse.Namespace) -> int:
         for k, v in report.integrity.items()
     )
     print(f"integrity (whole store, rows kept): {findings}", file=out)
+    if report.user_columns:
+        print(f"user columns kept: {describe(report.user_columns)}", file=out)
+    if report.ignored_columns:
+        listed = ", ".join(f"{k} ({v} file(s))" for k, v in report.ignored_columns.items())
+        print(
+            f"columns not kept (not declared; listed per source in manifest.json): {listed}",
+            file=out,
+        )
     already = report.already_ingested
     if already:
         more = f" and {len(already) - 3} more" if len(already) > 3 else ""

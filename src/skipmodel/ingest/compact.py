@@ -87,6 +87,7 @@ from skipmodel.store.layout import (
     open_store,
 )
 from skipmodel.store.parts import part_files
+from skipmodel.store.user_columns import log_schema, recorded_columns
 
 __all__ = [
     "CompactReport",
@@ -122,16 +123,17 @@ def _track_rows(table: pa.Table, tracks: TrackFeatures | None) -> pa.Array:
     return np_array(tracks.row_numbers(ids).astype(np.int32))
 
 
-def _read_member(path: Path) -> pa.Table:
-    """A part's log columns plus its per-row source fingerprint."""
+def _read_member(path: Path, target: pa.Schema) -> pa.Table:
+    """A part's log columns (``target``: MSSD's and the store's user columns) plus its per-row
+    source fingerprint."""
     try:
         table = pq.ParquetFile(path).read()
     except (OSError, pa.ArrowException) as exc:
         raise SkipmodelError(f"cannot read store file {path}: {exc}") from None
-    missing = [c for c in schema.LOG_COLUMNS if c not in table.column_names]
+    missing = [c for c in target.names if c not in table.column_names]
     if missing:
         raise SkipmodelError(f"store file {path} lacks column(s) {', '.join(missing)}")
-    log = table.select(list(schema.LOG_COLUMNS)).cast(schema.LOG_SCHEMA)
+    log = table.select(target.names).cast(target)
     if SOURCE_COLUMN in table.column_names:
         source = table.column(SOURCE_COLUMN).cast(pa.string())
     else:
@@ -193,13 +195,15 @@ def _sort_bucket_by_strings(table: pa.Table) -> pa.Table:
 
 
 def _canonical_categories(table: pa.Table) -> pa.Table:
-    """Category dictionaries sorted, so they do not depend on which parts were merged first."""
+    """Category dictionaries sorted, so they do not depend on which parts were merged first
+    (nulls of a user column stay nulls, not a dictionary entry)."""
     for i, field in enumerate(table.schema):
         if not pa.types.is_dictionary(field.type) or field.name == SOURCE_COLUMN:
             continue
         values = table.column(i).combine_chunks().dictionary_decode()
-        dictionary = pc.unique(values).sort()
-        codes = pc.index_in(values, value_set=dictionary).cast(field.type.index_type)
+        dictionary = pc.drop_null(pc.unique(values)).sort()
+        codes = pc.index_in(values, value_set=dictionary, skip_nulls=True)
+        codes = codes.cast(field.type.index_type)
         encoded = pa.DictionaryArray.from_arrays(codes, dictionary)
         table = table.set_column(i, field, encoded)
     return table
@@ -237,13 +241,18 @@ class _Merged:
     incomplete: int
 
 
-def _merge_bucket(bucket_dir: Path, tracks: TrackFeatures | None, signature: str) -> _Merged | None:
-    """Merge the parts of one bucket; None when it is already one compacted file whose track
-    rows are current."""
+def _merge_bucket(
+    bucket_dir: Path,
+    tracks: TrackFeatures | None,
+    signature: str,
+    target: pa.Schema = schema.LOG_SCHEMA,
+) -> _Merged | None:
+    """Merge the parts of one bucket (``target``: the store's session-log schema, user columns
+    included); None when it is already one compacted file whose track rows are current."""
     members = part_files(bucket_dir)
     if not members or is_compacted(members, signature):
         return None
-    table = pa.concat_tables([_read_member(p) for p in members]).unify_dictionaries()
+    table = pa.concat_tables([_read_member(p, target) for p in members]).unify_dictionaries()
     table = _canonical_categories(_sort_bucket(table.combine_chunks()))
     duplicates, incomplete = _whole_session_counts(table)
     sources = sorted(set(pc.unique(table.column(SOURCE_COLUMN)).to_pylist()))
@@ -304,6 +313,7 @@ def compact_store(layout: StoreLayout, buckets: Iterable[int] | None = None) -> 
     <skipmodel.store.journal.recompute_totals>`). The caller rewrites the manifest.
     """
     recover_compactions(layout)
+    target = log_schema(recorded_columns(layout.read_manifest()))
     signature = tracks_signature(layout)
     tracks = None
     if json.loads(signature):  # track rows are looked up once here, not on every read
@@ -319,7 +329,11 @@ def compact_store(layout: StoreLayout, buckets: Iterable[int] | None = None) -> 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="skipmodel-compact") as pool:
         writing: Future[None] | None = None
         for bucket_dir in dirs:
-            merged = _merge_bucket(bucket_dir, tracks, signature) if bucket_dir.is_dir() else None
+            merged = (
+                _merge_bucket(bucket_dir, tracks, signature, target)
+                if bucket_dir.is_dir()
+                else None
+            )
             if merged is None:
                 unchanged += 1
                 continue

@@ -66,12 +66,15 @@ from skipmodel.ingest.rules import (
     RowLimits,
     convert_float,
     convert_id,
+    convert_text,
     text_problem,
+    user_rules,
 )
 from skipmodel.ingest.sources import HashingReader, base_name, file_day
 from skipmodel.store import schema
 from skipmodel.store.arrays import bool_np, int_np, np_array, np_view, str_array
 from skipmodel.store.schema import REJECTED_SCHEMA
+from skipmodel.store.user_columns import StoredColumn, describe, log_schema
 
 #: Bytes of decompressed text per parsed block (~18,000 MSSD log rows). pyarrow's streaming
 #: reader reads up to 32 blocks ahead in the background, so this also bounds that memory.
@@ -192,7 +195,10 @@ class SourceParser:
     """Streams one source's rows as :class:`ParsedBatch` es, numbering every line.
 
     ``limits`` bound a line (capped at ``block_size``) and an id or category value; rows over
-    them are rejected with the reason.
+    them are rejected with the reason. ``user_columns`` are the store's declared user columns
+    (:mod:`skipmodel.store.user_columns`): a training log keeps them after MSSD's columns,
+    typed, and must have them in its header; other kinds ignore them. Header columns that are
+    neither kept nor declared are :attr:`ignored_columns`.
     """
 
     reader: HashingReader
@@ -201,6 +207,7 @@ class SourceParser:
     block_size: int = BLOCK_SIZE
     limits: RowLimits = DEFAULT_LIMITS
     categories: dict[str, list[str]] = field(default_factory=dict)
+    user_columns: tuple[StoredColumn, ...] = ()
     #: (line, raw text, raw bytes, reason) of the rows the CSV reader could not split
     _invalid: list[tuple[int, str, bytes, str]] = field(default_factory=list)
     _invalid_data_idx: list[int] = field(default_factory=list)
@@ -210,6 +217,17 @@ class SourceParser:
 
     def __post_init__(self) -> None:
         self.rules, self.schema = KINDS[self.kind]
+        if self.kind == "log" and self.user_columns:
+            missing = [c for c in self.user_columns if c.name not in self.columns]
+            if missing:
+                raise SkipmodelError(
+                    f"{self.reader.name}: declared user column(s) "
+                    f"{', '.join(c.name for c in missing)} not in the header; the store keeps "
+                    f"{describe(self.user_columns)}: add them to the file (empty fields are "
+                    "null) or ingest it into another --store"
+                )
+            self.rules = (*self.rules, *user_rules(self.user_columns))
+            self.schema = log_schema(self.user_columns)
         self.categories = {r.name: [] for r in self.rules if r.kind == "category"}
         self._codes: dict[str, dict[str, int]] = {c: {} for c in self.categories}
         kept = {r.name for r in self.rules}
@@ -219,6 +237,11 @@ class SourceParser:
             columns=len(self.columns),
             max_line_bytes=min(self.limits.max_line_bytes, self.block_size),
         )
+
+    @property
+    def ignored_columns(self) -> list[str]:
+        """Header columns not kept: neither MSSD's for this kind nor declared user columns."""
+        return list(self._extra_columns)
 
     def _on_invalid(self, row: Any) -> str:
         number = row.number if row.number is not None else -1
@@ -436,6 +459,8 @@ class SourceParser:
             return convert_id(rule, col, self.limits.max_id_bytes)
         if rule.kind == "float":
             return convert_float(rule, col)
+        if rule.kind == "text":
+            return convert_text(rule, col, self.limits.max_id_bytes)
         fast = self._convert_fast(rule, col)
         if fast is not None:
             return fast, None, lambda rows: None

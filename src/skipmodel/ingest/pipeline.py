@@ -82,6 +82,7 @@ from skipmodel.store.journal import (
 )
 from skipmodel.store.layout import DEFAULT_BUCKETS, MANIFEST_FILE, StoreLayout, atomic_write_json
 from skipmodel.store.schema import CHALLENGE_KINDS
+from skipmodel.store.user_columns import StoredColumn, check_declaration, settle_declaration
 
 __all__ = ["IngestReport", "SourceReport", "ingest"]
 
@@ -97,6 +98,8 @@ class SourceReport:
     rows_written: int
     rows_rejected: int
     already_in_store: bool = False
+    #: header columns not kept (neither MSSD's nor declared user columns)
+    ignored_columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,17 @@ class IngestReport:
     #: The manifest's ``challenge`` entry (sessions per half, sessions with one half only,
     #: findings); empty when the store holds no challenge data.
     challenge: Mapping[str, Any] = field(default_factory=dict)
+    #: The user columns the store keeps (:mod:`skipmodel.store.user_columns`).
+    user_columns: tuple[StoredColumn, ...] = ()
+
+    @property
+    def ignored_columns(self) -> dict[str, int]:
+        """Header columns not kept, with the number of this call's sources that had them."""
+        counts: dict[str, int] = {}
+        for source in {r.fingerprint: r for r in self.sources}.values():
+            for name in source.ignored_columns:
+                counts[name] = counts.get(name, 0) + 1
+        return dict(sorted(counts.items()))
 
     @property
     def rejected_dir(self) -> Path:
@@ -146,7 +160,9 @@ def _left_by_interrupted_ingest(name: str) -> bool:
     )
 
 
-def _check_store_folder(layout: StoreLayout, n_buckets: int | None) -> None:
+def _check_store_folder(
+    layout: StoreLayout, n_buckets: int | None, columns: tuple[StoredColumn, ...] | None
+) -> None:
     """Refuse, before touching anything, a folder that is neither empty nor a store."""
     if n_buckets is not None and not 1 <= n_buckets <= 10_000:
         raise SkipmodelError(f"--buckets must be between 1 and 10000, not {n_buckets}")
@@ -162,7 +178,9 @@ def _check_store_folder(layout: StoreLayout, n_buckets: int | None) -> None:
             "choose an empty or new --store folder"
         )
     if layout.manifest_path.is_file():
-        _check_buckets(layout, layout.read_manifest(), n_buckets)
+        manifest = layout.read_manifest()
+        _check_buckets(layout, manifest, n_buckets)
+        settle_declaration(manifest, columns, layout.root)  # refuse another one before reading
 
 
 def _check_buckets(layout: StoreLayout, manifest: Mapping[str, Any], n_buckets: int | None) -> None:
@@ -174,15 +192,23 @@ def _check_buckets(layout: StoreLayout, manifest: Mapping[str, Any], n_buckets: 
         )
 
 
-def _open_store(layout: StoreLayout, n_buckets: int | None) -> dict[str, Any]:
+def _open_store(
+    layout: StoreLayout, n_buckets: int | None, columns: tuple[StoredColumn, ...] | None
+) -> tuple[dict[str, Any], tuple[StoredColumn, ...]]:
+    """The store's manifest (written first when new) and the user columns it keeps."""
     if layout.manifest_path.is_file():
         manifest = layout.read_manifest()
         _check_buckets(layout, manifest, n_buckets)
-        return manifest
+        before = dict(manifest)
+        kept = settle_declaration(manifest, columns, layout.root)
+        if manifest != before:
+            atomic_write_json(layout.manifest_path, manifest)
+        return manifest, kept
     n = DEFAULT_BUCKETS if n_buckets is None else n_buckets
     manifest = new_manifest(n)
+    kept = settle_declaration(manifest, columns, layout.root)
     atomic_write_json(layout.manifest_path, manifest)
-    return manifest
+    return manifest, kept
 
 
 def _topmost_missing(folder: Path) -> Path | None:
@@ -204,9 +230,16 @@ class _LazyStore:
     (:func:`~skipmodel.store.journal.discard_new_store`) and the folders it created.
     """
 
-    def __init__(self, layout: StoreLayout, n_buckets: int | None) -> None:
+    def __init__(
+        self,
+        layout: StoreLayout,
+        n_buckets: int | None,
+        columns: tuple[StoredColumn, ...] | None = None,
+    ) -> None:
         self.layout = layout
         self.n_buckets = 0
+        self.user_columns: tuple[StoredColumn, ...] = ()
+        self._declared = columns
         self._requested = n_buckets
         self._lock = ExitStack()
         self._locked = False
@@ -224,7 +257,7 @@ class _LazyStore:
             self._new = not self.layout.manifest_path.is_file()
             self._lock.enter_context(store_lock(self.layout))
             self._locked = True
-            manifest = _open_store(self.layout, self._requested)
+            manifest, self.user_columns = _open_store(self.layout, self._requested, self._declared)
             recover(self.layout)
             self.n_buckets = int(manifest["n_buckets"])
         return self.n_buckets
@@ -277,8 +310,15 @@ def _ingest_source(
             return SkippedInput(source.name, empty)
         kind, columns = sniff_header(reader)
         n_buckets = store.open()
-        parser = SourceParser(reader, kind, columns, limits=limits)
-        writer = SourceWriter(layout, kind, n_buckets, parser.categories, flush_rows=flush_rows)
+        parser = SourceParser(reader, kind, columns, limits=limits, user_columns=store.user_columns)
+        writer = SourceWriter(
+            layout,
+            kind,
+            n_buckets,
+            parser.categories,
+            flush_rows=flush_rows,
+            user_columns=store.user_columns,
+        )
         rows_read = 0
         with closing(parser.batches()) as batches:
             for batch in batches:
@@ -309,6 +349,8 @@ def _ingest_source(
             "file_day": ref_day,
             "ingested_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
+        if parser.ignored_columns:  # not kept: listed, so nothing is lost silently
+            entry["ignored_columns"] = parser.ignored_columns
         committed = layout.read_manifest()["sources"].get(fp)
         if committed is not None:
             # already in the store (maybe inside a compacted bucket): keep it, add the name
@@ -322,6 +364,7 @@ def _ingest_source(
                 committed["rows_written"],
                 committed["rows_rejected"],
                 already_in_store=True,
+                ignored_columns=tuple(committed.get("ignored_columns", ())),
             )
         staging = writer.finish(fp, entry)
     except (*STREAM_ERRORS, pa.ArrowException) as exc:
@@ -347,7 +390,10 @@ def _ingest_source(
     finally:
         reader.close_all()
     apply_commit(layout, staging)
-    return SourceReport(source.name, kind, fp, rows_read, written, rejected)
+    return SourceReport(
+        source.name, kind, fp, rows_read, written, rejected,
+        ignored_columns=tuple(parser.ignored_columns),
+    )  # fmt: skip
 
 
 def _add_names(layout: StoreLayout, fingerprint: str, names: list[str]) -> None:
@@ -377,6 +423,7 @@ def ingest(
     flush_rows: int = FLUSH_ROWS,
     compact: bool = True,
     limits: RowLimits = DEFAULT_LIMITS,
+    columns: Iterable[StoredColumn] | None = None,
 ) -> IngestReport:
     """Ingest raw MSSD files into the Parquet store at ``store``.
 
@@ -401,6 +448,12 @@ def ingest(
     limits
         The longest line and id or category value accepted (1 MiB, 256 bytes); rows over them
         are rejected with the reason.
+    columns
+        User columns of the session logs to keep, typed (:mod:`skipmodel.store.user_columns`):
+        recorded by the store's first ingest of logs, reused when None, refused when they differ
+        from the record. Every training log must have them in its header; an empty field is
+        null, a value not of the type rejects the row. Undeclared extra columns are not kept but
+        listed per source (``ignored_columns`` in the manifest).
 
     Returns
     -------
@@ -416,10 +469,11 @@ def ingest(
     path_list = [Path(p) for p in paths]
     check_paths(path_list)
     layout = StoreLayout(Path(store))
-    _check_store_folder(layout, n_buckets)
+    declared = None if columns is None else check_declaration(columns)
+    _check_store_folder(layout, n_buckets, declared)
     reports: list[SourceReport] = []
     skipped: dict[str, str] = {}
-    with _LazyStore(layout, n_buckets) as target:
+    with _LazyStore(layout, n_buckets, declared) as target:
         with Progress("ingest", unit="rows", enabled=None if progress else False) as bar:
             for item in iter_inputs(path_list, exclude=layout.root):
                 result = (
@@ -476,6 +530,7 @@ def ingest(
         input_rows_written=total("input", "written"),
         input_rows_rejected=total("input", "rejected"),
         challenge=MappingProxyType(dict(manifest.get("challenge", {}))),
+        user_columns=target.user_columns,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,8 @@ import pyarrow.compute as pc
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.store import schema
-from skipmodel.store.arrays import bool_np, np_view
+from skipmodel.store.arrays import bool_np, np_array, np_view, str_array
+from skipmodel.store.user_columns import StoredColumn
 
 #: Longest line accepted, in bytes without its line end (an MSSD row is ~200); a longer line is
 #: rejected whole, its first MAX_LINE_BYTES bytes kept. Never more than the block size.
@@ -67,7 +68,7 @@ class ColumnRule:
     """How one text column becomes its store type: ``kind`` and an inclusive integer domain."""
 
     name: str
-    kind: str  # id | int | bool | flag | date | category | float
+    kind: str  # id | int | bool | flag | date | category | float | text
     lo: int | None = None
     hi: int | None = None
     nullable: bool = False
@@ -129,6 +130,14 @@ KINDS = {
     ),
     "tracks": (TRACK_RULES, schema.TRACK_SCHEMA),
 }
+
+
+def user_rules(columns: Sequence[StoredColumn]) -> tuple[ColumnRule, ...]:
+    """Rules of the declared user columns (all nullable: an empty field is null, as for the
+    track features): ``number`` a float, ``boolean`` a boolean, ``string`` a text value bounded
+    like a category (``text``: dictionary-encoded, no limit on distinct values)."""
+    kinds = {"number": "float", "boolean": "bool", "string": "text"}
+    return tuple(ColumnRule(c.name, kinds[c.type], nullable=True) for c in columns)
 
 
 @dataclass(frozen=True)
@@ -224,3 +233,31 @@ def convert_float(
             null[i] = True
             msgs[i] = f"{rule.name}: not a number: {text[:40]!r}"
     return pa.array(out, mask=null), bad, lambda rows: msgs[rows]
+
+
+def convert_text(
+    rule: ColumnRule, col: pa.Array, max_bytes: int
+) -> tuple[pa.Array, np.ndarray | None, Callable[[np.ndarray], Any]]:
+    """A user string column dictionary-encoded (``dictionary<int32, string>``), an empty field
+    null; a value over ``max_bytes`` or holding a control character or a quote rejects its row.
+    Each distinct value is checked once."""
+    enc = pc.dictionary_encode(col)
+    values = enc.dictionary.to_pylist()
+    idx = np_view(enc.indices).astype(np.int64, copy=False)
+    msgs = np.array(
+        [None if v == "" else text_problem(rule.name, v, max_bytes) for v in values] + [None],
+        dtype=object,
+    )[:-1]
+    kept = [i for i, v in enumerate(values) if v != ""]
+    recode = np.full(len(values) + 1, -1, dtype=np.int64)
+    recode[kept] = np.arange(len(kept))
+    codes = recode[idx] if len(idx) else np.zeros(0, dtype=np.int64)
+    null = codes < 0
+    arr = pa.DictionaryArray.from_arrays(
+        np_array(np.where(null, 0, codes).astype(np.int32), null if null.any() else None),
+        str_array([values[i] for i in kept]),
+    )
+    bad_u = np.array([m is not None for m in msgs], dtype=bool)
+    if not bad_u.any():
+        return arr, None, lambda rows: None
+    return arr, bad_u[idx], lambda rows: msgs[idx[rows]]

@@ -47,6 +47,7 @@ from skipmodel.store.layout import (
     atomic_write_json,
 )
 from skipmodel.store.schema import REJECTED_SCHEMA
+from skipmodel.store.user_columns import StoredColumn, log_schema
 
 #: Valid rows buffered before a flush into parts (~150 MB of Arrow for MSSD logs).
 FLUSH_ROWS = 1_000_000
@@ -131,13 +132,15 @@ def _np(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
 @dataclass
 class SourceWriter:
     """Buffers, partitions and stages the rows of one source of a kind of
-    :data:`skipmodel.store.schema.SOURCE_KINDS` (every kind but tracks is bucketed by session)."""
+    :data:`skipmodel.store.schema.SOURCE_KINDS` (every kind but tracks is bucketed by session).
+    A training log's parts also hold the store's ``user_columns``, after MSSD's."""
 
     layout: StoreLayout
     kind: str
     n_buckets: int
     categories: dict[str, list[str]]
     flush_rows: int = FLUSH_ROWS
+    user_columns: tuple[StoredColumn, ...] = ()
     staging: Path = field(init=False)
     rows_written: int = 0
     rows_rejected: int = 0
@@ -155,6 +158,8 @@ class SourceWriter:
         self.staging = self.layout.root / STAGING_DIR / uuid.uuid4().hex
         self.staging.mkdir(parents=True)
         self.target = TARGET_SCHEMAS[self.kind]
+        if self.kind == "log" and self.user_columns:
+            self.target = log_schema(self.user_columns)
         self.by_session = self.kind in schema.SESSION_KINDS
 
     def add(self, valid: pa.Table) -> None:
