@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skipmodel.explore import drawing, gallery
 from skipmodel.explore.availability import skipped_views
@@ -16,7 +16,11 @@ from skipmodel.explore.options import ExploreOptions
 from skipmodel.explore.passes import Results, compute, store_sources
 from skipmodel.explore.summary import Summary, build_summary
 from skipmodel.explore.tables import CalendarTables
+from skipmodel.explore.tasks import EngineTasks
 from skipmodel.store.layout import atomic_write_json, atomic_write_text, open_store
+
+if TYPE_CHECKING:
+    from skipmodel.engine import EngineOptions
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ def explore(
     options: ExploreOptions | None = None,
     *,
     progress: bool = False,
+    engine: EngineOptions | None = None,
 ) -> ExploreOutput:
     """Compute the views from a store and write them to ``out_dir``.
 
@@ -93,6 +98,9 @@ def explore(
         Directory for the PNGs, CSVs, ``summary.txt``/``summary.json`` and ``index.html``.
     options : ExploreOptions
         Views, skip definition, features and binning.
+    engine : EngineOptions, optional
+        Where the passes run: here (``local``, the default) or as tasks of a Spark cluster
+        (one per track file and per bucket, :mod:`.tasks`); the figures are drawn here.
 
     Returns
     -------
@@ -108,9 +116,11 @@ def explore(
     staging = Path(tempfile.mkdtemp(prefix=".explore-", dir=out))
     early = drawing.EarlyViews(staging)  # the track views, drawn while the log is read
     try:
-        results = compute(
-            store_sources(layout.root, options), options, progress=progress, on_tracks=early.start
-        )
+        sources = store_sources(layout.root, options)
+        tasks = None
+        if engine is not None and engine.name != "local":
+            tasks = EngineTasks(engine, sources)
+        results = compute(sources, options, progress=progress, on_tracks=early.start, tasks=tasks)
         return _publish(write_outputs(results, staging, manifest, early), staging, out)
     finally:
         early.wait()  # a worker still drawing must not write into a removed folder

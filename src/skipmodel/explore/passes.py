@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.explore import parallel
-from skipmodel.explore.accumulators import TopTracks, TrackCounter, hash_ids
+from skipmodel.explore.accumulators import Extent, TopTracks, TrackCounter, hash_ids
 from skipmodel.explore.batches import BucketPlays, PlayBatch, TrackArrays, session_slices
 from skipmodel.explore.options import ExploreOptions
 from skipmodel.explore.plays import Calendar, Chains, LogPass, Overview, PreviousOutcome
@@ -85,6 +85,18 @@ class Sources(Protocol):
     ) -> Iterable[pa.RecordBatch]: ...
 
     def track_batches(self, columns: Sequence[str]) -> Iterable[pa.RecordBatch]: ...
+
+
+class PassTasks(Protocol):
+    """The passes handed to an engine instead (:class:`skipmodel.explore.tasks.EngineTasks`)."""
+
+    def extents(self, features: Sequence[str]) -> dict[str, Extent]: ...
+
+    def track_pass(self, empty: TrackPass) -> TrackPass: ...
+
+    def log_pass(
+        self, options: ExploreOptions, chains_edges: np.ndarray | None, bar: Progress
+    ) -> LogPass: ...
 
 
 @dataclass(frozen=True)
@@ -151,6 +163,12 @@ class StoreSources:
 
         n = int(self.layout.read_manifest().get("n_buckets", 1))
         return len(select_buckets(n, fraction=self.fraction, seed=self.seed).buckets)
+
+    def bucket_numbers(self) -> tuple[int, ...]:
+        """The sample's buckets that hold plays, ascending (the log pass's tasks)."""
+        from skipmodel.load.loaders import SampleSpec, sample_buckets
+
+        return sample_buckets(self.layout.root, SampleSpec(fraction=self.fraction, seed=self.seed))
 
     def source_days(self) -> dict[str, int]:
         """Day (days since 1970-01-01) of each log source's file, from the manifest."""
@@ -219,11 +237,15 @@ def compute(
     *,
     progress: bool = False,
     on_tracks: Callable[[Results], None] | None = None,
+    tasks: PassTasks | None = None,
 ) -> Results:
     """Run the passes of the module docstring and return the filled accumulators.
 
     ``on_tracks``, if given, is called before the log pass with the results of the
-    :data:`TRACK_VIEWS` (an empty log), so they can be drawn meanwhile.
+    :data:`TRACK_VIEWS` (an empty log), so they can be drawn meanwhile. ``tasks``, if given,
+    runs the track passes and the log pass (on an engine: :mod:`.tasks`); the rare rest (the
+    top tracks' ids from the log when the tracks table lacks them, a second count of
+    transitions) runs here.
     """
     want_hist = options.wants("feature_histograms")
     want_duration = options.wants("feature_by_duration")
@@ -233,7 +255,9 @@ def compute(
         dict.fromkeys([*hist_features, *([options.feature] if want_chains else [])])
     )
     extents = (
-        feature_extents(sources.track_batches(range_features), range_features)
+        tasks.extents(range_features)
+        if tasks is not None and range_features
+        else feature_extents(sources.track_batches(range_features), range_features)
         if range_features
         else {}
     )
@@ -249,8 +273,11 @@ def compute(
             options.duration_feature if want_duration else None,
             options.duration_step,
         )
-        for batch in sources.track_batches(tracks.columns):
-            tracks.update(batch)
+        if tasks is not None:
+            tracks = tasks.track_pass(tracks)
+        else:
+            for batch in sources.track_batches(tracks.columns):
+                tracks.update(batch)
         if on_tracks is not None:
             on_tracks(Results(options, LogPass(Overview(), Calendar()), scales, tracks))
 
@@ -258,8 +285,12 @@ def compute(
     log = new_log_pass(options, chains_edges)
     try:
         with Progress("explore: log pass", enabled=None if progress else False) as bar:
-            if not _log_pass_in_workers(sources, options, chains_edges, log, bar):
-                for plays in _log_plays(sources, options, want_chains):
+            if tasks is not None:
+                if log.transitions is not None:
+                    log.transitions.close()  # the tasks' spills replace it
+                log = tasks.log_pass(options, chains_edges, bar)
+            elif not _log_pass_in_workers(sources, options, chains_edges, log, bar):
+                for plays in log_plays(sources, options, want_chains):
                     log.update(plays)
                     bar.advance(plays.n)
         if log.overview.rows == 0:
@@ -273,8 +304,11 @@ def compute(
             top = TopTracks(top_hashes)
             # the ids (and ordering feature) of the top N, from the tracks table
             ranked = TrackPass({}, None, options.duration_step, top, options.order_by)
-            for batch in sources.track_batches(ranked.columns):
-                ranked.update(batch)
+            if tasks is not None:
+                ranked = tasks.track_pass(ranked)
+            else:
+                for batch in sources.track_batches(ranked.columns):
+                    ranked.update(batch)
             if any(label is None for label in ranked.labels):  # tracks without features
                 _labels_from_log(sources, top, ranked.labels)
             counts = log.transitions.count(top)
@@ -323,7 +357,7 @@ def _count_transitions_again(
     """A second log pass counting the transitions among ``top`` only (see
     :class:`~skipmodel.explore.transitions.TransitionSpill`)."""
     with TransitionSpill(candidates=top.hashes) as spill:
-        for plays in _log_plays(sources, options, want_chains=False):
+        for plays in log_plays(sources, options, want_chains=False):
             spill.update(plays, plays.track_hashes()[0])
         counts = spill.count(top)
     assert counts is not None  # the candidates are the top tracks
@@ -373,7 +407,7 @@ def _log_pass_in_workers(
         if futures is None:
             return False
         schedule = parallel.Claims(claims).schedule(0, n)
-        for plays in _log_plays(sources, options, chains_edges is not None, schedule):
+        for plays in log_plays(sources, options, chains_edges is not None, schedule):
             log.update(plays)
             bar.advance(plays.n)
         shards = parallel.results(futures, size)
@@ -398,12 +432,12 @@ def _claimed_pass(
     sources = StoreSources(open_store(root), fraction, seed, file_day_rule=file_day_rule)
     log = new_log_pass(options, chains_edges)
     schedule = parallel.Claims(claims).schedule(start, of)
-    for plays in _log_plays(sources, options, chains_edges is not None, schedule):
+    for plays in log_plays(sources, options, chains_edges is not None, schedule):
         log.update(plays)
     return log
 
 
-def _log_plays(
+def log_plays(
     sources: Sources,
     options: ExploreOptions,
     want_chains: bool,

@@ -55,6 +55,8 @@ class TransitionSpill:
         fd, name = tempfile.mkstemp(prefix="skipmodel-transitions-", suffix=".u64", dir=directory)
         self._file = os.fdopen(fd, "w+b")
         self.path = name
+        #: the spilled pairs, when moved out of the file by :meth:`carry`
+        self._carried: bytes | None = None
         self.transitions = 0
         self.spilled = 0
         size = max(self.CANDIDATE_FACTOR * top_n, self.MIN_CANDIDATES)
@@ -102,9 +104,21 @@ class TransitionSpill:
         if self.candidates and counter is not None and self.spilled >= self.CANDIDATE_AFTER:
             self._fix(counter.top(self.candidates)[0])
 
-    def __getstate__(self) -> dict[str, object]:
-        """Pickled (from a worker process) with its file's path: the file is flushed and kept."""
+    def carry(self) -> TransitionSpill:
+        """Move the spilled pairs into this object and delete the file, so that it pickles
+        whole (a Spark task's result goes to a driver that may be on another host); the
+        unpickled copy spills them to a temporary file of its own. Returns ``self``."""
         self._file.flush()
+        self._file.seek(0)
+        self._carried = self._file.read()
+        self.close()
+        return self
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled (from a worker process) with its file's path: the file is flushed and kept;
+        or, after :meth:`carry`, with the pairs themselves."""
+        if not self._file.closed:
+            self._file.flush()
         return {
             k: v for k, v in self.__dict__.items() if k not in ("_file", "lookup", "_row_ranks")
         }
@@ -113,13 +127,23 @@ class TransitionSpill:
         self.__dict__.update(state)
         self.lookup = TopTracks(self.tables[-1][0]) if self.tables else None
         self._row_ranks = None
+        carried = state.get("_carried")
+        if carried is not None:
+            fd, self.path = tempfile.mkstemp(prefix="skipmodel-transitions-", suffix=".u64")
+            self._file = os.fdopen(fd, "w+b")
+            self._file.write(carried)  # type: ignore[arg-type]
+            self._carried = None
+            return
         self._file = open(self.path, "r+b")  # noqa: SIM115 - closed by close()
         self._file.seek(0, os.SEEK_END)
 
     def merge(self, other: TransitionSpill) -> None:
-        other._file.flush()
-        other._file.seek(0)
-        shutil.copyfileobj(other._file, self._file)
+        if other._carried is not None:
+            self._file.write(other._carried)
+        else:
+            other._file.flush()
+            other._file.seek(0)
+            shutil.copyfileobj(other._file, self._file)
         self.transitions += other.transitions
         self.spilled += other.spilled
         self.tables = [*other.tables, *self.tables]  # this one's current table stays last

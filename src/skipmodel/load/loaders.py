@@ -107,6 +107,7 @@ __all__ = [
     "is_test_session",
     "iter_batches",
     "load_pandas",
+    "sample_buckets",
     "BucketRows",
     "iter_buckets",
     "load_table",
@@ -336,7 +337,11 @@ def _session_slices(bounds: np.ndarray, batch_rows: int) -> Iterator[tuple[int, 
 
 
 def iter_batches(
-    store: str | Path, spec: SampleSpec = DEFAULT_SPEC, **overrides: Any
+    store: str | Path,
+    spec: SampleSpec = DEFAULT_SPEC,
+    *,
+    buckets: Sequence[int] | None = None,
+    **overrides: Any,
 ) -> Iterator[pa.RecordBatch]:
     """Stream a deterministic session sample of ``store`` as Arrow record batches.
 
@@ -346,6 +351,10 @@ def iter_batches(
         A store directory written by ``skipmodel ingest``.
     spec : SampleSpec
         What to load; ``overrides`` replace single fields (``iter_batches(s, fraction=0.1)``).
+    buckets : sequence of int, optional
+        Read only these of the sample's buckets (in ascending order; see
+        :func:`sample_buckets`): one task of a pass shared out by bucket. The batches of every
+        bucket, concatenated in bucket order, are those of the whole sample.
 
     Yields
     ------
@@ -364,11 +373,25 @@ def iter_batches(
     n_buckets = int(layout.read_manifest().get("n_buckets", DEFAULT_BUCKETS))
     selection = select_buckets(n_buckets, fraction=spec.fraction, seed=spec.seed)
     schema = plan_schema(plan)
-    return _generate(layout, plan, selection, schema)
+    return _generate(layout, plan, selection, schema, buckets)
+
+
+def sample_buckets(store: str | Path, spec: SampleSpec = DEFAULT_SPEC) -> tuple[int, ...]:
+    """The buckets a sample of ``store`` reads that hold data, ascending: the tasks of a pass
+    shared out by bucket (:func:`iter_batches` with ``buckets=``, :func:`iter_buckets` with a
+    ``schedule``)."""
+    layout = open_store(store)
+    n_buckets = int(layout.read_manifest().get("n_buckets", DEFAULT_BUCKETS))
+    selection = select_buckets(n_buckets, fraction=spec.fraction, seed=spec.seed)
+    return tuple(b for b in selection.buckets if part_files(layout.bucket_dir(b)))
 
 
 def _generate(
-    layout: StoreLayout, plan: ReadPlan, selection: BucketSelection, schema: pa.Schema
+    layout: StoreLayout,
+    plan: ReadPlan,
+    selection: BucketSelection,
+    schema: pa.Schema,
+    buckets: Sequence[int] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Batches of the selected buckets, the next bucket read while the current one is emitted.
 
@@ -377,7 +400,8 @@ def _generate(
     two buckets are in memory at once: the one being turned into batches and the one read ahead.
     """
     tracks, jobs = _start(layout, plan, selection)
-    for bucket in _read_ahead(jobs.values(), tracks):
+    chosen = jobs.values() if buckets is None else [jobs[b] for b in sorted(buckets) if b in jobs]
+    for bucket in _read_ahead(chosen, tracks):
         for part in _bucket_batches(bucket, plan, tracks):
             yield pa.RecordBatch.from_arrays([_single(c) for c in part.columns], schema=schema)
         del bucket
