@@ -57,7 +57,7 @@ $(STAMP): pyproject.toml
 	@echo "using $(PYTHON_FOUND)"
 	@[ -x $(BIN)/python ] || $(PYTHON_FOUND) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,spark]'
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -124,7 +124,7 @@ lint: $(STAMP)
 
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	$(BIN)/python -m pip install -q -e '.[test,spark,bench]'
 	@touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
