@@ -57,8 +57,8 @@ BEFORE_PROPENSITY = {
 }
 TOY_BEFORE_PROPENSITY = "9f7ae45c8bffb6f1"  # sha256 of toy_plays(30, seed=2).to_csv()
 NEW_TRUTH_KEYS = {
-    "arguments": ("session_sd",),
-    "skip_model": ("session_effect",),
+    "arguments": ("session_sd", "structure"),
+    "skip_model": ("session_effect", "structure"),
     "empirical": ("session_propensity_sd", "session_skip_2_rate_sd"),
 }
 

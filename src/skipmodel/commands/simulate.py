@@ -5,6 +5,10 @@
 ``--session-sd S`` gives every session a logit-scale propensity drawn normal(0, S²) (the
 listener's mood), added to the skip logit of each of its plays; the values are written to
 ``DIR/truth_sessions.parquet``. S = 0 (the default) writes the data of a run without it.
+``--structure NAME`` shapes the data otherwise (see :mod:`skipmodel.simulate.structure`):
+``strong`` (a strong previous-skip effect and danceability jump), ``heavy`` (Student-t track
+effects, power-law plays per track, uniform session lengths), ``mixture`` (a two-component
+track-effect mixture, a step duration effect, short sessions); ``default`` is the usual data.
 """
 
 from __future__ import annotations
@@ -49,6 +53,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "moves); values in truth_sessions.parquet (default 0: none)",
     )
 
+    parser.add_argument(
+        "--structure",
+        default="default",
+        choices=("default", "strong", "heavy", "mixture"),
+        help="shape of the generator: track-effect distribution, plays per track, effect forms "
+        "and sizes, session-length mix (default: default; recorded in truth.json)",
+    )
+
 
 def run(args: argparse.Namespace) -> int:
     from skipmodel.simulate.mssd import simulate
@@ -62,11 +74,12 @@ def run(args: argparse.Namespace) -> int:
         days=args.days,
         challenge_fraction=args.challenge_fraction,
         session_sd=args.session_sd,
+        structure=args.structure,
     )
     print(
         f"simulated {result.n_sessions:,} sessions, {result.n_plays:,} plays, "
         f"{result.n_tracks:,} tracks in {result.seconds:.1f} s "
-        f"(skip_2 rate {result.skip_2_rate:.3f})\n"
+        f"(skip_2 rate {result.skip_2_rate:.3f}; structure {args.structure})\n"
         f"  {result.training_set} ({result.n_log_files} log files)\n"
         f"  {result.track_features}\n"
         f"  {result.truth}"

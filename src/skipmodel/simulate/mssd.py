@@ -42,7 +42,7 @@ The output is byte-for-byte identical for the same arguments (fixed tar and gzip
 -------------------
 ``arguments``
     The call's arguments (sessions, seed, tracks, start_date, days, files_per_day,
-    challenge_fraction, session_sd).
+    challenge_fraction, session_sd, structure: the preset's name).
 ``skip_model``
     ``formula`` (the linear predictor in these key names), ``reference`` (what the intercept
     means; how each effect is centred), ``intercept``, ``weekday_effect`` (Mon..Sun, sum 0),
@@ -53,7 +53,10 @@ The output is byte-for-byte identical for the same arguments (fixed tar and gzip
     recorded ``standardise_mean``/``standardise_sd``), ``smooth_effects`` (per feature: ``x``,
     ``scale``, ``grid`` and ``effect`` on it), ``track_effect`` (``sd``; the values are in
     ``truth_tracks.parquet``), ``session_effect`` (``sd``; with sd > 0 the values are in
-    ``truth_sessions.parquet`` and ``formula`` ends in the session term), ``no_effect_columns``.
+    ``truth_sessions.parquet`` and ``formula`` ends in the session term), ``no_effect_columns``,
+    ``structure`` (the :class:`~skipmodel.simulate.structure.Structure` used: track-effect
+    distribution, Zipf exponent and offset, duration form, session-length mix and shares, the
+    effect sizes it replaced).
 ``track_feature_dag``
     ``scale``, ``nodes`` (name, log_scale, analysis-scale mean and sd, clipped fraction),
     ``edges`` (from, to, weight on the standardised and on the analysis scale),
@@ -106,6 +109,7 @@ from skipmodel.simulate.sessions import (
     plan_sessions,
     simulate_plays,
 )
+from skipmodel.simulate.structure import Structure, get_structure
 from skipmodel.simulate.tracks import dag_truth, simulate_track_features, track_feature_table
 from skipmodel.store.layout import atomic_path
 from skipmodel.store.schema import (
@@ -233,6 +237,7 @@ def simulate(
     effects: TrueEffects | None = None,
     challenge_fraction: float = 0.0,
     session_sd: float | None = None,
+    structure: str | Structure = "default",
 ) -> SimulationResult:
     """Simulate MSSD-format session logs and track features with a known skip model.
 
@@ -266,6 +271,13 @@ def simulate(
         effects: no propensity, the same files as without it). The intercept is not
         re-calibrated: the marginal skip rate moves with S. The values are written to
         ``truth_sessions.parquet`` when S > 0.
+    structure
+        How the data are shaped: a preset of :data:`skipmodel.simulate.structure.STRUCTURES`
+        (``default``, ``strong``, ``heavy``, ``mixture``) or a
+        :class:`~skipmodel.simulate.structure.Structure`: the track-effect distribution, the
+        plays-per-track power law, the duration effect's form, the session-length mix, and
+        effect sizes that replace those of ``effects``. ``default`` writes the same files as
+        without it.
 
     Returns
     -------
@@ -297,7 +309,8 @@ def simulate(
         raise SkipmodelError(f"--seed must be >= 0, got {seed}")
     n_challenge = challenge_count(challenge_fraction, sessions)
     first = _parse_date(start_date)
-    effects = effects if effects is not None else TrueEffects()
+    shape = get_structure(structure)
+    effects = shape.apply(effects if effects is not None else TrueEffects())
     if session_sd is not None:
         if not (np.isfinite(session_sd) and session_sd >= 0):  # also rejects NaN
             raise SkipmodelError(f"--session-sd must be finite and >= 0, got {session_sd}")
@@ -321,12 +334,18 @@ def simulate(
         duration=features["duration"],
         popularity=features["us_popularity_estimate"],
         track_sd=effects.track_sd,
+        structure=shape,
     )
 
     # Sessions: day and file, then sorted by id within each file as the release is.
     first_day = (first - _EPOCH).days
     plan = plan_sessions(
-        rng_plan, sessions, first_day=first_day, days=days, files_per_day=files_per_day
+        rng_plan,
+        sessions,
+        first_day=first_day,
+        days=days,
+        files_per_day=files_per_day,
+        length_mix=shape.length_mix,
     )
     uuids = uuid4_strings(rng_ids, sessions)
     order = np.lexsort((uuids, plan.file_k, plan.day))
@@ -493,8 +512,9 @@ def simulate(
             "files_per_day": files_per_day,
             "challenge_fraction": float(challenge_fraction),
             "session_sd": effects.session_sd,
+            "structure": shape.name,
         },
-        "skip_model": effects_truth(effects, catalogue),
+        "skip_model": {**effects_truth(effects, catalogue), "structure": shape.truth()},
         "track_feature_dag": dag_truth(clipped),
         "empirical": {
             "sessions": sessions,

@@ -40,6 +40,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from skipmodel.simulate.structure import (
+    LENGTH_MIXES,
+    STRUCTURES,
+    Structure,
+    step_duration_curve,
+    track_intercepts,
+)
 from skipmodel.store.schema import CONTEXT_TYPES, REASONS_END, REASONS_START, WEEKDAYS
 
 #: The true linear predictor in the key names of ``truth.json["skip_model"]``.
@@ -60,8 +67,6 @@ SESSION_FORMULA = (
 )
 
 # --- Published log_mini frequencies (../shared/fixtures/mssd/full_log_mini_stats.json) ---------
-_LENGTH_SESSIONS = {10: 819, 11: 752, 12: 646, 13: 547, 14: 459, 15: 435, 16: 339, 17: 320,
-                    18: 303, 19: 314, 20: 5066}  # fmt: skip
 _CONTEXT_ROWS = {"user_collection": 67430, "catalog": 38263, "editorial_playlist": 35663,
                  "radio": 21107, "personalized_playlist": 2976, "charts": 2441}  # fmt: skip
 _P_PREMIUM = 136053 / 167880
@@ -96,6 +101,12 @@ _PAUSE_P_LATER = np.array([0.80, 0.13, 0.04, 0.03])
 _P_CONTEXT_SWITCH = 0.035
 _P_OLDER_DATE = 0.01  # sessions carrying an older date than their file's day
 MAX_LENGTH = 20
+_TRACK_DISTRIBUTION_TEXT = {
+    "normal": "normal(0, sd) per track",
+    "student_t": "Student-t per track (structure.track_df degrees of freedom), scaled to sd",
+    "mixture": "two-component normal mixture per track (80 % at -0.4 sd, 20 % at +1.6 sd, "
+    "component sd 0.6 sd), sd as given",
+}
 
 
 def _hour_curve(hours: np.ndarray) -> np.ndarray:
@@ -190,6 +201,14 @@ class Catalogue:
     dance_sd: float
     duration_offset: float  # mean of duration_curve over the catalogue (centring)
     popularity_offset: float
+    duration_form: str = "smooth"  # the structure's duration effect: "smooth" or "step"
+    track_distribution: str = "normal"  # of the intercepts (for truth.json)
+
+    def duration(self, log_duration: np.ndarray) -> np.ndarray:
+        """The uncentred duration effect of the catalogue's structure."""
+        if self.duration_form == "step":
+            return step_duration_curve(log_duration)
+        return duration_curve(log_duration)
 
 
 def make_catalogue(
@@ -199,26 +218,42 @@ def make_catalogue(
     duration: np.ndarray,
     popularity: np.ndarray,
     track_sd: float,
-    zipf_exponent: float = 1.0,
+    zipf_exponent: float | None = None,
+    structure: Structure | None = None,
 ) -> Catalogue:
-    """Track intercepts and play weights; the Zipf rank follows popularity (plus noise)."""
+    """Track intercepts and play weights; the Zipf rank follows popularity (plus noise).
+
+    ``structure`` (default: the default structure) sets the intercepts' distribution, the play
+    weights' power law (``zipf_exponent``, when given, replaces the structure's) and the
+    duration effect.
+    """
+    structure = STRUCTURES["default"] if structure is None else structure
+    if zipf_exponent is None:
+        zipf_exponent = structure.zipf_exponent
     n = len(danceability)
     log_duration = np.log(duration)
     rank_score = popularity + rng.normal(0.0, 1.0, n)
     rank = np.empty(n, dtype=np.int64)
     rank[np.argsort(-rank_score, kind="stable")] = np.arange(n)
-    weight = 1.0 / (rank + 5.0) ** zipf_exponent
+    weight = 1.0 / (rank + structure.zipf_offset) ** zipf_exponent
+    intercept = track_intercepts(rng, n, track_sd, structure)
     return Catalogue(
         danceability=danceability,
         log_duration=log_duration,
         popularity=popularity,
-        intercept=rng.normal(0.0, track_sd, n) if track_sd > 0 else np.zeros(n),
+        intercept=intercept,
         play_weight=weight / weight.sum(),
         similar_order=np.argsort(danceability, kind="stable"),
         dance_mean=float(danceability.mean()),
         dance_sd=float(danceability.std()),
-        duration_offset=float(duration_curve(log_duration).mean()),
+        duration_offset=float(
+            (step_duration_curve if structure.duration_form == "step" else duration_curve)(
+                log_duration
+            ).mean()
+        ),
         popularity_offset=float(popularity_curve(popularity).mean()),
+        duration_form=structure.duration_form,
+        track_distribution=structure.track_distribution,
     )
 
 
@@ -262,14 +297,15 @@ def plan_sessions(
     first_day: int,
     days: int,
     files_per_day: int,
+    length_mix: str = "mssd",
 ) -> SessionPlan:
-    """Assign sessions to days and files; draw lengths, start dates and start minutes."""
+    """Assign sessions to days and files; draw lengths (in the shares of ``length_mix``, see
+    :mod:`skipmodel.simulate.structure`), start dates and start minutes."""
     day = rng.integers(0, days, n_sessions)
     file_k = rng.integers(0, files_per_day, n_sessions)
-    lengths = np.array(list(_LENGTH_SESSIONS))
-    length = lengths[
-        _categorical(rng, np.array(list(_LENGTH_SESSIONS.values()), float), n_sessions)
-    ]
+    shares = LENGTH_MIXES[length_mix]  # relative weights: _categorical normalises
+    lengths = np.array(list(shares))
+    length = lengths[_categorical(rng, np.array(list(shares.values()), float), n_sessions)]
     older = rng.random(n_sessions) < _P_OLDER_DATE
     back = np.minimum(1 + rng.geometric(0.12, n_sessions), 65)
     start_date = first_day + day - np.where(older, back, 0)
@@ -400,7 +436,7 @@ def simulate_plays(
             + effects.danceability_main * z_now
             + effects.smooth_scale
             * (
-                duration_curve(catalogue.log_duration[track])
+                catalogue.duration(catalogue.log_duration[track])
                 - catalogue.duration_offset
                 + popularity_curve(catalogue.popularity[track])
                 - catalogue.popularity_offset
@@ -524,7 +560,7 @@ def effects_truth(effects: TrueEffects, catalogue: Catalogue) -> dict[str, objec
                 "centring": "mean over the track catalogue is zero",
                 "grid": log_dur_grid.tolist(),
                 "effect": (
-                    scale * (duration_curve(log_dur_grid) - catalogue.duration_offset)
+                    scale * (catalogue.duration(log_dur_grid) - catalogue.duration_offset)
                 ).tolist(),
             },
             "us_popularity_estimate": {
@@ -539,7 +575,7 @@ def effects_truth(effects: TrueEffects, catalogue: Catalogue) -> dict[str, objec
         },
         "track_effect": {
             "sd": effects.track_sd,
-            "distribution": "normal(0, sd) per track",
+            "distribution": _TRACK_DISTRIBUTION_TEXT[catalogue.track_distribution],
             "values": "truth_tracks.parquet (track_id, intercept, plays)",
         },
         "session_effect": {
