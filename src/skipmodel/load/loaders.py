@@ -76,6 +76,7 @@ from skipmodel.load.spec import (
     plan_schema,
     read_plan,
     resolve_spec,
+    store_user_fields,
 )
 from skipmodel.load.tracks import TrackFeatures, id_hash
 from skipmodel.store.arrays import int_np
@@ -184,7 +185,9 @@ def _read_bucket(
     in Arrow's byte-wise string order; stable, so duplicate rows keep file order) instead of a
     string sort.
     """
-    read_schema = pa.schema([log_field(c, True, reading=True) for c in plan.log_read])
+    read_schema = pa.schema(
+        [*(log_field(c, True, reading=True) for c in plan.log_read), *plan.user]
+    )
     # one compacted file declares its order (no ranking of session ids, no sort) and may hold
     # the track rows of compaction's join and each row's source: read all in one go
     meta = file_metadata(files[0]) if len(files) == 1 else {}
@@ -201,10 +204,10 @@ def _read_bucket(
         extra.append(SOURCE_COLUMN)
     table = read_parts(
         files,
-        plan.log_read,
+        [*plan.log_read, *plan.user_names],
         read_schema,
         combine=False,
-        dictionary=(*_DICT_READ, SOURCE_COLUMN),
+        dictionary=(*_DICT_READ, SOURCE_COLUMN, *plan.user_names),
         extra=extra,
     )
     # session ids come as dictionary indices (unified over the files): equal ids, equal codes
@@ -368,7 +371,7 @@ def iter_batches(
         When ``store`` is not a store or the spec is invalid (unknown names, bad fraction...).
     """
     spec = resolve_spec(spec, overrides)
-    plan = read_plan(spec)
+    plan = read_plan(spec, store_user_fields(store))
     layout = open_store(store)
     n_buckets = int(layout.read_manifest().get("n_buckets", DEFAULT_BUCKETS))
     selection = select_buckets(n_buckets, fraction=spec.fraction, seed=spec.seed)
@@ -527,11 +530,15 @@ def iter_buckets(
     spec = resolve_spec(spec, overrides)
     if spec.date_range is not None:
         raise SkipmodelError("iter_buckets does not filter by date; use iter_batches")
-    plan = read_plan(spec)
-    # no lag columns are copied here: read only the projected columns
+    plan = read_plan(spec, store_user_fields(store))
+    # no lag columns are copied here: read only the projected columns (user columns only
+    # when named: a NumPy pass over MSSD's columns need not read them)
     wanted = {*plan.log_out, *(["date"] if plan.weekday else [])}
     plan = dataclasses.replace(
-        plan, log_read=tuple(c for c in LOG_COLUMNS if c in wanted), read_sources=sources
+        plan,
+        log_read=tuple(c for c in LOG_COLUMNS if c in wanted),
+        read_sources=sources,
+        user=plan.user if spec.columns is not None else (),
     )
     layout = open_store(store)
     manifest = layout.read_manifest()
@@ -566,7 +573,7 @@ def load_table(store: str | Path, spec: SampleSpec = DEFAULT_SPEC, **overrides: 
     """The whole sample as one Arrow table (see :func:`iter_batches`)."""
     spec = resolve_spec(spec, overrides)
     batches = list(iter_batches(store, spec))
-    return pa.Table.from_batches(batches, schema=output_schema(spec))
+    return pa.Table.from_batches(batches, schema=output_schema(spec, store=store))
 
 
 def load_pandas(

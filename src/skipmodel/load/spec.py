@@ -8,9 +8,11 @@ wrong option fails before any file is opened.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -19,7 +21,9 @@ import pyarrow as pa
 from skipmodel.errors import SkipmodelError
 from skipmodel.load.lags import LAG1_EXTRA, LAG_OUTCOMES, lag_column_names
 from skipmodel.load.sampling import check_test_fraction
+from skipmodel.store.layout import StoreLayout
 from skipmodel.store.schema import LOG_COLUMNS, LOG_SCHEMA, TRACK_COLUMNS, TRACK_SCHEMA
+from skipmodel.store.user_columns import recorded_columns, user_fields
 
 #: Log columns present in every output, whatever the projection.
 KEY_COLUMNS: tuple[str, ...] = (
@@ -53,9 +57,10 @@ class SampleSpec:
         Inclusive bounds on ``date`` (``datetime.date`` or ISO string; either may be None).
         Applied per row, after lags are computed.
     columns : sequence of str or None
-        Session-log columns to return (None = all); ``session_id``, ``session_position``,
-        ``session_length`` and ``track_id_clean`` are always returned. ``"weekday"`` may be
-        named to get the weekday without the date.
+        Session-log columns to return (None = all, the store's user columns included);
+        ``session_id``, ``session_position``, ``session_length`` and ``track_id_clean`` are
+        always returned. ``"weekday"`` may be named to get the weekday without the date, and a
+        user column the store keeps (``skipmodel ingest --column``) by its name.
     features : sequence of str or bool, default True
         Track features joined on ``track_id_clean`` (True = all, False = none).
     lags : int, default 1
@@ -114,12 +119,19 @@ class ReadPlan:
     read_sources: bool = False
     #: the store's track files, as compaction records them with its track rows
     tracks_signature: str | None = None
+    #: the store's user columns to read and emit (:mod:`skipmodel.store.user_columns`)
+    user: tuple[pa.Field, ...] = ()
+
+    @property
+    def user_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.user)
 
     @property
     def out_names(self) -> list[str]:
         return [
             *self.log_out,
             *([WEEKDAY] if self.weekday else []),
+            *self.user_names,
             *self.features,
             *lag_column_names(self.lags, self.lag_features),
         ]
@@ -148,12 +160,25 @@ def _check_names(names: Sequence[str], valid: Sequence[str], what: str) -> None:
 DEFAULT_SPEC = SampleSpec()
 
 
-def read_plan(spec: SampleSpec) -> ReadPlan:
-    """Validate ``spec`` (a one-line error per bad option) and turn it into a :class:`ReadPlan`."""
+def store_user_fields(store: str | os.PathLike[str]) -> tuple[pa.Field, ...]:
+    """The user columns ``store`` keeps, as Arrow fields (none when it is not a store: opening
+    it then says so)."""
+    layout = StoreLayout(Path(store))
+    if not layout.manifest_path.is_file():
+        return ()
+    return user_fields(recorded_columns(layout.read_manifest()))
+
+
+def read_plan(spec: SampleSpec, user: Sequence[pa.Field] = ()) -> ReadPlan:
+    """Validate ``spec`` (a one-line error per bad option) and turn it into a :class:`ReadPlan`.
+
+    ``user``: the store's user columns (:func:`store_user_fields`); all of them are read when
+    ``spec.columns`` is None, else those it names."""
+    user_names = tuple(f.name for f in user)
     if spec.columns is None:
-        wanted = (*LOG_COLUMNS, WEEKDAY)
+        wanted = (*LOG_COLUMNS, WEEKDAY, *user_names)
     else:
-        _check_names(spec.columns, (*LOG_COLUMNS, WEEKDAY), "column(s)")
+        _check_names(spec.columns, (*LOG_COLUMNS, WEEKDAY, *user_names), "column(s)")
         wanted = tuple(spec.columns)
     log_out = tuple(c for c in LOG_COLUMNS if c in KEY_COLUMNS or c in wanted)
     weekday = WEEKDAY in wanted or "date" in wanted
@@ -215,6 +240,7 @@ def read_plan(spec: SampleSpec) -> ReadPlan:
         date_to=date_to,
         batch_rows=int(spec.batch_rows),
         dictionary_ids=spec.track_ids == "dictionary",
+        user=tuple(f for f in user if f.name in wanted),
     )
 
 
@@ -227,9 +253,16 @@ def resolve_spec(spec: SampleSpec, overrides: dict[str, Any]) -> SampleSpec:
     return dataclasses.replace(spec, **overrides) if overrides else spec
 
 
-def output_schema(spec: SampleSpec = DEFAULT_SPEC, **overrides: Any) -> pa.Schema:
-    """The Arrow schema of every batch :func:`iter_batches` yields for ``spec``."""
-    return plan_schema(read_plan(resolve_spec(spec, overrides)))
+def output_schema(
+    spec: SampleSpec = DEFAULT_SPEC,
+    *,
+    store: str | os.PathLike[str] | None = None,
+    **overrides: Any,
+) -> pa.Schema:
+    """The Arrow schema of every batch :func:`iter_batches` yields for ``spec`` (with a
+    ``store``: its user columns included)."""
+    user = () if store is None else store_user_fields(store)
+    return plan_schema(read_plan(resolve_spec(spec, overrides), user))
 
 
 def plan_schema(plan: ReadPlan) -> pa.Schema:
@@ -237,6 +270,7 @@ def plan_schema(plan: ReadPlan) -> pa.Schema:
     fields = [log_field(c, plan.dictionary_ids) for c in plan.log_out]
     if plan.weekday:
         fields.append(pa.field(WEEKDAY, pa.int8(), nullable=False))
+    fields += plan.user
     fields += [TRACK_SCHEMA.field(c).with_nullable(True) for c in plan.features]
     for name in lag_column_names(plan.lags, plan.lag_features):
         base = name.split("_", 1)[1]
