@@ -53,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--bootstrap", type=int, default=0, metavar="B", help="bootstrap replicates (default 0)"
     )
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    from skipmodel.engine import add_engine_arguments
+
+    add_engine_arguments(parser)  # the --store pass: one task per track file
 
 
 def _columns(text: str) -> tuple[str, ...]:
@@ -83,6 +86,8 @@ def _check(args: argparse.Namespace) -> None:
         raise SkipmodelError(f"--alpha must be in (0, 1), got {args.alpha}")
     if len(args.delimiter) != 1:
         raise SkipmodelError(f"--delimiter must be one character, got {args.delimiter!r}")
+    if getattr(args, "engine", "local") != "local" and args.store is None:
+        raise SkipmodelError("--engine spark runs the --store pass; --csv and --corr run here")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,9 +101,11 @@ def run(args: argparse.Namespace) -> int:
     )
     from skipmodel.cpdag.io import read_correlation_csv
     from skipmodel.cpdag.outputs import describe, untested_removals, write_outputs
+    from skipmodel.engine import engine_options
     from skipmodel.progress import Progress
 
     _check(args)
+    engine = engine_options(args)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     data_summary: dict = {}
@@ -126,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
                     bootstrap=args.bootstrap,
                     seed=args.seed,
                     progress=bar,
+                    engine=engine,
                 )
             else:
                 data = correlation_from_csv(

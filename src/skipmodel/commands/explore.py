@@ -76,6 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="processes for the figures and, from 3 on, the log pass (default 0: one per CPU, "
         "at most 8; 1: all in this process); the results do not depend on it",
     )
+    from skipmodel.engine import add_engine_arguments
+
+    add_engine_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         jobs=args.jobs,
     )
-    output = explore(args.store, args.out, options, progress=True)
+    from skipmodel.engine import engine_options
+
+    output = explore(args.store, args.out, options, progress=True, engine=engine_options(args))
     for line in output.summary.lines():
         print(line)
     skipped = f" ({len(output.skipped)} skipped, see above)" if output.skipped else ""

@@ -55,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--log-likelihood", action="store_true", help="store pointwise log-likelihood (for LOO)"
     )
     add_scale_arguments(parser)  # --aggregate [--bins] | --minibatch (full-data scale)
+    from skipmodel.engine import add_engine_arguments
+
+    add_engine_arguments(parser)  # the store passes of --aggregate and --method laplace
 
 
 def options_from_args(args: argparse.Namespace) -> FitOptions:
@@ -74,6 +77,9 @@ def options_from_args(args: argparse.Namespace) -> FitOptions:
         batch_size=args.batch_size,
         epochs=args.epochs,
         full_rank=args.full_rank,
+        # unset unless asked for: a path whose passes cannot run on Spark refuses them
+        engine=None if args.engine == "local" else args.engine,
+        spark_master=args.spark_master,
     )
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -31,10 +32,13 @@ import pyarrow.compute as pac
 import pyarrow.csv as pacsv
 
 from skipmodel.errors import SkipmodelError
-from skipmodel.load.tracks import TrackTable
+from skipmodel.load.tracks import TrackTable, kept_batches
 from skipmodel.progress import Progress
 from skipmodel.store.layout import open_store
 from skipmodel.store.schema import HEAVY_TAILED_FEATURES
+
+if TYPE_CHECKING:
+    from skipmodel.engine import EngineOptions
 
 #: Offset of the usual ``log(x + 1e-10)`` transform of heavy-tailed features.
 LOG_OFFSET = 1e-10
@@ -181,6 +185,12 @@ class MomentAccumulator:
         self.offset = self.offset + delta * (wb / total)
         self.weight = total
 
+    def moments(self) -> Moments | None:
+        """What was merged, as one block's moments (to merge into another accumulator)."""
+        if self.origin is None:
+            return None
+        return Moments(self.weight, self.origin, self.offset, self.comoment)
+
     def correlation(self) -> np.ndarray:
         """The Pearson correlation matrix (unit diagonal, exactly symmetric)."""
         d = np.sqrt(np.diag(self.comoment))
@@ -262,6 +272,122 @@ def _ordered_map[T, R](
             yield pending.popleft().result()
 
 
+@dataclass
+class PartialMoments:
+    """What a pass over some batches (one track file, say) accumulated: rows read, nulls and
+    non-finite values per column, the co-moments and those of each bootstrap replicate.
+    Partials of disjoint row sets merge (:meth:`merge`) in a fixed order."""
+
+    rows: int
+    nulls: np.ndarray
+    nonfinite: np.ndarray
+    main: MomentAccumulator
+    bootstrap: list[MomentAccumulator]
+
+    @classmethod
+    def empty(cls, p: int, bootstrap: int) -> PartialMoments:
+        return cls(
+            0,
+            np.zeros(p, dtype=np.int64),
+            np.zeros(p, dtype=np.int64),
+            MomentAccumulator(p),
+            [MomentAccumulator(p) for _ in range(bootstrap)],
+        )
+
+    def merge(self, other: PartialMoments) -> None:
+        self.rows += other.rows
+        self.nulls += other.nulls
+        self.nonfinite += other.nonfinite
+        self.main.merge(other.main.moments())
+        for acc, theirs in zip(self.bootstrap, other.bootstrap, strict=True):
+            acc.merge(theirs.moments())
+
+
+def accumulate_batches(
+    batches: Iterable[pa.RecordBatch],
+    names: Sequence[str],
+    *,
+    transforms: Transforms = Transforms(),
+    bootstrap: int = 0,
+    seed: int = 0,
+    stream: tuple[int, ...] = (),
+    progress: Progress | None = None,
+) -> PartialMoments:
+    """The co-moment pass over ``batches`` (see :func:`correlation_from_batches`), unfinished.
+
+    ``stream`` tells the bootstrap weights of these batches from another call's: batch ``i``
+    draws its weights from ``default_rng([seed, *stream, i])`` (the track file's number, for
+    the store's per-file partials).
+    """
+    names = list(names)
+    p = len(names)
+    log_cols = frozenset(transforms.log)
+
+    def summarise(item: tuple[int, pa.RecordBatch]) -> BatchSummary:
+        index, batch = item
+        columns, keep, nulls, nonfinite = _block_from_batch(
+            batch, names, log_cols, transforms.log_offset
+        )
+        if not keep.all():
+            columns = columns[:, keep]
+        block = columns.T  # rows x variables, column-major: reductions run along memory
+        boots: list[Moments | None] = []
+        if bootstrap:
+            # weights depend only on (seed, stream, batch index): the same whatever the threading
+            rng = np.random.default_rng([seed, *stream, index])
+            weights = rng.poisson(1.0, size=(bootstrap, block.shape[0])).astype(np.float64)
+            boots = [Moments.of(block, w) for w in weights]
+        return BatchSummary(batch.num_rows, nulls, nonfinite, Moments.of(block), boots)
+
+    out = PartialMoments.empty(p, bootstrap)
+    # Batches are summarised in worker threads (numpy and BLAS release the GIL) while the
+    # reader decodes ahead; summaries are merged in batch order, so results are reproducible.
+    for summary in _ordered_map(summarise, enumerate(batches), workers=_WORKERS):
+        out.rows += summary.rows
+        out.nulls += summary.nulls
+        out.nonfinite += summary.nonfinite
+        out.main.merge(summary.moments)
+        for acc, m in zip(out.bootstrap, summary.bootstrap, strict=True):
+            acc.merge(m)
+        if progress is not None:
+            progress.advance(summary.rows)
+    return out
+
+
+def finish_correlation(
+    partial: PartialMoments, names: Sequence[str], transforms: Transforms = Transforms()
+) -> CorrelationResult:
+    """The correlation result of a finished pass (checks the rows and the variances)."""
+    names = list(names)
+    p = len(names)
+    main = partial.main
+    n = int(main.weight)
+    rows_read = partial.rows
+    if n < 4:
+        raise SkipmodelError(
+            f"only {n} complete rows (of {rows_read}) to correlate; need at least 4 "
+            "(check nulls / non-finite values, or the --log columns)"
+        )
+    corr = main.correlation()
+    zero_var = [names[j] for j in range(p) if not main.comoment[j, j] > 0]
+    if zero_var:
+        raise SkipmodelError(f"column(s) {', '.join(zero_var)} are constant; drop them with --drop")
+    return CorrelationResult(
+        names=tuple(names),
+        corr=corr,
+        n=n,
+        mean=main.mean,
+        std=np.sqrt(np.diag(main.comoment) / max(n - 1, 1)),
+        rows_read=rows_read,
+        rows_dropped=rows_read - n,
+        null_counts={c: int(v) for c, v in zip(names, partial.nulls, strict=True)},
+        nonfinite_counts={c: int(v) for c, v in zip(names, partial.nonfinite, strict=True)},
+        transforms=transforms,
+        replicates=tuple(acc.correlation() for acc in partial.bootstrap),
+        replicate_n=tuple(float(acc.weight) for acc in partial.bootstrap),
+    )
+
+
 def correlation_from_batches(
     batches: Iterable[pa.RecordBatch],
     names: Sequence[str],
@@ -285,66 +411,38 @@ def correlation_from_batches(
         Number of Poisson-bootstrap replicates accumulated in the same pass, and their seed.
     """
     names = list(names)
-    p = len(names)
-    if p < 2:
-        raise SkipmodelError(f"need at least 2 numeric columns, got {p}: {names}")
-    log_cols = frozenset(transforms.log)
+    if len(names) < 2:
+        raise SkipmodelError(f"need at least 2 numeric columns, got {len(names)}: {names}")
+    partial = accumulate_batches(
+        batches, names, transforms=transforms, bootstrap=bootstrap, seed=seed, progress=progress
+    )
+    return finish_correlation(partial, names, transforms)
 
-    def summarise(item: tuple[int, pa.RecordBatch]) -> BatchSummary:
-        index, batch = item
-        columns, keep, nulls, nonfinite = _block_from_batch(
-            batch, names, log_cols, transforms.log_offset
-        )
-        if not keep.all():
-            columns = columns[:, keep]
-        block = columns.T  # rows x variables, column-major: reductions run along memory
-        boots: list[Moments | None] = []
-        if bootstrap:
-            # weights depend only on (seed, batch index): the same whatever the threading
-            rng = np.random.default_rng([seed, index])
-            weights = rng.poisson(1.0, size=(bootstrap, block.shape[0])).astype(np.float64)
-            boots = [Moments.of(block, w) for w in weights]
-        return BatchSummary(batch.num_rows, nulls, nonfinite, Moments.of(block), boots)
 
-    nulls = np.zeros(p, dtype=np.int64)
-    nonfinite = np.zeros(p, dtype=np.int64)
-    main = MomentAccumulator(p)
-    boot_accs = [MomentAccumulator(p) for _ in range(bootstrap)]
-    rows_read = 0
-    # Batches are summarised in worker threads (numpy and BLAS release the GIL) while the
-    # reader decodes ahead; summaries are merged in batch order, so results are reproducible.
-    for summary in _ordered_map(summarise, enumerate(batches), workers=_WORKERS):
-        rows_read += summary.rows
-        nulls += summary.nulls
-        nonfinite += summary.nonfinite
-        main.merge(summary.moments)
-        for acc, m in zip(boot_accs, summary.bootstrap, strict=True):
-            acc.merge(m)
-        if progress is not None:
-            progress.advance(summary.rows)
-    n = int(main.weight)
-    if n < 4:
-        raise SkipmodelError(
-            f"only {n} complete rows (of {rows_read}) to correlate; need at least 4 "
-            "(check nulls / non-finite values, or the --log columns)"
-        )
-    corr = main.correlation()
-    zero_var = [names[j] for j in range(p) if not main.comoment[j, j] > 0]
-    if zero_var:
-        raise SkipmodelError(f"column(s) {', '.join(zero_var)} are constant; drop them with --drop")
-    return CorrelationResult(
-        names=tuple(names),
-        corr=corr,
-        n=n,
-        mean=main.mean,
-        std=np.sqrt(np.diag(main.comoment) / max(n - 1, 1)),
-        rows_read=rows_read,
-        rows_dropped=rows_read - n,
-        null_counts={c: int(v) for c, v in zip(names, nulls, strict=True)},
-        nonfinite_counts={c: int(v) for c, v in zip(names, nonfinite, strict=True)},
-        transforms=transforms,
-        replicates=tuple(acc.correlation() for acc in boot_accs),
-        replicate_n=tuple(float(acc.weight) for acc in boot_accs),
+@dataclass(frozen=True)
+class TrackFileTask:
+    """One track file's share of the co-moment pass: its path, which of its rows count (the
+    duplicate rule, found once by the driver), and the pass's settings."""
+
+    path: str
+    keep: np.ndarray
+    names: tuple[str, ...]
+    transforms: Transforms
+    bootstrap: int
+    seed: int
+    number: int
+
+
+def moments_of_file(task: TrackFileTask) -> PartialMoments:
+    """Task: the co-moment pass over one track file (bootstrap stream: the file's number)."""
+    batches = kept_batches(task.path, task.keep, task.names, batch_rows=BATCH_ROWS)
+    return accumulate_batches(
+        batches,
+        task.names,
+        transforms=task.transforms,
+        bootstrap=task.bootstrap,
+        seed=task.seed,
+        stream=(task.number,),
     )
 
 
@@ -355,6 +453,7 @@ def correlation_from_store(
     bootstrap: int = 0,
     seed: int = 0,
     progress: Progress | None = None,
+    engine: EngineOptions | None = None,
 ) -> CorrelationResult:
     """Correlation of the track features in a store, one row per track id.
 
@@ -362,16 +461,33 @@ def correlation_from_store(
     twice counts once (its first row). By default ``track_id`` and ``mode`` are dropped and the
     heavy-tailed features (:data:`skipmodel.store.schema.HEAVY_TAILED_FEATURES`) are
     log-transformed.
+
+    The pass runs one task per track file (:func:`moments_of_file`) on ``engine`` (default:
+    here, one file after another) and merges their co-moments in file order, so every engine
+    gives the same numbers. Bootstrap weights are drawn per (seed, file, batch).
     """
+    from skipmodel.engine import EngineOptions, run_tasks
+
     layout = open_store(store)
     tracks = TrackTable(layout)
     if not tracks.files:
         raise SkipmodelError(f"{layout.tracks} holds no track features; ingest track_features")
     names = _select_columns(tracks.column_names, transforms)
-    batches = tracks.batches(names, batch_rows=BATCH_ROWS)
-    return correlation_from_batches(
-        batches, names, transforms=transforms, bootstrap=bootstrap, seed=seed, progress=progress
-    )
+    if len(names) < 2:
+        raise SkipmodelError(f"need at least 2 numeric columns, got {len(names)}: {names}")
+    tasks = [
+        TrackFileTask(
+            str(Path(path).resolve()), keep, tuple(names), transforms, bootstrap, seed, number
+        )
+        for number, (path, keep) in enumerate(zip(tracks.files, tracks.keep(), strict=True))
+    ]
+    total = PartialMoments.empty(len(names), bootstrap)
+    engine = engine or EngineOptions()
+    for part in run_tasks(engine, moments_of_file, tasks, label="cpdag: co-moments"):
+        total.merge(part)  # in file order, whatever the engine
+        if progress is not None:
+            progress.advance(part.rows)
+    return finish_correlation(total, names, transforms)
 
 
 def _csv_batches(reader: pacsv.CSVStreamingReader, path: Path) -> Iterator[pa.RecordBatch]:

@@ -28,7 +28,7 @@ from skipmodel.explore.options import ExploreOptions
 from skipmodel.explore.passes import StoreSources, log_plays, new_log_pass
 from skipmodel.explore.plays import LogPass
 from skipmodel.explore.trackpass import TrackPass, feature_extents
-from skipmodel.load.tracks import TRACK_BATCH_ROWS, TrackTable
+from skipmodel.load.tracks import TRACK_BATCH_ROWS, TrackTable, kept_batches
 from skipmodel.progress import Progress
 from skipmodel.store.layout import open_store
 
@@ -48,18 +48,7 @@ class TrackFileTask:
 
 def _file_rows(task: TrackFileTask) -> Iterator[pa.RecordBatch]:
     """The rows of the file that count, as :meth:`TrackTable.batches` gives them."""
-    import pyarrow.parquet as pq
-
-    at = 0
-    for batch in pq.ParquetFile(task.path).iter_batches(
-        columns=list(task.columns), batch_size=TRACK_BATCH_ROWS
-    ):
-        rows = task.keep[at : at + batch.num_rows]
-        at += batch.num_rows
-        if not rows.all():
-            batch = batch.filter(pa.array(rows))
-        if batch.num_rows:
-            yield batch
+    return kept_batches(task.path, task.keep, task.columns, batch_rows=TRACK_BATCH_ROWS)
 
 
 def extents_of_file(task: TrackFileTask) -> dict[str, Extent]:

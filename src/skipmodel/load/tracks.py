@@ -222,6 +222,22 @@ def _file_batches(path: Path, columns: Sequence[str], batch_rows: int) -> Iterat
         raise SkipmodelError(f"cannot read store file {path}: {exc}") from None
 
 
+def kept_batches(
+    path: str | Path, keep: np.ndarray, columns: Sequence[str], *, batch_rows: int = 1 << 18
+) -> Iterator[pa.RecordBatch]:
+    """The rows of one track file that count (``keep``: its part of :meth:`TrackTable.keep`),
+    ``columns`` only, in file order: one file's share of :meth:`TrackTable.batches`, for a pass
+    that reads the track files as separate tasks."""
+    at = 0
+    for batch in _file_batches(Path(path), columns, batch_rows):
+        rows = keep[at : at + batch.num_rows]
+        at += batch.num_rows
+        if not rows.all():
+            batch = batch.filter(pa.array(rows))
+        if batch.num_rows:
+            yield batch
+
+
 class TrackTable:
     """The store's tracks table as every consumer reads it: one row per track id.
 
@@ -285,14 +301,7 @@ class TrackTable:
         projection need not include ``track_id``.
         """
         for path, keep in zip(self.files, self.keep(), strict=True):
-            at = 0
-            for batch in _file_batches(path, columns, batch_rows):
-                rows = keep[at : at + batch.num_rows]
-                at += batch.num_rows
-                if not rows.all():
-                    batch = batch.filter(pa.array(rows))
-                if batch.num_rows:
-                    yield batch
+            yield from kept_batches(path, keep, columns, batch_rows=batch_rows)
 
     def table(self, columns: Sequence[str]) -> pa.Table:
         """:meth:`batches` as one table, for small projections (one float column of MSSD's

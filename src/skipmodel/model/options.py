@@ -78,6 +78,10 @@ class FitOptions:
         Minibatch rows (4096) and the most passes over the stream (3).
     full_rank : bool
         Minibatch ADVI with a full-rank instead of a mean-field Gaussian.
+    engine, spark_master : str, optional
+        Where the store passes of the cells path and of ``laplace`` run: ``"local"`` (this
+        process, the default) or ``"spark"`` (one task per bucket on the cluster at
+        ``spark_master``; see :mod:`skipmodel.engine`). The numbers do not depend on it.
     """
 
     inference: str | None = None
@@ -94,6 +98,8 @@ class FitOptions:
     batch_size: int | None = None
     epochs: int | None = None
     full_rank: bool = False
+    engine: str | None = None
+    spark_master: str | None = None
 
     def __post_init__(self) -> None:
         if self.bins is not None:  # a plain dict (JSON round trip), and equal whatever its order

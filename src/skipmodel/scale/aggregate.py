@@ -23,12 +23,13 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -36,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from skipmodel.errors import SkipmodelError
-from skipmodel.load.loaders import DEFAULT_BATCH_ROWS, SampleSpec, iter_batches
+from skipmodel.load.loaders import DEFAULT_BATCH_ROWS, SampleSpec, iter_batches, sample_buckets
 from skipmodel.load.tracks import TrackTable
 from skipmodel.model.binning import (  # the rule prediction replays, model side
     BinSpec,
@@ -50,6 +51,9 @@ from skipmodel.model.terms import kind_of
 from skipmodel.progress import Progress
 from skipmodel.store.layout import open_store
 from skipmodel.store.schema import LAG_PREFIXES, LOG_SCHEMA, TRACK_SCHEMA
+
+if TYPE_CHECKING:
+    from skipmodel.engine import EngineOptions
 
 TRIALS = "trials"
 SKIPS = "skips"
@@ -339,6 +343,7 @@ def aggregate(
     max_cells: int = MAX_CELLS,
     merge_rows: int = 1_000_000,
     progress: bool | None = None,
+    engine: EngineOptions | None = None,
 ) -> Cells:
     """Covariate cells of ``spec`` over a store sample, in one streaming pass.
 
@@ -360,6 +365,10 @@ def aggregate(
         ``max(merge_rows, 2 * cells)`` rows.
     progress : bool, optional
         Show a rows/s line (default: when stderr is a terminal).
+    engine : EngineOptions, optional
+        Where the pass runs: here, streaming the sample (``local``, the default), or one task
+        per bucket (:func:`cells_of_bucket`) on Spark, the buckets' cells merged here in
+        bucket order. The cells are sorted by their keys, so every engine gives the same table.
 
     Returns
     -------
@@ -376,37 +385,94 @@ def aggregate(
     if sample is None:
         sample = sample_for_cells(spec, fraction=fraction, seed=seed, split=split)
     start = time.perf_counter()
-    cells: pa.Table | None = None
-    pending: list[pa.Table] = []
-    pending_rows = n_rows = n_batches = 0
+    task = CellsTask(str(store), spec.outcome, tuple(keys), binning, sample, max_cells, merge_rows)
     with Progress("aggregate", unit="rows", enabled=progress) as bar:
-        for batch in iter_batches(store, sample):
-            outcome = pc.cast(batch.column(spec.outcome), pa.int64())
-            cols = _key_arrays(batch, keys, binning)
-            ones = pa.array(np.ones(batch.num_rows, dtype=np.int64))
-            part = pa.table([*cols, ones, outcome], names=[*keys, TRIALS, SKIPS])
-            grouped = _group(part, keys)
-            pending.append(grouped)
-            pending_rows += grouped.num_rows
-            n_rows += batch.num_rows
-            n_batches += 1
-            bar.advance(batch.num_rows)
-            if pending_rows > max(merge_rows, 2 * (cells.num_rows if cells is not None else 0)):
-                cells = _merge(cells, pending, keys, max_cells)
-                pending, pending_rows = [], 0
-    cells = _merge(cells, pending, keys, max_cells)
-    if cells is None:
+        if engine is None or engine.name == "local":
+            part = _cells_of(iter_batches(store, sample), task, bar)
+        else:
+            from skipmodel.engine import run_tasks
+
+            tasks = [dataclasses.replace(task, bucket=b) for b in sample_buckets(store, sample)]
+            parts = run_tasks(engine, cells_of_bucket, tasks, label="aggregate: cells")
+            for p in parts:
+                bar.advance(p.n_rows)
+            part = CellsPart(
+                _merge(None, [p.table for p in parts if p.table is not None], keys, max_cells),
+                sum(p.n_rows for p in parts),
+                sum(p.batches for p in parts),
+            )
+    if part.table is None:
         raise SkipmodelError(f"the sample of {store} is empty; raise the fraction")
     return Cells(
-        table=cells,
+        table=_in_key_order(part.table, keys),
         outcome=spec.outcome,
         key_columns=tuple(keys),
-        n_rows=n_rows,
+        n_rows=part.n_rows,
         binning=binning,
         sample=sample,
         seconds=time.perf_counter() - start,
-        batches=n_batches,
+        batches=part.batches,
     )
+
+
+@dataclass(frozen=True)
+class CellsTask:
+    """What the cells pass over some buckets needs (``bucket``: the one a task reads)."""
+
+    store: str
+    outcome: str
+    keys: tuple[str, ...]
+    binning: tuple[BinSpec, ...]
+    sample: SampleSpec
+    max_cells: int
+    merge_rows: int
+    bucket: int | None = None
+
+
+@dataclass(frozen=True)
+class CellsPart:
+    """The cells of some buckets (None when they hold no rows), their rows and batches."""
+
+    table: pa.Table | None
+    n_rows: int
+    batches: int
+
+
+def cells_of_bucket(task: CellsTask) -> CellsPart:
+    """Task: the cells of one bucket of the sample (merged by the driver in bucket order)."""
+    assert task.bucket is not None
+    return _cells_of(iter_batches(task.store, task.sample, buckets=[task.bucket]), task, None)
+
+
+def _cells_of(
+    batches: Iterable[pa.RecordBatch], task: CellsTask, bar: Progress | None
+) -> CellsPart:
+    """The cells pass over ``batches``: a group-by per batch, merged into a running table."""
+    keys = task.keys
+    cells: pa.Table | None = None
+    pending: list[pa.Table] = []
+    pending_rows = n_rows = n_batches = 0
+    for batch in batches:
+        outcome = pc.cast(batch.column(task.outcome), pa.int64())
+        cols = _key_arrays(batch, keys, task.binning)
+        ones = pa.array(np.ones(batch.num_rows, dtype=np.int64))
+        part = pa.table([*cols, ones, outcome], names=[*keys, TRIALS, SKIPS])
+        grouped = _group(part, keys)
+        pending.append(grouped)
+        pending_rows += grouped.num_rows
+        n_rows += batch.num_rows
+        n_batches += 1
+        if bar is not None:
+            bar.advance(batch.num_rows)
+        if pending_rows > max(task.merge_rows, 2 * (cells.num_rows if cells is not None else 0)):
+            cells = _merge(cells, pending, keys, task.max_cells)
+            pending, pending_rows = [], 0
+    return CellsPart(_merge(cells, pending, keys, task.max_cells), n_rows, n_batches)
+
+
+def _in_key_order(cells: pa.Table, keys: Sequence[str]) -> pa.Table:
+    """The cells sorted by their keys (nulls last): one order whatever the engine merged."""
+    return cells.sort_by([(k, "ascending") for k in keys]) if keys else cells
 
 
 def _merge(
@@ -432,8 +498,11 @@ __all__ = [
     "Aggregability",
     "BinSpec",
     "Cells",
+    "CellsPart",
+    "CellsTask",
     "aggregate",
     "apply_binning",
+    "cells_of_bucket",
     "bin_plays",
     "check_aggregable",
     "resolve_binning",

@@ -17,7 +17,7 @@ runners import their engines on first use, so registering imports no PyMC.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -34,8 +34,22 @@ from skipmodel.model.options import (
 from skipmodel.model.spec import ModelSpec
 from skipmodel.scale.aggregate import Cells
 
+if TYPE_CHECKING:
+    from skipmodel.engine import EngineOptions
+
+#: The options of where a store pass runs (the cells pass, the Laplace passes).
+ENGINE_OPTIONS = frozenset({"engine", "spark_master"})
 #: Minibatch defaults when the options leave them unset.
 MINIBATCH_DEFAULTS = {"batch_size": 4096, "epochs": 3}
+
+
+def engine_of(options: FitOptions) -> EngineOptions:
+    """The engine the options name (default: this process)."""
+    from skipmodel.engine import EngineOptions
+
+    if options.spark_master is not None and options.engine != "spark":
+        raise SkipmodelError("--spark-master needs --engine spark")
+    return EngineOptions(options.engine or "local", options.spark_master)
 
 
 def fit_cells_path(
@@ -54,9 +68,17 @@ def fit_cells_path(
             test_fraction=data.test_fraction,
         )
         manifest = {**manifest, **sample_manifest(data.store, sample)}
-        data = aggregate(data.store, spec, bins=options.bins or {}, sample=sample)
+        data = aggregate(
+            data.store,
+            spec,
+            bins=options.bins or {},
+            sample=sample,
+            engine=engine_of(options),
+        )
     elif options.bins:
         raise SkipmodelError("--bins is not used by cells already aggregated; aggregate again")
+    elif options.engine not in (None, "local"):
+        raise SkipmodelError("--engine is not used by cells already aggregated")
     return fit_cells(spec, data, options, manifest)
 
 
@@ -102,7 +124,7 @@ register_path(
         name="cells",
         label="--aggregate",
         accepts=(Cells, StoreSample),
-        methods={m: METHOD_OPTIONS[m] | {"bins"} for m in SAMPLING_METHODS},
+        methods={m: METHOD_OPTIONS[m] | {"bins", *ENGINE_OPTIONS} for m in SAMPLING_METHODS},
         run=fit_cells_path,
     )
 )
@@ -130,9 +152,16 @@ register_path(
         name="passes",
         label="--method laplace",
         accepts=(pd.DataFrame, pa.Table, StoreSample),
-        methods={"laplace": METHOD_OPTIONS["laplace"]},
+        methods={"laplace": METHOD_OPTIONS["laplace"] | ENGINE_OPTIONS},
         run=fit_laplace,
     )
 )
 
-__all__ = ["MINIBATCH_DEFAULTS", "fit_cells_path", "fit_laplace", "fit_minibatch_path"]
+__all__ = [
+    "ENGINE_OPTIONS",
+    "MINIBATCH_DEFAULTS",
+    "engine_of",
+    "fit_cells_path",
+    "fit_laplace",
+    "fit_minibatch_path",
+]
