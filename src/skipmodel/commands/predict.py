@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
                 f"--draws {args.draws}: {args.run} holds {available} posterior draws; "
                 f"ask for at most {available}"
             )
-    plays = load_plays(args.store, sample)
+    plays = load_plays(args.store, sample, result.spec)
     how = {"sequential": args.sequential, "reveal": args.reveal, "seed": args.seed}
     interval = INTERVAL if args.interval is None else args.interval
     table = predict(result, plays, interval=interval, max_draws=args.max_draws, **how)

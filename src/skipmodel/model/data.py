@@ -3,7 +3,10 @@
 :class:`StoreSample` is a store's session sample *not yet read*: the data argument of
 :func:`skipmodel.model.fitting.fit` for the paths that read a store themselves (the row path
 loads it, the cells path aggregates it, the minibatch path streams it), each through the loaders'
-:class:`SampleSpec` it needs.
+:class:`SampleSpec` it needs. A spec whose terms read declared user columns
+(``[[columns]]``) finds them in the store when its first ingest kept them
+(``skipmodel ingest --column NAME:TYPE``); :func:`check_store_columns` says in one line when
+not.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import pandas as pd
 from skipmodel.errors import SkipmodelError
 from skipmodel.load.loaders import SampleSpec, load_pandas
 from skipmodel.model.spec import ModelSpec
+from skipmodel.store.layout import open_store
+from skipmodel.store.user_columns import describe, recorded_columns
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,9 @@ class StoreSample:
         object.__setattr__(self, "store", Path(self.store))
 
     def rows_sample(self, spec: ModelSpec) -> SampleSpec:
-        """The loaders' sample of every column (and the lags ``spec`` reads)."""
+        """The loaders' sample of every column (and the lags ``spec`` reads); the store must
+        keep the user columns ``spec`` reads (:func:`check_store_columns`)."""
+        check_store_columns(self.store, spec)
         return sample_spec_for(
             spec,
             fraction=self.fraction,
@@ -77,8 +84,39 @@ def sample_spec_for(
     )
 
 
-def load_plays(store: str | Path, sample: SampleSpec) -> pd.DataFrame:
-    """The sample as pandas; an empty sample is an error the user can fix."""
+def check_store_columns(store: str | Path, spec: ModelSpec) -> None:
+    """A one-line error unless ``store`` keeps every user column ``spec``'s terms read, each
+    of the type the spec declares."""
+    read = set(spec.predictor_columns())
+    wanted = [c for c in spec.columns if c.name in read]
+    if not wanted:
+        return
+    kept = recorded_columns(open_store(store).read_manifest())
+    types = {c.name: c.type for c in kept}
+    missing = [c for c in wanted if c.name not in types]
+    if missing:
+        flags = " ".join(f"--column {c.name}:{c.type}" for c in missing)
+        raise SkipmodelError(
+            f"model {spec.name!r} reads user column(s) {', '.join(c.name for c in missing)} "
+            f"that the store {store} does not keep (its user columns: {describe(kept)}); "
+            f"re-ingest the logs with {flags} into a new --store"
+        )
+    for c in wanted:
+        if types[c.name] != c.type:
+            raise SkipmodelError(
+                f"model {spec.name!r} declares user column {c.name!r} {c.type}, but the store "
+                f"{store} keeps it as {types[c.name]}; declare type = {types[c.name]!r} in "
+                "[[columns]], or re-ingest with the type you mean"
+            )
+
+
+def load_plays(
+    store: str | Path, sample: SampleSpec, spec: ModelSpec | None = None
+) -> pd.DataFrame:
+    """The sample as pandas; an empty sample is an error the user can fix. With ``spec``, the
+    store must keep the user columns it reads (:func:`check_store_columns`)."""
+    if spec is not None:
+        check_store_columns(store, spec)
     frame = load_pandas(store, sample)
     if len(frame) == 0:
         raise SkipmodelError(

@@ -190,7 +190,7 @@ def build_design(
         own = sorted({c.name for c in spec.columns} & set(missing))
         hint = (
             f" ({', '.join(own)}: declared user columns come with the data frame passed to "
-            "fit / predict; a store keeps MSSD's columns only)"
+            "fit / predict, or from a store ingested with --column NAME:TYPE)"
             if own
             else ""
         )

@@ -150,8 +150,8 @@ def load_run_inputs(
             f"run folder {run} is damaged: data.json's sample spec cannot be read ({exc}); "
             "re-run skipmodel fit to write it again"
         ) from None
-    train = load_plays(chosen, samples["train"])
-    evaluation = train if split == "train" else load_plays(chosen, samples["test"])
+    train = load_plays(chosen, samples["train"], spec)
+    evaluation = train if split == "train" else load_plays(chosen, samples["test"], spec)
     evaluation = cap_sessions(evaluation, max_eval_sessions, seed=seed)
     # a nested-Laplace run's largest pool (levels group) is drawn on demand, per chunk of rows
     draws = run_draws(fitted, max_draws=max_draws, seed=seed)

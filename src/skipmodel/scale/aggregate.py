@@ -86,7 +86,10 @@ def _arrow_type(column: str) -> pa.DataType:
     for schema in (LOG_SCHEMA, TRACK_SCHEMA):
         if column in schema.names:
             return schema.field(column).type
-    raise SkipmodelError(f"unknown column {column!r}")
+    raise SkipmodelError(
+        f"--aggregate reads MSSD's columns only, not {column!r} (a user column?): fit it "
+        "row by row (without --aggregate) or with --minibatch"
+    )
 
 
 def _is_continuous(column: str) -> bool:
