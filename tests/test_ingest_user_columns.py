@@ -209,3 +209,33 @@ def test_cli_declares_by_option_and_by_file(tmp_path: Path, capsys: pytest.Captu
     assert "user columns kept: my_score:number" in capsys.readouterr().out
     assert main([*argv, "--store", str(tmp_path / "c"), "--column", "premium:string"]) == 2
     assert "MSSD's or skipmodel's own column names" in capsys.readouterr().err
+
+
+def test_sample_writes_user_columns(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    log_csv(tmp_path / "log_0.csv", np.random.default_rng(6), 10)
+    store = tmp_path / "store"
+    _ingest([tmp_path / "log_0.csv"], store, columns=DECLARED)
+    out = tmp_path / "s.parquet"
+    argv = ["sample", "--store", str(store), "--out", str(out), "--columns", "my_segment,in_arm"]
+    assert main([*argv, "--lags", "0"]) == 0
+    schema = pq.read_schema(out)
+    assert schema.names[4:6] == ["my_segment", "in_arm"] and "my_score" not in schema.names
+    assert schema.field("in_arm").type == pa.bool_()
+
+
+def test_challenge_halves_keep_mssd_columns_only(tmp_path: Path) -> None:
+    """The challenge's files never carry user columns: a prehistory file's extra columns are
+    listed as not kept, like any undeclared column, and it need not have the declared ones."""
+    rng = np.random.default_rng(7)
+    log_csv(tmp_path / "log_0.csv", rng, 8)
+    n = random_logs(np.random.default_rng(8), 8).num_rows
+    log_csv(tmp_path / "log_prehistory_0.csv", np.random.default_rng(8), 8, {"notes": ["x"] * n})
+    report = _ingest(
+        [tmp_path / "log_0.csv", tmp_path / "log_prehistory_0.csv"],
+        tmp_path / "store",
+        columns=DECLARED,
+    )
+    assert report.prehistory_rows_written == n and report.prehistory_rows_rejected == 0
+    assert report.ignored_columns == {"notes": 2}
+    pre = pq.read_table(tmp_path / "store" / "challenge" / "prehistory", partitioning=None)
+    assert pre.column_names == list(LOG_COLUMNS)

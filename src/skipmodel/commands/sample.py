@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.load.loaders import TRACK_FEATURES, WEEKDAY, SampleSpec, iter_batches, output_schema
+from skipmodel.load.spec import store_user_fields
 from skipmodel.progress import Progress
 from skipmodel.store.layout import atomic_path
 from skipmodel.store.schema import LOG_COLUMNS
@@ -48,7 +49,8 @@ def spec_from_args(args: argparse.Namespace) -> SampleSpec:
         names = [c.strip() for c in args.columns.split(",") if c.strip()]
         if not names:
             raise SkipmodelError("--columns is empty; give comma-separated column names")
-        valid = (*LOG_COLUMNS, WEEKDAY, *TRACK_FEATURES)
+        user = tuple(f.name for f in store_user_fields(args.store))  # kept by ingest --column
+        valid = (*LOG_COLUMNS, WEEKDAY, *user, *TRACK_FEATURES)
         unknown = [n for n in names if n not in valid]
         if unknown:
             raise SkipmodelError(
@@ -72,7 +74,7 @@ def spec_from_args(args: argparse.Namespace) -> SampleSpec:
         features=features,
         lags=args.lags,
     )
-    output_schema(spec)  # validates every option before any file is touched
+    output_schema(spec, store=args.store)  # validates every option before any file is touched
     return spec
 
 
@@ -84,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     rows = sessions = 0
     with (
         atomic_path(args.out) as tmp,
-        pq.ParquetWriter(tmp, output_schema(spec), compression="zstd") as writer,
+        pq.ParquetWriter(tmp, output_schema(spec, store=args.store), compression="zstd") as writer,
         Progress("sample", unit="rows", stream=sys.stderr) as bar,
     ):
         for batch in batches:

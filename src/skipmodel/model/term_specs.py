@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Literal
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.store.schema import LAG_PREFIXES, LOG_COLUMNS, SKIP_OUTCOMES, TRACK_COLUMNS
+from skipmodel.store.user_columns import USER_TYPES as STORED_TYPES
 
 #: Columns a spec may name: session-log columns, joined track features, the loaders' derived
 #: ``weekday`` and their lag columns. Outcome columns are listed (they are real columns) but the
@@ -188,7 +189,8 @@ def tuples_for_lists(obj: Any) -> None:
             object.__setattr__(obj, f.name, tuple(value))
 
 
-USER_TYPES: tuple[str, ...] = ("number", "boolean", "string")
+#: The same words as a store's declared user columns (``skipmodel ingest --column NAME:TYPE``).
+USER_TYPES: tuple[str, ...] = STORED_TYPES
 USER_ROLES: tuple[str, ...] = ("predictor", "outcome")
 
 
@@ -198,8 +200,8 @@ class UserColumn:
     country, an experiment arm. ``type``: how the terms read it (``number``: slopes and smooths;
     ``boolean``: a centred slope; ``string``: levels). ``role``: ``outcome`` marks a column known
     only after the play (a user's own outcome-side measure), refused as a predictor like MSSD's
-    outcomes. Data frames passed to ``fit`` / ``predict`` carry it; a store keeps MSSD's columns
-    only."""
+    outcomes. Data frames passed to ``fit`` / ``predict`` carry it, or a store whose first ingest
+    kept it (``skipmodel ingest --column NAME:TYPE``, with the same type)."""
 
     name: str = ""
     type: str = "number"
