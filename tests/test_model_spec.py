@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from skipmodel.errors import SkipmodelError
+from skipmodel.model.bases import small_pool_scale
 from skipmodel.model.design import (
     OTHER,
     UNSEEN,
@@ -387,7 +388,15 @@ def test_auto_parametrisation_depends_on_plays_per_level(plays) -> None:
     design = build_design(spec, plays.head(120))  # ~60 plays per level: thin
     assert design.term("pooled_premium").settings["parametrization"] == "noncentered"
     big = pd.concat([plays] * 40, ignore_index=True)
-    assert build_design(spec, big).term("pooled_premium").settings["parametrization"] == "centered"
+    # premium has no effect in the toy data: its two levels spread no more than sampling noise,
+    # so the pool's sd may be ~0 and the pool stays non-centred however many plays it has
+    assert build_design(spec, big).term("pooled_premium").settings["parametrization"] == (
+        "noncentered"
+    )
+    # shuffle has one (0.3): many plays per level pin it, centred
+    shuffle = replace(spec, terms=(Pooled(column="hist_user_behavior_is_shuffle"),))
+    setting = build_design(shuffle, big).term("pooled_hist_user_behavior_is_shuffle").settings
+    assert setting["parametrization"] == "centered"
     forced = replace(spec, terms=(Pooled(column="premium", parametrization="noncentered"),))
     assert (
         build_design(forced, big).term("pooled_premium").settings["parametrization"]
@@ -539,3 +548,30 @@ def test_python_lists_are_tuples_so_the_spec_is_hashable_and_round_trips() -> No
     assert spec == ModelSpec.from_toml(spec.to_toml())
     assert hash(spec) == hash(ModelSpec.from_toml(spec.to_toml()))
     assert len({spec, ModelSpec.from_toml(spec.to_toml())}) == 1
+
+
+def test_small_pool_is_centred_only_when_its_levels_spread_beyond_sampling_noise() -> None:
+    # the 6-level context_type pool of the SBC design: ~370 plays per level at a skip rate of 0.5
+    # is informative at the prior's typical scale (ratio 5.8 >= 4), so the median rule centred it,
+    # also when the levels' effects are tiny and the pool's sd reaches down to 0 (a funnel)
+    counts = np.array([350, 360, 370, 380, 390, 400])
+    assert pooled_parametrization("auto", counts, 0.5, 0.5)["p"] == "centered"  # no outcomes
+    flat = np.round(counts * 0.5)  # every level at the same rate: no spread beyond sampling
+    assert small_pool_scale(counts, flat) == 0.0
+    assert pooled_parametrization("auto", counts, 0.5, 0.5, skips=flat)["p"] == "noncentered"
+    # a spread of 0.1 on the logit scale is within the levels' sampling noise (sd ~0.1 each)
+    small = counts / (1 + np.exp(-0.1 * np.array([-1, 1, -1, 1, -1, 1])))
+    assert pooled_parametrization("auto", counts, 0.5, 0.5, skips=small)["p"] == "noncentered"
+    # context effects of sd ~0.6 pinned by thousands of plays per level: centred
+    big = np.array([3000, 4000, 5000, 6000, 7000, 8000])
+    rates = 1 / (1 + np.exp(-np.array([-0.8, -0.3, 0.0, 0.3, 0.6, 0.9])))
+    assert small_pool_scale(big, big * rates) == pytest.approx(0.45, abs=0.1)
+    assert pooled_parametrization("auto", big, 0.5, 0.5, skips=big * rates)["p"] == "centered"
+    # ... but not when one level is thin: the thinnest level decides for a small pool
+    thin = big.copy()
+    thin[0] = 20
+    assert pooled_parametrization("auto", thin, 0.5, 0.5, skips=thin * rates)["p"] == "noncentered"
+    # many levels are judged level by level at the prior's scale, outcomes or not
+    many = np.array([3, 10, 300, 2000] * 20)
+    with_skips = pooled_parametrization("auto", many, 0.5, 0.5, skips=many * 0.5)
+    assert with_skips == pooled_parametrization("auto", many, 0.5, 0.5)

@@ -7,9 +7,10 @@ parametrisation is the one a row-level fit would choose — and ``trials`` / ``s
 model's builder then picks its Binomial likelihood (:data:`skipmodel.model.build.LIKELIHOODS`).
 
 Row weights for the encoders: up to ``ENCODER_ROWS`` rows the cells are expanded back to their
-rows (exact); above, a multinomial sample of that many rows is expanded, and every level map is
-then recomputed from the cells' exact trial counts (so ``min_count`` pooling is exact and every
-level present is known). The likelihood is exact whatever the encoders are; they only set the
+rows (exact); above, a multinomial sample of that many rows is expanded. Either way every level
+map and pooled parametrisation is then recomputed from the cells' exact trial and skip counts (so
+``min_count`` pooling is exact, every level present is known, and a small pool's centring reads
+its levels' skips as a row-level fit's does). The likelihood is exact whatever the encoders are; they only set the
 scale on which the priors act.
 
 Examples
@@ -60,19 +61,30 @@ def _exact_levels(spec: ModelSpec, cells: Cells, enc: Encoders) -> None:
     """Recompute every level map (and pooled parametrisations) from exact trial counts."""
     frame = cells.keys_frame()
     trials = pd.Series(cells.trials)
+    skips = pd.Series(cells.skips)
     rate = float(cells.skips.sum() / max(cells.trials.sum(), 1))
     sources = {s.key: s for t in spec.terms for s in kind_of(t).level_sources(t)}
     for key, lm in list(enc.levels.items()):
         source = sources.get(key, LevelSource(key, (lm.column,)))
-        counts = trials.groupby(source.labels(frame).to_numpy()).sum()
+        labels = source.labels(frame).to_numpy()
+        counts = trials.groupby(labels).sum()
         enc.levels[key] = level_map(lm.column, counts, min_count=source.min_count)
         if source.pooled:
-            kept = counts[counts >= source.min_count]
-            per_level = [int(kept[v]) for v in sorted(str(v) for v in kept.index)]
+            skipped = skips.groupby(labels).sum()
+            thick = counts >= source.min_count
+            kept = counts[thick]
+            order = sorted(str(v) for v in kept.index)
+            per_level = [int(kept[v]) for v in order]
+            per_level_skips = [float(skipped[v]) for v in order]
             if len(kept) < len(counts):
-                per_level.append(int(counts[counts < source.min_count].sum()))
+                per_level.append(int(counts[~thick].sum()))
+                per_level_skips.append(float(skipped[~thick].sum()))
             enc.settings[key] = pooled_parametrization(
-                "auto", np.asarray(per_level), rate, spec.priors.group_sigma
+                "auto",
+                np.asarray(per_level),
+                rate,
+                spec.priors.group_sigma,
+                skips=np.asarray(per_level_skips),
             )
 
 
@@ -82,8 +94,9 @@ def cell_encoders(
     """Encoders fitted on the rows the cells stand for (see the module notes)."""
     rows = _expand(cells, max_rows=max_rows, seed=seed)
     enc = build_design(spec, rows, require_outcome=False).encoders
-    if cells.trials.sum() > max_rows:
-        _exact_levels(spec, cells, enc)
+    # exact counts, and the skips per level the pooled parametrisation reads (the rows carry no
+    # outcome)
+    _exact_levels(spec, cells, enc)
     return enc
 
 

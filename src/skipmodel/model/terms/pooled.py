@@ -70,7 +70,11 @@ def pool_design(
     chosen = ctx.settings(
         name,
         lambda: pooled_parametrization(
-            term.parametrization, counts, ctx.outcome_rate(), ctx.priors.group_sigma
+            term.parametrization,
+            counts,
+            ctx.outcome_rate(),
+            ctx.priors.group_sigma,
+            skips=_skips_per_level(ctx, codes["level"], len(lm.levels)),
         ),
     )
     everything = list(range(len(lm.levels))) if chosen["p"] == "centered" else []
@@ -90,6 +94,15 @@ def pool_design(
         coords=coords,
         settings={"parametrization": chosen["p"]},
     )
+
+
+def _skips_per_level(ctx: DesignContext, level: np.ndarray, n_levels: int) -> np.ndarray | None:
+    """Outcomes per level of the fitted rows (None when they carry no outcome)."""
+    if ctx.outcome not in ctx.frame.columns or len(ctx.frame) != len(level):
+        return None
+    y = pd.to_numeric(ctx.frame[ctx.outcome], errors="coerce").to_numpy(dtype=float)
+    keep = (level >= 0) & np.isfinite(y)
+    return np.bincount(level[keep], weights=y[keep], minlength=n_levels)
 
 
 def pool_effect(td: TermDesign, priors: Priors) -> Any:
