@@ -35,6 +35,12 @@ Accepted spellings (documented in ``data/README.md``): booleans ``true``/``false
 as plain decimal digits with an optional ``-`` (no ``+``, spaces, decimals or hex); dates
 ``YYYY-MM-DD``; floats as Arrow parses them (``1.5``, ``-2e-3``, ``nan``, ``inf``); an empty
 track-feature value is null.
+
+User columns (:mod:`skipmodel.store.user_columns`) declared for the store are kept from a
+training log's header after MSSD's columns, nullable like the track features: ``number`` read as
+a float, ``boolean`` as a boolean, ``string`` checked like a category value (no limit on distinct
+values) and dictionary-encoded. Other header columns are not kept; the parser lists them
+(:attr:`SourceParser.ignored_columns`) for the manifest.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 ::
 
     STORE/
-      manifest.json                         inputs, counts read/written/rejected, schema version
+      manifest.json                         inputs, counts read/written/rejected, schema version,
+                                            declared user columns (:mod:`.user_columns`)
       sessions/session_bucket=<b>/part-compact-<digest>.parquet   one sorted file per bucket
       sessions/session_bucket=<b>/part-<source fingerprint>.parquet  (before compaction)
       tracks/part-<source fingerprint>.parquet
@@ -109,7 +110,9 @@ class StoreLayout:
 
 def open_store(root: str | os.PathLike[str]) -> StoreLayout:
     """A store that must already exist (``skipmodel ingest`` creates stores)."""
-    layout = StoreLayout(Path(root))
+    from skipmodel.store.location import store_path
+
+    layout = StoreLayout(store_path(root))
     layout.read_manifest()
     return layout
 
