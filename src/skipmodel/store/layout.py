@@ -110,9 +110,7 @@ class StoreLayout:
 
 def open_store(root: str | os.PathLike[str]) -> StoreLayout:
     """A store that must already exist (``skipmodel ingest`` creates stores)."""
-    from skipmodel.store.location import store_path
-
-    layout = StoreLayout(store_path(root))
+    layout = StoreLayout(Path(root))
     layout.read_manifest()
     return layout
 
