@@ -97,11 +97,12 @@ def pooled_parametrization(
         return {"p": "noncentered", "centered": []}
     ratio = information_ratio(counts, rate, prior_scale)
     thick = ratio >= INFORMATIVE_RATIO
-    if len(counts) < MIXED_MIN_LEVELS and skips is None:
-        thick[:] = np.median(ratio) >= INFORMATIVE_RATIO
-    elif len(counts) < MIXED_MIN_LEVELS:
-        low = information_ratio(counts, rate, 2 * small_pool_scale(counts, skips))  # half of it
-        thick[:] = low.min() >= INFORMATIVE_RATIO
+    if len(counts) < MIXED_MIN_LEVELS:
+        if skips is None:
+            thick[:] = np.median(ratio) >= INFORMATIVE_RATIO
+        else:  # the ratio takes half the scale it is given
+            low = information_ratio(counts, rate, 2 * small_pool_scale(counts, skips))
+            thick[:] = low.min() >= INFORMATIVE_RATIO
     if thick.all():
         return {"p": "centered", "centered": list(range(len(counts)))}
     if not thick.any():
