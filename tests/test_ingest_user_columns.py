@@ -13,7 +13,9 @@ import pytest
 from skipmodel.cli import main
 from skipmodel.errors import SkipmodelError
 from skipmodel.ingest import ingest
-from skipmodel.load import load_pandas, load_table
+from skipmodel.ingest.parse import SourceParser, sniff_header
+from skipmodel.ingest.sources import HashingReader
+from skipmodel.load import iter_buckets, load_pandas, load_table
 from skipmodel.simulate.files import csv_bytes
 from skipmodel.store.schema import LOG_COLUMNS, LOG_INT_FLAGS
 from skipmodel.store.user_columns import StoredColumn, columns_from_toml, parse_column
@@ -193,6 +195,30 @@ def test_compaction_keeps_user_columns_and_loaders_carry_them(tmp_path: Path) ->
     ]
     with pytest.raises(SkipmodelError, match="unknown column"):
         load_table(store, columns=["my_segmnt"])
+    # whole buckets read a user column only when it is named
+    first = next(iter_buckets(store, features=False, lags=0))
+    assert "my_segment" not in first.table.column_names
+    named = next(iter_buckets(store, columns=["my_segment"], features=False, lags=0))
+    assert named.table.column("my_segment").type == pa.dictionary(pa.int32(), pa.string())
+
+
+def test_the_parser_alone_types_user_columns(tmp_path: Path) -> None:
+    """What an engine running the parser per file sees: user columns after MSSD's, typed."""
+    log_csv(tmp_path / "log_0.csv", np.random.default_rng(9), 6)
+    with open(tmp_path / "log_0.csv", "rb") as fh:
+        reader = HashingReader(fh, "log_0.csv")
+        kind, columns = sniff_header(reader)
+        parser = SourceParser(reader, kind, columns, user_columns=DECLARED, block_size=997)
+        batches = list(parser.batches())
+    valid = pa.concat_tables([b.valid for b in batches])
+    assert valid.column_names == [*LOG_COLUMNS, "my_segment", "my_score", "in_arm"]
+    assert [valid.schema.field(c.name).type for c in DECLARED] == [
+        pa.dictionary(pa.int32(), pa.string()),
+        pa.float64(),
+        pa.bool_(),
+    ]
+    assert parser.ignored_columns == ["notes"]
+    assert sum(b.n_read for b in batches) == valid.num_rows
 
 
 def test_cli_declares_by_option_and_by_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
