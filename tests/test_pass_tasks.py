@@ -1,0 +1,82 @@
+"""The per-bucket (per-track-file) functions of the cpdag and cells passes, merged in order,
+give the single-stream result (no Spark: the tasks run here).
+
+The explore passes have theirs in ``test_explore_tasks.py``; Spark itself in
+``test_spark_passes.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import skipmodel.engine
+from skipmodel.cpdag.corr import (
+    STORE_TRANSFORMS,
+    _select_columns,
+    correlation_from_batches,
+    correlation_from_store,
+)
+from skipmodel.engine import EngineOptions
+from skipmodel.load.tracks import TrackTable
+from skipmodel.scale.aggregate import aggregate
+from skipmodel.store.layout import open_store
+from test_spark_passes import BINS, CELLS_SPEC
+from test_spark_passes import store as store  # noqa: F401 - the fixture: 4 buckets, 2 track files
+
+
+@pytest.fixture
+def tasks_here(monkeypatch: pytest.MonkeyPatch) -> EngineOptions:
+    """An engine whose tasks (one per item, as on Spark) run in this process."""
+    calls: list[int] = []
+
+    def run_here(options, function, items, *, label):  # noqa: ANN001, ANN202
+        calls.append(len(items))
+        return [function(item) for item in items]
+
+    monkeypatch.setattr(skipmodel.engine, "run_tasks", run_here)
+    engine = EngineOptions("spark", "local[1]")
+    object.__setattr__(engine, "calls", calls)
+    return engine
+
+
+def test_per_file_comoments_equal_one_stream(store: Path) -> None:
+    tracks = TrackTable(open_store(store))
+    assert len(tracks.files) == 2 and tracks.n_tracks == 300
+    names = _select_columns(tracks.column_names, STORE_TRANSFORMS)
+    one = correlation_from_batches(tracks.batches(names), names, transforms=STORE_TRANSFORMS)
+    merged = correlation_from_store(store)  # one task per file, merged in file order
+    assert merged.n == one.n == 300 and merged.summary() == one.summary()
+    assert np.allclose(merged.corr, one.corr, rtol=1e-12, atol=1e-15)
+    assert np.allclose(merged.mean, one.mean, rtol=1e-12, atol=0)
+    assert np.allclose(merged.std, one.std, rtol=1e-12, atol=0)
+
+
+def test_bootstrap_streams_differ_by_file(store: Path) -> None:
+    a = correlation_from_store(store, bootstrap=2, seed=4)
+    b = correlation_from_store(store, bootstrap=2, seed=4)
+    assert a.replicate_n == b.replicate_n and len(a.replicates) == 2
+    assert a.replicate_n[0] != a.replicate_n[1]  # independent replicates
+    assert np.array_equal(a.replicates[0], b.replicates[0])
+
+
+def test_per_bucket_cells_equal_one_stream(store: Path, tasks_here: EngineOptions) -> None:
+    one = aggregate(store, CELLS_SPEC, bins=BINS, progress=False)
+    merged = aggregate(store, CELLS_SPEC, bins=BINS, progress=False, engine=tasks_here)
+    assert tasks_here.calls == [4]  # type: ignore[attr-defined] - one task per bucket
+    assert merged.n_rows == one.n_rows and merged.batches >= 4
+    assert merged.table.equals(one.table)
+    assert int(np.sum(merged.trials)) == merged.n_rows
+
+
+def test_per_bucket_cells_of_a_sample(store: Path, tasks_here: EngineOptions) -> None:
+    from skipmodel.scale.aggregate import sample_for_cells
+
+    sample = sample_for_cells(CELLS_SPEC, fraction=0.6, seed=2, split="test")
+    one = aggregate(store, CELLS_SPEC, bins=BINS, sample=sample, progress=False)
+    merged = aggregate(
+        store, CELLS_SPEC, bins=BINS, sample=sample, progress=False, engine=tasks_here
+    )
+    assert 0 < merged.n_rows == one.n_rows and merged.table.equals(one.table)
