@@ -87,6 +87,9 @@ class Block:
     variance: Variance
     hypers: tuple[str, ...] = ()
     levels: bool = False
+    #: One coefficient per session: eliminated session by session as a pass reads the rows
+    #: (never held as a vector: a session's rows are whole in one batch).
+    sessions: bool = False
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from skipmodel.model.latent import LatentTerm, refuse
+from skipmodel.model.latent import Block, Hyper, LatentTerm, View, scaled_variance
 from skipmodel.model.spec import Priors
 from skipmodel.model.term_specs import Session
 from skipmodel.model.terms.base import (
@@ -210,7 +210,20 @@ class SessionKind(TermKind):
         return Contribution().gather("session_effect", td.codes["session"], n)
 
     def latent(self, td: TermDesign, priors: Priors) -> LatentTerm:
-        raise refuse("session", "a session term")
+        n = len(td.coords["session"])
+        return LatentTerm(
+            hypers=[Hyper("session_sigma", "halfnormal", priors.group_sigma)],
+            blocks=[
+                Block(
+                    "session_effect",
+                    n,
+                    scaled_variance("session_sigma", n),
+                    hypers=("session_sigma",),
+                    sessions=True,
+                )
+            ],
+            views=[View("session_effect", "session_effect", dims=None)],
+        )
 
     def known_part(self, td: TermDesign, draws: Draws, rng: np.random.Generator) -> np.ndarray:
         return self.evaluate(td, draws, rng)

@@ -49,10 +49,13 @@ from skipmodel.scale.laplace.gaussian import (
 )
 from skipmodel.scale.laplace.hyper import maximise, posterior_covariance
 from skipmodel.scale.laplace.kernel import PassSums
+from skipmodel.scale.laplace.sessions import SessionNodes, scale_grid
 from skipmodel.scale.laplace.structure import LatentModel, RowBatch
 
 #: Halvings of a step that lowered the log posterior before giving up on it.
 MAX_HALVINGS = 6
+#: With a session term, steps below this many posterior sds are not halved (see fit_passes).
+SESSION_HALVING_STEP = 1.0
 
 
 @dataclass(frozen=True)
@@ -123,8 +126,13 @@ def run_pass(
     progress: Progress | None,
     *,
     jobs: int = 1,
+    sessions: tuple[SessionNodes, np.ndarray] | None = None,
+    track_moments: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> PassSums:
-    """One pass over ``source`` at ``c``, the levels at their quadrature ``nodes`` (L, n).
+    """One pass over ``source`` at ``c``, the levels at their quadrature ``nodes`` (L, n);
+    with a session term, ``sessions``: their nodes and the grid of scales to sum them at
+    (:mod:`~skipmodel.scale.laplace.sessions`; every batch holds whole sessions) and the
+    last pass's track moments that eliminate the tracks before them (None: not yet).
 
     With ``jobs > 1``, that many threads take batches in turn (the compiled kernel releases the
     GIL), each summing into its own :class:`PassSums`; the partial sums are merged at the end.
@@ -134,14 +142,23 @@ def run_pass(
     batches = iter(source())
     lock = threading.Lock()
 
+    session_nodes, grid = sessions if sessions is not None else (None, None)
+    level_center = nodes @ weights if nodes.shape[0] else None  # each level's nodes' centre
+    schur = track_moments is not None or model.n_levels == 0
+
     def work() -> PassSums:
-        sums = PassSums.zeros(model.format, model.width, model.n_levels, nodes.shape[1])
+        sums = PassSums.zeros(
+            model.format, model.width, model.n_levels, nodes.shape[1], grid, schur
+        )
         while True:
             with lock:
                 batch = next(batches, None)
             if batch is None:
                 return sums
-            sums.add_batch(batch, model.format, tab, nodes, weights)
+            sums.add_batch(
+                batch, model.format, tab, nodes, weights, session_nodes, level_center,
+                track_moments,
+            )  # fmt: skip
             if progress is not None:
                 with lock:
                     progress.advance(batch.n_rows)
@@ -163,6 +180,7 @@ def log_posterior(expansion: Expansion, theta: dict[str, float]) -> float:
     out = expansion.ll0 - 0.5 * float(lam @ expansion.c0**2) + 0.5 * float(np.log(lam).sum())
     if model.n_levels:
         out += float(expansion.levels(lam_u)[0].sum())
+    out += expansion.session_part(theta)[0]
     return out
 
 
@@ -183,7 +201,12 @@ def fit_passes(
     node_mean = np.zeros(model.n_levels)
     node_scale = np.full(model.n_levels, 1 / np.sqrt(lam_u0) if model.n_levels else 1.0)
     z, _ = hermite_nodes(N_NODES)
-    previous: tuple[np.ndarray, np.ndarray, float, dict[str, float]] | None = None
+    names = [h.name for h in model.hypers]
+    j_s = names.index(model.session_hyper) if model.session_hyper is not None else None
+    s_nodes = SessionNodes.prior(float(np.exp(phi[j_s]))) if j_s is not None else None
+    track_moments: tuple[np.ndarray, np.ndarray] | None = None
+    previous: tuple[np.ndarray, np.ndarray, SessionNodes | None, float, dict[str, float]] | None
+    previous = None
     records: list[PassRecord] = []
     converged = False
     halvings = 0
@@ -193,21 +216,36 @@ def fit_passes(
     for number in range(1, options.max_passes + 1):
         t0 = time.perf_counter()
         nodes = node_mean[:, None] + node_scale[:, None] * z[None, :]
+        sessions = None
+        if s_nodes is not None and j_s is not None:
+            sessions = (s_nodes, scale_grid(float(phi[j_s])))
         expansion = None  # the last pass's per-level sums go before this one's are made
         with Progress(
             f"laplace pass {number}", unit="plays", total=n_rows, enabled=progress
         ) as bar:
-            sums = run_pass(model, source, c, nodes, bar, jobs=options.threads())
+            sums = run_pass(
+                model, source, c, nodes, bar, jobs=options.threads(), sessions=sessions,
+                track_moments=track_moments,
+            )  # fmt: skip
         n_seen = sums.n_rows
         expansion = Expansion(model, sums, c, node_mean, node_scale)
+        pass_sessions = sums.sessions
         del sums
         if previous is not None:
-            c_prev, mean_prev, lp_prev, theta_prev = previous
+            c_prev, mean_prev, s_prev, lp_prev, theta_prev = previous
             lp = log_posterior(expansion, theta_prev)
-            if lp < lp_prev - 1e-9 * abs(lp_prev) and halvings < MAX_HALVINGS:
+            # With sessions the log posterior is the mean-field one, not exact: near the mode
+            # (the last step under SESSION_HALVING_STEP sds) its small dips are not a step's
+            # fault, and halving would stall the passes there.
+            noisy = (
+                s_nodes is not None and records and records[-1].max_step_sd < SESSION_HALVING_STEP
+            )
+            if lp < lp_prev - 1e-9 * abs(lp_prev) and halvings < MAX_HALVINGS and not noisy:
                 halvings += 1
                 c = (c + c_prev) / 2
                 node_mean = (node_mean + mean_prev) / 2
+                if s_nodes is not None and s_prev is not None:
+                    s_nodes = s_nodes.halfway(s_prev)
                 records.append(PassRecord(time.perf_counter() - t0, lp, float("nan"), 0.0, True))
                 continue
         halvings = 0
@@ -221,6 +259,8 @@ def fit_passes(
                 np.maximum(solution.level_var, 1e-300)
             )
             step = np.concatenate([step, moved])
+        if expansion.sessions is not None:
+            step = np.append(step, expansion.sessions.max_move)
         max_step = float(step.max()) if step.size else 0.0
         hyper_step = float(np.abs(new_phi - phi).max()) if phi.size else 0.0
         lp_here = log_posterior(expansion, theta)
@@ -228,7 +268,7 @@ def fit_passes(
         records.append(record)
         if on_pass is not None:
             on_pass(number, record)
-        previous = (c, node_mean, lp_here, theta)
+        previous = (c, node_mean, s_nodes, lp_here, theta)
         phi = new_phi
         if max_step < options.tol and hyper_step < options.tol:
             converged = True
@@ -239,6 +279,12 @@ def fit_passes(
             # curvature (the quadrature's own variance collapses when the nodes are too wide)
             node_mean = solution.level_mean
             node_scale = 1.0 / np.sqrt(expansion.w_t + model.prior_precision(theta)[1])
+        if pass_sessions is not None and j_s is not None:
+            s_nodes = pass_sessions.nodes(float(np.exp(phi[j_s])))
+            if model.n_levels:
+                var = solution.level_var
+                track_moments = (var[:, None] * expansion.H, var)
+        pass_sessions = None
     assert expansion is not None and solution is not None
     fit = summarise(model, expansion, solution, phi)
     fit.passes, fit.converged, fit.n_rows = records, converged, n_seen

@@ -33,25 +33,14 @@ from scipy.linalg import cho_factor, cho_solve
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.scale.laplace.kernel import PassSums
+from skipmodel.scale.laplace.quadrature import (
+    N_NODES,
+    hermite_nodes,
+    normalised_weights,
+    quadrature,
+)
+from skipmodel.scale.laplace.sessions import SessionCurve
 from skipmodel.scale.laplace.structure import LatentModel
-
-#: Gauss-Hermite nodes per level (probabilists' weight exp(-z^2 / 2)).
-N_NODES = 9
-#: The quadrature's variance of a level below this share of its Gaussian (curvature) variance
-#: means its nodes missed the posterior (see :meth:`Expansion.levels`).
-ADEQUATE = 0.2
-
-
-def hermite_nodes(n: int = N_NODES) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes ``z`` and log weights for ``int f(u) du = s * sum w_k exp(z_k^2 / 2) f(m + s z_k)``."""
-    z, w = np.polynomial.hermite_e.hermegauss(n)
-    return z, np.log(w) + z**2 / 2
-
-
-def normalised_weights(n: int = N_NODES) -> np.ndarray:
-    """Gauss-Hermite weights summing to 1: averages over N(m, s^2) at ``m + s z_k``."""
-    _, w = np.polynomial.hermite_e.hermegauss(n)
-    return w / w.sum()
 
 
 @dataclass(frozen=True)
@@ -95,6 +84,18 @@ class Expansion:
         self.nodes = node_mean[:, None] + node_scale[:, None] * z[None, :]
         self.curve = sums.S
         self._cache: dict[float, tuple[np.ndarray, ...]] = {}
+        self.sessions = None if sums.sessions is None else SessionCurve(model, sums.sessions)
+
+    def session_part(self, theta: dict[str, float]) -> tuple[float, np.ndarray, np.ndarray]:
+        """The sessions' share at ``theta``: of the log marginal, of the dense precision (to
+        subtract) and of the gradient (to subtract); zeros without a session term."""
+        name = self.model.session_hyper
+        if self.sessions is None or name is None:
+            q = self.model.q
+            return 0.0, np.zeros((q, q)), np.zeros(q)
+        log_sigma = float(np.log(theta[name]))
+        btvb, btdm = self.sessions.schur(log_sigma)
+        return self.sessions.log_integral(log_sigma), btvb, btdm
 
     def levels(self, lam_u: float) -> tuple[np.ndarray, ...]:
         """Per level at prior precision ``lam_u``: log integral, mean, variance (capped at
@@ -103,27 +104,10 @@ class Expansion:
         hit = self._cache.get(lam_u)
         if hit is not None:
             return hit
-        x = self.nodes
-        log_f = self.curve - 0.5 * lam_u * x**2 + self.log_w
-        top = log_f.max(axis=1, keepdims=True)
-        weights = np.exp(log_f - top)
-        total = weights.sum(axis=1)
-        log_i = (
-            np.log(total) + top[:, 0] + np.log(self.node_scale) + 0.5 * np.log(lam_u / (2 * np.pi))
-        )
-        mean = (weights * x).sum(axis=1) / total
-        var = np.maximum((weights * x**2).sum(axis=1) / total - mean**2, 0.0)
-        # Where the nodes missed the posterior (a thick level whose nodes were placed by a
-        # flatter guess: the weight piles on one node and the variance collapses), take the
-        # Gaussian answer instead: one Newton step from the nodes' centre and the curvature. The
-        # next pass's nodes sit there, where the quadrature is right again.
-        newton_var = 1.0 / (self.w_t + lam_u)
-        missed = ~(var >= ADEQUATE * newton_var)
-        if missed.any():
-            step = (self.g_t - lam_u * self.node_mean) * newton_var
-            mean = np.where(missed, self.node_mean + step, mean)
-            var = np.where(missed, newton_var, var)
-        var = np.minimum(var, 1.0 / np.maximum(self.w_t, 1e-300))
+        log_i, mean, var = quadrature(
+            self.curve, self.nodes, self.node_mean, self.node_scale, self.log_w, lam_u,
+            self.g_t, self.w_t,
+        )  # fmt: skip
         P = self.model.P
         htvh = np.zeros((P.shape[0], P.shape[0]))
         for part in _chunks(self.H.shape[0]):
@@ -149,6 +133,11 @@ class Expansion:
             grad = grad - shifted
             S = S - btvb
             log_levels = float(log_i.sum())
+        if self.sessions is not None:
+            log_sessions, btvb_s, shifted_s = self.session_part(theta)
+            grad = grad - shifted_s
+            S = S - btvb_s
+            log_levels += log_sessions
         try:
             chol = cho_factor(S, lower=True)
         except np.linalg.LinAlgError:
@@ -178,4 +167,11 @@ def _shown(theta: dict[str, float]) -> str:
     return ", ".join(f"{k}={v:.3g}" for k, v in theta.items())
 
 
-__all__ = ["N_NODES", "Expansion", "Solution", "hermite_nodes", "normalised_weights"]
+__all__ = [
+    "N_NODES",
+    "Expansion",
+    "Solution",
+    "hermite_nodes",
+    "normalised_weights",
+    "quadrature",
+]

@@ -75,8 +75,9 @@ def maximise(model: LatentModel, expansion: Expansion, start: np.ndarray) -> np.
         return start
     f = objective(model, expansion)
     j = _levels_hyper(model)
+    bounds = _bounds(model, expansion, start.size)
     if j is None:
-        return _lbfgs(f, start)
+        return _lbfgs(f, start, bounds)
     rest = np.array([i for i in range(start.size) if i != j], dtype=int)
     best = {"rest": start[rest]}
 
@@ -89,7 +90,7 @@ def maximise(model: LatentModel, expansion: Expansion, start: np.ndarray) -> np.
             phi[j], phi[rest] = x, sub
             return f(phi)
 
-        sub = _lbfgs(g, best["rest"])
+        sub = _lbfgs(g, best["rest"], [bounds[i] for i in rest])
         best["rest"] = sub
         return -g(sub)
 
@@ -110,13 +111,28 @@ def _levels_hyper(model: LatentModel) -> int | None:
     return names.index(model.levels.hypers[0])
 
 
-def _lbfgs(f: Callable[[np.ndarray], float], start: np.ndarray) -> np.ndarray:
+def _bounds(model: LatentModel, expansion: Expansion, d: int) -> list[tuple[float, float]]:
+    """Every hyperparameter within :data:`BOUNDS`; the session scale within the grid its pass
+    summed the sessions at (the next pass re-centres it)."""
+    out = [BOUNDS] * d
+    name = model.session_hyper
+    if expansion.sessions is not None and name is not None:
+        lo, hi = expansion.sessions.bounds
+        j = [h.name for h in model.hypers].index(name)
+        out[j] = (max(lo, BOUNDS[0]), min(hi, BOUNDS[1]))
+    return out
+
+
+def _lbfgs(
+    f: Callable[[np.ndarray], float], start: np.ndarray, bounds: list[tuple[float, float]]
+) -> np.ndarray:
+    start = np.clip(start, [b[0] for b in bounds], [b[1] for b in bounds])
     result = minimize(
         lambda phi: -f(phi),
         start,
         jac=lambda phi: -gradient(f, phi),
         method="L-BFGS-B",
-        bounds=[BOUNDS] * start.size,
+        bounds=bounds,
         options={"maxiter": 200, "ftol": 1e-12, "gtol": 1e-6},
     )
     return np.asarray(result.x)

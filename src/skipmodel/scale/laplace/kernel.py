@@ -33,13 +33,20 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit  # type: ignore[import-untyped]
 
+from skipmodel.scale.laplace.sessions import SESSION_NODES, SessionNodes, SessionSums
 from skipmodel.scale.laplace.structure import LatentModel, RowBatch, RowFormat
+
+_NO_INT = np.zeros(0, dtype=np.int64)
+_NO_FLOAT = np.zeros(0)
+_NO_MATRIX = np.zeros((0, 0))
 
 
 @njit(cache=True, nogil=True)
 def _accumulate(  # pragma: no cover - compiled
     codes, values, level, y, c_const, w_const, g_offset, g_row0, g_width, g_code, g_coded, mats,
     s_code, s_work, tab, nodes, weights, g, A, g_t, w_t, H, S, out,
+    session, s_lo, s_center, s_scale, level_center, s_z, s_w, s_curve, s_g, s_wt, s_H, s_ll,
+    track_proj, track_var, s_corr,
 ):  # fmt: skip
     n = codes.shape[0]
     n_pairs = c_const.shape[0]
@@ -51,6 +58,9 @@ def _accumulate(  # pragma: no cover - compiled
     s0 = s_code[0] if n_slopes else 0
     vs = np.zeros(n_slopes)
     n_nodes = nodes.shape[1]
+    has_s = session.shape[0] > 0
+    has_proj = track_proj.shape[0] > 0
+    n_snodes = s_z.shape[0]
     ll = 0.0
     for i in range(n):
         # the row's code-space pairs before the slopes
@@ -81,19 +91,26 @@ def _accumulate(  # pragma: no cover - compiled
             eta += vs[s] * tab[s0 + s]
         yi = float(y[i])
         t = level[i]
+        # the session at its plug-in centre for everything but its own curve (mean field)
+        sl = 0
+        sc = 0.0
+        if has_s:
+            sl = session[i] - s_lo
+            sc = s_center[sl]
         if t < 0:
-            ex = np.exp(-abs(eta))
-            p = 1.0 / (1.0 + ex) if eta >= 0 else ex / (1.0 + ex)
+            e0 = eta + sc
+            ex = np.exp(-abs(e0))
+            p = 1.0 / (1.0 + ex) if e0 >= 0 else ex / (1.0 + ex)
             r = yi - p
             w = p * (1.0 - p)
-            ll += yi * eta - (max(eta, 0.0) + np.log1p(ex))
+            ll += yi * e0 - (max(e0, 0.0) + np.log1p(ex))
         else:
             # the level integrated out: residual and weight averaged over its quadrature nodes,
             # the likelihood curve summed at each node
             r = 0.0
             w = 0.0
             for k in range(n_nodes):
-                e = eta + nodes[t, k]
+                e = eta + sc + nodes[t, k]
                 ex = np.exp(-abs(e))  # one exp for both the probability and the softplus
                 p = 1.0 / (1.0 + ex) if e >= 0 else ex / (1.0 + ex)
                 r += weights[k] * (yi - p)
@@ -116,6 +133,44 @@ def _accumulate(  # pragma: no cover - compiled
                         H[t, g_offset[j] + m] += w * mats[row, m]
             for s in range(s_work.shape[0]):
                 H[t, s_work[s]] += w * values[i, s]
+        if has_s:
+            # the session integrated out at its nodes, the track at its centre: its curve, its
+            # residual and weight, its plug-in log-likelihood and its cross curvature
+            base = eta + (level_center[t] if t >= 0 else 0.0)
+            e0 = base + sc
+            ex = np.exp(-abs(e0))
+            s_ll[sl] += yi * e0 - (max(e0, 0.0) + np.log1p(ex))
+            rs = 0.0
+            wsum = 0.0
+            for k in range(n_snodes):
+                e = e0 + s_scale[sl] * s_z[k]
+                ex = np.exp(-abs(e))
+                p = 1.0 / (1.0 + ex) if e >= 0 else ex / (1.0 + ex)
+                rs += s_w[k] * (yi - p)
+                wsum += s_w[k] * p * (1.0 - p)
+                s_curve[sl, k] += yi * e - (max(e, 0.0) + np.log1p(ex))
+            s_g[sl] += rs
+            s_wt[sl] += wsum
+            for c in range(w_const.shape[0]):
+                s_H[sl, w_const[c]] += wsum
+            for j in range(g_offset.shape[0]):
+                code = codes[i, j]
+                if code < 0:
+                    continue
+                if g_row0[j] < 0:
+                    s_H[sl, g_offset[j] + code] += wsum
+                else:
+                    row = g_row0[j] + code
+                    for m in range(g_width[j]):
+                        s_H[sl, g_offset[j] + m] += wsum * mats[row, m]
+            for s in range(s_work.shape[0]):
+                s_H[sl, s_work[s]] += wsum * values[i, s]
+            if has_proj and t >= 0:
+                # the track eliminated first takes its share of the coupling and of the
+                # session's curvature (its variance x cross curvature, from the last pass)
+                for m in range(track_proj.shape[1]):
+                    s_H[sl, m] -= wsum * track_proj[t, m]
+                s_corr[sl] += wsum * wsum * track_var[t]
         # the slopes come last in code space, contiguous: their products are vector loops
         for k in range(K):
             a = idx[k]
@@ -130,9 +185,9 @@ def _accumulate(  # pragma: no cover - compiled
                 A[a, s0 + s] += wa * vs[s]
         for s in range(n_slopes):
             g[s0 + s] += vs[s] * r
-            ws = w * vs[s]
+            w_slope = w * vs[s]
             for s2 in range(s, n_slopes):
-                A[s0 + s, s0 + s2] += ws * vs[s2]
+                A[s0 + s, s0 + s2] += w_slope * vs[s2]
     out[0] += ll
     out[1] += n
 
@@ -151,10 +206,23 @@ class PassSums:
     w_t: np.ndarray  # (L,)
     H: np.ndarray  # (L, W)
     S: np.ndarray  # (L, n_nodes)
+    #: With a session term: the sessions' sums, reduced batch by batch (see :mod:`.sessions`).
+    sessions: SessionSums | None = None
 
     @classmethod
-    def zeros(cls, fmt: RowFormat, width: int, n_levels: int, n_nodes: int) -> PassSums:
+    def zeros(
+        cls,
+        fmt: RowFormat,
+        width: int,
+        n_levels: int,
+        n_nodes: int,
+        session_grid: np.ndarray | None = None,
+        session_schur: bool = True,
+    ) -> PassSums:
         n_codes = fmt.n_codes
+        sessions = None
+        if session_grid is not None:
+            sessions = SessionSums.zeros(session_grid, width, schur=session_schur)
         return cls(
             0.0,
             0,
@@ -164,10 +232,16 @@ class PassSums:
             np.zeros(n_levels),
             np.zeros((n_levels, width)),
             np.zeros((n_levels, n_nodes)),
+            sessions,
         )
 
     def __add__(self, other: PassSums) -> PassSums:
         out = PassSums(self.ll, self.n_rows, *(getattr(self, n).copy() for n in _ARRAYS))
+        if self.sessions is not None:
+            out.sessions = SessionSums.zeros(
+                self.sessions.grid, self.H.shape[1], schur=self.sessions.schur
+            )
+            out.sessions.add(self.sessions)
         out.add(other)
         return out
 
@@ -177,6 +251,8 @@ class PassSums:
         self.n_rows += other.n_rows
         for name in _ARRAYS:
             np.add(getattr(self, name), getattr(other, name), out=getattr(self, name))
+        if self.sessions is not None and other.sessions is not None:
+            self.sessions.add(other.sessions)
 
     def gradient(self, model: LatentModel) -> np.ndarray:
         """The gradient in latent coordinates (levels at their nodes)."""
@@ -195,12 +271,36 @@ class PassSums:
         tab: np.ndarray,
         nodes: np.ndarray,
         weights: np.ndarray,
+        session_nodes: SessionNodes | None = None,
+        level_center: np.ndarray | None = None,
+        track_moments: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         """Add ``batch``'s rows (in ``fmt``) at the expansion point (``tab``: each code's share
         of the logit, ``M @ P @ c``; each level's quadrature nodes ``nodes`` (L, n_nodes) and
-        the normalised Gauss-Hermite ``weights``)."""
+        the normalised Gauss-Hermite ``weights``). With a session term, the batch holds whole
+        sessions, at ``session_nodes``, their tracks at ``level_center`` (L,), and
+        ``track_moments`` (the last pass's ``var_t * H_t`` (L, W) and ``var_t``) eliminate the
+        tracks before the sessions (None on a first pass)."""
         out = np.zeros(2)
         a = fmt.arrays
+        session, lo = _NO_INT, 0
+        s_center = s_scale = level_c = s_z = s_w = gs = ws = lls = _NO_FLOAT
+        Cs = Hs = proj = _NO_MATRIX
+        track_var = corr = _NO_FLOAT
+        with_sessions = self.sessions is not None and batch.session is not None and batch.n_rows > 0
+        if with_sessions:
+            assert batch.session is not None and session_nodes is not None
+            session = batch.session
+            lo, hi = int(session.min()), int(session.max()) + 1
+            s_center, s_scale = session_nodes.window(lo, hi)
+            level_c = level_center if level_center is not None else _NO_FLOAT
+            s_z, s_log_w = np.polynomial.hermite_e.hermegauss(SESSION_NODES)
+            s_w = s_log_w / s_log_w.sum()
+            n = hi - lo
+            Cs, gs, ws = np.zeros((n, SESSION_NODES)), np.zeros(n), np.zeros(n)
+            Hs, lls, corr = np.zeros((n, self.H.shape[1])), np.zeros(n), np.zeros(n)
+            if track_moments is not None:
+                proj, track_var = track_moments
         _accumulate(
             batch.codes,
             batch.values,
@@ -226,9 +326,27 @@ class PassSums:
             self.H,
             self.S,
             out,
+            session,
+            lo,
+            s_center,
+            s_scale,
+            level_c,
+            s_z,
+            s_w,
+            Cs,
+            gs,
+            ws,
+            Hs,
+            lls,
+            proj,
+            track_var,
+            corr,
         )
         self.ll += float(out[0])
         self.n_rows += int(out[1])
+        if with_sessions:
+            assert self.sessions is not None
+            self.sessions.reduce(lo, Cs, gs, ws, Hs, lls, s_center, s_scale, corr)
 
 
 _ARRAYS = ("g", "A", "g_t", "w_t", "H", "S")

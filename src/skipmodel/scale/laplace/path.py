@@ -32,8 +32,15 @@ from skipmodel.model.levels import LEVELS_GROUP
 from skipmodel.model.options import FitOptions
 from skipmodel.model.spec import ModelSpec
 from skipmodel.progress import Progress
-from skipmodel.scale.laplace.fit import LaplaceFit, LaplaceOptions, batches_of, fit_passes
-from skipmodel.scale.laplace.structure import LatentModel, RowBatch, build_latent_model, encode_rows
+from skipmodel.scale.laplace.fit import LaplaceFit, LaplaceOptions, fit_passes
+from skipmodel.scale.laplace.sessions import session_batches, whole_sessions
+from skipmodel.scale.laplace.structure import (
+    ROW_FIELDS,
+    LatentModel,
+    RowBatch,
+    build_latent_model,
+    encode_rows,
+)
 
 #: Encoded store batches are kept in memory up to this many bytes, else spilled to disk.
 CACHE_BYTES = 2 * 2**30
@@ -80,6 +87,10 @@ class StoreRows:
         self._folder: Path | None = None
         self._files = 0
         self._complete = False
+        # sessions get ordinals in store order (a bucket's sessions are contiguous): the next
+        # free one, and the id of the last session seen (a batch may continue it)
+        self._next_session = 0
+        self._last_session: object = None
 
     def _designs(self) -> Iterator[Design]:
         for batch in self._iter(self.store, self.sample):
@@ -103,7 +114,7 @@ class StoreRows:
             return
         chunk = RowBatch.concat(self._pending).by_level()
         self._pending, self._pending_bytes = [], 0
-        for part in batches_of(chunk, CACHE_BATCH_ROWS):
+        for part in session_batches(chunk, CACHE_BATCH_ROWS):
             self._store(part)
 
     def _store(self, rows: RowBatch) -> None:
@@ -120,27 +131,48 @@ class StoreRows:
 
     def _write(self, rows: RowBatch) -> None:
         assert self._folder is not None
-        for name in ("codes", "values", "level", "y"):
+        for name in rows.fields():
             np.save(self._folder / f"{self._files:06d}_{name}.npy", getattr(rows, name))
         self._files += 1
 
     def _read(self) -> Iterator[RowBatch]:
         assert self._folder is not None
+        assert self.model is not None
+        names = ROW_FIELDS if self.model.sessions is None else (*ROW_FIELDS, "session")
         for k in range(self._files):
             # read, not memory-mapped: mapped pages would count in the fit's resident memory
-            parts = [
-                np.load(self._folder / f"{k:06d}_{name}.npy")
-                for name in ("codes", "values", "level", "y")
-            ]
+            parts = [np.load(self._folder / f"{k:06d}_{name}.npy") for name in names]
             yield RowBatch(*parts)
+
+    def _encoded(self) -> Iterator[RowBatch]:
+        """The store's rows encoded, sessions numbered in store order."""
+        assert self.model is not None
+        for design in self._designs():
+            rows = encode_rows(self.model, design)
+            if rows.session is not None:
+                rows = self._number_sessions(rows, design)
+            yield rows
+
+    def _number_sessions(self, rows: RowBatch, design: Design) -> RowBatch:
+        """``rows`` with each session's ordinal in the store instead of its code in the batch
+        (a batch's first session continues the previous batch's last one if their ids agree)."""
+        assert rows.session is not None
+        ids = next(td.coords["session"] for td in design.terms if td.term.kind == "session")
+        local = rows.session
+        offset = self._next_session
+        if self._last_session is not None and len(ids) and ids[local[0]] == self._last_session:
+            offset -= 1
+        ordinal = local + offset
+        self._next_session = int(ordinal.max()) + 1
+        self._last_session = ids[local[-1]]
+        return RowBatch(rows.codes, rows.values, rows.level, rows.y, ordinal)
 
     def __call__(self) -> Iterator[RowBatch]:
         assert self.model is not None
         if self._complete:
             yield from self._memory if self._folder is None else self._read()
             return
-        for design in self._designs():
-            rows = encode_rows(self.model, design)
+        for rows in whole_sessions(self._encoded()):
             self._keep(rows)
             yield rows
         self._flush()
@@ -194,7 +226,7 @@ def fit_laplace_path(
         rate = {"outcome_rate": float(batch.y.mean())}
 
         def source() -> Iterator[RowBatch]:
-            return batches_of(batch)
+            return session_batches(batch, CACHE_BATCH_ROWS)
 
         result = fit_passes(model, source, engine, n_rows=n_rows)
         cache = {"bytes": batch.nbytes, "on_disk": False}

@@ -8,6 +8,9 @@ The latent vector has two parts:
 * ``u`` — one effect per level of the eliminated pool (tracks), the largest pool with more than
   :data:`~skipmodel.model.latent.LARGE_POOL` levels. Each play touches one level, so the
   curvature of ``u`` is diagonal and the passes eliminate it level by level.
+* ``v`` — with a session term, one effect per session, never held as a vector: a pass reads
+  each session's rows together (whole in one batch) and eliminates it there
+  (:mod:`~skipmodel.scale.laplace.sessions`), so 125 million sessions cost two floats each.
 
 Rows do not read ``c`` directly but the tables the kinds' layouts name, each a linear function of
 one block. The passes accumulate in *work coordinates*: per table either the table's own entries
@@ -71,6 +74,7 @@ class LatentModel:
     Q: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (C, q): code space to c
     levels: Block | None = None  # the eliminated pool
     levels_label: str | None = None  # its dim (``track``)
+    sessions: Block | None = None  # the session pool, eliminated per session in the passes
     format: RowFormat = field(default_factory=lambda: RowFormat())
     _pieces: list[tuple[str, str, str]] = field(default_factory=list)  # (table, form, coords)
 
@@ -96,6 +100,11 @@ class LatentModel:
             lam[self.offsets[name]] = 1.0 / block.variance(theta)
         lam_u = 1.0 / float(self.levels.variance(theta)[0]) if self.levels is not None else 0.0
         return lam, lam_u
+
+    @property
+    def session_hyper(self) -> str | None:
+        """The session pool's scale (None without a session term)."""
+        return self.sessions.hypers[0] if self.sessions is not None else None
 
     def block_values(self, c: np.ndarray, name: str) -> np.ndarray:
         return c[..., self.offsets[name]]
@@ -125,13 +134,14 @@ def build_latent_model(design: Design) -> LatentModel:
     hypers: dict[str, Hyper] = {}
     for h in lt.hypers:
         hypers.setdefault(h.name, h)
-    pools = [b for b in lt.blocks if b.levels]
+    pools = [b for b in lt.blocks if b.levels and not b.sessions]
     levels = max(pools, key=lambda b: b.size) if pools else None
+    sessions = next((b for b in lt.blocks if b.sessions), None)
     blocks: dict[str, Block] = {}
     offsets: dict[str, slice] = {}
     at = 0
     for b in lt.blocks:
-        if b is levels or b.size == 0:
+        if b is levels or b.sessions or b.size == 0:
             continue
         blocks[b.name] = b
         offsets[b.name] = slice(at, at + b.size)
@@ -156,6 +166,7 @@ def build_latent_model(design: Design) -> LatentModel:
         P=np.zeros((0, at)),
         levels=levels,
         levels_label=levels_label,
+        sessions=sessions,
     )
     _lay_out(model, design)
     return model
@@ -192,6 +203,9 @@ def _lay_out(model: LatentModel, design: Design) -> None:
             raise SkipmodelError(f"--method laplace: no latent description of table {table!r}")
         if model.levels is not None and view.block == model.levels.name:
             model._pieces.append((table, form, "levels"))
+            continue
+        if model.sessions is not None and view.block == model.sessions.name:
+            model._pieces.append((table, form, "sessions"))
             continue
         block = model.blocks.get(view.block)
         sl = model.offsets.get(view.block)
@@ -341,12 +355,15 @@ class RowFormat:
 @dataclass(frozen=True)
 class RowBatch:
     """Rows in the compact form the kernel reads: gather codes (``-1``: unseen in fitting, reads
-    nothing), slope values (float32), the eliminated level (``-1``: none) and the outcome."""
+    nothing), slope values (float32), the eliminated level (``-1``: none), the outcome, and
+    with a session term each row's session ordinal (int64; a session's rows are whole in one
+    batch, see :mod:`~skipmodel.scale.laplace.sessions`)."""
 
     codes: np.ndarray  # (n, G) int32
     values: np.ndarray  # (n, V) float32
     level: np.ndarray  # (n,) int32
     y: np.ndarray  # (n,) int8
+    session: np.ndarray | None = None  # (n,) int64
 
     @property
     def n_rows(self) -> int:
@@ -354,28 +371,36 @@ class RowBatch:
 
     @property
     def nbytes(self) -> int:
-        return int(self.codes.nbytes + self.values.nbytes + self.level.nbytes + self.y.nbytes)
+        return sum(int(getattr(self, n).nbytes) for n in self.fields())
+
+    def fields(self) -> tuple[str, ...]:
+        """The names of the arrays this batch holds."""
+        return ROW_FIELDS if self.session is None else (*ROW_FIELDS, "session")
+
+    def take(self, index: np.ndarray | slice) -> RowBatch:
+        return RowBatch(*(getattr(self, n)[index] for n in self.fields()))
 
     def slice(self, lo: int, hi: int) -> RowBatch:
-        return RowBatch(self.codes[lo:hi], self.values[lo:hi], self.level[lo:hi], self.y[lo:hi])
+        return self.take(slice(lo, hi))
 
     @classmethod
     def concat(cls, batches: list[RowBatch]) -> RowBatch:
         if len(batches) == 1:
             return batches[0]
-        return cls(
-            *(
-                np.concatenate([getattr(b, n) for b in batches])
-                for n in ("codes", "values", "level", "y")
-            )
-        )
+        return cls(*(np.concatenate([getattr(b, n) for b in batches]) for n in batches[0].fields()))
 
     def by_level(self) -> RowBatch:
         """These rows in the order of their level (a stable sort). The kernel then walks the
         per-level sums in order instead of at random: a pass over a row cache of 100 M plays
-        touches 200 k levels' cross curvatures (150 MB), far beyond the processor's caches."""
-        order = np.argsort(self.level, kind="stable")
-        return RowBatch(self.codes[order], self.values[order], self.level[order], self.y[order])
+        touches 200 k levels' cross curvatures (150 MB), far beyond the processor's caches.
+        With sessions, the rows stay in session order (a session's rows must stay together)."""
+        if self.session is not None:
+            return self.take(np.argsort(self.session, kind="stable"))
+        return self.take(np.argsort(self.level, kind="stable"))
+
+
+#: The arrays of every :class:`RowBatch` (``session`` besides with a session term).
+ROW_FIELDS = ("codes", "values", "level", "y")
 
 
 def encode_rows(model: LatentModel, design: Design) -> RowBatch:
@@ -385,12 +410,16 @@ def encode_rows(model: LatentModel, design: Design) -> RowBatch:
     codes = np.empty((n, len(fmt.g_offset)), dtype=np.int32)
     values = np.empty((n, len(fmt.slopes)), dtype=np.float32)
     level = np.full(n, -1, dtype=np.int32)
+    session = np.zeros(n, dtype=np.int64) if model.sessions is not None else None
     g = v = 0
     for (_, form, data), (_, _, coords) in zip(_layouts(design), model._pieces, strict=True):
         if coords in ("empty", "constant"):
             continue
         if coords == "levels":
             level[:] = data
+        elif coords == "sessions":
+            assert session is not None
+            session[:] = data
         elif form == "slope":
             values[:, v : v + data.shape[1]] = data
             v += data.shape[1]
@@ -399,12 +428,13 @@ def encode_rows(model: LatentModel, design: Design) -> RowBatch:
             g += 1
     if design.outcome is None:
         raise SkipmodelError("--method laplace fits rows with outcomes")
-    return RowBatch(codes, values, level, design.outcome.astype(np.int8))
+    return RowBatch(codes, values, level, design.outcome.astype(np.int8), session)
 
 
 __all__ = [
     "CODES_MAX",
     "MAX_DENSE",
+    "ROW_FIELDS",
     "TABLE_MAX",
     "LatentModel",
     "RowBatch",
