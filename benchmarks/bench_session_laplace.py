@@ -42,6 +42,7 @@ def _sd_of(result: Any, name: str) -> tuple[float, float]:
 
 
 def run(out_dir: Path, *, quick: bool) -> list[dict[str, Any]]:
+    import skipmodel.scale  # noqa: F401 - registers --method laplace
     from skipmodel.model.data import StoreSample, load_plays
     from skipmodel.model.fitting import fit, load_run, save_run
     from skipmodel.model.spec import get_variant
