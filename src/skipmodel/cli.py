@@ -106,6 +106,20 @@ def unrecognized(parser: argparse.ArgumentParser, extra: Sequence[str]) -> str:
     return message
 
 
+def store_locations(argv: list[str]) -> list[str]:
+    """``argv`` with each ``--store`` given as a ``file://`` URI turned into its path (other
+    schemes refused in one line: :func:`skipmodel.store.location.store_path`)."""
+    from skipmodel.store.location import store_path
+
+    out = list(argv)
+    for i, arg in enumerate(out):
+        if arg.startswith("--store=") and "://" in arg:
+            out[i] = "--store=" + str(store_path(arg.split("=", 1)[1]))
+        elif i > 0 and out[i - 1] == "--store" and "://" in arg:
+            out[i] = str(store_path(arg))
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Build only the requested verb's parser so unrelated imports stay lazy.
@@ -116,6 +130,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         unknown = unknown_options(by_verb[chosen], argv[argv.index(chosen) + 1 :])
         if unknown:
             by_verb[chosen].error(unrecognized(by_verb[chosen], unknown))
+    try:
+        argv = store_locations(argv)
+    except SkipmodelError as exc:
+        print(f"skipmodel {chosen}: error: {exc}", file=sys.stderr)
+        return 2
     args, extra = parser.parse_known_args(argv)
     if extra:
         verb_parser = by_verb.get(args.verb, parser)

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from skipmodel.engine import add_engine_arguments, engine_options
 from skipmodel.store.layout import DEFAULT_BUCKETS
 
 #: Skipped files named on the console (all of them are listed in manifest.json).
@@ -16,7 +17,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "paths", nargs="+", metavar="PATH", help=".tar.gz/.tgz archives, folders, .csv, .csv.gz"
     )
-    parser.add_argument("--store", required=True, metavar="DIR", help="store folder to write")
+    parser.add_argument(
+        "--store",
+        required=True,
+        metavar="DIR",
+        help="store folder to write (a path or file:// URI)",
+    )
     parser.add_argument(
         "--buckets",
         type=int,
@@ -39,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="declare the user columns to keep by the [[columns]] tables of a TOML file "
         "(a model spec will do)",
     )
+    add_engine_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress display")
     parser.add_argument(
         "--no-compact",
@@ -86,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         compact=not args.no_compact,
         limits=limits,
         columns=declared,
+        engine=engine_options(args),
     )
     out = sys.stdout
     print(

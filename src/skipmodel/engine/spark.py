@@ -33,8 +33,9 @@ from skipmodel.errors import SkipmodelError
 
 #: How long a ``spark://`` master may take to accept a TCP connection.
 PROBE_SECONDS = 3.0
-#: How long a cluster may take to give the application its first executor.
-EXECUTOR_WAIT_SECONDS = 20.0
+#: How long a cluster may take to give the application its first executor (an executor is a
+#: JVM of its own: tens of seconds on a busy machine).
+EXECUTOR_WAIT_SECONDS = 90.0
 #: The hint every "Spark is not installed" message ends with.
 INSTALL_HINT = "pip install 'skipmodel[spark]'"
 #: The environment variables handed on to the executors when the driver has them.
@@ -58,11 +59,18 @@ _log_path: Path | None = None
 def _import_pyspark() -> Any:
     try:
         with warnings.catch_warnings():
-            # pyspark's pandas helpers warn about pandas versions it has not been tested with
-            # (FutureWarning under pandas 3); the engine uses no pandas API of pyspark
-            warnings.simplefilter("ignore", FutureWarning)
+            # pyspark warns, when its pandas helpers are first imported, that it does not yet
+            # fully support pandas 3 (a FutureWarning). The engine uses no pandas API of
+            # pyspark, but py4j's argument converters import pyspark.testing.utils (which
+            # warns) on the first SparkConf: imported here, once, under this narrow filter.
+            warnings.filterwarnings(
+                "ignore",
+                message="PySpark does not yet fully support pandas",
+                category=FutureWarning,
+            )
             import pyspark
             import pyspark.sql
+            import pyspark.testing.utils  # noqa: F401 - see above
     except ImportError:
         raise SkipmodelError(f"--engine spark needs pyspark (4 or newer): {INSTALL_HINT}") from None
     return pyspark

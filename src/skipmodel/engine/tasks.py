@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import pickle
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -98,7 +98,7 @@ def run_tasks[T, R](
 
 def iter_tasks[T, R](
     options: EngineOptions, function: Callable[[T], R], items: Sequence[T], *, label: str
-) -> Iterator[R]:
+) -> Generator[R]:
     """Like :func:`run_tasks`, but yields each result, in the items' order, as soon as it and
     every result before it are done, so the caller can commit work while later tasks run.
 

@@ -47,10 +47,9 @@ part, or per whole session once every bucket is compacted (then duplicates too);
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Iterable, Mapping
-from contextlib import ExitStack, closing
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -58,25 +57,22 @@ from typing import Any
 
 import pyarrow as pa
 
+from skipmodel.engine import EngineOptions
 from skipmodel.errors import SkipmodelError
 from skipmodel.ingest.challenge import absent_tracks, challenge_summary, known_tracks
 from skipmodel.ingest.compact import compact_store, compaction_summary
-from skipmodel.ingest.parse import HEAD_BYTES, SourceParser, sniff_header
+from skipmodel.ingest.engine_tasks import compact_on_engine, refuse_archives, stage_on_engine
 from skipmodel.ingest.rules import DEFAULT_LIMITS, RowLimits
 from skipmodel.ingest.sources import (
-    EMPTY_FILE,
-    STREAM_ERRORS,
     CsvSource,
-    HashingReader,
     SkippedInput,
     check_paths,
-    file_day,
     iter_inputs,
 )
-from skipmodel.ingest.write import FLUSH_ROWS, SourceWriter, far_dates
+from skipmodel.ingest.staging import SourceReport, commit_source, stage_source
+from skipmodel.ingest.write import FLUSH_ROWS
 from skipmodel.progress import Progress
 from skipmodel.store.journal import (
-    apply_commit,
     discard_new_store,
     drop_empty_staging,
     new_manifest,
@@ -85,25 +81,10 @@ from skipmodel.store.journal import (
     store_lock,
 )
 from skipmodel.store.layout import DEFAULT_BUCKETS, MANIFEST_FILE, StoreLayout, atomic_write_json
-from skipmodel.store.schema import CHALLENGE_KINDS
+from skipmodel.store.location import store_path
 from skipmodel.store.user_columns import StoredColumn, check_declaration, settle_declaration
 
 __all__ = ["IngestReport", "SourceReport", "ingest"]
-
-
-@dataclass(frozen=True)
-class SourceReport:
-    """What one input CSV contributed."""
-
-    name: str
-    kind: str
-    fingerprint: str
-    rows_read: int
-    rows_written: int
-    rows_rejected: int
-    already_in_store: bool = False
-    #: header columns not kept (neither MSSD's nor declared user columns)
-    ignored_columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -288,16 +269,6 @@ class _LazyStore:
                 folder = folder.parent
 
 
-def _empty_reason(reader: HashingReader) -> str | None:
-    """Why a source without a header row is skipped; None when it has text."""
-    head = reader.peek_head(HEAD_BYTES)
-    if not head:
-        return f"{EMPTY_FILE} decompressed" if reader.name.lower().endswith(".gz") else EMPTY_FILE
-    if len(head) < HEAD_BYTES and not head.strip():
-        return "empty file: blank lines only, no header row"
-    return None
-
-
 def _ingest_source(
     store: _LazyStore,
     source: CsvSource,
@@ -305,109 +276,10 @@ def _ingest_source(
     flush_rows: int,
     limits: RowLimits,
 ) -> SourceReport | SkippedInput:
-    reader = source.open()
-    writer: SourceWriter | None = None
-    layout = store.layout
-    try:
-        empty = _empty_reason(reader)
-        if empty is not None:
-            return SkippedInput(source.name, empty)
-        kind, columns = sniff_header(reader)
-        n_buckets = store.open()
-        parser = SourceParser(reader, kind, columns, limits=limits, user_columns=store.user_columns)
-        writer = SourceWriter(
-            layout,
-            kind,
-            n_buckets,
-            parser.categories,
-            flush_rows=flush_rows,
-            user_columns=store.user_columns,
-        )
-        rows_read = 0
-        with closing(parser.batches()) as batches:
-            for batch in batches:
-                writer.add(batch.valid)
-                writer.add_rejected(batch.rejected)
-                rows_read += batch.n_read
-                bar.advance(batch.n_read, note=source.name[-50:])
-        # a prehistory has a training log's header: its kind (from its name) must enter its
-        # fingerprint, or the same bytes as a training log would count as ingested already
-        fp = reader.fingerprint(salt=kind if kind in CHALLENGE_KINDS else "")
-        day = file_day(source.name) if kind != "tracks" else None
-        far, ref_day = far_dates(writer.dates, day)
-        writer.flush_all()
-        integrity = dict(writer.integrity)
-        if kind in ("log", "prehistory"):
-            integrity["dates_far_from_file_day"] = far
-        written, rejected = writer.rows_written, writer.rows_rejected
-        if rows_read != written + rejected:  # pragma: no cover - an invariant, not input
-            raise AssertionError(f"{source.name}: read {rows_read} != {written} + {rejected}")
-        entry = {
-            "names": [source.name],
-            "kind": kind,
-            "bytes": reader.nbytes,
-            "rows_read": rows_read,
-            "rows_written": written,
-            "rows_rejected": rejected,
-            "integrity": integrity,
-            "file_day": ref_day,
-            "ingested_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        }
-        if parser.ignored_columns:  # not kept: listed, so nothing is lost silently
-            entry["ignored_columns"] = parser.ignored_columns
-        committed = layout.read_manifest()["sources"].get(fp)
-        if committed is not None:
-            # already in the store (maybe inside a compacted bucket): keep it, add the name
-            writer.discard()
-            _add_names(layout, fp, [source.name])
-            return SourceReport(
-                source.name,
-                committed["kind"],
-                fp,
-                committed["rows_read"],
-                committed["rows_written"],
-                committed["rows_rejected"],
-                already_in_store=True,
-                ignored_columns=tuple(committed.get("ignored_columns", ())),
-            )
-        staging = writer.finish(fp, entry)
-    except (*STREAM_ERRORS, pa.ArrowException) as exc:
-        if writer is not None:
-            writer.discard()
-        if reader.error is not None:  # the input stream broke (pyarrow may re-wrap the error)
-            raise SkipmodelError(
-                f"{source.name}: truncated or corrupt compressed data ({reader.error}); "
-                "nothing of this source was written, fix or remove it and re-run"
-            ) from None
-        if not store.opened:  # the store could not be opened: the system's refusal, as it is
-            raise
-        if isinstance(exc, OSError):  # writing failed: disk full, permissions, ...
-            raise SkipmodelError(
-                f"cannot write the store {layout.root} ({exc}); nothing of {source.name} "
-                "was kept, fix and re-run"
-            ) from None
-        raise SkipmodelError(f"{source.name}: unreadable CSV ({exc})") from None
-    except BaseException:
-        if writer is not None:
-            writer.discard()
-        raise
-    finally:
-        reader.close_all()
-    apply_commit(layout, staging)
-    return SourceReport(
-        source.name, kind, fp, rows_read, written, rejected,
-        ignored_columns=tuple(parser.ignored_columns),
-    )  # fmt: skip
-
-
-def _add_names(layout: StoreLayout, fingerprint: str, names: list[str]) -> None:
-    """Record another name of a source already in the store."""
-    manifest = layout.read_manifest()
-    entry = manifest["sources"][fingerprint]
-    merged = sorted(set(entry["names"]) | set(names))
-    if merged != entry["names"]:
-        entry["names"] = merged
-        atomic_write_json(layout.manifest_path, manifest)
+    staged = stage_source(store, source, bar, flush_rows, limits)
+    if isinstance(staged, SkippedInput):
+        return staged
+    return commit_source(store.layout, staged)
 
 
 def _missing_tracks(layout: StoreLayout, known: pa.Array | None) -> dict[str, Any]:
@@ -428,6 +300,7 @@ def ingest(
     compact: bool = True,
     limits: RowLimits = DEFAULT_LIMITS,
     columns: Iterable[StoredColumn] | None = None,
+    engine: EngineOptions | None = None,
 ) -> IngestReport:
     """Ingest raw MSSD files into the Parquet store at ``store``.
 
@@ -458,6 +331,11 @@ def ingest(
         from the record. Every training log must have them in its header; an empty field is
         null, a value not of the type rejects the row. Undeclared extra columns are not kept but
         listed per source (``ignored_columns`` in the manifest).
+    engine
+        Where the files are parsed and the buckets compacted: this process (None, or the local
+        engine) or one Spark task per input file and per bucket
+        (:mod:`skipmodel.ingest.engine_tasks`; ``.csv``/``.csv.gz`` files and folders only).
+        The store is the same either way.
 
     Returns
     -------
@@ -472,26 +350,39 @@ def ingest(
     """
     path_list = [Path(p) for p in paths]
     check_paths(path_list)
-    layout = StoreLayout(Path(store))
+    spark = engine is not None and engine.name != "local"
+    if spark:
+        refuse_archives(path_list)
+    layout = StoreLayout(store_path(store))
     declared = None if columns is None else check_declaration(columns)
     _check_store_folder(layout, n_buckets, declared)
     reports: list[SourceReport] = []
     skipped: dict[str, str] = {}
     with _LazyStore(layout, n_buckets, declared) as target:
         with Progress("ingest", unit="rows", enabled=None if progress else False) as bar:
-            for item in iter_inputs(path_list, exclude=layout.root):
-                result = (
+            inputs = iter_inputs(path_list, exclude=layout.root)
+            results = (
+                stage_on_engine(
+                    engine, target, list(inputs), bar, flush_rows=flush_rows, limits=limits
+                )
+                if engine is not None and spark
+                else (
                     item
                     if isinstance(item, SkippedInput)
                     else _ingest_source(target, item, bar, flush_rows, limits)
+                    for item in inputs
                 )
+            )
+            for result in results:
                 if isinstance(result, SkippedInput):
                     skipped[result.name] = result.reason
                 else:
                     reports.append(result)
         if not target.opened:
             raise SkipmodelError(_nothing_to_ingest(path_list, skipped))
-        if compact:
+        if compact and engine is not None and spark:
+            compact_on_engine(layout, engine)
+        elif compact:
             compact_store(layout)
         manifest = layout.read_manifest()
         manifest["compaction"] = compaction_summary(layout)

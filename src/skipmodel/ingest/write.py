@@ -38,13 +38,12 @@ import pyarrow.parquet as pq
 from skipmodel.store import schema
 from skipmodel.store.arrays import bool_np, int_np, np_array, str_array
 from skipmodel.store.hashing import session_bucket
-from skipmodel.store.journal import JOURNAL, STAGING_DIR
+from skipmodel.store.journal import STAGING_DIR, write_commit_journal
 from skipmodel.store.layout import (
     BUCKET_KEY,
     CHALLENGE_DIR,
     SESSIONS_DIR,
     StoreLayout,
-    atomic_write_json,
 )
 from skipmodel.store.schema import REJECTED_SCHEMA
 from skipmodel.store.user_columns import StoredColumn, log_schema
@@ -300,14 +299,18 @@ class SourceWriter:
         """Write out whatever is buffered (call once, at the end of the source)."""
         self._flush()
 
-    def finish(self, fingerprint: str, entry: dict[str, Any]) -> Path:
-        """Write the commit journal (after :meth:`flush_all`); returns the staging folder."""
+    def staged_moves(self, fingerprint: str) -> list[tuple[str, str]]:
+        """Finish the staged files (after :meth:`flush_all`) and list their renames: (staged
+        name, path in the store), named after the source's ``fingerprint``."""
         self.close()
         moves = [(s, f.format(fp=fingerprint)) for s, f in self._staged]
         if (self.staging / "rejected.parquet").exists():
             moves.append(("rejected.parquet", f"rejected/part-{fingerprint}.parquet"))
-        journal = {"fingerprint": fingerprint, "entry": entry, "moves": moves}
-        atomic_write_json(self.staging / JOURNAL, journal)
+        return moves
+
+    def finish(self, fingerprint: str, entry: dict[str, Any]) -> Path:
+        """Write the commit journal (after :meth:`flush_all`); returns the staging folder."""
+        write_commit_journal(self.staging, fingerprint, entry, self.staged_moves(fingerprint))
         return self.staging
 
 

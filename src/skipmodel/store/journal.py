@@ -152,6 +152,15 @@ def recompute_totals(manifest: dict[str, Any]) -> None:
     manifest["integrity"] = {**integrity, **store_wide}
 
 
+def write_commit_journal(
+    staging: Path, fingerprint: str, entry: dict[str, Any], moves: list[tuple[str, str]]
+) -> None:
+    """Commit a staged source: its journal, written atomically, is the point of no return
+    (from here :func:`recover` rolls it forward; before, it deletes the staging folder)."""
+    journal = {"fingerprint": fingerprint, "entry": entry, "moves": moves}
+    atomic_write_json(staging / JOURNAL, journal)
+
+
 def apply_commit(layout: StoreLayout, staging: Path) -> None:
     """Move a staged source into place and record it (idempotent: safe to redo after a kill)."""
     journal = json.loads((staging / JOURNAL).read_text())

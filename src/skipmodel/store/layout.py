@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from skipmodel.errors import SkipmodelError
+from skipmodel.store.location import store_path
 
 SESSIONS_DIR = "sessions"
 TRACKS_DIR = "tracks"
@@ -110,7 +111,7 @@ class StoreLayout:
 
 def open_store(root: str | os.PathLike[str]) -> StoreLayout:
     """A store that must already exist (``skipmodel ingest`` creates stores)."""
-    layout = StoreLayout(Path(root))
+    layout = StoreLayout(store_path(root))
     layout.read_manifest()
     return layout
 

@@ -1,0 +1,173 @@
+"""``skipmodel ingest --engine spark``: input files and buckets as tasks of an engine.
+
+The design rule of :mod:`skipmodel.engine`: Spark schedules skipmodel's own code. Each input
+file is one task running the same parser and writer as the local engine
+(:func:`skipmodel.ingest.staging.stage_file`), which stages its parts in the store; the driver
+commits each staged source through the journal in the inputs' order (so the manifest lists them
+as the local engine does). Compaction is one task per bucket, running the local engine's merge
+and journaled swap (:mod:`skipmodel.ingest.compact`). The store equals the local engine's on
+the same inputs, recovery included: the driver alone writes commit journals, so a killed run
+leaves staging folders without one, which the next run deletes, and compactions are journaled
+per bucket as they are locally.
+
+Spark reads whole files and cannot split a ``.tar.gz`` (a stream of members): archives are
+refused with a one-line message saying to extract them or use the local engine.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Generator, Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+from skipmodel.engine import EngineOptions, iter_tasks, run_tasks
+from skipmodel.errors import SkipmodelError
+from skipmodel.ingest.compact import CompactReport, _merge_bucket, _publish
+from skipmodel.ingest.rules import RowLimits
+from skipmodel.ingest.sources import ARCHIVE_SUFFIXES, CsvSource, SkippedInput
+from skipmodel.ingest.staging import (
+    FileTask,
+    SourceReport,
+    StagedSource,
+    StoreTarget,
+    commit_source,
+    stage_file,
+)
+from skipmodel.load.tracks import TrackFeatures
+from skipmodel.progress import Progress, forced_progress
+from skipmodel.store.format import tracks_signature
+from skipmodel.store.journal import recover_compactions
+from skipmodel.store.layout import BUCKET_KEY, StoreLayout
+from skipmodel.store.user_columns import log_schema, recorded_columns
+
+
+def refuse_archives(paths: Sequence[Path]) -> None:
+    """One line for an archive among the inputs (given, or inside a given folder)."""
+    for path in paths:
+        found = [path] if path.is_file() else []
+        if path.is_dir():
+            found = sorted(
+                Path(root) / name
+                for root, _, names in os.walk(path)
+                for name in names
+                if name.lower().endswith(ARCHIVE_SUFFIXES)
+            )
+        for candidate in found:
+            if candidate.name.lower().endswith(ARCHIVE_SUFFIXES):
+                raise SkipmodelError(
+                    f"{candidate}: --engine spark reads .csv and .csv.gz files and folders of "
+                    "them, not archives (Spark cannot split one); extract it (tar -xzf) and "
+                    "give the folder, or use --engine local"
+                )
+
+
+def _nothing() -> Generator[StagedSource | SkippedInput]:
+    yield from ()
+
+
+def stage_on_engine(
+    engine: EngineOptions,
+    store: StoreTarget,
+    inputs: Sequence[CsvSource | SkippedInput],
+    bar: Progress,
+    *,
+    flush_rows: int,
+    limits: RowLimits,
+) -> Generator[SourceReport | SkippedInput]:
+    """Stage every input file as a task and commit each on the driver, in the inputs' order.
+
+    The store is opened (created, locked, recovered) before the first task, when any input is
+    a CSV; skipped inputs pass through in their place.
+    """
+    csvs = [item for item in inputs if isinstance(item, CsvSource)]
+    results: Generator[StagedSource | SkippedInput] = _nothing()
+    if csvs:
+        n_buckets = store.open()
+        root = str(store.layout.root.absolute())
+        tasks = [
+            FileTask(
+                root,
+                str(Path(item.name).absolute()),
+                item.name,
+                n_buckets,
+                store.user_columns,
+                flush_rows,
+                limits,
+            )
+            for item in csvs
+        ]
+        with forced_progress(False):  # the rows bar below says how far the ingest is
+            results = iter_tasks(engine, stage_file, tasks, label="ingest")
+    with closing(results):  # closed early (an error): the pending tasks are cancelled
+        for item in inputs:
+            if isinstance(item, SkippedInput):
+                yield item
+                continue
+            with forced_progress(False):
+                staged = next(results)
+            if isinstance(staged, SkippedInput):
+                yield staged
+                continue
+            report = commit_source(store.layout, staged)
+            bar.advance(report.rows_read, note=report.name[-50:])
+            yield report
+        with forced_progress(False):
+            next(results, None)  # let the tasks' generator finish
+
+
+@dataclass(frozen=True)
+class BucketTask:
+    """One bucket folder to compact, with what the driver read once for all buckets."""
+
+    store: str
+    bucket: str
+    signature: str
+    user_columns: tuple
+
+
+@functools.lru_cache(maxsize=2)
+def _track_features(store: str, signature: str) -> TrackFeatures | None:
+    """The store's track table, indexed once per executor process (Python workers are reused)."""
+    if signature == "[]":
+        return None
+    tracks = TrackFeatures.from_store(StoreLayout(Path(store)), [])
+    tracks.build_index()
+    return tracks
+
+
+def compact_bucket(task: BucketTask) -> tuple[int, int, int] | None:
+    """Merge one bucket on an executor: (parts replaced, duplicates, incomplete sessions), or
+    None when it is compact already."""
+    bucket_dir = StoreLayout(Path(task.store)).sessions / task.bucket
+    if not bucket_dir.is_dir():
+        return None
+    tracks = _track_features(task.store, task.signature)
+    merged = _merge_bucket(bucket_dir, tracks, task.signature, log_schema(task.user_columns))
+    if merged is None:
+        return None
+    _publish(merged)
+    return len(merged.members), merged.duplicates, merged.incomplete
+
+
+def compact_on_engine(layout: StoreLayout, engine: EngineOptions) -> CompactReport:
+    """:func:`skipmodel.ingest.compact.compact_store` with one task per bucket."""
+    recover_compactions(layout)
+    root = str(layout.root.absolute())
+    signature = tracks_signature(layout)
+    columns = recorded_columns(layout.read_manifest())
+    dirs = sorted(layout.sessions.glob(f"{BUCKET_KEY}=*"))
+    tasks = [BucketTask(root, d.name, signature, columns) for d in dirs]
+    with forced_progress(False):
+        results = run_tasks(engine, compact_bucket, tasks, label="compact")
+    done = [r for r in results if r is not None]
+    return CompactReport(
+        layout.root,
+        buckets_compacted=len(done),
+        parts_replaced=sum(r[0] for r in done),
+        buckets_unchanged=len(results) - len(done),
+        duplicate_session_positions=sum(r[1] for r in done),
+        incomplete_sessions=sum(r[2] for r in done),
+    )

@@ -1,0 +1,181 @@
+"""``ingest --engine spark`` gives the local engine's store: same files, rows, rejected rows and
+manifest counts, on local[2] and on a two-worker standalone cluster; and the same recovery
+after the driver is killed mid-ingest."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from ingest_helpers import rejected, sessions, store_files
+from skipmodel.cli import main
+from skipmodel.engine import EngineOptions
+from skipmodel.errors import SkipmodelError
+from skipmodel.ingest import ingest
+from skipmodel.simulate import simulate
+from spark_cluster import spark_cluster, spark_local  # noqa: F401 - fixtures
+
+BUCKETS = 4
+FLUSH = 300
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> Path:
+    """Simulated log and track files, extracted, with corrupt rows, a gzipped file, an empty
+    file, a copy under another name and a README."""
+    root = tmp_path_factory.mktemp("spark-inputs")
+    simulate(root / "sim", sessions=240, seed=5, days=2, files_per_day=2)
+    folder = root / "inputs"
+    for archive in sorted((root / "sim").glob("*.tar.gz")):
+        with tarfile.open(archive) as tar:
+            tar.extractall(folder, filter="data")
+    logs = sorted(folder.rglob("log_*.csv"))
+    assert len(logs) >= 3
+    lines = logs[0].read_bytes().splitlines(keepends=True)
+    bad = [
+        lines[5].replace(b",", b";", 3),  # too few fields
+        b"\n",  # a blank line is a rejected row
+        lines[7].replace(b"true", b"maybe", 1).replace(b"false", b"maybe", 1),
+        b"\xff\xfe not utf-8 at all\n",
+    ]
+    logs[0].write_bytes(b"".join(lines[:10] + bad + lines[10:]))
+    with open(logs[1], "rb") as src, gzip.open(f"{logs[1]}.gz", "wb") as out:
+        shutil.copyfileobj(src, out)
+    logs[1].unlink()
+    shutil.copy(logs[2], logs[2].with_name("copy_of_" + logs[2].name))
+    (folder / "empty.csv").write_bytes(b"")
+    (folder / "README.txt").write_text("not data\n")
+    return folder
+
+
+def snapshot(store: Path) -> tuple[dict, dict]:
+    manifest = json.loads((store / "manifest.json").read_text())
+    summary = {k: manifest[k] for k in ("n_buckets", "totals", "integrity", "skipped")}
+    summary["compaction"] = manifest.get("compaction")
+    summary["sources"] = {
+        fp: {k: v for k, v in e.items() if k != "ingested_at"}
+        for fp, e in manifest["sources"].items()
+    }
+    summary["order"] = list(manifest["sources"])
+    return store_files(store), summary
+
+
+def assert_same_store(got: Path, want: Path) -> None:
+    files_got, man_got = snapshot(got)
+    files_want, man_want = snapshot(want)
+    assert files_got.keys() == files_want.keys()
+    for key in files_want:
+        assert files_got[key].equals(files_want[key]), key
+    assert man_got == man_want
+    assert sessions(got).equals(sessions(want))
+    order = [("source", "ascending"), ("line", "ascending")]
+    rejected_got, rejected_want = rejected(got), rejected(want)
+    if rejected_want is None:
+        assert rejected_got is None
+    else:
+        assert rejected_got is not None
+        assert rejected_got.sort_by(order).equals(rejected_want.sort_by(order))
+    assert not (got / ".staging").exists()
+    assert not list(got.rglob("*.tmp"))
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, inputs) -> Path:
+    store = tmp_path_factory.mktemp("spark-ref") / "store"
+    report = ingest([inputs], store, n_buckets=BUCKETS, flush_rows=FLUSH, progress=False)
+    assert report.log_rows_rejected >= 4 and report.already_ingested
+    return store
+
+
+def test_archives_are_refused_in_one_line(tmp_path, inputs):
+    archive = tmp_path / "set.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(inputs, arcname="x")
+    spark = EngineOptions("spark", "local[1]")
+    for given in (archive, tmp_path):
+        with pytest.raises(SkipmodelError, match="extract it .* or use --engine local"):
+            ingest([given], tmp_path / "store", engine=spark)
+    assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize("which", ["spark_local", "spark_cluster"])
+def test_spark_ingest_equals_local(tmp_path, inputs, reference, which, request):
+    engine = request.getfixturevalue(which)
+    store = tmp_path / "store"
+    report = ingest([inputs], store, n_buckets=BUCKETS, flush_rows=FLUSH, engine=engine)
+    assert_same_store(store, reference)
+    assert report.log_rows_rejected >= 4 and report.already_ingested
+    again = ingest([inputs], store, flush_rows=FLUSH, engine=engine)  # idempotent
+    assert again.already_ingested and len(again.already_ingested) == len(again.sources)
+    assert_same_store(store, reference)
+
+
+def test_spark_ingest_of_real_excerpts_by_the_cli(tmp_path, mssd_dir, spark_cluster, capsys):  # noqa: F811
+    folder = tmp_path / "excerpts"
+    folder.mkdir()
+    for name in ("log_mini_first11sessions.csv", "tf_mini_subset_for_first11sessions.csv"):
+        shutil.copy(mssd_dir / name, folder / name)
+    text = (mssd_dir / "mssd_trainset_partial_rows_1180.csv").read_bytes()
+    with gzip.open(folder / "log_0_20180716_000000000000.csv.gz", "wb") as out:
+        out.write(text)
+    want = tmp_path / "local"
+    assert main(["ingest", str(folder), "--store", str(want), "--buckets", "3", "--quiet"]) == 0
+    got = tmp_path / "spark"
+    argv = ["ingest", str(folder), "--store", f"file://{got}", "--buckets", "3", "--quiet"]
+    argv += ["--engine", "spark", "--spark-master", spark_cluster.master]
+    assert main(argv) == 0
+    assert "session rows" in capsys.readouterr().out
+    assert_same_store(got, want)
+
+
+KILL_SCRIPT = (
+    "import sys; from skipmodel.engine import EngineOptions; from skipmodel.ingest import ingest; "
+    f"ingest([sys.argv[2]], sys.argv[1], n_buckets={BUCKETS}, flush_rows={FLUSH}, "
+    "progress=False, engine=EngineOptions('spark', sys.argv[3]))"
+)
+
+
+def _spark_run(store: Path, inputs: Path, master: str) -> subprocess.Popen:
+    env = {**os.environ, "CI": "1"}
+    cmd = [sys.executable, "-c", KILL_SCRIPT, str(store), str(inputs), master]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_killed_driver_then_rerun_gives_the_same_store(
+    tmp_path,
+    inputs,
+    reference,
+    spark_cluster,  # noqa: F811
+):
+    """The driver is killed once sources are committing (executors on other JVMs may still be
+    staging); the re-run recovers and ends with the uninterrupted store."""
+    from skipmodel.engine import spark
+
+    spark.stop()  # this process's application would hold every core of the cluster
+    store = tmp_path / "store"
+    proc = _spark_run(store, inputs, spark_cluster.master)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        manifest = store / "manifest.json"
+        if manifest.is_file() and json.loads(manifest.read_text() or "{}").get("sources"):
+            break
+        time.sleep(0.05)
+    running = proc.poll() is None
+    proc.send_signal(signal.SIGKILL)
+    _, err = proc.communicate(timeout=60)
+    assert running, f"the ingest ended before it could be killed: {err.decode()}"
+    done = _spark_run(store, inputs, spark_cluster.master)
+    _, err = done.communicate(timeout=180)
+    assert done.returncode == 0, err.decode()
+    assert err == b""  # nothing of Spark on the console
+    assert_same_store(store, reference)
