@@ -32,7 +32,6 @@ from skipmodel.model.levels import LEVELS_GROUP
 from skipmodel.model.options import FitOptions
 from skipmodel.model.spec import ModelSpec
 from skipmodel.progress import Progress
-from skipmodel.scale.laplace.tasks import engine_passes
 from skipmodel.scale.laplace.fit import LaplaceFit, LaplaceOptions, fit_passes
 from skipmodel.scale.laplace.sessions import session_batches, whole_sessions
 from skipmodel.scale.laplace.structure import (
@@ -214,17 +213,12 @@ def fit_laplace_path(
             rows.model = model
             encoders, n_rows = rows.encoders, rows.n_rows
             manifest = {**manifest, **sample_manifest(data.store, rows.sample)}
-            passes = engine_passes(options, data.store, rows.sample, spec, encoders, model)
-            result = fit_passes(model, passes or rows, engine, n_rows=n_rows)
+            result = fit_passes(model, rows, engine, n_rows=n_rows)
             cache = {"bytes": rows.nbytes, "on_disk": rows.on_disk}
-            if passes is not None:  # no cache: every pass re-reads the store on the executors
-                cache = {"bytes": 0, "on_disk": False, "engine": "spark: re-read per pass"}
         finally:
             rows.close()
         rate: dict[str, float] = {}  # the passes do not sum the outcome
     else:
-        if options.engine not in (None, "local"):
-            raise SkipmodelError("--engine spark fits a store sample (--store), not plays")
         frame = data.to_pandas() if isinstance(data, pa.Table) else data
         design = build_design(spec, frame)
         model = build_latent_model(design)
@@ -250,12 +244,7 @@ def fit_laplace_path(
         "coords_sizes": {k: len(v) for k, v in design.coords.items()},
     }
     resolved = FitOptions(
-        inference=options.inference,
-        method="laplace",
-        seed=options.seed,
-        draws=engine.draws,
-        engine=options.engine,
-        spark_master=options.spark_master,
+        inference=options.inference, method="laplace", seed=options.seed, draws=engine.draws
     )
     return FitResult(spec, encoders, tree, diagnostics, resolved, info)
 
