@@ -23,7 +23,7 @@ from skipmodel.engine import EngineOptions
 from skipmodel.load.tracks import TrackTable
 from skipmodel.scale.aggregate import aggregate
 from skipmodel.store.layout import open_store
-from test_spark_passes import BINS, CELLS_SPEC
+from test_spark_passes import BINS, CELLS_SPEC, LAPLACE_SPEC
 from test_spark_passes import store as store  # noqa: F401 - the fixture: 4 buckets, 2 track files
 
 
@@ -80,3 +80,30 @@ def test_per_bucket_cells_of_a_sample(store: Path, tasks_here: EngineOptions) ->
         store, CELLS_SPEC, bins=BINS, sample=sample, progress=False, engine=tasks_here
     )
     assert 0 < merged.n_rows == one.n_rows and merged.table.equals(one.table)
+
+
+def test_per_bucket_laplace_sums_equal_one_pass(store: Path, tasks_here: EngineOptions) -> None:
+    """A pass's sums per bucket (each over its own levels), added in bucket order, equal one
+    pass over the whole sample to rounding (1e-12 relative: the same rows, another order)."""
+    from skipmodel.model.data import StoreSample
+    from skipmodel.scale.laplace.fit import run_pass
+    from skipmodel.scale.laplace.path import StoreRows
+    from skipmodel.scale.laplace.structure import build_latent_model
+    from skipmodel.scale.laplace.tasks import BucketPasses
+
+    rows = StoreRows(StoreSample(store), LAPLACE_SPEC)
+    model = rows.model = build_latent_model(rows.first_design())
+    passes = BucketPasses(tasks_here, str(store), rows.sample, LAPLACE_SPEC, rows.encoders, model)
+    rng = np.random.default_rng(4)
+    c = rng.normal(0, 0.3, model.q)
+    nodes = rng.normal(0, 0.5, (model.n_levels, 9))
+    one = run_pass(model, rows, c, nodes, None)
+    rows.close()
+    for _ in range(2):  # the first pass finds each bucket's levels, the second ships only those
+        split = run_pass(model, passes, c, nodes, None)
+        assert split.n_rows == one.n_rows == rows.n_rows and model.n_levels > 100
+        assert split.ll == pytest.approx(one.ll, rel=1e-12)
+        for name in ("g", "A", "g_t", "w_t", "H", "S"):
+            np.testing.assert_allclose(getattr(split, name), getattr(one, name), rtol=1e-12)
+    assert tasks_here.calls == [4, 4]  # type: ignore[attr-defined]
+    assert sum(len(levels) for levels in passes._levels.values()) >= model.n_levels

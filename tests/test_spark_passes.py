@@ -47,6 +47,8 @@ CELLS_SPEC = ModelSpec(
     ),
 )
 BINS = {"danceability": 3}
+#: A pool of tracks (eliminated level by level) and the Markov terms: the Laplace passes.
+LAPLACE_SPEC = ModelSpec(name="tracks", terms=(Pooled(column="track_id_clean"), Markov()))
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +137,37 @@ def test_cells(store, spark):
     there = aggregate(store, CELLS_SPEC, bins=BINS, progress=False, engine=spark)
     assert here.n_rows == there.n_rows > 1000 and here.n_cells > 10
     assert there.table.equals(here.table)  # same cells, same order, same counts
+
+
+def test_laplace_fit(store, spark):
+    """Every pass on Spark, the steps on the driver: the local fit to rounding. The passes add
+    the same rows' sums in another order (1e-15 relative, test_pass_tasks), which the Newton
+    and hyper steps carry into the posterior at about 1e-12; 1e-9 leaves room and would
+    still catch a lost bucket or a level's sums added to another level (changes of 1e-3)."""
+    from skipmodel.model.data import StoreSample
+    from skipmodel.model.fitting import fit
+
+    here = fit(LAPLACE_SPEC, StoreSample(store), method="laplace", draws=50)
+    there = fit(
+        LAPLACE_SPEC,
+        StoreSample(store),
+        method="laplace",
+        draws=50,
+        engine="spark",
+        spark_master=spark.master,
+    )
+    assert there.options.engine == "spark" and here.options.engine is None
+    assert there.diagnostics["passes"] == here.diagnostics["passes"]
+    assert there.manifest["n_rows"] == here.manifest["n_rows"] > 1000
+    for key in ("hyper_mode", "hyper_log_sd"):
+        a, b = there.diagnostics[key], here.diagnostics[key]
+        assert close(a, b, 1e-9), (key, a, b)
+    levels_a, levels_b = there.posterior["levels"], here.posterior["levels"]
+    for name in levels_b.data_vars:
+        np.testing.assert_allclose(levels_a[name], levels_b[name], rtol=1e-9, atol=1e-12)
+    for name in here.posterior["posterior"].data_vars:
+        a, b = there.posterior["posterior"][name], here.posterior["posterior"][name]
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
 def test_engine_refused_where_the_pass_cannot_use_it(store, tmp_path, capsys):

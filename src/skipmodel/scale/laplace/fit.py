@@ -137,6 +137,9 @@ def run_pass(
     With ``jobs > 1``, that many threads take batches in turn (the compiled kernel releases the
     GIL), each summing into its own :class:`PassSums`; the partial sums are merged at the end.
     """
+    own = getattr(source, "run_pass", None)
+    if own is not None:  # a source that runs its passes itself (on an engine: .tasks)
+        return own(model, c, nodes, progress)
     tab = model.Q @ c
     weights = normalised_weights(nodes.shape[1])
     batches = iter(source())

@@ -41,6 +41,7 @@ from skipmodel.scale.laplace.structure import (
     build_latent_model,
     encode_rows,
 )
+from skipmodel.scale.laplace.tasks import engine_passes
 
 #: Encoded store batches are kept in memory up to this many bytes, else spilled to disk.
 CACHE_BYTES = 2 * 2**30
@@ -213,12 +214,17 @@ def fit_laplace_path(
             rows.model = model
             encoders, n_rows = rows.encoders, rows.n_rows
             manifest = {**manifest, **sample_manifest(data.store, rows.sample)}
-            result = fit_passes(model, rows, engine, n_rows=n_rows)
+            passes = engine_passes(options, data.store, rows.sample, spec, encoders, model)
+            result = fit_passes(model, passes or rows, engine, n_rows=n_rows)
             cache = {"bytes": rows.nbytes, "on_disk": rows.on_disk}
+            if passes is not None:  # no cache: every pass re-reads the store on the executors
+                cache = {"bytes": 0, "on_disk": False, "engine": "spark: re-read per pass"}
         finally:
             rows.close()
         rate: dict[str, float] = {}  # the passes do not sum the outcome
     else:
+        if options.engine not in (None, "local"):
+            raise SkipmodelError("--engine spark fits a store sample (--store), not plays")
         frame = data.to_pandas() if isinstance(data, pa.Table) else data
         design = build_design(spec, frame)
         model = build_latent_model(design)
@@ -244,7 +250,12 @@ def fit_laplace_path(
         "coords_sizes": {k: len(v) for k, v in design.coords.items()},
     }
     resolved = FitOptions(
-        inference=options.inference, method="laplace", seed=options.seed, draws=engine.draws
+        inference=options.inference,
+        method="laplace",
+        seed=options.seed,
+        draws=engine.draws,
+        engine=options.engine,
+        spark_master=options.spark_master,
     )
     return FitResult(spec, encoders, tree, diagnostics, resolved, info)
 

@@ -1,0 +1,217 @@
+"""The passes of a Laplace fit as engine tasks: one per bucket of the sample.
+
+On Spark (``fit --method laplace --engine spark``) each pass is one task per bucket
+(:func:`sums_of_bucket`): the task reads its bucket's rows from the store, designs them with the
+driver's encoders (pickled into the task with the latent model, the expansion point and the
+quadrature nodes of the bucket's levels), encodes them (:func:`~.structure.encode_rows`) and
+sums them with the pass kernel (:meth:`~.kernel.PassSums.add_batch`), the same functions the
+local passes run. Its per-level sums cover only the levels the bucket touches
+(:class:`BucketSums`); the driver adds the buckets' sums in bucket order
+(:meth:`BucketPasses.run_pass`) and takes the hyper and Newton steps in memory as ever.
+
+The row cache of the local path lives on the driver's disk, out of the executors' reach, so on
+Spark every pass re-reads its buckets from the store (the store is where every executor can
+read). What the first pass learns of each bucket, its levels, is kept, so the later passes ship
+each task only its own levels' nodes. Sums of floats are added in another order than the local
+path's (bucket by bucket instead of level-sorted cache chunks), so a fit on Spark equals the
+local one to rounding, not to the bit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from skipmodel.errors import SkipmodelError
+from skipmodel.load.loaders import SampleSpec, iter_batches, sample_buckets
+from skipmodel.model.design import build_design
+from skipmodel.model.spec import ModelSpec
+from skipmodel.progress import Progress
+from skipmodel.scale.laplace.gaussian import normalised_weights
+from skipmodel.scale.laplace.kernel import PassSums
+from skipmodel.scale.laplace.structure import LatentModel, RowBatch, encode_rows
+
+if TYPE_CHECKING:
+    from skipmodel.engine import EngineOptions
+
+#: The per-level arrays of :class:`PassSums` (first axis: the eliminated pool's levels).
+LEVEL_ARRAYS = ("g_t", "w_t", "H", "S")
+#: The arrays over the dense part, summed whole.
+DENSE_ARRAYS = ("g", "A")
+
+
+@dataclass(frozen=True)
+class PassTask:
+    """One bucket's share of a pass: where its rows are, how to encode them, and the point."""
+
+    store: str
+    sample: SampleSpec
+    spec: ModelSpec
+    encoders: Any
+    model: LatentModel
+    #: each code's share of the logit at the expansion point (``Q @ c``)
+    tab: np.ndarray
+    #: the quadrature nodes of ``levels`` (or of every level, when ``levels`` is None)
+    nodes: np.ndarray
+    #: the bucket's levels, once a pass has found them
+    levels: np.ndarray | None
+    bucket: int
+
+
+@dataclass
+class BucketSums:
+    """A bucket's pass sums, the per-level ones for its ``levels`` only (ascending)."""
+
+    levels: np.ndarray
+    sums: PassSums
+
+
+def bucket_rows(
+    store: str, sample: SampleSpec, spec: ModelSpec, encoders: Any, model: LatentModel, bucket: int
+) -> Iterator[RowBatch]:
+    """The rows of one bucket of the sample, designed and encoded as the local passes do."""
+    for batch in iter_batches(store, sample, buckets=[bucket]):
+        if batch.num_rows:
+            yield encode_rows(model, build_design(spec, batch, encoders=encoders))
+
+
+def sums_of_bucket(task: PassTask) -> BucketSums:
+    """Task: one pass's sums over one bucket (its encoded rows held for the pass)."""
+    model = task.model
+    rows = list(bucket_rows(task.store, task.sample, task.spec, task.encoders, model, task.bucket))
+    if task.levels is None:
+        seen = [r.level[r.level >= 0] for r in rows]
+        levels = np.unique(np.concatenate(seen)) if seen else np.zeros(0, dtype=np.int64)
+        nodes = task.nodes[levels]
+    else:
+        levels, nodes = task.levels, task.nodes
+    n_nodes = task.nodes.shape[1]
+    sums = PassSums.zeros(model.format, model.width, len(levels), n_nodes)
+    weights = normalised_weights(n_nodes)
+    for batch in rows:
+        # the bucket's levels numbered 0..k-1: its per-level sums are k rows, not every level's
+        local = np.where(batch.level >= 0, np.searchsorted(levels, batch.level), -1)
+        batch = dataclasses.replace(batch, level=local.astype(batch.level.dtype))
+        sums.add_batch(batch, model.format, task.tab, nodes, weights)
+    return BucketSums(levels, sums)
+
+
+class BucketPasses:
+    """A store sample's passes on an engine, one task per bucket (see the module notes).
+
+    A row source for :func:`~skipmodel.scale.laplace.fit.fit_passes`: ``run_pass`` replaces
+    the local pass over the rows.
+    """
+
+    def __init__(
+        self,
+        engine: EngineOptions,
+        store: str,
+        sample: SampleSpec,
+        spec: ModelSpec,
+        encoders: Any,
+        model: LatentModel,
+    ) -> None:
+        if getattr(model, "sessions", None) is not None:
+            raise SkipmodelError(
+                "--engine spark does not run the passes of a session term yet; "
+                "fit it with --engine local"
+            )
+        self.engine = engine
+        self.store = store
+        self.sample = sample
+        self.spec = spec
+        self.encoders = encoders
+        self.model = model
+        self.buckets = sample_buckets(store, sample)
+        self._levels: dict[int, np.ndarray] = {}
+
+    def __call__(self) -> Iterator[RowBatch]:
+        """The rows, read here (for a caller that walks them itself)."""
+        for bucket in self.buckets:
+            yield from bucket_rows(
+                self.store, self.sample, self.spec, self.encoders, self.model, bucket
+            )
+
+    def tasks(self, c: np.ndarray, nodes: np.ndarray) -> list[PassTask]:
+        tab = self.model.Q @ c
+        out = []
+        for bucket in self.buckets:
+            levels = self._levels.get(bucket)
+            mine = nodes if levels is None else nodes[levels]
+            task = PassTask(
+                self.store,
+                self.sample,
+                self.spec,
+                self.encoders,
+                self.model,
+                tab,
+                mine,
+                levels,
+                bucket,
+            )
+            out.append(task)
+        return out
+
+    def run_pass(
+        self, model: LatentModel, c: np.ndarray, nodes: np.ndarray, progress: Progress | None
+    ) -> PassSums:
+        """One pass at ``c`` (levels at ``nodes``): the buckets' sums, added in bucket order."""
+        from skipmodel.engine import run_tasks
+
+        total = PassSums.zeros(model.format, model.width, model.n_levels, nodes.shape[1])
+        parts = run_tasks(self.engine, sums_of_bucket, self.tasks(c, nodes), label="laplace pass")
+        for bucket, part in zip(self.buckets, parts, strict=True):
+            self._levels.setdefault(bucket, part.levels)
+            add_bucket(total, part)
+            if progress is not None:
+                progress.advance(part.sums.n_rows)
+        return total
+
+
+def engine_passes(
+    options: Any,
+    store: Any,
+    sample: SampleSpec,
+    spec: ModelSpec,
+    encoders: Any,
+    model: LatentModel,
+) -> BucketPasses | None:
+    """The passes on the engine the fit options name (:class:`BucketPasses`), or None for
+    the local passes over the row cache."""
+    name = getattr(options, "engine", None)
+    master = getattr(options, "spark_master", None)
+    if master is not None and name != "spark":
+        raise SkipmodelError("--spark-master needs --engine spark")
+    if name in (None, "local"):
+        return None
+    from skipmodel.engine import EngineOptions
+
+    engine = EngineOptions(name, master)
+    return BucketPasses(engine, str(store), sample, spec, encoders, model)
+
+
+def add_bucket(total: PassSums, part: BucketSums) -> None:
+    """Add a bucket's sums into ``total`` (its per-level sums into its levels' rows)."""
+    sums = part.sums
+    total.ll += sums.ll
+    total.n_rows += sums.n_rows
+    for name in DENSE_ARRAYS:
+        np.add(getattr(total, name), getattr(sums, name), out=getattr(total, name))
+    for name in LEVEL_ARRAYS:
+        getattr(total, name)[part.levels] += getattr(sums, name)
+
+
+__all__ = [
+    "BucketPasses",
+    "BucketSums",
+    "PassTask",
+    "add_bucket",
+    "bucket_rows",
+    "engine_passes",
+    "sums_of_bucket",
+]
