@@ -88,7 +88,7 @@ def test_missing_pyspark_names_the_extra(tmp_path):
     assert done.stderr == ""
 
 
-@pytest.mark.parametrize("which", ["spark_local", "spark_cluster"])
+@pytest.mark.parametrize("which", ["spark_cluster", "spark_local"])
 def test_spark_runs_each_item_on_an_executor(which, request):
     options = request.getfixturevalue(which)
     facts = run_tasks(options, _worker_facts, [3, 1, 2, 5], label="facts")

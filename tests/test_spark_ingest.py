@@ -108,6 +108,33 @@ def test_archives_are_refused_in_one_line(tmp_path, inputs):
     assert not (tmp_path / "store").exists()
 
 
+def _readme_spark_block() -> str:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## Spark", 1)[1].split("\n## ", 1)[0]
+    return section.split("```py\n", 1)[1].split("```", 1)[0]
+
+
+def test_readme_spark_sql_reads_the_store(tmp_path, reference, spark_local, monkeypatch, capsys):  # noqa: F811
+    """The README's Spark SQL example (skip rate by hour of day) runs on a store and agrees
+    with the store read by pyarrow."""
+    from skipmodel.engine.spark import spark_session
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "store").symlink_to(reference)
+    monkeypatch.chdir(tmp_path)
+    namespace = {"spark": spark_session(spark_local.spark_master())}
+    exec(compile(_readme_spark_block(), "README.md", "exec"), namespace)  # noqa: S102
+    plays = sessions(reference)
+    hours = plays.column("hour_of_day").to_numpy()
+    skips = plays.column("skip_2").to_numpy(zero_copy_only=False)
+    got = {row.hour_of_day: (row.plays, row.skip_rate) for row in namespace["by_hour"]}
+    assert sum(n for n, _ in got.values()) == plays.num_rows
+    for hour, (n, rate) in got.items():
+        assert n == (hours == hour).sum()
+        assert rate == pytest.approx(skips[hours == hour].mean(), rel=1e-12)
+    assert "skipped" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("which", ["spark_local", "spark_cluster"])
 def test_spark_ingest_equals_local(tmp_path, inputs, reference, which, request):
     engine = request.getfixturevalue(which)
