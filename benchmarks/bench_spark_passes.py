@@ -10,9 +10,9 @@ explore`` (every view's numbers; the figures are drawn by the driver whatever th
 fixed few seconds). For Spark the child first starts the context and its executors' Python
 workers with one trivial task per core (reported apart: paid once per session), then:
 
-- ``tasks``: the log pass's tasks, one per bucket (``log_pass_of_bucket``), wall time;
-- ``merge``: the driver merging their results in bucket order;
-- ``passes``: the whole of ``compute`` with the engine (track passes + log pass + merge).
+- ``passes``: the whole of ``compute`` with the engine (track passes + log pass + merge);
+- ``tasks``: the log pass's tasks again, one per bucket (``log_pass_of_bucket``), wall time;
+- ``merge``: the driver merging their results in bucket order.
 
 From these the table gives the throughput per core of a task (rows / (task wall x cores)) and
 the driver's merge cost per bucket, the two numbers a projection to the full release on N
@@ -57,6 +57,9 @@ else:
     start = time.perf_counter()
     run_tasks(engine, abs, list(range(-4, 0)), label="warm-up")
     out["start"] = time.perf_counter() - start
+    start = time.perf_counter()
+    rows = compute(sources, options, tasks=EngineTasks(engine, sources)).log.overview.rows
+    out["passes"] = time.perf_counter() - start
     root = os.path.abspath(store)
     items = [BucketTask(root, 1.0, 0, True, options, None, b) for b in sources.bucket_numbers()]
     start = time.perf_counter()
@@ -69,9 +72,6 @@ else:
     out["merge"] = time.perf_counter() - start
     log.transitions.close()
     out["buckets"] = len(items)
-    start = time.perf_counter()
-    rows = compute(sources, options, tasks=EngineTasks(engine, sources)).log.overview.rows
-    out["passes"] = time.perf_counter() - start
 out["rows"] = rows
 print(json.dumps(out))
 """
