@@ -25,14 +25,11 @@ simulator as it always was (the same files, byte for byte).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from skipmodel.errors import SkipmodelError
-
-if TYPE_CHECKING:
-    from skipmodel.simulate.sessions import TrueEffects
 
 TRACK_DISTRIBUTIONS = ("normal", "student_t", "mixture")
 DURATION_FORMS = ("smooth", "step")
@@ -89,8 +86,9 @@ class Structure:
         if not (self.zipf_exponent > 0 and self.zipf_offset > 0):
             raise ValueError("zipf_exponent and zipf_offset must be > 0")
 
-    def apply(self, effects: TrueEffects) -> TrueEffects:
-        """``effects`` with this structure's replacements (they win over the caller's)."""
+    def apply(self, effects: Any) -> Any:
+        """``effects`` (a :class:`~skipmodel.simulate.sessions.TrueEffects`) with this
+        structure's replacements, which win over the caller's."""
         changes: dict[str, Any] = dict(self.effects)
         return replace(effects, **changes) if changes else effects
 
