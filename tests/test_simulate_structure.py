@@ -188,3 +188,18 @@ def test_unknown_structure_is_refused() -> None:
         get_structure("heavvy")
     with pytest.raises(ValueError, match="length_mix"):
         Structure(length_mix="long")
+
+
+def test_cli_structure_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from skipmodel.cli import main
+
+    out = tmp_path / "sim"
+    args = ["simulate", "--out", str(out), "--sessions", "60", "--tracks", "300", "--days", "1"]
+    assert main([*args, "--structure", "mixture"]) == 0
+    assert "structure mixture" in capsys.readouterr().out
+    truth = json.loads((out / "truth.json").read_text())
+    assert truth["arguments"]["structure"] == "mixture"
+    assert truth["skip_model"]["structure"]["duration_form"] == "step"
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--structure", "wild"])
+    assert exc.value.code == 2
