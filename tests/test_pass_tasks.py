@@ -107,3 +107,19 @@ def test_per_bucket_laplace_sums_equal_one_pass(store: Path, tasks_here: EngineO
             np.testing.assert_allclose(getattr(split, name), getattr(one, name), rtol=1e-12)
     assert tasks_here.calls == [4, 4]  # type: ignore[attr-defined]
     assert sum(len(levels) for levels in passes._levels.values()) >= model.n_levels
+
+
+def test_per_bucket_level_counts_give_the_stream_encoders(
+    store: Path, tasks_here: EngineOptions
+) -> None:
+    """The encoders' pass as tasks: level counts per bucket added here, pilot rows from the
+    head of the stream; the same encoders and row count as one pass."""
+    from skipmodel.model.data import StoreSample
+    from skipmodel.scale.minibatch import fit_encoders
+
+    sample = StoreSample(store).rows_sample(LAPLACE_SPEC)
+    one, n_one = fit_encoders(store, LAPLACE_SPEC, sample, pilot_rows=500)
+    split, n_split = fit_encoders(store, LAPLACE_SPEC, sample, pilot_rows=500, engine=tasks_here)
+    assert n_split == n_one > 1000 and tasks_here.calls == [4]  # type: ignore[attr-defined]
+    assert split.levels == one.levels and max(len(m.levels) for m in one.levels.values()) > 100
+    assert split.scalers == one.scalers

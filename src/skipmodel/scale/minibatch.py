@@ -28,19 +28,22 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from skipmodel.errors import SkipmodelError
-from skipmodel.load.loaders import SampleSpec, iter_batches
+from skipmodel.load.loaders import SampleSpec, iter_batches, sample_buckets
 from skipmodel.model.design import Design, Encoders, build_design
 from skipmodel.model.encoders import level_label, level_map
 from skipmodel.model.spec import ModelSpec
 from skipmodel.model.terms import LevelSource, kind_of
 from skipmodel.progress import Progress
+
+if TYPE_CHECKING:
+    from skipmodel.engine import EngineOptions
 
 #: The codes a pooled design keeps for prediction only (numbering of levels unseen in fitting).
 UNSEEN_CODES = "unseen"
@@ -105,27 +108,42 @@ def fit_encoders(
     *,
     pilot_rows: int = 200_000,
     progress: Progress | None = None,
+    engine: EngineOptions | None = None,
 ) -> tuple[Encoders, int]:
     """Encoders for a stream, and its row count, in one pass.
 
     Scalers and smooth boxes come from the first ``pilot_rows`` rows (the stream is a random
     order of sessions); level maps of categorical columns from exact counts over every row, so
-    no level seen in fitting is unknown to the encoders.
+    no level seen in fitting is unknown to the encoders. On a Spark ``engine`` the counts are
+    one task per bucket (:func:`level_counts_of_bucket`), added here, and the pilot rows are
+    read here from the head of the stream: the same encoders.
     """
-    pilot: list[pa.Table] = []
-    have = n_rows = 0
-    # the terms' level maps (their kinds say which), counted with the one label rule
-    sources = {s.key: s for t in spec.terms for s in kind_of(t).level_sources(t)}
-    counts: dict[str, pd.Series] = {k: pd.Series(dtype="int64") for k in sources}
-    for batch in iter_batches(store, sample):
-        n_rows += batch.num_rows
-        if progress is not None:
-            progress.advance(batch.num_rows)
-        if have < pilot_rows:
+    sources = _level_sources(spec)
+    if engine is not None and engine.name != "local":
+        from skipmodel.engine import run_tasks
+
+        tasks = [LevelCountTask(str(store), sample, spec, b) for b in sample_buckets(store, sample)]
+        n_rows, counts = 0, _no_counts(sources)
+        for part_rows, part in run_tasks(engine, level_counts_of_bucket, tasks, label="levels"):
+            n_rows += part_rows
+            for key in counts:
+                counts[key] = counts[key].add(part[key], fill_value=0)
+            if progress is not None:
+                progress.advance(part_rows)
+        pilot, have = [], 0
+        stream = iter_batches(store, sample)
+        for batch in stream:
+            if have >= pilot_rows:
+                break
             pilot.append(pa.Table.from_batches([batch]))
             have += batch.num_rows
-        for key, source in sources.items():
-            counts[key] = counts[key].add(_count_levels(batch, source), fill_value=0)
+        close = getattr(stream, "close", None)
+        if close is not None:  # a generator stopped early: release its reader threads
+            close()
+    else:
+        pilot, n_rows, counts = _count_stream(
+            iter_batches(store, sample), sources, pilot_rows, progress
+        )
     if n_rows == 0:
         raise SkipmodelError(f"the sample of {store} is empty; raise the fraction")
     enc = build_design(spec, pa.concat_tables(pilot)).encoders
@@ -134,6 +152,54 @@ def fit_encoders(
             c = counts[key].astype("int64")
             enc.levels[key] = level_map(lm.column, c, min_count=sources[key].min_count)
     return enc, n_rows
+
+
+def _level_sources(spec: ModelSpec) -> dict[str, LevelSource]:
+    """The terms' level maps (their kinds say which), counted with the one label rule."""
+    return {s.key: s for t in spec.terms for s in kind_of(t).level_sources(t)}
+
+
+def _no_counts(sources: dict[str, LevelSource]) -> dict[str, pd.Series]:
+    return {k: pd.Series(dtype="int64") for k in sources}
+
+
+def _count_stream(
+    batches: Iterator[pa.RecordBatch],
+    sources: dict[str, LevelSource],
+    pilot_rows: int,
+    progress: Progress | None,
+) -> tuple[list[pa.Table], int, dict[str, pd.Series]]:
+    """The first ``pilot_rows`` rows (whole batches), the rows, and the plays per level."""
+    pilot: list[pa.Table] = []
+    have = n_rows = 0
+    counts = _no_counts(sources)
+    for batch in batches:
+        n_rows += batch.num_rows
+        if progress is not None:
+            progress.advance(batch.num_rows)
+        if have < pilot_rows:
+            pilot.append(pa.Table.from_batches([batch]))
+            have += batch.num_rows
+        for key, source in sources.items():
+            counts[key] = counts[key].add(_count_levels(batch, source), fill_value=0)
+    return pilot, n_rows, counts
+
+
+@dataclass(frozen=True)
+class LevelCountTask:
+    """One bucket of the encoders' pass."""
+
+    store: str
+    sample: SampleSpec
+    spec: ModelSpec
+    bucket: int
+
+
+def level_counts_of_bucket(task: LevelCountTask) -> tuple[int, dict[str, pd.Series]]:
+    """Task: the rows of one bucket of the sample and its plays per level of each level map."""
+    batches = iter_batches(task.store, task.sample, buckets=[task.bucket])
+    _, n_rows, counts = _count_stream(batches, _level_sources(task.spec), 0, None)
+    return n_rows, counts
 
 
 def _count_levels(batch: pa.RecordBatch, source: LevelSource) -> pd.Series:

@@ -19,7 +19,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -41,7 +41,10 @@ from skipmodel.scale.laplace.structure import (
     build_latent_model,
     encode_rows,
 )
-from skipmodel.scale.laplace.tasks import engine_passes
+from skipmodel.scale.laplace.tasks import engine_of, engine_passes
+
+if TYPE_CHECKING:
+    from skipmodel.engine import EngineOptions
 
 #: Encoded store batches are kept in memory up to this many bytes, else spilled to disk.
 CACHE_BYTES = 2 * 2**30
@@ -69,7 +72,12 @@ class StoreRows:
     Memory stays bounded by the budgets, never by the rows."""
 
     def __init__(
-        self, data: StoreSample, spec: ModelSpec, *, memory_bytes: int = CACHE_BYTES
+        self,
+        data: StoreSample,
+        spec: ModelSpec,
+        *,
+        memory_bytes: int = CACHE_BYTES,
+        engine: EngineOptions | None = None,
     ) -> None:
         from skipmodel.load.loaders import iter_batches
         from skipmodel.scale.minibatch import fit_encoders
@@ -80,7 +88,9 @@ class StoreRows:
         self.store = data.store
         self.memory_bytes = memory_bytes
         with Progress("laplace: levels and scalers", unit="plays") as bar:
-            self.encoders, self.n_rows = fit_encoders(data.store, spec, self.sample, progress=bar)
+            self.encoders, self.n_rows = fit_encoders(
+                data.store, spec, self.sample, progress=bar, engine=engine
+            )
         self.model: LatentModel | None = None
         self._memory: list[RowBatch] = []
         self._pending: list[RowBatch] = []
@@ -207,7 +217,7 @@ def fit_laplace_path(
     engine = LaplaceOptions(draws=options.draws or DEFAULT_DRAWS, seed=options.seed)
     cache: dict[str, Any] = {}
     if isinstance(data, StoreSample):
-        rows = StoreRows(data, spec)
+        rows = StoreRows(data, spec, engine=engine_of(options))  # the levels: tasks on Spark
         try:
             design = rows.first_design()
             model = build_latent_model(design)

@@ -173,6 +173,19 @@ class BucketPasses:
         return total
 
 
+def engine_of(options: Any) -> EngineOptions | None:
+    """The engine the fit options name, None for this process (the local passes)."""
+    name = getattr(options, "engine", None)
+    master = getattr(options, "spark_master", None)
+    if master is not None and name != "spark":
+        raise SkipmodelError("--spark-master needs --engine spark")
+    if name in (None, "local"):
+        return None
+    from skipmodel.engine import EngineOptions
+
+    return EngineOptions(name, master)
+
+
 def engine_passes(
     options: Any,
     store: Any,
@@ -183,15 +196,9 @@ def engine_passes(
 ) -> BucketPasses | None:
     """The passes on the engine the fit options name (:class:`BucketPasses`), or None for
     the local passes over the row cache."""
-    name = getattr(options, "engine", None)
-    master = getattr(options, "spark_master", None)
-    if master is not None and name != "spark":
-        raise SkipmodelError("--spark-master needs --engine spark")
-    if name in (None, "local"):
+    engine = engine_of(options)
+    if engine is None:
         return None
-    from skipmodel.engine import EngineOptions
-
-    engine = EngineOptions(name, master)
     return BucketPasses(engine, str(store), sample, spec, encoders, model)
 
 
@@ -212,6 +219,7 @@ __all__ = [
     "PassTask",
     "add_bucket",
     "bucket_rows",
+    "engine_of",
     "engine_passes",
     "sums_of_bucket",
 ]
