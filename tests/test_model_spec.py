@@ -551,6 +551,7 @@ def test_python_lists_are_tuples_so_the_spec_is_hashable_and_round_trips() -> No
 
 
 def test_small_pool_is_centred_only_when_its_levels_spread_beyond_sampling_noise() -> None:
+    # (a spread of 0.1 below is about each level's own sampling sd: the estimate is ~0)
     # the 6-level context_type pool of the SBC design: ~370 plays per level at a skip rate of 0.5
     # is informative at the prior's typical scale (ratio 5.8 >= 4), so the median rule centred it,
     # also when the levels' effects are tiny and the pool's sd reaches down to 0 (a funnel)
@@ -565,12 +566,13 @@ def test_small_pool_is_centred_only_when_its_levels_spread_beyond_sampling_noise
     # context effects of sd ~0.6 pinned by thousands of plays per level: centred
     big = np.array([3000, 4000, 5000, 6000, 7000, 8000])
     rates = 1 / (1 + np.exp(-np.array([-0.8, -0.3, 0.0, 0.3, 0.6, 0.9])))
-    assert small_pool_scale(big, big * rates) == pytest.approx(0.45, abs=0.1)
+    assert small_pool_scale(big, big * rates) == pytest.approx(0.62, abs=0.05)
     assert pooled_parametrization("auto", big, 0.5, 0.5, skips=big * rates)["p"] == "centered"
-    # ... but not when one level is thin: the thinnest level decides for a small pool
-    thin = big.copy()
-    thin[0] = 20
-    assert pooled_parametrization("auto", thin, 0.5, 0.5, skips=thin * rates)["p"] == "noncentered"
+    # the full model's context_type on 25 k default simulated plays (true sd ~0.22; two levels of
+    # ~400 plays): centred, as before (non-centred it mixed badly: R-hat 1.09, ESS 38)
+    ctx = np.array([6800, 400, 6300, 450, 4000, 7400])
+    ctx_rates = 1 / (1 + np.exp(-np.array([0.05, 0.15, 0.30, 0.0, -0.15, -0.35])))
+    assert pooled_parametrization("auto", ctx, 0.53, 0.5, skips=ctx * ctx_rates)["p"] == "centered"
     # many levels are judged level by level at the prior's scale, outcomes or not
     many = np.array([3, 10, 300, 2000] * 20)
     with_skips = pooled_parametrization("auto", many, 0.5, 0.5, skips=many * 0.5)

@@ -22,10 +22,6 @@ INFORMATIVE_RATIO = 4.0
 #: non-centred; with few levels the intercept would trade off with the pool's mean (intercept bulk
 #: ESS 45-70 of 600 at 10k plays, context_type).
 MIXED_MIN_LEVELS = 50
-#: A small pool's sd is judged at this quantile of its plausible values: with J levels, J - 1
-#: level deviations inform it, and the posterior reaches down to about
-#: ``estimate * sqrt((J - 1) / chi2_{SMALL_POOL_QUANTILE}(J - 1))``, where a centred pool funnels.
-SMALL_POOL_QUANTILE = 0.9
 #: Upper bound on the automatic HSGP basis size (the heuristic can ask for more on wide ranges).
 HSGP_MAX_BASIS = 40
 #: Points on which each smooth is also evaluated for reporting (``<column>_grid`` coords).
@@ -47,15 +43,12 @@ def information_ratio(plays: np.ndarray, rate: float, prior_scale: float) -> np.
 
 
 def small_pool_scale(counts: np.ndarray, skips: np.ndarray) -> float:
-    """A low plausible sd of a small pool's level effects, from the levels' own skip rates.
+    """The sd of a small pool's level effects, estimated from the levels' own skip rates.
 
     The between-level variance of the levels' logit skip rates less their mean sampling variance
-    (a method-of-moments estimate, 0 when the rates spread no more than sampling does), scaled
-    down to the :data:`SMALL_POOL_QUANTILE` lower reach of a J-level estimate. Raw rates ignore
-    the other terms; this only chooses a parametrisation, from the data alone.
+    (a method-of-moments estimate, 0 when the rates spread no more than sampling does). Raw rates
+    ignore the other terms; this only chooses a parametrisation, from the data alone.
     """
-    from scipy.stats import chi2
-
     n = np.asarray(counts, dtype=float)
     seen = n > 0
     n, k = n[seen], np.asarray(skips, dtype=float)[seen]
@@ -65,10 +58,7 @@ def small_pool_scale(counts: np.ndarray, skips: np.ndarray) -> float:
     logit = np.log(p / (1 - p))
     sampling = 1.0 / ((n + 1.0) * p * (1 - p))
     between = float(np.var(logit, ddof=1) - sampling.mean())
-    if between <= 0:
-        return 0.0
-    df = len(n) - 1
-    return float(np.sqrt(between * df / chi2.ppf(SMALL_POOL_QUANTILE, df)))
+    return float(np.sqrt(between)) if between > 0 else 0.0
 
 
 def pooled_parametrization(
@@ -87,9 +77,10 @@ def pooled_parametrization(
     where a centred pool is a funnel (simulation-based calibration of the 6-level context_type
     pool: centred in 62 of 100 replications by the median level's information at the prior's
     typical scale, 24 of them divergent, the sd biased upwards). So with ``skips`` (outcomes per
-    level) a small pool is centred only when its *thinnest* level is informative at the low
-    plausible sd of :func:`small_pool_scale`; without them (as before outcomes were read), when
-    its median level is informative at the prior's typical scale.
+    level) a small pool's median level is judged at the sd its levels' rates show
+    (:func:`small_pool_scale`): levels that spread no more than sampling noise leave it
+    non-centred however many plays they have. Without them (as before outcomes were read), at
+    the prior's typical scale.
     """
     if choice == "centered":
         return {"p": "centered", "centered": list(range(len(counts)))}
@@ -101,8 +92,8 @@ def pooled_parametrization(
         if skips is None:
             thick[:] = np.median(ratio) >= INFORMATIVE_RATIO
         else:  # the ratio takes half the scale it is given
-            low = information_ratio(counts, rate, 2 * small_pool_scale(counts, skips))
-            thick[:] = low.min() >= INFORMATIVE_RATIO
+            spread = information_ratio(counts, rate, 2 * small_pool_scale(counts, skips))
+            thick[:] = np.median(spread) >= INFORMATIVE_RATIO
     if thick.all():
         return {"p": "centered", "centered": list(range(len(counts)))}
     if not thick.any():
