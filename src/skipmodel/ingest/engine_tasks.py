@@ -22,9 +22,14 @@ from collections.abc import Generator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from skipmodel.engine import EngineOptions, iter_tasks, run_tasks
 from skipmodel.errors import SkipmodelError
+from skipmodel.ingest.challenge import _column, known_tracks
 from skipmodel.ingest.compact import CompactReport, _merge_bucket, _publish
 from skipmodel.ingest.rules import RowLimits
 from skipmodel.ingest.sources import ARCHIVE_SUFFIXES, CsvSource, SkippedInput
@@ -41,7 +46,8 @@ from skipmodel.progress import Progress, forced_progress
 from skipmodel.store.format import tracks_signature
 from skipmodel.store.journal import recover_compactions
 from skipmodel.store.layout import BUCKET_KEY, StoreLayout
-from skipmodel.store.user_columns import log_schema, recorded_columns
+from skipmodel.store.parts import part_files
+from skipmodel.store.user_columns import StoredColumn, log_schema, recorded_columns
 
 
 def refuse_archives(paths: Sequence[Path]) -> None:
@@ -125,7 +131,7 @@ class BucketTask:
     store: str
     bucket: str
     signature: str
-    user_columns: tuple
+    user_columns: tuple[StoredColumn, ...]
 
 
 @functools.lru_cache(maxsize=2)
@@ -171,3 +177,41 @@ def compact_on_engine(layout: StoreLayout, engine: EngineOptions) -> CompactRepo
         duplicate_session_positions=sum(r[1] for r in done),
         incomplete_sessions=sum(r[2] for r in done),
     )
+
+
+@functools.lru_cache(maxsize=2)
+def _known_tracks(store: str, signature: str) -> pa.Array | None:
+    """The track table's distinct ids, read once per executor process."""
+    return known_tracks(StoreLayout(Path(store)))
+
+
+def absent_in_bucket(task: BucketTask) -> tuple[int, list[str]]:
+    """Rows of one bucket whose track is not in the track table, and those distinct ids (the
+    local engine's store-wide check, :func:`skipmodel.ingest.challenge.absent_tracks`, per
+    bucket)."""
+    known = _known_tracks(task.store, task.signature)
+    files = sorted((StoreLayout(Path(task.store)).sessions / task.bucket).glob("part-*.parquet"))
+    if known is None or not files:
+        return 0, []
+    ids = pa.chunked_array([_column(path, "track_id_clean") for path in files])
+    absent = ids.filter(pc.invert(pc.is_in(ids, value_set=known)))
+    return len(absent), pc.unique(absent).to_pylist()
+
+
+def missing_tracks_on_engine(layout: StoreLayout, engine: EngineOptions) -> dict[str, Any]:
+    """The manifest's store-wide track check (log rows, distinct tracks absent from the track
+    table) with one task per bucket, merged on the driver: the local engine's numbers."""
+    if not part_files(layout.tracks):
+        return {"log_tracks_missing_from_features": None, "log_rows_with_missing_track": None}
+    root = str(layout.root.absolute())
+    signature = tracks_signature(layout)
+    columns = recorded_columns(layout.read_manifest())
+    dirs = sorted(layout.sessions.glob(f"{BUCKET_KEY}=*"))
+    tasks = [BucketTask(root, d.name, signature, columns) for d in dirs]
+    with forced_progress(False):
+        results = run_tasks(engine, absent_in_bucket, tasks, label="track check")
+    distinct = set().union(*(ids for _, ids in results))
+    return {
+        "log_tracks_missing_from_features": len(distinct),
+        "log_rows_with_missing_track": sum(rows for rows, _ in results),
+    }

@@ -61,7 +61,12 @@ from skipmodel.engine import EngineOptions
 from skipmodel.errors import SkipmodelError
 from skipmodel.ingest.challenge import absent_tracks, challenge_summary, known_tracks
 from skipmodel.ingest.compact import compact_store, compaction_summary
-from skipmodel.ingest.engine_tasks import compact_on_engine, refuse_archives, stage_on_engine
+from skipmodel.ingest.engine_tasks import (
+    compact_on_engine,
+    missing_tracks_on_engine,
+    refuse_archives,
+    stage_on_engine,
+)
 from skipmodel.ingest.rules import DEFAULT_LIMITS, RowLimits
 from skipmodel.ingest.sources import (
     CsvSource,
@@ -378,7 +383,7 @@ def ingest(
                     skipped[result.name] = result.reason
                 else:
                     reports.append(result)
-        if not target.opened:
+        if not target.opened or not reports:  # (Spark opens the store before reading)
             raise SkipmodelError(_nothing_to_ingest(path_list, skipped))
         if compact and engine is not None and spark:
             compact_on_engine(layout, engine)
@@ -391,7 +396,12 @@ def ingest(
         for report in reports:  # skipped by an earlier ingest (empty then), ingested now
             listed.pop(report.name, None)
         known = known_tracks(layout)
-        manifest.setdefault("integrity", {}).update(_missing_tracks(layout, known))
+        missing = (
+            missing_tracks_on_engine(layout, engine)
+            if engine is not None and spark
+            else _missing_tracks(layout, known)
+        )
+        manifest.setdefault("integrity", {}).update(missing)
         summary = challenge_summary(layout, int(manifest["n_buckets"]), known)
         if summary is not None:
             manifest["challenge"] = summary
