@@ -55,7 +55,7 @@ from skipmodel.scale.laplace.structure import LatentModel, RowBatch
 #: Halvings of a step that lowered the log posterior before giving up on it.
 MAX_HALVINGS = 6
 #: With a session term, steps below this many posterior sds are not halved (see fit_passes).
-SESSION_HALVING_STEP = 1.0
+SESSION_HALVING_STEP = 10.0
 
 
 @dataclass(frozen=True)
@@ -237,9 +237,10 @@ def fit_passes(
         if previous is not None:
             c_prev, mean_prev, s_prev, lp_prev, theta_prev = previous
             lp = log_posterior(expansion, theta_prev)
-            # With sessions the log posterior is the mean-field one, not exact: near the mode
-            # (the last step under SESSION_HALVING_STEP sds) its small dips are not a step's
-            # fault, and halving would stall the passes there.
+            # With sessions the log posterior is the mean-field one (the plays' curves at the
+            # other pool's centre) while the steps follow the gradient averaged over both pools:
+            # below SESSION_HALVING_STEP sds its dips are not a step's fault, and halving them
+            # would stall the passes short of the mode.
             noisy = (
                 s_nodes is not None and records and records[-1].max_step_sd < SESSION_HALVING_STEP
             )

@@ -139,6 +139,7 @@ def _accumulate(  # pragma: no cover - compiled
             base = eta + (level_center[t] if t >= 0 else 0.0)
             e0 = base + sc
             ex = np.exp(-abs(e0))
+            p0 = 1.0 / (1.0 + ex) if e0 >= 0 else ex / (1.0 + ex)
             s_ll[sl] += yi * e0 - (max(e0, 0.0) + np.log1p(ex))
             rs = 0.0
             wsum = 0.0
@@ -151,6 +152,16 @@ def _accumulate(  # pragma: no cover - compiled
                 s_curve[sl, k] += yi * e - (max(e, 0.0) + np.log1p(ex))
             s_g[sl] += rs
             s_wt[sl] += wsum
+            # the dense part sees the row averaged over both effects: the track's average and
+            # the session's, less the plug-in counted twice (exact to second order in the two
+            # posterior variances; a plug-in session attenuates the effects, as any plug-in of a
+            # random effect in a logistic model does: previous-skip 0.80 against 0.88, truth 0.9)
+            if t >= 0:
+                r += rs - (yi - p0)
+                w = max(w + wsum - p0 * (1.0 - p0), 1e-12)
+            else:
+                r = rs
+                w = wsum
             for c in range(w_const.shape[0]):
                 s_H[sl, w_const[c]] += wsum
             for j in range(g_offset.shape[0]):

@@ -44,6 +44,24 @@ GRID_HALF_WIDTH = 0.5
 GRID_POINTS = 9
 
 
+#: Nodes spread wider than this many posterior sds (of a grid point's prior) are too wide for it:
+#: the session's integral there is taken from the likelihood's quadratic expansion.
+WIDE_NODES = 2.0
+
+
+def _gaussian(
+    ll0: np.ndarray, g: np.ndarray, w: np.ndarray, centre: np.ndarray, lam: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Log integral, mean and variance of ``exp(ll0 + g (v - c) - w (v - c)^2 / 2)`` times
+    the prior N(0, 1 / lam), per session (``ll0``, ``g``, ``w``: the log-likelihood, residual
+    and weight sums at the centre ``c``)."""
+    precision = w + lam
+    b = g + w * centre
+    log_i = ll0 - g * centre - 0.5 * w * centre**2 + b**2 / (2 * precision)
+    log_i = log_i + 0.5 * np.log(lam / precision)
+    return log_i, b / precision, 1.0 / precision
+
+
 def scale_grid(log_sigma: float) -> np.ndarray:
     """The log scales a pass sums the sessions at (centred on ``log_sigma``)."""
     return log_sigma + np.linspace(-GRID_HALF_WIDTH, GRID_HALF_WIDTH, GRID_POINTS)
@@ -139,6 +157,16 @@ class SessionSums:
         for k, log_sigma in enumerate(self.grid):
             lam = float(np.exp(-2.0 * log_sigma))
             log_i, mean, var = quadrature(curve, nodes, centre, scale, log_w, lam, g, w)
+            narrow = scale > WIDE_NODES / np.sqrt(w + lam)
+            if narrow.any():
+                # a prior narrower than the nodes' spread (a small scale on the grid): the
+                # quadrature would weigh the prior's peak by one node and overstate the
+                # integral; there the posterior is the prior's, nearly Gaussian, and the
+                # likelihood's quadratic expansion at the centre integrates it
+                log_g, mean_g, var_g = _gaussian(ll_plug, g, w, centre, lam)
+                log_i = np.where(narrow, log_g, log_i)
+                mean = np.where(narrow, mean_g, mean)
+                var = np.where(narrow, var_g, var)
             if self.schur:
                 # the session's precision less what its tracks took (at most 90 % of it)
                 var = 1.0 / np.maximum(1.0 / var - corr, 0.1 / var)
