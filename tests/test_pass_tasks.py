@@ -123,3 +123,30 @@ def test_per_bucket_level_counts_give_the_stream_encoders(
     assert n_split == n_one > 1000 and tasks_here.calls == [4]  # type: ignore[attr-defined]
     assert split.levels == one.levels and max(len(m.levels) for m in one.levels.values()) > 100
     assert split.scalers == one.scalers
+
+
+def test_per_bucket_passes_fit_a_session_term_as_the_local_passes_do(
+    store: Path, tasks_here: EngineOptions
+) -> None:
+    """With a session term each bucket's sessions are numbered in the bucket and placed after
+    the previous buckets' on the driver: the fit equals the local passes' (the same sums in
+    another order) to 1e-8."""
+    from skipmodel.model.data import StoreSample
+    from skipmodel.model.spec import ModelSpec, Session
+    from skipmodel.scale.laplace.fit import LaplaceOptions, fit_passes
+    from skipmodel.scale.laplace.path import StoreRows
+    from skipmodel.scale.laplace.structure import build_latent_model
+    from skipmodel.scale.laplace.tasks import BucketPasses
+
+    spec = ModelSpec(name="moods", terms=(*LAPLACE_SPEC.terms, Session()))
+    rows = StoreRows(StoreSample(store), spec)
+    model = rows.model = build_latent_model(rows.first_design())
+    options = LaplaceOptions(draws=10, jobs=1)
+    local = fit_passes(model, rows, options, progress=False)
+    rows.close()
+    passes = BucketPasses(tasks_here, str(store), rows.sample, spec, rows.encoders, model)
+    split = fit_passes(model, passes, options, progress=False)
+    assert local.converged and split.converged and len(local.passes) == len(split.passes)
+    np.testing.assert_allclose(split.log_theta, local.log_theta, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(split.mode, local.mode, rtol=1e-8, atol=1e-10)
+    assert sum(passes._n_sessions.values()) > 100

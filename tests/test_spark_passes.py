@@ -201,6 +201,27 @@ def test_laplace_fit(store, spark):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
+def test_laplace_fit_of_a_session_term(store, spark_local):  # noqa: F811 - fixture
+    """Sessions numbered per bucket on the executors, placed on the driver: the local fit."""
+    from skipmodel.model.data import StoreSample
+    from skipmodel.model.fitting import fit
+    from skipmodel.model.spec import Session
+
+    spec = ModelSpec(name="moods", terms=(*LAPLACE_SPEC.terms, Session()))
+    here = fit(spec, StoreSample(store), method="laplace", draws=50)
+    there = fit(
+        spec,
+        StoreSample(store),
+        method="laplace",
+        draws=50,
+        engine="spark",
+        spark_master=spark_local.master,
+    )
+    assert there.diagnostics["passes"] == here.diagnostics["passes"]
+    a, b = there.diagnostics["hyper_mode"], here.diagnostics["hyper_mode"]
+    assert "session_sigma" in a and close(a, b, 1e-8), (a, b)
+
+
 def test_engine_refused_where_the_pass_cannot_use_it(store, tmp_path, capsys):
     out = str(tmp_path / "run")
     base = ["fit", "--store", str(store), "--model", "baseline", "--out", out]

@@ -139,7 +139,7 @@ def run_pass(
     """
     own = getattr(source, "run_pass", None)
     if own is not None:  # a source that runs its passes itself (on an engine: .tasks)
-        return own(model, c, nodes, progress)
+        return own(model, c, nodes, progress, sessions, track_moments)
     tab = model.Q @ c
     weights = normalised_weights(nodes.shape[1])
     batches = iter(source())

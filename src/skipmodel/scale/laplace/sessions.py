@@ -180,6 +180,12 @@ class SessionSums:
                 self.pieces.append((lo, mean.astype(np.float32), node_scale.astype(np.float32)))
         self.n_sessions = max(self.n_sessions, lo + curve.shape[0])
 
+    def shift(self, first: int) -> None:
+        """Renumber these sums' sessions from ``first`` (a bucket's, after the buckets
+        before it)."""
+        self.pieces = [(lo + first, m, s) for lo, m, s in self.pieces]
+        self.n_sessions += first
+
     def nodes(self, default_scale: float) -> SessionNodes:
         """Every session's centre and scale at the pass's scale (for the next pass)."""
         mean = np.zeros(self.n_sessions, np.float32)

@@ -9,6 +9,10 @@ local passes run. Its per-level sums cover only the levels the bucket touches
 (:class:`BucketSums`); the driver adds the buckets' sums in bucket order
 (:meth:`BucketPasses.run_pass`) and takes the hyper and Newton steps in memory as ever.
 
+With a session term, a task numbers its bucket's sessions from 0 and sums them at the nodes
+of the bucket's window of the sessions (:class:`~.sessions.SessionNodes`); the driver places
+each bucket's sessions after the previous buckets' (:meth:`~.sessions.SessionSums.shift`).
+
 The row cache of the local path lives on the driver's disk, out of the executors' reach, so on
 Spark every pass re-reads its buckets from the store (the store is where every executor can
 read). What the first pass learns of each bucket, its levels, is kept, so the later passes ship
@@ -33,6 +37,7 @@ from skipmodel.model.spec import ModelSpec
 from skipmodel.progress import Progress
 from skipmodel.scale.laplace.gaussian import normalised_weights
 from skipmodel.scale.laplace.kernel import PassSums
+from skipmodel.scale.laplace.sessions import SessionNodes
 from skipmodel.scale.laplace.structure import LatentModel, RowBatch, encode_rows
 
 if TYPE_CHECKING:
@@ -60,6 +65,10 @@ class PassTask:
     #: the bucket's levels, once a pass has found them
     levels: np.ndarray | None
     bucket: int
+    #: with a session term: the bucket's sessions' nodes (numbered in the bucket from 0), the
+    #: grid of scales, and its levels' moments that eliminate the tracks first (or None)
+    sessions: tuple[SessionNodes, np.ndarray] | None = None
+    track_moments: tuple[np.ndarray, np.ndarray] | None = None
 
 
 @dataclass
@@ -74,9 +83,15 @@ def bucket_rows(
     store: str, sample: SampleSpec, spec: ModelSpec, encoders: Any, model: LatentModel, bucket: int
 ) -> Iterator[RowBatch]:
     """The rows of one bucket of the sample, designed and encoded as the local passes do."""
+    first = 0  # sessions numbered in the bucket (the loader cuts batches between sessions)
     for batch in iter_batches(store, sample, buckets=[bucket]):
         if batch.num_rows:
-            yield encode_rows(model, build_design(spec, batch, encoders=encoders))
+            rows = encode_rows(model, build_design(spec, batch, encoders=encoders))
+            if rows.session is not None:
+                numbered = rows.session + first
+                rows = dataclasses.replace(rows, session=numbered)
+                first = int(numbered.max()) + 1
+            yield rows
 
 
 def sums_of_bucket(task: PassTask) -> BucketSums:
@@ -90,13 +105,19 @@ def sums_of_bucket(task: PassTask) -> BucketSums:
     else:
         levels, nodes = task.levels, task.nodes
     n_nodes = task.nodes.shape[1]
-    sums = PassSums.zeros(model.format, model.width, len(levels), n_nodes)
+    session_nodes, grid = task.sessions if task.sessions is not None else (None, None)
+    schur = task.track_moments is not None or model.n_levels == 0
+    sums = PassSums.zeros(model.format, model.width, len(levels), n_nodes, grid, schur)
     weights = normalised_weights(n_nodes)
+    centre = nodes @ weights if len(levels) else None
     for batch in rows:
         # the bucket's levels numbered 0..k-1: its per-level sums are k rows, not every level's
         local = np.where(batch.level >= 0, np.searchsorted(levels, batch.level), -1)
         batch = dataclasses.replace(batch, level=local.astype(batch.level.dtype))
-        sums.add_batch(batch, model.format, task.tab, nodes, weights)
+        sums.add_batch(
+            batch, model.format, task.tab, nodes, weights, session_nodes, centre,
+            task.track_moments,
+        )  # fmt: skip
     return BucketSums(levels, sums)
 
 
@@ -116,11 +137,6 @@ class BucketPasses:
         encoders: Any,
         model: LatentModel,
     ) -> None:
-        if getattr(model, "sessions", None) is not None:
-            raise SkipmodelError(
-                "--engine spark does not run the passes of a session term yet; "
-                "fit it with --engine local"
-            )
         self.engine = engine
         self.store = store
         self.sample = sample
@@ -129,6 +145,9 @@ class BucketPasses:
         self.model = model
         self.buckets = sample_buckets(store, sample)
         self._levels: dict[int, np.ndarray] = {}
+        #: each bucket's first session in the sample's numbering (after a first pass)
+        self._first_session: dict[int, int] = {}
+        self._n_sessions: dict[int, int] = {}
 
     def __call__(self) -> Iterator[RowBatch]:
         """The rows, read here (for a caller that walks them itself)."""
@@ -137,12 +156,21 @@ class BucketPasses:
                 self.store, self.sample, self.spec, self.encoders, self.model, bucket
             )
 
-    def tasks(self, c: np.ndarray, nodes: np.ndarray) -> list[PassTask]:
+    def tasks(
+        self,
+        c: np.ndarray,
+        nodes: np.ndarray,
+        sessions: tuple[SessionNodes, np.ndarray] | None = None,
+        track_moments: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> list[PassTask]:
         tab = self.model.Q @ c
         out = []
         for bucket in self.buckets:
             levels = self._levels.get(bucket)
             mine = nodes if levels is None else nodes[levels]
+            moments = None
+            if track_moments is not None and levels is not None:
+                moments = (track_moments[0][levels], track_moments[1][levels])
             task = PassTask(
                 self.store,
                 self.sample,
@@ -153,20 +181,58 @@ class BucketPasses:
                 mine,
                 levels,
                 bucket,
+                self._bucket_sessions(bucket, sessions),
+                moments,
             )
             out.append(task)
         return out
 
+    def _bucket_sessions(
+        self, bucket: int, sessions: tuple[SessionNodes, np.ndarray] | None
+    ) -> tuple[SessionNodes, np.ndarray] | None:
+        """The bucket's window of the sessions' nodes, numbered from 0 (the prior's on a
+        first pass, before the buckets' sessions are counted)."""
+        if sessions is None:
+            return None
+        nodes, grid = sessions
+        first = self._first_session.get(bucket)
+        if first is None:
+            return SessionNodes.prior(nodes.default_scale), grid
+        n = self._n_sessions[bucket]
+        window = SessionNodes(
+            nodes.mean[first : first + n], nodes.scale[first : first + n], nodes.default_scale
+        )
+        return window, grid
+
     def run_pass(
-        self, model: LatentModel, c: np.ndarray, nodes: np.ndarray, progress: Progress | None
+        self,
+        model: LatentModel,
+        c: np.ndarray,
+        nodes: np.ndarray,
+        progress: Progress | None,
+        sessions: tuple[SessionNodes, np.ndarray] | None = None,
+        track_moments: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> PassSums:
-        """One pass at ``c`` (levels at ``nodes``): the buckets' sums, added in bucket order."""
+        """One pass at ``c`` (levels at ``nodes``, sessions at theirs): the buckets' sums,
+        added in bucket order (each bucket's sessions after the previous buckets')."""
         from skipmodel.engine import run_tasks
 
-        total = PassSums.zeros(model.format, model.width, model.n_levels, nodes.shape[1])
-        parts = run_tasks(self.engine, sums_of_bucket, self.tasks(c, nodes), label="laplace pass")
+        grid = sessions[1] if sessions is not None else None
+        schur = track_moments is not None or model.n_levels == 0
+        total = PassSums.zeros(
+            model.format, model.width, model.n_levels, nodes.shape[1], grid, schur
+        )
+        tasks = self.tasks(c, nodes, sessions, track_moments)
+        parts = run_tasks(self.engine, sums_of_bucket, tasks, label="laplace pass")
+        first = 0
         for bucket, part in zip(self.buckets, parts, strict=True):
             self._levels.setdefault(bucket, part.levels)
+            if part.sums.sessions is not None:
+                n = part.sums.sessions.n_sessions
+                self._first_session.setdefault(bucket, first)
+                self._n_sessions.setdefault(bucket, n)
+                part.sums.sessions.shift(first)
+                first += n
             add_bucket(total, part)
             if progress is not None:
                 progress.advance(part.sums.n_rows)
@@ -211,6 +277,8 @@ def add_bucket(total: PassSums, part: BucketSums) -> None:
         np.add(getattr(total, name), getattr(sums, name), out=getattr(total, name))
     for name in LEVEL_ARRAYS:
         getattr(total, name)[part.levels] += getattr(sums, name)
+    if total.sessions is not None and sums.sessions is not None:
+        total.sessions.add(sums.sessions)
 
 
 __all__ = [
