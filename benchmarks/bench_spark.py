@@ -24,9 +24,9 @@ executor's memory) on N single-core executors is::
     stage     = ceil(660 / N) * (3.14 M rows / stage rate)      tasks in waves; the driver's
     commit    = 660 * commit cost                               commits overlap the staging
     compact   = ceil(1000 / N) * (2.07 M rows / compact rate)
-    check     = ceil(1000 / N) * (2.07 M rows / check rate)
+    check     = ceil(1000 / N) * (2.07 M rows / check rate)      in the compaction's task
     total     = max(stage, commit) + compact + check + driver's closing steps
-                + per-task Spark overhead * (660 + 2 * 1000) / N
+                + per-task Spark overhead * (660 + 1000) / N
 
 with the rates measured here (per core) and the per-task overhead the Spark runs show beyond
 the decomposed work. It assumes the store on a filesystem as fast for every executor as the
@@ -200,7 +200,7 @@ def run(out_dir: Path, *, quick: bool) -> list[dict]:
     check_rate = rows / sum(parts["check"])
     work = sum(s for _, _, s in parts["stage"]) + sum(parts["commit"]) + sum(parts["compact"])
     work += sum(parts["check"])
-    tasks = len(parts["stage"]) + len(parts["compact"]) + len(parts["check"])
+    tasks = len(parts["stage"]) + len(parts["compact"])  # a bucket's task compacts and checks
     # what the standalone run spent beyond the decomposed work spread over its 2 cores
     overhead = max(0.0, (standalone["seconds"] - parts["finalise"]) * 2 - work) / tasks
 
@@ -210,7 +210,7 @@ def run(out_dir: Path, *, quick: bool) -> list[dict]:
         per_bucket = RELEASE_ROWS / RELEASE_BUCKETS / compact_rate
         compact = math.ceil(RELEASE_BUCKETS / n) * per_bucket
         check = math.ceil(RELEASE_BUCKETS / n) * RELEASE_ROWS / RELEASE_BUCKETS / check_rate
-        spark = overhead * (RELEASE_FILES + 2 * RELEASE_BUCKETS) / n
+        spark = overhead * (RELEASE_FILES + RELEASE_BUCKETS) / n
         return max(stage, commit) + compact + check + parts["finalise"] + spark
 
     size = f"{sessions:,} simulated sessions: {rows:,} plays in {local['sources']} files"

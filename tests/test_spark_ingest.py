@@ -156,6 +156,13 @@ def test_spark_ingest_equals_local(tmp_path, inputs, reference, which, request):
     again = ingest([inputs], store, flush_rows=FLUSH, engine=engine)  # idempotent
     assert again.already_ingested and len(again.already_ingested) == len(again.sources)
     assert_same_store(store, reference)
+    if which == "spark_local":  # without the compaction: the parts and counts alike
+        loose = {}
+        for name, given in (("local", None), ("spark", engine)):
+            loose[name] = tmp_path / f"loose-{name}"
+            ingest([inputs], loose[name], n_buckets=BUCKETS, flush_rows=FLUSH, compact=False,
+                   progress=False, engine=given)  # fmt: skip
+        assert_same_store(loose["spark"], loose["local"])
 
 
 def test_spark_ingest_of_real_excerpts_by_the_cli(tmp_path, mssd_dir, spark_cluster, capsys):  # noqa: F811

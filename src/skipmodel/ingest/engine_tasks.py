@@ -4,8 +4,9 @@ The design rule of :mod:`skipmodel.engine`: Spark schedules skipmodel's own code
 file is one task running the same parser and writer as the local engine
 (:func:`skipmodel.ingest.staging.stage_file`), which stages its parts in the store; the driver
 commits each staged source through the journal in the inputs' order (so the manifest lists them
-as the local engine does). Compaction is one task per bucket, running the local engine's merge
-and journaled swap (:mod:`skipmodel.ingest.compact`). The store equals the local engine's on
+as the local engine does). Then one task per bucket runs the local engine's merge and journaled
+swap (:mod:`skipmodel.ingest.compact`) and checks the bucket's track ids against the track
+table (the manifest's store-wide counts, summed on the driver). The store equals the local engine's on
 the same inputs, recovery included: the driver alone writes commit journals, so a killed run
 leaves staging folders without one, which the next run deletes, and compactions are journaled
 per bucket as they are locally.
@@ -132,6 +133,7 @@ class BucketTask:
     bucket: str
     signature: str
     user_columns: tuple[StoredColumn, ...]
+    compact: bool = True
 
 
 @functools.lru_cache(maxsize=2)
@@ -158,27 +160,6 @@ def compact_bucket(task: BucketTask) -> tuple[int, int, int] | None:
     return len(merged.members), merged.duplicates, merged.incomplete
 
 
-def compact_on_engine(layout: StoreLayout, engine: EngineOptions) -> CompactReport:
-    """:func:`skipmodel.ingest.compact.compact_store` with one task per bucket."""
-    recover_compactions(layout)
-    root = str(layout.root.absolute())
-    signature = tracks_signature(layout)
-    columns = recorded_columns(layout.read_manifest())
-    dirs = sorted(layout.sessions.glob(f"{BUCKET_KEY}=*"))
-    tasks = [BucketTask(root, d.name, signature, columns) for d in dirs]
-    with forced_progress(False):
-        results = run_tasks(engine, compact_bucket, tasks, label="compact")
-    done = [r for r in results if r is not None]
-    return CompactReport(
-        layout.root,
-        buckets_compacted=len(done),
-        parts_replaced=sum(r[0] for r in done),
-        buckets_unchanged=len(results) - len(done),
-        duplicate_session_positions=sum(r[1] for r in done),
-        incomplete_sessions=sum(r[2] for r in done),
-    )
-
-
 @functools.lru_cache(maxsize=2)
 def _known_tracks(store: str, signature: str) -> pa.Array | None:
     """The track table's distinct ids, read once per executor process."""
@@ -198,20 +179,44 @@ def absent_in_bucket(task: BucketTask) -> tuple[int, list[str]]:
     return len(absent), pc.unique(absent).to_pylist()
 
 
-def missing_tracks_on_engine(layout: StoreLayout, engine: EngineOptions) -> dict[str, Any]:
-    """The manifest's store-wide track check (log rows, distinct tracks absent from the track
-    table) with one task per bucket, merged on the driver: the local engine's numbers."""
-    if not part_files(layout.tracks):
-        return {"log_tracks_missing_from_features": None, "log_rows_with_missing_track": None}
+def finish_bucket(task: BucketTask) -> tuple[tuple[int, int, int] | None, int, list[str]]:
+    """A bucket's closing task: compacted (when ``task.compact``; see :func:`compact_bucket`),
+    then its plays' track ids checked against the track table (:func:`absent_in_bucket`)."""
+    compacted = compact_bucket(task) if task.compact else None
+    return (compacted, *absent_in_bucket(task))
+
+
+def finish_buckets_on_engine(
+    layout: StoreLayout, engine: EngineOptions, *, compact: bool
+) -> tuple[CompactReport, dict[str, Any]]:
+    """The local engine's closing passes over the buckets, one task per bucket: the compaction
+    (:func:`skipmodel.ingest.compact.compact_store`, when ``compact``) and the store-wide track
+    check (log rows, distinct tracks absent from the track table), merged on the driver."""
+    recover_compactions(layout)
     root = str(layout.root.absolute())
     signature = tracks_signature(layout)
     columns = recorded_columns(layout.read_manifest())
     dirs = sorted(layout.sessions.glob(f"{BUCKET_KEY}=*"))
-    tasks = [BucketTask(root, d.name, signature, columns) for d in dirs]
+    tasks = [BucketTask(root, d.name, signature, columns, compact) for d in dirs]
     with forced_progress(False):
-        results = run_tasks(engine, absent_in_bucket, tasks, label="track check")
-    distinct = set().union(*(ids for _, ids in results))
-    return {
-        "log_tracks_missing_from_features": len(distinct),
-        "log_rows_with_missing_track": sum(rows for rows, _ in results),
+        results = run_tasks(engine, finish_bucket, tasks, label="buckets")
+    done = [r for r, _, _ in results if r is not None]
+    report = CompactReport(
+        layout.root,
+        buckets_compacted=len(done),
+        parts_replaced=sum(r[0] for r in done),
+        buckets_unchanged=len(results) - len(done),
+        duplicate_session_positions=sum(r[1] for r in done),
+        incomplete_sessions=sum(r[2] for r in done),
+    )
+    if not part_files(layout.tracks):
+        missing = None
+    else:
+        missing = {
+            "tracks": len(set().union(*(ids for _, _, ids in results))),
+            "rows": sum(rows for _, rows, _ in results),
+        }
+    return report, {
+        "log_tracks_missing_from_features": None if missing is None else missing["tracks"],
+        "log_rows_with_missing_track": None if missing is None else missing["rows"],
     }

@@ -62,8 +62,7 @@ from skipmodel.errors import SkipmodelError
 from skipmodel.ingest.challenge import absent_tracks, challenge_summary, known_tracks
 from skipmodel.ingest.compact import compact_store, compaction_summary
 from skipmodel.ingest.engine_tasks import (
-    compact_on_engine,
-    missing_tracks_on_engine,
+    finish_buckets_on_engine,
     refuse_archives,
     stage_on_engine,
 )
@@ -385,8 +384,9 @@ def ingest(
                     reports.append(result)
         if not target.opened or not reports:  # (Spark opens the store before reading)
             raise SkipmodelError(_nothing_to_ingest(path_list, skipped))
-        if compact and engine is not None and spark:
-            compact_on_engine(layout, engine)
+        missing = None
+        if engine is not None and spark:  # compaction and track check, a task per bucket
+            missing = finish_buckets_on_engine(layout, engine, compact=compact)[1]
         elif compact:
             compact_store(layout)
         manifest = layout.read_manifest()
@@ -396,11 +396,8 @@ def ingest(
         for report in reports:  # skipped by an earlier ingest (empty then), ingested now
             listed.pop(report.name, None)
         known = known_tracks(layout)
-        missing = (
-            missing_tracks_on_engine(layout, engine)
-            if engine is not None and spark
-            else _missing_tracks(layout, known)
-        )
+        if missing is None:
+            missing = _missing_tracks(layout, known)
         manifest.setdefault("integrity", {}).update(missing)
         summary = challenge_summary(layout, int(manifest["n_buckets"]), known)
         if summary is not None:
