@@ -14,7 +14,7 @@ import pytest
 from skipmodel.engine import EngineOptions, add_engine_arguments, engine_options, run_tasks
 from skipmodel.engine.tasks import iter_tasks
 from skipmodel.errors import SkipmodelError
-from spark_cluster import spark_cluster, spark_local  # noqa: F401 - fixtures
+from spark_cluster import require_java, spark_cluster, spark_home, spark_local  # noqa: F401
 
 
 def _worker_facts(k: int) -> tuple[int, int, str, str]:
@@ -50,6 +50,8 @@ def test_arguments_and_default_master(monkeypatch):
 
 
 def test_unanswering_master_is_one_line_within_seconds():
+    spark_home()
+    require_java()  # else the refusal is the missing Java's
     start = time.monotonic()
     with pytest.raises(SkipmodelError, match="does not answer"):
         run_tasks(EngineOptions("spark", "spark://127.0.0.1:9"), abs, [1], label="probe")
