@@ -577,3 +577,28 @@ def test_small_pool_is_centred_only_when_its_levels_spread_beyond_sampling_noise
     many = np.array([3, 10, 300, 2000] * 20)
     with_skips = pooled_parametrization("auto", many, 0.5, 0.5, skips=many * 0.5)
     assert with_skips == pooled_parametrization("auto", many, 0.5, 0.5)
+
+
+def test_a_specs_toml_shows_only_the_inference_options_its_method_reads() -> None:
+    """A Laplace spec shows no chains or tune (unless set), and reads back equal."""
+    from skipmodel.model.spec import ModelSpec, get_variant
+
+    laplace = get_variant("markov").with_inference(method="laplace", draws=300)
+    text = laplace.to_toml()
+    inference = text.split("[inference]")[1].split("\n[")[0]
+    assert "draws = 300" in inference and "chains" not in inference and "tune" not in inference
+    assert ModelSpec.from_toml(text) == laplace
+    odd = laplace.with_inference(chains=2)  # set by hand: kept, so the round trip holds
+    assert "chains = 2" in odd.to_toml() and ModelSpec.from_toml(odd.to_toml()) == odd
+    nuts = get_variant("markov").to_toml().split("[inference]")[1]
+    assert "chains = 4" in nuts and "tune = 1000" in nuts
+
+
+def test_a_runs_spec_resets_what_its_method_did_not_use() -> None:
+    from skipmodel.model.options import FitOptions, spec_as_fitted
+    from skipmodel.model.spec import get_variant
+
+    spec = get_variant("markov").with_inference(chains=2, tune=500)
+    fitted = spec_as_fitted(spec, FitOptions(method="laplace", draws=200))
+    assert fitted.inference.method == "laplace" and fitted.inference.draws == 200
+    assert "chains" not in fitted.to_toml() and "tune" not in fitted.to_toml()

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from skipmodel.errors import SkipmodelError
-from skipmodel.model.spec import ModelSpec
+from skipmodel.model.spec import METHOD_OPTIONS, Inference, ModelSpec
 
 
 class UnknownOptionError(SkipmodelError, TypeError):
@@ -117,12 +117,6 @@ class FitOptions:
 #: Options every path and method reads, so never refused.
 ALWAYS = frozenset({"inference", "method", "seed"})
 #: The options each method reads. A new method (``laplace``) adds its line.
-METHOD_OPTIONS: dict[str, frozenset[str]] = {
-    "nuts": frozenset({"sampler", "draws", "tune", "chains", "target_accept", "adaptation"}),
-    "advi": frozenset({"draws", "chains"}),
-    "pathfinder": frozenset({"draws", "chains"}),
-    "laplace": frozenset({"draws"}),
-}
 #: The methods that run a PyMC model (the row and cell paths offer these).
 SAMPLING_METHODS: tuple[str, ...] = ("nuts", "advi", "pathfinder")
 #: The spec's ``[inference]`` fields, the defaults of the options of the same name.
@@ -259,6 +253,12 @@ def resolve_options(spec: ModelSpec, options: FitOptions, path: FitPath) -> FitO
 def spec_as_fitted(spec: ModelSpec, options: FitOptions) -> ModelSpec:
     """``spec`` with its ``[inference]`` showing the resolved options the fit used."""
     used = {k: getattr(options, k) for k in SPEC_OPTIONS if getattr(options, k) is not None}
+    method = used.get("method", spec.inference.method)
+    # the options the method does not read go back to their defaults (spec.toml omits them)
+    default = Inference()
+    for k in SPEC_OPTIONS:
+        if k != "method" and k not in METHOD_OPTIONS.get(method, frozenset(SPEC_OPTIONS)):
+            used[k] = getattr(default, k)
     return spec.with_inference(**used)
 
 

@@ -61,6 +61,13 @@ from skipmodel.store.schema import SKIP_OUTCOMES
 
 SAMPLERS: tuple[str, ...] = ("nutpie", "pymc")
 METHODS: tuple[str, ...] = ("nuts", "advi", "pathfinder", "laplace")
+#: The ``[inference]`` options each method reads (a run's spec records only these).
+METHOD_OPTIONS: dict[str, frozenset[str]] = {
+    "nuts": frozenset({"sampler", "draws", "tune", "chains", "target_accept", "adaptation"}),
+    "advi": frozenset({"draws", "chains"}),
+    "pathfinder": frozenset({"draws", "chains"}),
+    "laplace": frozenset({"draws"}),
+}
 ADAPTATIONS: tuple[str, ...] = ("diag", "low_rank")
 
 
@@ -262,11 +269,20 @@ class ModelSpec:
             lines += [f"{k} = {_toml_value(v)}" for k, v in term.items() if v is not None]
         for table in ("priors", "inference"):
             lines += ["", f"[{table}]"]
-            lines += [f"{k} = {_toml_value(v)}" for k, v in d[table].items()]
+            lines += [f"{k} = {_toml_value(v)}" for k, v in self._shown(table, d[table]).items()]
         for column in d.get("columns", []):
             lines += ["", "[[columns]]"]
             lines += [f"{k} = {_toml_value(v)}" for k, v in column.items()]
         return "\n".join(lines) + "\n"
+
+    def _shown(self, table: str, values: dict[str, Any]) -> dict[str, Any]:
+        """A table's entries as TOML shows them: ``[inference]`` leaves out, at their defaults,
+        the options its method does not read (a Laplace run's spec shows no chains)."""
+        if table != "inference":
+            return values
+        used = METHOD_OPTIONS.get(self.inference.method, frozenset(values))
+        default = _fields_to_dict(Inference())
+        return {k: v for k, v in values.items() if k == "method" or k in used or v != default[k]}
 
     def with_inference(self, **changes: Any) -> ModelSpec:
         """A copy with some inference options changed (unknown names raise)."""
