@@ -54,6 +54,8 @@ _lock = threading.Lock()
 _session: Any = None
 _master: str | None = None
 _log_path: Path | None = None
+#: Whether a message named the log file (then it is kept at exit, else removed).
+_log_named = False
 
 
 def _import_pyspark() -> Any:
@@ -137,8 +139,9 @@ def _is_loopback(master: str) -> bool:
     return bool(hosts) and all(h in ("127.0.0.1", "localhost", "::1") for h in hosts)
 
 
-def _log_file() -> Path:
-    global _log_path
+def _log_file(named: bool = False) -> Path:
+    global _log_path, _log_named
+    _log_named = _log_named or named
     if _log_path is None:
         _log_path = Path(tempfile.gettempdir()) / f"skipmodel-spark-{os.getpid()}.log"
     return _log_path
@@ -194,7 +197,7 @@ def _start(master: str) -> Any:
     except Exception as exc:
         raise SkipmodelError(
             f"Spark did not start on {master} ({_first_line(exc)}); Spark 4 needs Java 17+, "
-            f"see {log}"
+            f"see {_log_file(named=True)}"
         ) from None
     sc.setLogLevel("ERROR")
     if master_addresses(master):
@@ -239,7 +242,18 @@ def stop() -> None:
             _session, _master = None, None
 
 
-atexit.register(stop)
+def _at_exit() -> None:
+    """Stop the session; remove the log files unless a message named the log."""
+    try:
+        stop()
+    finally:
+        if _log_path is not None:
+            _log_path.with_suffix(".log4j2.properties").unlink(missing_ok=True)
+            if not _log_named:
+                _log_path.unlink(missing_ok=True)
+
+
+atexit.register(_at_exit)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -259,4 +273,6 @@ def spark_failure(label: str, exc: BaseException) -> SkipmodelError:
             f"{label}: the Spark executors cannot import skipmodel; install it in their Python "
             f"({sys.executable} here, set by spark.pyspark.python) on every worker"
         )
-    return SkipmodelError(f"{label}: the Spark job failed ({_first_line(exc)}); see {_log_file()}")
+    return SkipmodelError(
+        f"{label}: the Spark job failed ({_first_line(exc)}); see {_log_file(named=True)}"
+    )
