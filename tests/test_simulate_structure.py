@@ -7,6 +7,7 @@ import io
 import json
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.csv as pacsv
@@ -25,7 +26,13 @@ from skipmodel.simulate.structure import (
     track_intercepts,
 )
 
-ARGS = {"sessions": 1_500, "seed": 4, "tracks": 2_000, "days": 2, "files_per_day": 2}
+ARGS: dict[str, Any] = {
+    "sessions": 1_500,
+    "seed": 4,
+    "tracks": 2_000,
+    "days": 2,
+    "files_per_day": 2,
+}
 
 
 def _sim(tmp_path_factory: pytest.TempPathFactory, name: str) -> SimulationResult:
