@@ -41,6 +41,28 @@ _NO_FLOAT = np.zeros(0)
 _NO_MATRIX = np.zeros((0, 0))
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _add_cross(  # pragma: no cover - compiled
+    out, weight, codes, values, w_const, g_offset, g_row0, g_width, mats, s_work
+):  # fmt: skip
+    """``out += weight * x`` over a row's work coordinates (``codes``, ``values``: the row's):
+    a level's or a session's cross curvature with the dense part."""
+    for c in range(w_const.shape[0]):
+        out[w_const[c]] += weight
+    for j in range(g_offset.shape[0]):
+        code = codes[j]
+        if code < 0:
+            continue
+        if g_row0[j] < 0:
+            out[g_offset[j] + code] += weight
+        else:
+            row = g_row0[j] + code
+            for m in range(g_width[j]):
+                out[g_offset[j] + m] += weight * mats[row, m]
+    for s in range(s_work.shape[0]):
+        out[s_work[s]] += weight * values[s]
+
+
 @njit(cache=True, nogil=True)
 def _accumulate(  # pragma: no cover - compiled
     codes, values, level, y, c_const, w_const, g_offset, g_row0, g_width, g_code, g_coded, mats,
@@ -119,20 +141,9 @@ def _accumulate(  # pragma: no cover - compiled
             g_t[t] += r
             w_t[t] += w
             # the cross curvature, in work coordinates
-            for c in range(w_const.shape[0]):
-                H[t, w_const[c]] += w
-            for j in range(g_offset.shape[0]):
-                code = codes[i, j]
-                if code < 0:
-                    continue
-                if g_row0[j] < 0:
-                    H[t, g_offset[j] + code] += w
-                else:
-                    row = g_row0[j] + code
-                    for m in range(g_width[j]):
-                        H[t, g_offset[j] + m] += w * mats[row, m]
-            for s in range(s_work.shape[0]):
-                H[t, s_work[s]] += w * values[i, s]
+            _add_cross(
+                H[t], w, codes[i], values[i], w_const, g_offset, g_row0, g_width, mats, s_work
+            )
         if has_s:
             # the session integrated out at its nodes, the track at its centre: its curve, its
             # residual and weight, its plug-in log-likelihood and its cross curvature
@@ -162,20 +173,10 @@ def _accumulate(  # pragma: no cover - compiled
             else:
                 r = rs
                 w = wsum
-            for c in range(w_const.shape[0]):
-                s_H[sl, w_const[c]] += wsum
-            for j in range(g_offset.shape[0]):
-                code = codes[i, j]
-                if code < 0:
-                    continue
-                if g_row0[j] < 0:
-                    s_H[sl, g_offset[j] + code] += wsum
-                else:
-                    row = g_row0[j] + code
-                    for m in range(g_width[j]):
-                        s_H[sl, g_offset[j] + m] += wsum * mats[row, m]
-            for s in range(s_work.shape[0]):
-                s_H[sl, s_work[s]] += wsum * values[i, s]
+            _add_cross(
+                s_H[sl], wsum, codes[i], values[i], w_const, g_offset, g_row0, g_width, mats,
+                s_work,
+            )  # fmt: skip
             if has_proj and t >= 0:
                 # the track eliminated first takes its share of the coupling and of the
                 # session's curvature (its variance x cross curvature, from the last pass)
