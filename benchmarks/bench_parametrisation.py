@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from benchmarks.cache import PartialRows, cached_fit
 
 CACHE = Path(os.environ.get("SKIPMODEL_BENCH_CACHE", "/tmp/skipmodel-bench"))
 #: Structure -> sessions for ~105,000 plays (mean session lengths 15.0, 12.1 and 16.7).
@@ -107,38 +108,26 @@ def run(out_dir: Path, *, quick: bool) -> list[dict[str, Any]]:
     from skipmodel.load.budget import fraction_for_plays
     from skipmodel.model import convergence
     from skipmodel.model.data import StoreSample
-    from skipmodel.model.fitting import fit, load_run, save_run
+    from skipmodel.model.fitting import fit
     from skipmodel.model.spec import get_variant
 
     chains, draws = (2, 200) if quick else (4, 1000)
     plays = 6_000 if quick else PLAYS
-    partial = out_dir / "parametrisation_partial.jsonl"
-    partial.unlink(missing_ok=True)
-    rows: list[dict[str, Any]] = []
-
-    def emit(row: dict[str, Any]) -> None:
-        row = {k: v.item() if isinstance(v, np.generic) else v for k, v in row.items()}
-        rows.append(row)
-        with partial.open("a") as f:
-            f.write(json.dumps(row) + "\n")
+    rows = PartialRows(out_dir / "parametrisation_partial.jsonl")
+    emit = rows.emit
 
     spec = get_variant("full")
     for structure, sessions in STRUCTURES.items():
         store, truth = _store(structure, 600 if quick else sessions, 1_000 if quick else TRACKS)
         fraction, held = fraction_for_plays(store, plays, seed=0)
         saved = store.parent / f"run_full_{chains}x{draws}"
-        if (saved / "data.json").is_file():
-            result = load_run(saved)
-            seconds = float(json.loads((saved / "seconds.json").read_text()))
-        else:
-            t0 = time.perf_counter()
-            result = fit(
-                spec, StoreSample(store, fraction=fraction, seed=0), draws=draws, tune=draws,
-                chains=chains, seed=0, progress=False,
-            )  # fmt: skip
-            seconds = time.perf_counter() - t0
-            save_run(result, saved)
-            (saved / "seconds.json").write_text(json.dumps(seconds))
+        sample = StoreSample(store, fraction=fraction, seed=0)
+        result, seconds = cached_fit(
+            saved,
+            lambda sample=sample: fit(
+                spec, sample, draws=draws, tune=draws, chains=chains, seed=0, progress=False
+            ),
+        )
         d = result.diagnostics
         groups = group_diagnostics(result.posterior)
         (saved / "groups.json").write_text(json.dumps(groups, indent=1))

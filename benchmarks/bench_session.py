@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from benchmarks.cache import PartialRows, cached_fit
 
 CACHE = Path(os.environ.get("SKIPMODEL_BENCH_CACHE", "/tmp/skipmodel-bench"))
 SESSION_SD = 0.8
@@ -212,21 +213,14 @@ def _gap_closed(name: str, closed: float, notes: str) -> dict[str, Any]:
 
 def run(out_dir: Path, *, quick: bool) -> list[dict[str, Any]]:
     from skipmodel.model.data import StoreSample, load_plays
-    from skipmodel.model.fitting import fit, load_run, save_run
+    from skipmodel.model.fitting import fit
     from skipmodel.model.spec import get_variant
 
     sessions = 3_000 if quick else 26_000
     fraction = 1.0 if quick else 0.235
     chains, draws = (2, 300) if quick else (4, 1000)
-    partial = out_dir / "session_partial.jsonl"
-    partial.unlink(missing_ok=True)
-    rows: list[dict[str, Any]] = []
-
-    def emit(row: dict[str, Any]) -> None:
-        row = {k: v.item() if isinstance(v, np.generic) else v for k, v in row.items()}
-        rows.append(row)
-        with partial.open("a") as f:
-            f.write(json.dumps(row) + "\n")
+    rows = PartialRows(out_dir / "session_partial.jsonl")
+    emit = rows.emit
 
     for sd in (SESSION_SD, 0.0):
         store, sim = _store(sd, sessions)
@@ -236,15 +230,12 @@ def run(out_dir: Path, *, quick: bool) -> list[dict[str, Any]]:
         for model in ("full", "session"):
             spec = get_variant(model)
             saved = store.parent / f"run_{model}_{chains}x{draws}"
-            if (saved / "data.json").is_file():  # a fit of an earlier run of this benchmark
-                results[model] = load_run(saved)
-                seconds[model] = float(json.loads((saved / "seconds.json").read_text()))
-            else:
-                t0 = time.perf_counter()
-                results[model] = fit(spec, data, draws=draws, tune=draws, chains=chains, seed=3)
-                seconds[model] = time.perf_counter() - t0
-                save_run(results[model], saved)
-                (saved / "seconds.json").write_text(json.dumps(seconds[model]))
+            results[model], seconds[model] = cached_fit(  # an earlier run's fit, if kept
+                saved,
+                lambda spec=spec, data=data: fit(
+                    spec, data, draws=draws, tune=draws, chains=chains, seed=3
+                ),
+            )
             if test is None:
                 test = load_plays(store, StoreSample(store, split="test").rows_sample(spec))
             evals[model] = _evaluate(results[model], test)

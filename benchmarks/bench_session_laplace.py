@@ -39,6 +39,7 @@ from benchmarks.bench_session import (
     _store,
     true_predictions,
 )
+from benchmarks.cache import cached_fit
 
 
 def _sd_of(result: Any, name: str) -> tuple[float, float]:
@@ -49,7 +50,7 @@ def _sd_of(result: Any, name: str) -> tuple[float, float]:
 def run(out_dir: Path, *, quick: bool) -> list[dict[str, Any]]:
     import skipmodel.scale  # noqa: F401 - registers --method laplace
     from skipmodel.model.data import StoreSample, load_plays
-    from skipmodel.model.fitting import fit, load_run, save_run
+    from skipmodel.model.fitting import fit
     from skipmodel.model.spec import get_variant
 
     sessions = 3_000 if quick else 26_000
@@ -60,12 +61,10 @@ def run(out_dir: Path, *, quick: bool) -> list[dict[str, Any]]:
     for sd in (SESSION_SD, 0.0):
         store, sim = _store(sd, sessions)
         data = StoreSample(store, fraction=fraction, seed=5)
-        saved = store.parent / f"run_session_{chains}x{draws}"
-        if (saved / "data.json").is_file():
-            nuts = load_run(saved)
-        else:
-            nuts = fit(spec, data, draws=draws, tune=draws, chains=chains, seed=3)
-            save_run(nuts, saved)
+        nuts, _ = cached_fit(  # bench_session's run (the same name, options and seed)
+            store.parent / f"run_session_{chains}x{draws}",
+            lambda data=data: fit(spec, data, draws=draws, tune=draws, chains=chains, seed=3),
+        )
         t0 = time.perf_counter()
         laplace = fit(spec, data, method="laplace", seed=3, progress=False)
         seconds = time.perf_counter() - t0
