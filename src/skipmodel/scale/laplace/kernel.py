@@ -42,6 +42,14 @@ _NO_MATRIX = np.zeros((0, 0))
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _bernoulli(e, y):  # pragma: no cover - compiled
+    """P(y = 1) at logit ``e`` and the log-likelihood of ``y``: one exp serves both."""
+    ex = np.exp(-abs(e))
+    p = 1.0 / (1.0 + ex) if e >= 0 else ex / (1.0 + ex)
+    return p, y * e - (max(e, 0.0) + np.log1p(ex))
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _add_cross(  # pragma: no cover - compiled
     out, weight, codes, values, w_const, g_offset, g_row0, g_width, mats, s_work
 ):  # fmt: skip
@@ -121,11 +129,10 @@ def _accumulate(  # pragma: no cover - compiled
             sc = s_center[sl]
         if t < 0:
             e0 = eta + sc
-            ex = np.exp(-abs(e0))
-            p = 1.0 / (1.0 + ex) if e0 >= 0 else ex / (1.0 + ex)
+            p, log_lik = _bernoulli(e0, yi)
             r = yi - p
             w = p * (1.0 - p)
-            ll += yi * e0 - (max(e0, 0.0) + np.log1p(ex))
+            ll += log_lik
         else:
             # the level integrated out: residual and weight averaged over its quadrature nodes,
             # the likelihood curve summed at each node
@@ -133,11 +140,10 @@ def _accumulate(  # pragma: no cover - compiled
             w = 0.0
             for k in range(n_nodes):
                 e = eta + sc + nodes[t, k]
-                ex = np.exp(-abs(e))  # one exp for both the probability and the softplus
-                p = 1.0 / (1.0 + ex) if e >= 0 else ex / (1.0 + ex)
+                p, log_lik = _bernoulli(e, yi)
                 r += weights[k] * (yi - p)
                 w += weights[k] * p * (1.0 - p)
-                S[t, k] += yi * e - (max(e, 0.0) + np.log1p(ex))
+                S[t, k] += log_lik
             g_t[t] += r
             w_t[t] += w
             # the cross curvature, in work coordinates
@@ -149,18 +155,16 @@ def _accumulate(  # pragma: no cover - compiled
             # residual and weight, its plug-in log-likelihood and its cross curvature
             base = eta + (level_center[t] if t >= 0 else 0.0)
             e0 = base + sc
-            ex = np.exp(-abs(e0))
-            p0 = 1.0 / (1.0 + ex) if e0 >= 0 else ex / (1.0 + ex)
-            s_ll[sl] += yi * e0 - (max(e0, 0.0) + np.log1p(ex))
+            p0, log_lik = _bernoulli(e0, yi)
+            s_ll[sl] += log_lik
             rs = 0.0
             wsum = 0.0
             for k in range(n_snodes):
                 e = e0 + s_scale[sl] * s_z[k]
-                ex = np.exp(-abs(e))
-                p = 1.0 / (1.0 + ex) if e >= 0 else ex / (1.0 + ex)
+                p, log_lik = _bernoulli(e, yi)
                 rs += s_w[k] * (yi - p)
                 wsum += s_w[k] * p * (1.0 - p)
-                s_curve[sl, k] += yi * e - (max(e, 0.0) + np.log1p(ex))
+                s_curve[sl, k] += log_lik
             s_g[sl] += rs
             s_wt[sl] += wsum
             # the dense part sees the row averaged over both effects: the track's average and
