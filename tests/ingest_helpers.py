@@ -86,3 +86,18 @@ def gzip_copy(src: Path, out: Path) -> Path:
     with open(src, "rb") as fin, gzip.open(out, "wb") as fout:
         shutil.copyfileobj(fin, fout)
     return out
+
+
+def log_text(logs: pa.Table, replace: dict[str, pa.Array] | None = None) -> pa.Table:
+    """``logs`` with MSSD's log columns as a CSV writes them (flags as 0/1, categories as
+    text), ``replace`` standing in for some of them."""
+    columns = []
+    for name in schema.LOG_COLUMNS:
+        col = (replace or {}).get(name)
+        col = logs.column(name) if col is None else col
+        if name in schema.LOG_INT_FLAGS:
+            col = col.cast(pa.int8())
+        elif pa.types.is_dictionary(col.type):
+            col = col.cast(pa.string())
+        columns.append(col)
+    return pa.Table.from_arrays(columns, names=list(schema.LOG_COLUMNS))

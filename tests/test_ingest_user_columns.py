@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from ingest_helpers import log_text
 from skipmodel.cli import main
 from skipmodel.errors import SkipmodelError
 from skipmodel.ingest import ingest
@@ -17,7 +18,7 @@ from skipmodel.ingest.parse import SourceParser, sniff_header
 from skipmodel.ingest.sources import HashingReader
 from skipmodel.load import iter_buckets, load_pandas, load_table
 from skipmodel.simulate.files import csv_bytes
-from skipmodel.store.schema import LOG_COLUMNS, LOG_INT_FLAGS
+from skipmodel.store.schema import LOG_COLUMNS
 from skipmodel.store.user_columns import StoredColumn, columns_from_toml, parse_column
 from store_factory import random_logs
 
@@ -44,15 +45,7 @@ def log_csv(
             "in_arm": rng.choice(["true", "false", "1", "0", "TRUE"], n).tolist(),
             "notes": ["x"] * n,
         }
-    columns = []
-    for name in LOG_COLUMNS:
-        col = logs.column(name)
-        if name in LOG_INT_FLAGS:
-            col = col.cast(pa.int8())
-        elif pa.types.is_dictionary(col.type):
-            col = col.cast(pa.string())
-        columns.append(col)
-    text = pa.Table.from_arrays(columns, names=list(LOG_COLUMNS))
+    text = log_text(logs)
     for name, values in extra.items():
         text = text.append_column(name, pa.array(values, pa.string()))
     path.write_bytes(csv_bytes(text))

@@ -10,12 +10,12 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from ingest_helpers import log_text
 from skipmodel.cli import main
 from skipmodel.errors import SkipmodelError
 from skipmodel.ingest import ingest
 from skipmodel.model.fitting import load_run
 from skipmodel.simulate.files import csv_bytes
-from skipmodel.store.schema import LOG_COLUMNS, LOG_INT_FLAGS
 from skipmodel.store.user_columns import StoredColumn
 from store_factory import random_logs
 
@@ -49,15 +49,7 @@ def _logs_with_segments(path: Path, n_sessions: int, seed: int) -> None:
     skip_1 = skip_2 & (rng.random(logs.num_rows) < 0.5)
     skip_3 = skip_2 | (rng.random(logs.num_rows) < 0.2)
     outcomes = {"skip_1": skip_1, "skip_2": skip_2, "skip_3": skip_3, "not_skipped": ~skip_3}
-    columns = []
-    for name in LOG_COLUMNS:
-        col = pa.array(outcomes[name]) if name in outcomes else logs.column(name)
-        if name in LOG_INT_FLAGS:
-            col = col.cast(pa.int8())
-        elif pa.types.is_dictionary(col.type):
-            col = col.cast(pa.string())
-        columns.append(col)
-    text = pa.Table.from_arrays(columns, names=list(LOG_COLUMNS))
+    text = log_text(logs, {name: pa.array(values) for name, values in outcomes.items()})
     path.write_bytes(csv_bytes(text.append_column("my_segment", pa.array(segment))))
 
 
