@@ -1,8 +1,8 @@
 """Benchmark: ``skipmodel ingest`` by the local engine, Spark ``local[2]`` and a two-worker
 standalone Spark cluster, and a projection for the whole release on N executors.
 
-Input: ``skipmodel simulate --sessions 200000`` (3.3 M plays in 14 daily log files, 4 track
-files; ``--quick``: 20 000 sessions), cached under ``/tmp/skipmodel-bench/spark`` with its
+Input: ``skipmodel simulate --sessions 600000`` (the issue's 10 M plays, in daily log files and
+4 track files; ``--quick``: 20 000 sessions), cached under ``/tmp/skipmodel-bench/spark`` with its
 tar.gz files extracted (Spark reads files, not archives); every contender ingests the same
 extracted folder into a new store of 100 buckets, in a fresh child process, timed inside it:
 
@@ -14,7 +14,9 @@ extracted folder into a new store of 100 buckets, in a fresh child process, time
 - the work decomposed, serially in one process: per input file the parse-and-stage task
   (``stage_file``: rows/s on one core) and the driver's commit (``commit_source``), per bucket
   the compaction task (``compact_bucket``) and the track check (``absent_in_bucket``: every
-  play's ``track_id_clean`` looked up in the track table), and the driver's closing steps.
+  play's ``track_id_clean`` looked up in the track table), and the driver's closing steps;
+- explore's passes over the local engine's store by each engine (``bench_spark_passes``'s child:
+  the whole of ``compute``, warm, the figures left out), on the same cluster.
 
 On one 2-core machine Spark is slower (its JVM start, task scheduling and Python worker
 start-ups on the same 2 cores); the table says by how much. The projection for the full release
@@ -172,20 +174,26 @@ def _cluster():  # noqa: ANN202 - tests/spark_cluster.Cluster
 
 
 def run(out_dir: Path, *, quick: bool) -> list[dict]:
-    sessions = 20_000 if quick else 200_000
+    from benchmarks.bench_spark_passes import _child as explore_child
+
+    sessions = 20_000 if quick else 600_000
     folder = _inputs(sessions)
     store = CACHE / "store"
+    kept = CACHE / "store-local"
     load_before = os.getloadavg()[0]
-    local = _ingest("local", folder, store)
+    local = _ingest("local", folder, kept)
     spark_local = _ingest("spark", folder, store, "local[2]")
+    explore = {"local": explore_child(kept, "local"), "local[2]": explore_child(kept, "local[2]")}
     cluster = _cluster()
     try:
         standalone = _ingest("spark", folder, store, cluster.master)
+        explore["standalone"] = explore_child(kept, cluster.master)
     finally:
         cluster.stop()
     import shutil
 
     shutil.rmtree(store, ignore_errors=True)
+    shutil.rmtree(kept, ignore_errors=True)
     parts = _run(_DECOMPOSED, str(folder), str(store))
     load = f"load average {load_before:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     rows = local["rows"]
@@ -241,6 +249,30 @@ def run(out_dir: Path, *, quick: bool) -> list[dict]:
                 "passed": None,
                 "notes": f"same store; plus {start:.1f} s to start the session (JVM, executors), "
                 "not counted; ratio to the local engine",
+            }
+        )
+    for name, res in (
+        ("explore, local engine", explore["local"]),
+        ("explore, Spark local[2]", explore["local[2]"]),
+        ("explore, Spark standalone (2 workers x 1 core)", explore["standalone"]),
+    ):
+        spark = "start" in res
+        out.append(
+            {
+                "name": name,
+                "value": round(res["passes"], 1),
+                "unit": "s",
+                "peer": round(explore["local"]["passes"], 1) if spark else None,
+                "ratio": res["passes"] / explore["local"]["passes"] if spark else None,
+                "target": None,
+                "passed": None,
+                "notes": f"{res['rows']:,} plays, every view's passes (figures not drawn)"
+                + (
+                    f"; warm (cold run {res['cold']:.1f} s, session start {res['start']:.1f} s "
+                    "not counted)"
+                    if spark
+                    else ""
+                ),
             }
         )
     out += [
