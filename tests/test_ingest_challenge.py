@@ -22,6 +22,7 @@ from skipmodel.ingest import ingest
 from skipmodel.ingest.compact import compact
 from skipmodel.load import load_challenge, load_pandas, load_table
 from skipmodel.load.challenge import challenge_schema, iter_challenge
+from skipmodel.store import fspath as fspath_module
 from skipmodel.store import journal as store_journal
 from skipmodel.store.rejected import read_rejected
 from skipmodel.store.schema import LOG_COLUMNS, TRACK_COLUMNS
@@ -366,10 +367,10 @@ def test_a_crash_during_a_challenge_commit_is_rolled_forward(tmp_path, monkeypat
                 raise KeyboardInterrupt  # dies between two renames of one source
         return real_replace(src, dst)
 
-    monkeypatch.setattr(store_journal.os, "replace", flaky_replace)
+    monkeypatch.setattr(fspath_module.os, "replace", flaky_replace)
     with pytest.raises(KeyboardInterrupt):
         _ingest(release / "test_set", tmp_path / "store", flush_rows=7)
-    monkeypatch.setattr(store_journal.os, "replace", real_replace)
+    monkeypatch.setattr(fspath_module.os, "replace", real_replace)
     assert len(list((tmp_path / "store/.staging").glob("*/COMMIT.json"))) == 1
     _ingest(release / "test_set", tmp_path / "store", flush_rows=7)
     want, got = store_files(tmp_path / "reference"), store_files(tmp_path / "store")

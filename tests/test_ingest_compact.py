@@ -125,7 +125,7 @@ def test_killed_compaction_is_finished_by_the_rerun(tmp_path, inputs, monkeypatc
 
     real_replace, real_unlink = os.replace, Path.unlink
     if fail_at == "write":
-        monkeypatch.setattr(ingest_compact.pq, "write_table", dies)
+        monkeypatch.setattr(pq, "write_table", dies)
     elif fail_at == "journal":
         monkeypatch.setattr(ingest_compact, "atomic_write_json", dies)
     elif fail_at == "rename":
@@ -135,7 +135,7 @@ def test_killed_compaction_is_finished_by_the_rerun(tmp_path, inputs, monkeypatc
                 raise KeyboardInterrupt
             real_replace(src, dst)
 
-        monkeypatch.setattr(ingest_compact.os, "replace", replace_but_not_the_compacted)
+        monkeypatch.setattr(os, "replace", replace_but_not_the_compacted)
     else:
 
         def unlink_once(self: Path, missing_ok: bool = False) -> None:
@@ -147,7 +147,7 @@ def test_killed_compaction_is_finished_by_the_rerun(tmp_path, inputs, monkeypatc
         monkeypatch.setattr(Path, "unlink", unlink_once)
     with pytest.raises(KeyboardInterrupt):
         compact(store)
-    monkeypatch.setattr(ingest_compact.os, "replace", real_replace)
+    monkeypatch.setattr(os, "replace", real_replace)
     monkeypatch.setattr(Path, "unlink", real_unlink)
     monkeypatch.undo()
     if fail_at in ("rename", "remove"):

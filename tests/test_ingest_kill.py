@@ -15,6 +15,7 @@ import pytest
 
 from ingest_helpers import pack_tar, store_files
 from skipmodel.ingest import ingest
+from skipmodel.store import fspath as fspath_module
 from skipmodel.store import journal as store_journal
 
 SCRIPT = (
@@ -108,11 +109,11 @@ def test_crash_during_commit_is_rolled_forward(tmp_path, inputs, monkeypatch):
             raise KeyboardInterrupt  # the process dies between two renames of one source
         return real_replace(src, dst)
 
-    monkeypatch.setattr(store_journal.os, "replace", flaky_replace)
+    monkeypatch.setattr(fspath_module.os, "replace", flaky_replace)
     store = tmp_path / "store"
     with pytest.raises(KeyboardInterrupt):
         ingest(inputs, store, n_buckets=5, flush_rows=150, progress=False)
-    monkeypatch.setattr(store_journal.os, "replace", real_replace)
+    monkeypatch.setattr(fspath_module.os, "replace", real_replace)
     journals = list((store / ".staging").glob("*/COMMIT.json"))
     assert len(journals) == 1  # a half-committed source, recorded in its journal
     ingest(inputs, store, flush_rows=150, progress=False)

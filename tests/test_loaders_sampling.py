@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import skipmodel.store.parts as parts
+import skipmodel.store.fspath as fspath_module
 from skipmodel.errors import SkipmodelError
 from skipmodel.load.loaders import (
     KEY_COLUMNS,
@@ -102,7 +102,7 @@ def test_reads_only_chosen_buckets_and_columns(store, monkeypatch):
             opened.append((self.spied_path, tuple(columns or ())))
             return super().read(columns=columns, **kw)
 
-    monkeypatch.setattr(parts.pq, "ParquetFile", Spy)
+    monkeypatch.setattr(fspath_module.pq, "ParquetFile", Spy)
     table = load_table(store, fraction=0.1, seed=4, columns=("skip_2",), features=False, lags=0)
     sel = select_buckets(N_BUCKETS, fraction=0.1, seed=4)
     session_files = [p for p, _ in opened if "/sessions/" in p]

@@ -107,16 +107,22 @@ def unrecognized(parser: argparse.ArgumentParser, extra: Sequence[str]) -> str:
 
 
 def store_locations(argv: list[str]) -> list[str]:
-    """``argv`` with each ``--store`` given as a ``file://`` URI turned into its path (other
-    schemes refused in one line: :func:`skipmodel.store.location.store_path`)."""
+    """``argv`` with each ``--store`` given as a ``file://`` URI turned into its path; other
+    URIs stay (a location pyarrow cannot open is refused in one line:
+    :func:`skipmodel.store.location.store_path`)."""
+    from skipmodel.store.fspath import FsPath
     from skipmodel.store.location import store_path
+
+    def local(text: str) -> str:
+        found = store_path(text)  # other filesystems: opened here, so a bad URI fails first
+        return text if isinstance(found, FsPath) else str(found)
 
     out = list(argv)
     for i, arg in enumerate(out):
         if arg.startswith("--store=") and "://" in arg:
-            out[i] = "--store=" + str(store_path(arg.split("=", 1)[1]))
+            out[i] = "--store=" + local(arg.split("=", 1)[1])
         elif i > 0 and out[i - 1] == "--store" and "://" in arg:
-            out[i] = str(store_path(arg))
+            out[i] = local(arg)
     return out
 
 

@@ -21,7 +21,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--store",
         required=True,
         metavar="DIR",
-        help="store folder to write (a path or file:// URI)",
+        help="store folder to write: a path, a file:// URI, or a URI pyarrow.fs opens "
+        "(s3://bucket/path, gs://, hdfs://)",
+    )
+    parser.add_argument(
+        "--commit",
+        choices=("rename", "manifest"),
+        default=None,
+        help="how a new store commits its writes: rename (default on a local disk and HDFS) or "
+        "manifest (the manifest written last names every committed file; the default on "
+        "object stores; for a shared folder whose renames or locks are not to be trusted)",
     )
     parser.add_argument(
         "--buckets",
@@ -94,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         limits=limits,
         columns=declared,
         engine=engine_options(args),
+        commit=args.commit,
     )
     out = sys.stdout
     print(

@@ -28,11 +28,10 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from skipmodel.errors import SkipmodelError
+from skipmodel.store.fspath import parquet_file
 from skipmodel.store.layout import StoreLayout
-from skipmodel.store.parts import part_files
 
 __all__ = ["LISTED", "absent_tracks", "challenge_summary", "known_tracks"]
 
@@ -42,7 +41,7 @@ LISTED = 20
 
 def known_tracks(layout: StoreLayout) -> pa.Array | None:
     """The distinct track ids of the store's track table (None when it has none)."""
-    files = part_files(layout.tracks)
+    files = layout.parts(layout.tracks)
     if not files:
         return None
     ids = [_column(p, "track_id") for p in files]
@@ -70,7 +69,7 @@ def absent_tracks(known: pa.Array, files: Sequence[Path]) -> tuple[int, int]:
 def _column(path: Path, name: str) -> pa.Array:
     """One string column of a store file, as plain strings."""
     try:
-        column = pq.read_table(path, columns=[name])[name].combine_chunks()
+        column = parquet_file(path).read(columns=[name])[name].combine_chunks()
     except (OSError, pa.ArrowException, KeyError) as exc:
         raise SkipmodelError(f"cannot read store file {path}: {exc}") from None
     return column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
@@ -100,8 +99,8 @@ def challenge_summary(
     listed: dict[str, list[str]] = {"without_prehistory": [], "without_input": []}
     files: list[Path] = []
     for bucket in range(n_buckets):
-        pre_files = part_files(layout.challenge_bucket_dir("prehistory", bucket))
-        input_files = part_files(layout.challenge_bucket_dir("input", bucket))
+        pre_files = layout.parts(layout.challenge_bucket_dir("prehistory", bucket))
+        input_files = layout.parts(layout.challenge_bucket_dir("input", bucket))
         files += pre_files + input_files
         pre, given = _sessions(pre_files), _sessions(input_files)
         counts["prehistory_sessions"] += len(pre)

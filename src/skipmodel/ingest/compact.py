@@ -51,7 +51,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.load.tracks import TrackFeatures
@@ -72,7 +71,9 @@ from skipmodel.store.format import (
     read_metadata,
     tracks_signature,
 )
+from skipmodel.store.fspath import parquet_file, write_table
 from skipmodel.store.journal import (
+    collect_garbage,
     finish_compaction,
     recompute_totals,
     recover,
@@ -86,8 +87,8 @@ from skipmodel.store.layout import (
     atomic_write_json,
     open_store,
 )
-from skipmodel.store.parts import part_files
 from skipmodel.store.user_columns import log_schema, recorded_columns
+from skipmodel.store.visible import PartView
 
 __all__ = [
     "CompactReport",
@@ -123,11 +124,11 @@ def _track_rows(table: pa.Table, tracks: TrackFeatures | None) -> pa.Array:
     return np_array(tracks.row_numbers(ids).astype(np.int32))
 
 
-def _read_member(path: Path, target: pa.Schema) -> pa.Table:
+def _read_member(path: Path, target: pa.Schema, view: PartView | None = None) -> pa.Table:
     """A part's log columns (``target``: MSSD's and the store's user columns) plus its per-row
-    source fingerprint."""
+    source fingerprint (from its name, or under manifest commits from its run in ``view``)."""
     try:
-        table = pq.ParquetFile(path).read()
+        table = parquet_file(path).read()
     except (OSError, pa.ArrowException) as exc:
         raise SkipmodelError(f"cannot read store file {path}: {exc}") from None
     missing = [c for c in target.names if c not in table.column_names]
@@ -138,13 +139,16 @@ def _read_member(path: Path, target: pa.Schema) -> pa.Table:
         source = table.column(SOURCE_COLUMN).cast(pa.string())
     else:
         match = _PART_NAME.match(path.name)
-        if match is None:
+        fingerprint = match[1] if match is not None and view is None else None
+        if view is not None:
+            fingerprint = view.source_of(path.name)
+        if fingerprint is None:
             raise SkipmodelError(
                 f"store file {path} is neither an ingest part nor a compacted file; remove it"
             )
         # one dictionary entry repeated (``pa.array`` would import pandas: see :mod:`.parse`)
         codes = np_array(np.zeros(table.num_rows, dtype=np.int32))
-        names = str_array([match[1]])
+        names = str_array([fingerprint])
         source = pa.DictionaryArray.from_arrays(codes, names).cast(pa.string())
     return log.append_column(SOURCE_COLUMN, source)
 
@@ -239,9 +243,12 @@ class _Merged:
     table: pa.Table
     duplicates: int
     incomplete: int
+    #: under manifest commits: the last commit sequence number merged (else None)
+    through: int | None = None
 
 
 def _merge_bucket(
+    layout: StoreLayout,
     bucket_dir: Path,
     tracks: TrackFeatures | None,
     signature: str,
@@ -249,14 +256,19 @@ def _merge_bucket(
 ) -> _Merged | None:
     """Merge the parts of one bucket (``target``: the store's session-log schema, user columns
     included); None when it is already one compacted file whose track rows are current."""
-    members = part_files(bucket_dir)
+    members = layout.parts(bucket_dir)
     if not members or is_compacted(members, signature):
         return None
-    table = pa.concat_tables([_read_member(p, target) for p in members]).unify_dictionaries()
+    view = layout.view()
+    tables = [_read_member(p, target, view) for p in members]
+    table = pa.concat_tables(tables).unify_dictionaries()
     table = _canonical_categories(_sort_bucket(table.combine_chunks()))
     duplicates, incomplete = _whole_session_counts(table)
     sources = sorted(set(pc.unique(table.column(SOURCE_COLUMN)).to_pylist()))
-    digest = hashlib.sha256(",".join(sources).encode()).hexdigest()[:32]
+    named = ",".join(sources)
+    if view is not None:  # object names are never reused: new track rows, a new name
+        named += f";{signature}"
+    digest = hashlib.sha256(named.encode()).hexdigest()[:32]
     name = f"{COMPACT_PREFIX}{digest}.parquet"
     integrity = {"duplicate_session_positions": duplicates, "incomplete_sessions": incomplete}
     out = (
@@ -275,30 +287,58 @@ def _merge_bucket(
             }
         )
     )
-    return _Merged(bucket_dir, tuple(members), name, out, duplicates, incomplete)
+    through = None if view is None else view.next_seq() - 1
+    return _Merged(bucket_dir, tuple(members), name, out, duplicates, incomplete, through)
 
 
-def _publish(merged: _Merged) -> None:
-    """Write the merged file, then swap it for the parts (journaled, see the module doc)."""
+def _publish(merged: _Merged) -> tuple[str, int] | None:
+    """Write the merged file, then swap it for the parts (journaled, see the module doc).
+
+    Under manifest commits the file is only written: returns its name and the last commit it
+    merged, for the driver to record in the manifest (:func:`record_compacted`).
+    """
     bucket_dir, name = merged.bucket_dir, merged.name
+    if merged.through is not None:
+        with atomic_path(bucket_dir / name) as path:
+            write_table(merged.table, path, **_COMPACT_OPTIONS)
+        return name, merged.through
     tmp_name = f".{name}{COMPACT_TMP_SUFFIX}"
     with atomic_path(bucket_dir / tmp_name) as tmp:
-        pq.write_table(
-            merged.table,
-            tmp,
-            compression="zstd",
-            compression_level=1,
-            row_group_size=ROW_GROUP_ROWS,
-            dictionary_pagesize_limit=DICTIONARY_PAGE_LIMIT,
-        )
+        write_table(merged.table, tmp, **_COMPACT_OPTIONS)
     journal = {"file": name, "tmp": tmp_name, "remove": [p.name for p in merged.members]}
     atomic_write_json(bucket_dir / COMPACT_JOURNAL, journal)
     finish_compaction(bucket_dir, journal)
+    return None
 
 
-def bucket_integrity(bucket_dir: Path) -> tuple[list[str], dict[str, int]] | None:
+_COMPACT_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "compression_level": 1,
+    "row_group_size": ROW_GROUP_ROWS,
+    "dictionary_pagesize_limit": DICTIONARY_PAGE_LIMIT,
+}
+
+
+def record_compacted(layout: StoreLayout, published: dict[str, tuple[str, int]]) -> None:
+    """Commit compacted files written under manifest commits: the manifest names each bucket's
+    file and the last commit it merged (the parts it replaces become invisible)."""
+    if not published:
+        return
+    manifest = layout.read_manifest()
+    compaction = manifest.setdefault(
+        "compaction", {"complete": False, "sources": [], "integrity": {}}
+    )
+    files = dict(compaction.get("files", {}))
+    files.update({bucket: [name, through] for bucket, (name, through) in published.items()})
+    compaction["files"] = dict(sorted(files.items()))
+    layout.write_manifest(manifest)
+
+
+def bucket_integrity(
+    layout: StoreLayout, bucket_dir: Path
+) -> tuple[list[str], dict[str, int]] | None:
     """Sources and whole-session integrity counts of a compacted bucket (None if not compact)."""
-    files = part_files(bucket_dir)
+    files = layout.parts(bucket_dir)
     if not is_compacted(files):
         return None
     meta = read_metadata(files[0])
@@ -325,12 +365,19 @@ def compact_store(layout: StoreLayout, buckets: Iterable[int] | None = None) -> 
         else [layout.bucket_dir(b) for b in buckets]
     )
     compacted = replaced = unchanged = dup = incomplete = 0
+    published: dict[str, tuple[str, int]] = {}
+
+    def publish(merged: _Merged) -> None:
+        done = _publish(merged)
+        if done is not None:
+            published[merged.bucket_dir.name] = done
+
     # one bucket is written (Parquet encoding releases the GIL) while the next is merged
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="skipmodel-compact") as pool:
         writing: Future[None] | None = None
         for bucket_dir in dirs:
             merged = (
-                _merge_bucket(bucket_dir, tracks, signature, target)
+                _merge_bucket(layout, bucket_dir, tracks, signature, target)
                 if bucket_dir.is_dir()
                 else None
             )
@@ -343,10 +390,11 @@ def compact_store(layout: StoreLayout, buckets: Iterable[int] | None = None) -> 
             incomplete += merged.incomplete
             if writing is not None:
                 writing.result()  # at most two buckets in memory; a failed write raises here
-            writing = pool.submit(_publish, merged)
+            writing = pool.submit(publish, merged)
             del merged
         if writing is not None:
             writing.result()
+    record_compacted(layout, published)
     return CompactReport(layout.root, compacted, replaced, unchanged, dup, incomplete)
 
 
@@ -357,16 +405,20 @@ def compaction_summary(layout: StoreLayout) -> dict[str, Any]:
     totals = {"duplicate_session_positions": 0, "incomplete_sessions": 0}
     complete = True
     for bucket_dir in sorted(layout.sessions.glob(f"{BUCKET_KEY}=*")):
-        if not part_files(bucket_dir):
+        if not layout.parts(bucket_dir):
             continue
-        found = bucket_integrity(bucket_dir)
+        found = bucket_integrity(layout, bucket_dir)
         if found is None:
             complete = False
             continue
         sources.update(found[0])
         for key in totals:
             totals[key] += int(found[1].get(key, 0))
-    return {"complete": complete, "sources": sorted(sources), "integrity": totals}
+    summary = {"complete": complete, "sources": sorted(sources), "integrity": totals}
+    files = (layout.read_manifest().get("compaction") or {}).get("files")
+    if files is not None:  # manifest commits: the compacted files it names
+        summary["files"] = files
+    return summary
 
 
 def compact(store: str | os.PathLike[str]) -> CompactReport:
@@ -385,5 +437,7 @@ def compact(store: str | os.PathLike[str]) -> CompactReport:
         manifest = layout.read_manifest()
         manifest["compaction"] = compaction_summary(layout)
         recompute_totals(manifest)
-        atomic_write_json(layout.manifest_path, manifest)
+        layout.write_manifest(manifest)
+        if layout.view() is not None:
+            collect_garbage(layout)
     return report

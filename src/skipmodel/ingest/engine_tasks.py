@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from skipmodel.engine import EngineOptions, iter_tasks, run_tasks
 from skipmodel.errors import SkipmodelError
 from skipmodel.ingest.challenge import _column, known_tracks
-from skipmodel.ingest.compact import CompactReport, _merge_bucket, _publish
+from skipmodel.ingest.compact import CompactReport, _merge_bucket, _publish, record_compacted
 from skipmodel.ingest.rules import RowLimits
 from skipmodel.ingest.sources import ARCHIVE_SUFFIXES, CsvSource, SkippedInput
 from skipmodel.ingest.staging import (
@@ -47,7 +47,7 @@ from skipmodel.progress import Progress, forced_progress
 from skipmodel.store.format import tracks_signature
 from skipmodel.store.journal import recover_compactions
 from skipmodel.store.layout import BUCKET_KEY, StoreLayout
-from skipmodel.store.parts import part_files
+from skipmodel.store.location import absolute_store, location_text, store_path
 from skipmodel.store.user_columns import StoredColumn, log_schema, recorded_columns
 
 
@@ -93,7 +93,7 @@ def stage_on_engine(
     results: Generator[StagedSource | SkippedInput] = _nothing()
     if csvs:
         n_buckets = store.open()
-        root = str(store.layout.root.absolute())
+        root = location_text(absolute_store(store.layout.root))
         tasks = [
             FileTask(
                 root,
@@ -141,37 +141,42 @@ def _track_features(store: str, signature: str) -> TrackFeatures | None:
     """The store's track table, indexed once per executor process (Python workers are reused)."""
     if signature == "[]":
         return None
-    tracks = TrackFeatures.from_store(StoreLayout(Path(store)), [])
+    tracks = TrackFeatures.from_store(StoreLayout(store_path(store)), [])
     tracks.build_index()
     return tracks
 
 
-def compact_bucket(task: BucketTask) -> tuple[int, int, int] | None:
-    """Merge one bucket on an executor: (parts replaced, duplicates, incomplete sessions), or
-    None when it is compact already."""
-    bucket_dir = StoreLayout(Path(task.store)).sessions / task.bucket
+def compact_bucket(task: BucketTask) -> tuple[int, int, int, tuple[str, int] | None] | None:
+    """Merge one bucket on an executor: (parts replaced, duplicates, incomplete sessions, and
+    under manifest commits the file written and the last commit it merged, for the driver to
+    record), or None when it is compact already."""
+    layout = StoreLayout(store_path(task.store))
+    bucket_dir = layout.sessions / task.bucket
     if not bucket_dir.is_dir():
         return None
     tracks = _track_features(task.store, task.signature)
-    merged = _merge_bucket(bucket_dir, tracks, task.signature, log_schema(task.user_columns))
+    schema = log_schema(task.user_columns)
+    merged = _merge_bucket(layout, bucket_dir, tracks, task.signature, schema)
     if merged is None:
         return None
-    _publish(merged)
-    return len(merged.members), merged.duplicates, merged.incomplete
+    published = _publish(merged)
+    return len(merged.members), merged.duplicates, merged.incomplete, published
 
 
 @functools.lru_cache(maxsize=2)
 def _known_tracks(store: str, signature: str) -> pa.Array | None:
     """The track table's distinct ids, read once per executor process."""
-    return known_tracks(StoreLayout(Path(store)))
+    return known_tracks(StoreLayout(store_path(store)))
 
 
-def absent_in_bucket(task: BucketTask) -> tuple[int, list[str]]:
+def absent_in_bucket(task: BucketTask, compacted: str | None = None) -> tuple[int, list[str]]:
     """Rows of one bucket whose track is not in the track table, and those distinct ids (the
     local engine's store-wide check, :func:`skipmodel.ingest.challenge.absent_tracks`, per
-    bucket)."""
+    bucket); ``compacted``: the file just merged from all of them (not yet committed)."""
     known = _known_tracks(task.store, task.signature)
-    files = sorted((StoreLayout(Path(task.store)).sessions / task.bucket).glob("part-*.parquet"))
+    layout = StoreLayout(store_path(task.store))
+    bucket_dir = layout.sessions / task.bucket
+    files = [bucket_dir / compacted] if compacted is not None else layout.parts(bucket_dir)
     if known is None or not files:
         return 0, []
     ids = pa.chunked_array([_column(path, "track_id_clean") for path in files])
@@ -179,11 +184,12 @@ def absent_in_bucket(task: BucketTask) -> tuple[int, list[str]]:
     return len(absent), pc.unique(absent).to_pylist()
 
 
-def finish_bucket(task: BucketTask) -> tuple[tuple[int, int, int] | None, int, list[str]]:
+def finish_bucket(task: BucketTask) -> tuple[Any, int, list[str]]:
     """A bucket's closing task: compacted (when ``task.compact``; see :func:`compact_bucket`),
     then its plays' track ids checked against the track table (:func:`absent_in_bucket`)."""
     compacted = compact_bucket(task) if task.compact else None
-    return (compacted, *absent_in_bucket(task))
+    written = compacted[3] if compacted is not None else None
+    return (compacted, *absent_in_bucket(task, written[0] if written is not None else None))
 
 
 def finish_buckets_on_engine(
@@ -193,7 +199,7 @@ def finish_buckets_on_engine(
     (:func:`skipmodel.ingest.compact.compact_store`, when ``compact``) and the store-wide track
     check (log rows, distinct tracks absent from the track table), merged on the driver."""
     recover_compactions(layout)
-    root = str(layout.root.absolute())
+    root = location_text(absolute_store(layout.root))
     signature = tracks_signature(layout)
     columns = recorded_columns(layout.read_manifest())
     dirs = sorted(layout.sessions.glob(f"{BUCKET_KEY}=*"))
@@ -201,6 +207,8 @@ def finish_buckets_on_engine(
     with forced_progress(False):
         results = run_tasks(engine, finish_bucket, tasks, label="buckets")
     done = [r for r, _, _ in results if r is not None]
+    published = {t.bucket: r[3] for t, (r, _, _) in zip(tasks, results, strict=True) if r and r[3]}
+    record_compacted(layout, published)
     report = CompactReport(
         layout.root,
         buckets_compacted=len(done),
@@ -209,7 +217,7 @@ def finish_buckets_on_engine(
         duplicate_session_positions=sum(r[1] for r in done),
         incomplete_sessions=sum(r[2] for r in done),
     )
-    if not part_files(layout.tracks):
+    if not layout.parts(layout.tracks):
         missing = None
     else:
         missing = {

@@ -77,6 +77,8 @@ from skipmodel.ingest.staging import SourceReport, commit_source, stage_source
 from skipmodel.ingest.write import FLUSH_ROWS
 from skipmodel.progress import Progress
 from skipmodel.store.journal import (
+    collect_garbage,
+    default_commit,
     discard_new_store,
     drop_empty_staging,
     new_manifest,
@@ -84,9 +86,10 @@ from skipmodel.store.journal import (
     recover,
     store_lock,
 )
-from skipmodel.store.layout import DEFAULT_BUCKETS, MANIFEST_FILE, StoreLayout, atomic_write_json
+from skipmodel.store.layout import BUCKET_KEY, DEFAULT_BUCKETS, MANIFEST_FILE, StoreLayout
 from skipmodel.store.location import store_path
 from skipmodel.store.user_columns import StoredColumn, check_declaration, settle_declaration
+from skipmodel.store.visible import COMMIT_RENAME, COMMITS, commit_of
 
 __all__ = ["IngestReport", "SourceReport", "ingest"]
 
@@ -150,7 +153,10 @@ def _left_by_interrupted_ingest(name: str) -> bool:
 
 
 def _check_store_folder(
-    layout: StoreLayout, n_buckets: int | None, columns: tuple[StoredColumn, ...] | None
+    layout: StoreLayout,
+    n_buckets: int | None,
+    columns: tuple[StoredColumn, ...] | None,
+    commit: str | None = None,
 ) -> None:
     """Refuse, before touching anything, a folder that is neither empty nor a store."""
     if n_buckets is not None and not 1 <= n_buckets <= 10_000:
@@ -169,6 +175,7 @@ def _check_store_folder(
     if layout.manifest_path.is_file():
         manifest = layout.read_manifest()
         _check_buckets(layout, manifest, n_buckets)
+        _check_commit(layout, manifest, commit)
         settle_declaration(manifest, columns, layout.root)  # refuse another one before reading
 
 
@@ -181,22 +188,38 @@ def _check_buckets(layout: StoreLayout, manifest: Mapping[str, Any], n_buckets: 
         )
 
 
+def _check_commit(layout: StoreLayout, manifest: Mapping[str, Any], commit: str | None) -> None:
+    stored = commit_of(manifest)
+    if commit is not None and commit != stored:
+        raise SkipmodelError(
+            f"{layout.root} commits by {stored}, not {commit}; a store keeps the protocol it "
+            f"was created with: re-run with --commit {stored} or choose a new --store"
+        )
+
+
 def _open_store(
-    layout: StoreLayout, n_buckets: int | None, columns: tuple[StoredColumn, ...] | None
+    layout: StoreLayout,
+    n_buckets: int | None,
+    columns: tuple[StoredColumn, ...] | None,
+    commit: str | None = None,
 ) -> tuple[dict[str, Any], tuple[StoredColumn, ...]]:
     """The store's manifest (written first when new) and the user columns it keeps."""
     if layout.manifest_path.is_file():
         manifest = layout.read_manifest()
         _check_buckets(layout, manifest, n_buckets)
+        _check_commit(layout, manifest, commit)
         before = dict(manifest)
         kept = settle_declaration(manifest, columns, layout.root)
         if manifest != before:
-            atomic_write_json(layout.manifest_path, manifest)
+            layout.write_manifest(manifest)
         return manifest, kept
     n = DEFAULT_BUCKETS if n_buckets is None else n_buckets
     manifest = new_manifest(n)
+    chosen = commit if commit is not None else default_commit(layout.root)
+    if chosen != COMMIT_RENAME:  # (stores under rename commits keep their old manifest)
+        manifest["commit"] = chosen
     kept = settle_declaration(manifest, columns, layout.root)
-    atomic_write_json(layout.manifest_path, manifest)
+    layout.write_manifest(manifest)
     return manifest, kept
 
 
@@ -224,8 +247,10 @@ class _LazyStore:
         layout: StoreLayout,
         n_buckets: int | None,
         columns: tuple[StoredColumn, ...] | None = None,
+        commit: str | None = None,
     ) -> None:
         self.layout = layout
+        self._commit = commit
         self.n_buckets = 0
         self.user_columns: tuple[StoredColumn, ...] = ()
         self._declared = columns
@@ -246,7 +271,9 @@ class _LazyStore:
             self._new = not self.layout.manifest_path.is_file()
             self._lock.enter_context(store_lock(self.layout))
             self._locked = True
-            manifest, self.user_columns = _open_store(self.layout, self._requested, self._declared)
+            manifest, self.user_columns = _open_store(
+                self.layout, self._requested, self._declared, self._commit
+            )
             recover(self.layout)
             self.n_buckets = int(manifest["n_buckets"])
         return self.n_buckets
@@ -290,7 +317,8 @@ def _missing_tracks(layout: StoreLayout, known: pa.Array | None) -> dict[str, An
     """Log rows / distinct tracks of the whole store absent from the track-features table."""
     if known is None:
         return {"log_tracks_missing_from_features": None, "log_rows_with_missing_track": None}
-    rows, distinct = absent_tracks(known, sorted(layout.sessions.glob("*/part-*.parquet")))
+    files = [p for b in sorted(layout.sessions.glob(f"{BUCKET_KEY}=*")) for p in layout.parts(b)]
+    rows, distinct = absent_tracks(known, files)
     return {"log_tracks_missing_from_features": distinct, "log_rows_with_missing_track": rows}
 
 
@@ -305,6 +333,7 @@ def ingest(
     limits: RowLimits = DEFAULT_LIMITS,
     columns: Iterable[StoredColumn] | None = None,
     engine: EngineOptions | None = None,
+    commit: str | None = None,
 ) -> IngestReport:
     """Ingest raw MSSD files into the Parquet store at ``store``.
 
@@ -340,6 +369,11 @@ def ingest(
         engine) or one Spark task per input file and per bucket
         (:mod:`skipmodel.ingest.engine_tasks`; ``.csv``/``.csv.gz`` files and folders only).
         The store is the same either way.
+    commit
+        How a new store commits its writes (:mod:`skipmodel.store.visible`): ``rename``
+        (default on a local disk and HDFS) or ``manifest`` (default on object stores such as
+        S3 and GCS; also for a shared folder whose renames or locks are not to be trusted).
+        An existing store keeps its own; asking for another is an error.
 
     Returns
     -------
@@ -359,10 +393,12 @@ def ingest(
         refuse_archives(path_list)
     layout = StoreLayout(store_path(store))
     declared = None if columns is None else check_declaration(columns)
-    _check_store_folder(layout, n_buckets, declared)
+    if commit is not None and commit not in COMMITS:
+        raise SkipmodelError(f"--commit must be one of {', '.join(COMMITS)}, not {commit!r}")
+    _check_store_folder(layout, n_buckets, declared, commit)
     reports: list[SourceReport] = []
     skipped: dict[str, str] = {}
-    with _LazyStore(layout, n_buckets, declared) as target:
+    with _LazyStore(layout, n_buckets, declared, commit) as target:
         with Progress("ingest", unit="rows", enabled=None if progress else False) as bar:
             inputs = iter_inputs(path_list, exclude=layout.root)
             results = (
@@ -403,7 +439,9 @@ def ingest(
         if summary is not None:
             manifest["challenge"] = summary
         recompute_totals(manifest)
-        atomic_write_json(layout.manifest_path, manifest)
+        layout.write_manifest(manifest)
+        if layout.view() is not None:
+            collect_garbage(layout)  # the parts merged into compacted files
 
     distinct = {r.fingerprint: r for r in reports}.values()
 

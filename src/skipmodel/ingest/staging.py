@@ -18,7 +18,6 @@ task was still doing.
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +39,10 @@ from skipmodel.ingest.sources import (
 )
 from skipmodel.ingest.write import FLUSH_ROWS, SourceWriter, far_dates
 from skipmodel.progress import Progress
-from skipmodel.store.journal import apply_commit, write_commit_journal
-from skipmodel.store.layout import StoreLayout, atomic_write_json
+from skipmodel.store.fspath import rmtree
+from skipmodel.store.journal import apply_commit, commit_by_manifest, write_commit_journal
+from skipmodel.store.layout import StoreLayout
+from skipmodel.store.location import store_path
 from skipmodel.store.schema import CHALLENGE_KINDS
 from skipmodel.store.user_columns import StoredColumn
 
@@ -83,6 +84,17 @@ class StagedSource:
     #: the source's manifest entry
     entry: dict[str, Any]
     ignored_columns: tuple[str, ...] = ()
+    #: under manifest commits: the files written in place (relative to the store), to delete
+    #: if the source turns out to be in the store already
+    written: tuple[str, ...] = ()
+
+    def discard(self, layout: StoreLayout) -> None:
+        """Delete what was staged (a duplicate, or a failed commit)."""
+        if "run" not in self.entry:
+            rmtree(self.staging)
+            return
+        for relative in self.written:
+            (layout.root / relative).unlink(missing_ok=True)
 
 
 class StoreTarget(Protocol):
@@ -167,6 +179,8 @@ def stage_source(
         if parser.ignored_columns:  # not kept: listed, so nothing is lost silently
             entry["ignored_columns"] = parser.ignored_columns
         moves = writer.staged_moves(fp)
+        if writer.run is not None:
+            entry["run"] = writer.run
     except (*STREAM_ERRORS, pa.ArrowException) as exc:
         if writer is not None:
             writer.discard()
@@ -197,6 +211,7 @@ def stage_source(
         tuple(moves),
         entry,
         tuple(parser.ignored_columns),
+        tuple(writer.written_files()),
     )
 
 
@@ -207,22 +222,34 @@ def add_names(layout: StoreLayout, fingerprint: str, names: list[str]) -> None:
     merged = sorted(set(entry["names"]) | set(names))
     if merged != entry["names"]:
         entry["names"] = merged
-        atomic_write_json(layout.manifest_path, manifest)
+        layout.write_manifest(manifest)
+
+
+def _names_run(layout: StoreLayout, fingerprint: str, run: str) -> bool:
+    try:
+        entry = layout.read_manifest()["sources"].get(fingerprint)
+    except BaseException:  # noqa: BLE001 - unreadable: treat as committed, keep the files
+        return True
+    return entry is not None and entry.get("run") == run
 
 
 def commit_source(layout: StoreLayout, staged: StagedSource) -> SourceReport:
     """Commit a staged source through the journal; a source already in the store (maybe inside
     a compacted bucket) is kept as it is, the staged copy dropped and its name added."""
     fp = staged.fingerprint
+    by_manifest = "run" in staged.entry
     try:
         committed = layout.read_manifest()["sources"].get(fp)
-        if committed is None:
+        if committed is None and by_manifest:
+            commit_by_manifest(layout, fp, staged.entry)
+        elif committed is None:
             write_commit_journal(staged.staging, fp, staged.entry, list(staged.moves))
     except BaseException:
-        shutil.rmtree(staged.staging, ignore_errors=True)
+        if not (by_manifest and _names_run(layout, fp, staged.entry["run"])):
+            staged.discard(layout)  # (a manifest already naming the run has committed it)
         raise
     if committed is not None:
-        shutil.rmtree(staged.staging, ignore_errors=True)
+        staged.discard(layout)
         add_names(layout, fp, [staged.name])
         return SourceReport(
             staged.name,
@@ -234,7 +261,8 @@ def commit_source(layout: StoreLayout, staged: StagedSource) -> SourceReport:
             already_in_store=True,
             ignored_columns=tuple(committed.get("ignored_columns", ())),
         )
-    apply_commit(layout, staged.staging)
+    if not by_manifest:
+        apply_commit(layout, staged.staging)
     entry = staged.entry
     return SourceReport(
         staged.name,
@@ -281,6 +309,6 @@ def stage_file(task: FileTask) -> StagedSource | SkippedInput:
     if isinstance(item, SkippedInput):
         return SkippedInput(task.name, item.reason)
     source = CsvSource(task.name, item.open)
-    store = _OpenedStore(StoreLayout(Path(task.store)), task.n_buckets, task.user_columns)
+    store = _OpenedStore(StoreLayout(store_path(task.store)), task.n_buckets, task.user_columns)
     with Progress("ingest", enabled=False) as bar:
         return stage_source(store, source, bar, task.flush_rows, task.limits)

@@ -22,7 +22,6 @@ same store.
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import uuid
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -37,6 +36,7 @@ import pyarrow.parquet as pq
 
 from skipmodel.store import schema
 from skipmodel.store.arrays import bool_np, int_np, np_array, str_array
+from skipmodel.store.fspath import parquet_writer, rmtree, write_table
 from skipmodel.store.hashing import session_bucket
 from skipmodel.store.journal import STAGING_DIR, write_commit_journal
 from skipmodel.store.layout import (
@@ -152,10 +152,18 @@ class SourceWriter:
     _rejected_writer: pq.ParquetWriter | None = None
     _pool: ThreadPoolExecutor | None = None
     _writes: list[Future[None]] = field(default_factory=list)
+    #: under manifest commits: the run id naming the parts, and the parts written
+    run: str | None = field(init=False, default=None)
+    _written: list[Path] = field(default_factory=list)
+    _folders: set[Path] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self.staging = self.layout.root / STAGING_DIR / uuid.uuid4().hex
-        self.staging.mkdir(parents=True)
+        if self.layout.view() is not None:  # manifest commits: parts go straight into place
+            self.run = uuid.uuid4().hex
+            self.staging = self.layout.root
+        else:
+            self.staging = self.layout.root / STAGING_DIR / uuid.uuid4().hex
+            self.staging.mkdir(parents=True)
         self.target = TARGET_SCHEMAS[self.kind]
         if self.kind == "log" and self.user_columns:
             self.target = log_schema(self.user_columns)
@@ -247,6 +255,18 @@ class SourceWriter:
         self._by_bucket = {}
         self._buffered = 0
 
+    def _place(self, relative: str) -> Path:
+        """Where a file of this source is written: the staging folder (rename commits), or its
+        place in the store under the run's name (manifest commits: invisible until committed)."""
+        if self.run is None:
+            return self.staging / relative
+        path = self.layout.root / relative.format(fp=self.run)
+        if path.parent not in self._folders:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._folders.add(path.parent)
+        self._written.append(path)
+        return path
+
     def _write_part(self, table: pa.Table, final_pattern: str) -> None:
         """Stage one part; the Parquet encoding runs in the writer thread."""
         staged = f"part-{len(self._staged)}.parquet"
@@ -254,8 +274,8 @@ class SourceWriter:
         out = _decode_categories(table, self.categories, self.target)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-write")
-        path = self.staging / staged
-        self._writes.append(self._pool.submit(pq.write_table, out, path, **PARQUET_OPTIONS))
+        path = self._place(staged if self.run is None else final_pattern)
+        self._writes.append(self._pool.submit(write_table, out, path, **PARQUET_OPTIONS))
         self.rows_written += out.num_rows
         self._staged.append((staged, final_pattern))
 
@@ -268,9 +288,8 @@ class SourceWriter:
         if rejected is None or rejected.num_rows == 0:
             return
         if self._rejected_writer is None:
-            self._rejected_writer = pq.ParquetWriter(
-                self.staging / "rejected.parquet", REJECTED_SCHEMA, **PARQUET_OPTIONS
-            )
+            path = self._place("rejected.parquet" if self.run is None else REJECTED_PART)
+            self._rejected_writer = parquet_writer(path, REJECTED_SCHEMA, **PARQUET_OPTIONS)
         self._rejected_writer.write_table(rejected)
         self.rows_rejected += rejected.num_rows
 
@@ -293,7 +312,11 @@ class SourceWriter:
             self._pool = None
         self._writes = []
         self.close()
-        shutil.rmtree(self.staging, ignore_errors=True)
+        if self.run is None:
+            rmtree(self.staging)
+            return
+        for path in self._written:  # never committed: invisible, but not left behind
+            path.unlink(missing_ok=True)
 
     def flush_all(self) -> None:
         """Write out whatever is buffered (call once, at the end of the source)."""
@@ -303,15 +326,25 @@ class SourceWriter:
         """Finish the staged files (after :meth:`flush_all`) and list their renames: (staged
         name, path in the store), named after the source's ``fingerprint``."""
         self.close()
+        if self.run is not None:  # written in place already: nothing moves
+            return []
         moves = [(s, f.format(fp=fingerprint)) for s, f in self._staged]
         if (self.staging / "rejected.parquet").exists():
             moves.append(("rejected.parquet", f"rejected/part-{fingerprint}.parquet"))
         return moves
 
+    def written_files(self) -> list[str]:
+        """Under manifest commits: the files written in place, relative to the store."""
+        root = str(self.layout.root).rstrip("/") + "/"
+        return [str(p)[len(root) :] for p in self._written]
+
     def finish(self, fingerprint: str, entry: dict[str, Any]) -> Path:
         """Write the commit journal (after :meth:`flush_all`); returns the staging folder."""
         write_commit_journal(self.staging, fingerprint, entry, self.staged_moves(fingerprint))
         return self.staging
+
+
+REJECTED_PART = "rejected/part-{fp}.parquet"
 
 
 def _suffix(k: int) -> str:

@@ -15,23 +15,22 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from skipmodel.errors import SkipmodelError
 from skipmodel.load.sampling import _BUCKET_DECIMALS, bucket_ranking, check_seed, is_test_session
+from skipmodel.store.fspath import parquet_file
 from skipmodel.store.hashing import unit_uniform
-from skipmodel.store.layout import open_store
-from skipmodel.store.parts import part_files
+from skipmodel.store.layout import StoreLayout, open_store
 
 __all__ = ["fraction_for_plays"]
 
 
-def _bucket_sessions(directory: Path) -> tuple[pa.Array, np.ndarray]:
+def _bucket_sessions(layout: StoreLayout, directory: Path) -> tuple[pa.Array, np.ndarray]:
     """The distinct session ids of a bucket and the plays of each."""
-    files = part_files(directory) if directory.is_dir() else []
+    files = layout.parts(directory)
     if not files:
         return pa.array([], type=pa.string()), np.array([], dtype=np.int64)
-    ids = ds.dataset([str(f) for f in files], format="parquet").to_table(columns=["session_id"])
+    ids = pa.concat_tables([parquet_file(f).read(columns=["session_id"]) for f in files])
     counts = ids.group_by("session_id").aggregate([("session_id", "count")])
     return (
         counts["session_id"].combine_chunks(),
@@ -56,7 +55,7 @@ def fraction_for_plays(
     n_buckets = int(layout.read_manifest()["n_buckets"])
     total = 0
     for k, bucket in enumerate(bucket_ranking(n_buckets, seed=seed)):
-        ids, plays = _bucket_sessions(layout.bucket_dir(int(bucket)))
+        ids, plays = _bucket_sessions(layout, layout.bucket_dir(int(bucket)))
         if split is not None and len(ids):
             test = is_test_session(ids, test_fraction=test_fraction)
             keep = test if split == "test" else ~test

@@ -62,7 +62,7 @@ from skipmodel.load.tracks import TrackFeatures
 from skipmodel.store.arrays import bool_np, int_np
 from skipmodel.store.hashing import session_bucket
 from skipmodel.store.layout import DEFAULT_BUCKETS, StoreLayout, open_store
-from skipmodel.store.parts import part_files, read_parts
+from skipmodel.store.parts import read_parts
 from skipmodel.store.schema import INPUT_COLUMNS, INPUT_SCHEMA, LOG_COLUMNS, LOG_SCHEMA
 
 if TYPE_CHECKING:  # pandas is imported by to_pandas only
@@ -241,8 +241,8 @@ def _read_bucket(
     selection: BucketSelection | None,
     sessions: pa.Array | None,
 ) -> _BucketResult | None:
-    pre_files = part_files(layout.challenge_bucket_dir("prehistory", bucket))
-    input_files = part_files(layout.challenge_bucket_dir("input", bucket))
+    pre_files = layout.parts(layout.challenge_bucket_dir("prehistory", bucket))
+    input_files = layout.parts(layout.challenge_bucket_dir("input", bucket))
     if not pre_files and not input_files:
         return None
     pre = _loaded(read_parts(pre_files, LOG_COLUMNS, _NULLABLE_LOG), bucket, selection, sessions)

@@ -91,7 +91,7 @@ from skipmodel.store.format import (
     tracks_signature,
 )
 from skipmodel.store.layout import DEFAULT_BUCKETS, StoreLayout, open_store
-from skipmodel.store.parts import part_files, read_parts
+from skipmodel.store.parts import read_parts
 from skipmodel.store.schema import LOG_COLUMNS
 
 if TYPE_CHECKING:  # pandas is imported by as_pandas only: ingest never loads it
@@ -386,7 +386,7 @@ def sample_buckets(store: str | Path, spec: SampleSpec = DEFAULT_SPEC) -> tuple[
     layout = open_store(store)
     n_buckets = int(layout.read_manifest().get("n_buckets", DEFAULT_BUCKETS))
     selection = select_buckets(n_buckets, fraction=spec.fraction, seed=spec.seed)
-    return tuple(b for b in selection.buckets if part_files(layout.bucket_dir(b)))
+    return tuple(b for b in selection.buckets if layout.parts(layout.bucket_dir(b)))
 
 
 def _generate(
@@ -431,7 +431,7 @@ def _start(
     jobs: dict[int, _Job] = {
         bucket: (files, plan, selection if bucket == selection.partial else None)
         for bucket in selection.buckets
-        if (files := part_files(layout.bucket_dir(bucket)))
+        if (files := layout.parts(layout.bucket_dir(bucket)))
     }
     return tracks, jobs
 

@@ -12,7 +12,6 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -22,6 +21,7 @@ from skipmodel.errors import SkipmodelError
 from skipmodel.load.lags import LAG1_EXTRA, LAG_OUTCOMES, lag_column_names
 from skipmodel.load.sampling import check_test_fraction
 from skipmodel.store.layout import StoreLayout
+from skipmodel.store.location import store_path
 from skipmodel.store.schema import LOG_COLUMNS, LOG_SCHEMA, TRACK_COLUMNS, TRACK_SCHEMA
 from skipmodel.store.user_columns import recorded_columns, user_fields
 
@@ -163,7 +163,7 @@ DEFAULT_SPEC = SampleSpec()
 def store_user_fields(store: str | os.PathLike[str]) -> tuple[pa.Field, ...]:
     """The user columns ``store`` keeps, as Arrow fields (none when it is not a store: opening
     it then says so)."""
-    layout = StoreLayout(Path(store))
+    layout = StoreLayout(store_path(store))
     if not layout.manifest_path.is_file():
         return ()
     return user_fields(recorded_columns(layout.read_manifest()))

@@ -41,8 +41,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from skipmodel.errors import SkipmodelError
+from skipmodel.store.fspath import parquet_file
 from skipmodel.store.layout import StoreLayout
-from skipmodel.store.parts import part_files, read_parts
+from skipmodel.store.location import store_path
+from skipmodel.store.parts import read_parts
 from skipmodel.store.schema import TRACK_SCHEMA
 
 #: Track ids hashed at a time while finding first rows (bounds the hashing temporaries).
@@ -209,7 +211,7 @@ def first_rows(read_ids: Callable[[], Iterable[pa.Array]]) -> np.ndarray:
 
 def _open(path: Path) -> pq.ParquetFile:
     try:
-        return pq.ParquetFile(path)
+        return parquet_file(path)
     except (OSError, pa.ArrowException) as exc:
         raise SkipmodelError(f"cannot read store file {path}: {exc}") from None
 
@@ -229,7 +231,7 @@ def kept_batches(
     ``columns`` only, in file order: one file's share of :meth:`TrackTable.batches`, for a pass
     that reads the track files as separate tasks."""
     at = 0
-    for batch in _file_batches(Path(path), columns, batch_rows):
+    for batch in _file_batches(store_path(path), columns, batch_rows):
         rows = keep[at : at + batch.num_rows]
         at += batch.num_rows
         if not rows.all():
@@ -258,7 +260,7 @@ class TrackTable:
 
     def __init__(self, layout: StoreLayout) -> None:
         self.layout = layout
-        self.files = part_files(layout.tracks)
+        self.files = layout.parts(layout.tracks)
         self._keep: list[np.ndarray] | None = None
 
     @property
@@ -319,7 +321,7 @@ def load_tracks(layout: StoreLayout, columns: Sequence[str]) -> pa.Table:
     """
     read = ["track_id", *columns]
     schema = pa.schema([TRACK_SCHEMA.field(c).with_nullable(True) for c in read])
-    return read_parts(part_files(layout.tracks), read, schema)
+    return read_parts(layout.parts(layout.tracks), read, schema)
 
 
 class TrackFeatures:

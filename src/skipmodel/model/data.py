@@ -22,6 +22,7 @@ from skipmodel.errors import SkipmodelError
 from skipmodel.load.loaders import SampleSpec, load_pandas
 from skipmodel.model.spec import ModelSpec
 from skipmodel.store.layout import open_store
+from skipmodel.store.location import absolute_store, location_text, store_path
 from skipmodel.store.user_columns import describe, recorded_columns
 
 
@@ -50,7 +51,7 @@ class StoreSample:
     test_fraction: float = 0.2
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "store", Path(self.store))
+        object.__setattr__(self, "store", store_path(self.store))
 
     def rows_sample(self, spec: ModelSpec) -> SampleSpec:
         """The loaders' sample of every column (and the lags ``spec`` reads); the store must
@@ -131,7 +132,7 @@ def sample_manifest(store: str | Path, sample: SampleSpec) -> dict[str, Any]:
     spec = {
         k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(sample).items()
     }
-    return {"store": str(Path(store).resolve()), "sample": spec}
+    return {"store": location_text(absolute_store(store_path(store))), "sample": spec}
 
 
 def run_sample(manifest: dict[str, Any], spec: ModelSpec, **changes: Any) -> SampleSpec:

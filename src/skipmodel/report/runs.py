@@ -19,6 +19,7 @@ import pyarrow as pa
 from skipmodel.errors import SkipmodelError
 from skipmodel.report.inputs import RunInputs
 from skipmodel.store.hashing import stable_hash
+from skipmodel.store.location import store_path
 
 __all__ = ["DEFAULT_MAX_DRAWS", "cap_sessions", "load_run_inputs"]
 
@@ -137,7 +138,8 @@ def load_run_inputs(
     fitted = load_run(run)
     spec, encoders = fitted.spec, fitted.encoders
     recorded = fitted.manifest.get("store")
-    chosen = Path(store) if store is not None else Path(recorded) if recorded else None
+    given = store if store is not None else recorded or None
+    chosen = store_path(given) if given is not None else None
     if chosen is None:
         raise SkipmodelError(f"{run} records no store; pass --store DIR")
     if not chosen.is_dir():

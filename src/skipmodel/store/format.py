@@ -14,10 +14,9 @@ import json
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from skipmodel.store.fspath import read_schema
 from skipmodel.store.layout import StoreLayout
-from skipmodel.store.parts import part_files
 
 #: Per-row fingerprint of the input a row came from (only in compacted files).
 SOURCE_COLUMN = "source_fingerprint"
@@ -57,7 +56,7 @@ COMPACT_TMP_SUFFIX = ".compacting"
 
 
 def read_metadata(path: Path) -> dict[bytes, bytes]:
-    return pq.read_schema(path).metadata or {}
+    return read_schema(path).metadata or {}
 
 
 def file_metadata(path: Path) -> dict[bytes, bytes]:
@@ -90,4 +89,4 @@ def is_compacted(files: list[Path], tracks: str | None = None) -> bool:
 
 def tracks_signature(layout: StoreLayout) -> str:
     """The track part files a track row refers to (JSON list of names: their fingerprints)."""
-    return json.dumps([p.name for p in part_files(layout.tracks)])
+    return json.dumps([p.name for p in layout.parts(layout.tracks)])

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -22,7 +20,11 @@ from typing import Any
 from skipmodel.errors import SkipmodelError
 from skipmodel.store import schema
 from skipmodel.store.format import COMPACT_JOURNAL, COMPACT_PREFIX, COMPACT_TMP_SUFFIX
+from skipmodel.store.fspath import FsPath, renames_atomically, replace, rmtree
 from skipmodel.store.layout import BUCKET_KEY, StoreLayout, atomic_write_json
+from skipmodel.store.lease import lease_lock
+from skipmodel.store.parts import part_files
+from skipmodel.store.visible import COMMIT_MANIFEST, COMMIT_RENAME
 
 
 def finish_compaction(bucket_dir: Path, journal: dict[str, Any]) -> None:
@@ -30,7 +32,7 @@ def finish_compaction(bucket_dir: Path, journal: dict[str, Any]) -> None:
     final = bucket_dir / journal["file"]
     tmp = bucket_dir / journal["tmp"]
     if tmp.exists():
-        os.replace(tmp, final)
+        replace(tmp, final)
     for name in journal["remove"]:
         if name != journal["file"]:
             (bucket_dir / name).unlink(missing_ok=True)
@@ -80,7 +82,12 @@ INTEGRITY_KEYS = (
 
 @contextmanager
 def store_lock(layout: StoreLayout) -> Iterator[None]:
-    """One ingest at a time per store (released by the OS if the process dies)."""
+    """One ingest at a time per store: an ``flock`` on a local disk (released by the OS if the
+    process dies), a lease object elsewhere (:mod:`skipmodel.store.lease`)."""
+    if isinstance(layout.root, FsPath):
+        with lease_lock(layout.root, LOCK_FILE):
+            yield
+        return
     layout.root.mkdir(parents=True, exist_ok=True)
     try:
         fh = open(layout.root / LOCK_FILE, "w")  # noqa: SIM115 - closed below, after the yield
@@ -171,7 +178,7 @@ def apply_commit(layout: StoreLayout, staging: Path) -> None:
         finals.add(target)
         if (staging / staged).exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / staged, target)
+            replace(staging / staged, target)
     stale = [
         *layout.sessions.glob(f"{BUCKET_KEY}=*/part-{fp}*.parquet"),
         *layout.challenge.glob(f"*/{BUCKET_KEY}=*/part-{fp}*.parquet"),
@@ -188,12 +195,50 @@ def apply_commit(layout: StoreLayout, staging: Path) -> None:
         entry["names"] = sorted(set(old["names"]) | set(entry["names"]))
     manifest["sources"][fp] = entry
     recompute_totals(manifest)
-    atomic_write_json(layout.manifest_path, manifest)
-    shutil.rmtree(staging, ignore_errors=True)
+    layout.write_manifest(manifest)
+    rmtree(staging)
+
+
+def commit_by_manifest(layout: StoreLayout, fingerprint: str, entry: dict[str, Any]) -> None:
+    """Commit a source written under manifest commits (its parts named after ``entry["run"]``):
+    the manifest's rewrite naming the run is the commit (:mod:`skipmodel.store.visible`)."""
+    manifest = layout.read_manifest()
+    view = layout.view()
+    entry["seq"] = view.next_seq() if view is not None else 1
+    manifest["sources"][fingerprint] = entry
+    recompute_totals(manifest)
+    layout.write_manifest(manifest)
+
+
+def default_commit(root: Path) -> str:
+    """The commit protocol of a new store at ``root``: rename where renames are atomic."""
+    return COMMIT_RENAME if renames_atomically(root) else COMMIT_MANIFEST
+
+
+def collect_garbage(layout: StoreLayout) -> int:
+    """Delete the part files a store under manifest commits does not name (written by a run
+    that was never committed, or merged into a compacted file since); returns how many."""
+    folders = [
+        *layout.sessions.glob(f"{BUCKET_KEY}=*"),
+        *layout.challenge.glob(f"*/{BUCKET_KEY}=*"),
+        layout.tracks,
+        layout.rejected,
+    ]
+    removed = 0
+    for folder in folders:
+        kept = set(layout.parts(folder))
+        for path in part_files(folder):
+            if path not in kept:
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
 
 
 def recover(layout: StoreLayout) -> int:
-    """Finish journaled commits and delete abandoned staging folders and temp files."""
+    """Finish journaled commits and delete abandoned staging folders and temp files (under
+    manifest commits: every part file the manifest does not name)."""
+    if layout.view() is not None:
+        collect_garbage(layout)
     recover_compactions(layout)  # before the temp files go: a journal may name one
     rolled = 0
     staging_root = layout.root / STAGING_DIR
@@ -203,7 +248,7 @@ def recover(layout: StoreLayout) -> int:
                 apply_commit(layout, child)
                 rolled += 1
             else:
-                shutil.rmtree(child, ignore_errors=True)
+                rmtree(child)
     for sub in (layout.sessions, layout.tracks, layout.rejected, layout.challenge, layout.root):
         if sub.is_dir():
             pattern = "**/.*.tmp" if sub != layout.root else ".*.tmp"
@@ -230,15 +275,19 @@ def discard_new_store(layout: StoreLayout) -> bool:
     staging = layout.root / STAGING_DIR
     if any(staging.glob(f"*/{JOURNAL}")):
         return False
+    if layout.view() is not None:
+        if layout.view().runs:  # type: ignore[union-attr]
+            return False
+        collect_garbage(layout)
     try:
         if layout.manifest_path.is_file() and layout.read_manifest()["sources"]:
             return False
     except SkipmodelError:  # an unreadable manifest: leave the folder as it is
         return False
-    shutil.rmtree(staging, ignore_errors=True)
+    rmtree(staging)
     for folder in (layout.sessions, layout.tracks, layout.rejected, layout.challenge):
         if folder.is_dir() and not any(folder.rglob("*.parquet")):
-            shutil.rmtree(folder, ignore_errors=True)
+            rmtree(folder)
     for path in (layout.manifest_path, *layout.root.glob(".*.tmp"), layout.root / LOCK_FILE):
         path.unlink(missing_ok=True)
     return True

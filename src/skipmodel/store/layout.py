@@ -36,14 +36,18 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from skipmodel.errors import SkipmodelError
+from skipmodel.store.fspath import FsPath, renames_atomically, replace
 from skipmodel.store.location import store_path
+from skipmodel.store.parts import part_files
+from skipmodel.store.visible import COMMIT_MANIFEST, PartView, commit_of
 
 SESSIONS_DIR = "sessions"
 TRACKS_DIR = "tracks"
@@ -59,9 +63,38 @@ os.umask(_UMASK)
 
 @dataclass(frozen=True)
 class StoreLayout:
-    """Paths inside a store directory."""
+    """Paths inside a store directory, and which of its part files are committed."""
 
     root: Path
+    #: the manifest's :class:`~skipmodel.store.visible.PartView`, read once (``"view"``)
+    _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def parts(self, directory: Path) -> list[Path]:
+        """The committed part files of one of the store's folders, in a fixed order: every
+        ``part-*.parquet`` under rename commits, those the manifest names under manifest
+        commits (:mod:`skipmodel.store.visible`)."""
+        view = self.view()
+        if view is None:
+            return part_files(directory)
+        return view.visible(directory)
+
+    def view(self) -> PartView | None:
+        """The manifest's view of the part files (None: rename commits, every file counts)."""
+        if "view" not in self._cache:
+            manifest = self.read_manifest() if self.manifest_path.is_file() else {}
+            self._cache["view"] = PartView.of(manifest)
+        return self._cache["view"]
+
+    @property
+    def commit(self) -> str:
+        """This store's commit protocol (:mod:`skipmodel.store.visible`)."""
+        view = self.view()
+        return COMMIT_MANIFEST if view is not None else commit_of({})
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        """Rewrite the manifest (atomically): under manifest commits this is the commit."""
+        atomic_write_json(self.manifest_path, manifest)
+        self._cache["view"] = PartView.of(manifest)
 
     @property
     def sessions(self) -> Path:
@@ -118,7 +151,23 @@ def open_store(root: str | os.PathLike[str]) -> StoreLayout:
 
 @contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``final``; rename it into place only if the block succeeds."""
+    """Yield a temporary path beside ``final``; rename it into place only if the block succeeds.
+
+    On an object store (no rename) ``final`` itself is yielded: an object appears whole when
+    its upload completes, and the store's manifest commits say which objects count.
+    """
+    if isinstance(final, FsPath):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if not renames_atomically(final):
+            yield final
+            return
+        moved = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}.tmp")
+        try:
+            yield moved
+            replace(moved, final)
+        finally:
+            moved.unlink(missing_ok=True)
+        return
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
@@ -142,8 +191,9 @@ def atomic_write_text(final: Path, text: str) -> None:
     """Write ``text`` to ``final`` so readers see the old file or the whole new one."""
     with atomic_path(final) as tmp:
         tmp.write_text(text)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
+        if not isinstance(tmp, FsPath):
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
 
 
 def atomic_write_json(final: Path, obj: Any) -> None:

@@ -1,9 +1,13 @@
-"""Where a store lives: a folder, given as a path or a ``file://`` URI.
+"""Where a store lives: a local folder (a path or a ``file://`` URI), or any filesystem pyarrow
+opens (``s3://``, ``gs://``, ``hdfs://``, ...).
 
-Every ``--store`` (and every Python function taking a store) accepts both; a ``file://`` URI is
-turned into the path it names. Stores on other filesystems (``s3://``, ``gs://``, ``hdfs://``)
-are not supported yet and refused in one line: the store's commit protocol relies on atomic
-renames and a lock file, which object stores do not give.
+Every ``--store`` (and every Python function taking a store) accepts all of these. A path or
+``file://`` URI is a :class:`pathlib.Path`; another URI is opened with
+:meth:`pyarrow.fs.FileSystem.from_uri` (its query string is pyarrow's options, such as
+``?endpoint_override=host:port&scheme=http`` for an S3-compatible server; credentials come from
+the environment as pyarrow reads them) and is an :class:`~skipmodel.store.fspath.FsPath`, which
+pickles with its filesystem so Spark tasks on other hosts open the same store. How writes are
+committed on each kind of filesystem is :mod:`skipmodel.store.journal`'s.
 """
 
 from __future__ import annotations
@@ -13,13 +17,17 @@ import re
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import pyarrow as pa
+import pyarrow.fs as pafs
+
 from skipmodel.errors import SkipmodelError
+from skipmodel.store.fspath import FsPath
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 def store_path(location: str | os.PathLike[str]) -> Path:
-    """The folder of a store given as a path or a ``file://`` URI.
+    """The folder of a store given as a path, a ``file://`` URI or another filesystem's URI.
 
     Examples
     --------
@@ -28,11 +36,14 @@ def store_path(location: str | os.PathLike[str]) -> Path:
     >>> store_path("data/store")
     PosixPath('data/store')
     """
+    if isinstance(location, FsPath):
+        return location
     text = os.fspath(location)
     found = _SCHEME.match(text)
     if found is None:
         return Path(text)
-    if found[1].lower() == "file":
+    scheme = found[1].lower()
+    if scheme == "file":
         parsed = urlparse(text)
         if parsed.netloc not in ("", "localhost"):
             raise SkipmodelError(
@@ -40,7 +51,24 @@ def store_path(location: str | os.PathLike[str]) -> Path:
                 f"{parsed.netloc!r} is not this host"
             )
         return Path(unquote(parsed.path))
-    raise SkipmodelError(
-        f"{text}: stores on {found[1]}:// are not supported yet; give a local folder or a "
-        "file:// URI (a shared filesystem mounted on every Spark worker will do)"
-    )
+    try:
+        fs, path = pafs.FileSystem.from_uri(text)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SkipmodelError(
+            f"{text}: pyarrow cannot open this store location ({reason}); give a local folder, "
+            "a file:// URI or a URI pyarrow.fs opens (s3://, gs://, hdfs://), with its "
+            "credentials in the environment"
+        ) from None
+    query = urlparse(text).query
+    return FsPath(path.rstrip("/") or "/", fs=fs, scheme=scheme, query=query)
+
+
+def absolute_store(root: Path) -> Path:
+    """``root`` as a task on another process or host can open it (local paths made absolute)."""
+    return root if isinstance(root, FsPath) else root.resolve()
+
+
+def location_text(root: Path) -> str:
+    """``root`` as text that :func:`store_path` opens again (a URI for other filesystems)."""
+    return root.uri if isinstance(root, FsPath) else str(root)

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from skipmodel.errors import SkipmodelError
+from skipmodel.store.fspath import parquet_file
 
 
 def part_files(directory: Path) -> list[Path]:
@@ -42,7 +42,7 @@ def read_parts(
     for path in files:
         try:
             wanted = [c for c in dictionary if c in columns or c in extra]
-            file = pq.ParquetFile(path, read_dictionary=wanted or None)
+            file = parquet_file(path, read_dictionary=wanted or None)
             present = [c for c in extra if c in file.schema_arrow.names]
             table = file.read(columns=[*columns, *present])
         except (OSError, pa.ArrowException) as exc:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from skipmodel.errors import SkipmodelError
+from skipmodel.store.fspath import parquet_file
 from skipmodel.store.layout import StoreLayout
-from skipmodel.store.parts import part_files
+from skipmodel.store.location import store_path
 from skipmodel.store.schema import REJECTED_SCHEMA
 
 
@@ -27,9 +26,10 @@ def read_rejected(root: str | os.PathLike[str]) -> pa.Table:
     >>> original = rows["raw_bytes"][0].as_py()  # the line's bytes, exactly  # doctest: +SKIP
     """
     tables = []
-    for path in part_files(StoreLayout(Path(root)).rejected):
+    layout = StoreLayout(store_path(root))
+    for path in layout.parts(layout.rejected):
         try:
-            table = pq.read_table(path)
+            table = parquet_file(path).read()
         except (OSError, pa.ArrowException) as exc:
             raise SkipmodelError(f"cannot read store file {path}: {exc}") from None
         if "raw_bytes" not in table.column_names:  # schema version 1
