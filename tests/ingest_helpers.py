@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from skipmodel.simulate import simulate
 from skipmodel.store import schema
 from skipmodel.store.format import SOURCE_COLUMN, TRACK_ROW_COLUMN
 
@@ -101,3 +102,30 @@ def log_text(logs: pa.Table, replace: dict[str, pa.Array] | None = None) -> pa.T
             col = col.cast(pa.string())
         columns.append(col)
     return pa.Table.from_arrays(columns, names=list(schema.LOG_COLUMNS))
+
+
+def simulated_inputs(root: Path) -> Path:
+    """Simulated log and track files, extracted into ``root/inputs``, with corrupt rows, a
+    gzipped file, an empty file, a copy under another name and a README."""
+    simulate(root / "sim", sessions=240, seed=5, days=2, files_per_day=2)
+    folder = root / "inputs"
+    for archive in sorted((root / "sim").glob("*.tar.gz")):
+        with tarfile.open(archive) as tar:
+            tar.extractall(folder, filter="data")
+    logs = sorted(folder.rglob("log_*.csv"))
+    assert len(logs) >= 3
+    lines = logs[0].read_bytes().splitlines(keepends=True)
+    bad = [
+        lines[5].replace(b",", b";", 3),  # too few fields
+        b"\n",  # a blank line is a rejected row
+        lines[7].replace(b"true", b"maybe", 1).replace(b"false", b"maybe", 1),
+        b"\xff\xfe not utf-8 at all\n",
+    ]
+    logs[0].write_bytes(b"".join(lines[:10] + bad + lines[10:]))
+    with open(logs[1], "rb") as src, gzip.open(f"{logs[1]}.gz", "wb") as out:
+        shutil.copyfileobj(src, out)
+    logs[1].unlink()
+    shutil.copy(logs[2], logs[2].with_name("copy_of_" + logs[2].name))
+    (folder / "empty.csv").write_bytes(b"")
+    (folder / "README.txt").write_text("not data\n")
+    return folder

@@ -17,12 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest_helpers import rejected, sessions, store_files
+from ingest_helpers import rejected, sessions, simulated_inputs, store_files
 from skipmodel.cli import main
 from skipmodel.engine import EngineOptions
 from skipmodel.errors import SkipmodelError
 from skipmodel.ingest import ingest
-from skipmodel.simulate import simulate
 from spark_cluster import spark_cluster, spark_local  # noqa: F401 - fixtures
 
 BUCKETS = 4
@@ -33,29 +32,7 @@ FLUSH = 300
 def inputs(tmp_path_factory) -> Path:
     """Simulated log and track files, extracted, with corrupt rows, a gzipped file, an empty
     file, a copy under another name and a README."""
-    root = tmp_path_factory.mktemp("spark-inputs")
-    simulate(root / "sim", sessions=240, seed=5, days=2, files_per_day=2)
-    folder = root / "inputs"
-    for archive in sorted((root / "sim").glob("*.tar.gz")):
-        with tarfile.open(archive) as tar:
-            tar.extractall(folder, filter="data")
-    logs = sorted(folder.rglob("log_*.csv"))
-    assert len(logs) >= 3
-    lines = logs[0].read_bytes().splitlines(keepends=True)
-    bad = [
-        lines[5].replace(b",", b";", 3),  # too few fields
-        b"\n",  # a blank line is a rejected row
-        lines[7].replace(b"true", b"maybe", 1).replace(b"false", b"maybe", 1),
-        b"\xff\xfe not utf-8 at all\n",
-    ]
-    logs[0].write_bytes(b"".join(lines[:10] + bad + lines[10:]))
-    with open(logs[1], "rb") as src, gzip.open(f"{logs[1]}.gz", "wb") as out:
-        shutil.copyfileobj(src, out)
-    logs[1].unlink()
-    shutil.copy(logs[2], logs[2].with_name("copy_of_" + logs[2].name))
-    (folder / "empty.csv").write_bytes(b"")
-    (folder / "README.txt").write_text("not data\n")
-    return folder
+    return simulated_inputs(tmp_path_factory.mktemp("spark-inputs"))
 
 
 def snapshot(store: Path) -> tuple[dict, dict]:

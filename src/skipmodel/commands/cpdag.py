@@ -15,12 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
+from skipmodel.commands import store_location
 from skipmodel.errors import SkipmodelError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--store", type=Path, help="store directory (uses its tracks table)")
+    source.add_argument(
+        "--store", type=store_location, help="store directory (uses its tracks table)"
+    )
     source.add_argument("--csv", type=Path, help="numeric CSV file with a header row")
     source.add_argument(
         "--corr", type=Path, help="correlation matrix CSV (header of names; row names allowed)"

@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from skipmodel.commands import store_location
 from skipmodel.errors import SkipmodelError
 from skipmodel.model.options import FitOptions
 from skipmodel.model.spec import ADAPTATIONS, METHODS, SAMPLERS, resolve_model
@@ -20,7 +21,9 @@ from skipmodel.scale.cli import inference_of, parse_bins  # importing scale regi
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", required=True, type=Path, help="store directory (from ingest)")
+    parser.add_argument(
+        "--store", required=True, type=store_location, help="store directory (from ingest)"
+    )
     parser.add_argument(
         "--model", required=True, help="models/X.toml or a registered name (baseline, full, ...)"
     )

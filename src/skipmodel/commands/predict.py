@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from skipmodel.commands import store_location
 from skipmodel.store.layout import atomic_path
 
 
@@ -17,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from skipmodel.model.prediction import INTERVAL, REVEALS
 
     parser.add_argument("run", type=Path, help="run directory written by 'skipmodel fit'")
-    parser.add_argument("--store", type=Path, help="store directory (from ingest)")
+    parser.add_argument("--store", type=store_location, help="store directory (from ingest)")
     parser.add_argument(
         "--challenge",
         type=Path,

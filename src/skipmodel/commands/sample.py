@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from skipmodel.commands import store_location
 from skipmodel.errors import SkipmodelError
 from skipmodel.load.loaders import TRACK_FEATURES, WEEKDAY, SampleSpec, iter_batches, output_schema
 from skipmodel.load.spec import store_user_fields
@@ -17,7 +18,9 @@ from skipmodel.store.schema import LOG_COLUMNS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", required=True, type=Path, help="store directory (from ingest)")
+    parser.add_argument(
+        "--store", required=True, type=store_location, help="store directory (from ingest)"
+    )
     parser.add_argument("--out", required=True, type=Path, help="output Parquet file")
     parser.add_argument("--fraction", type=float, default=1.0, help="share of sessions (0, 1]")
     parser.add_argument("--seed", type=int, default=0, help="sample seed (default 0)")

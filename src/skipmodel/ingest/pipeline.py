@@ -76,6 +76,7 @@ from skipmodel.ingest.sources import (
 from skipmodel.ingest.staging import SourceReport, commit_source, stage_source
 from skipmodel.ingest.write import FLUSH_ROWS
 from skipmodel.progress import Progress
+from skipmodel.store.fspath import FsPath
 from skipmodel.store.journal import (
     collect_garbage,
     default_commit,
@@ -224,7 +225,10 @@ def _open_store(
 
 
 def _topmost_missing(folder: Path) -> Path | None:
-    """The outermost of ``folder`` and its parents that does not exist (None if it exists)."""
+    """The outermost of ``folder`` and its parents that does not exist (None if it exists;
+    None off the local disk, where folders are names, not things to remove)."""
+    if isinstance(folder, FsPath):
+        return None
     missing = None
     for candidate in (folder, *folder.parents):
         if candidate.exists():
