@@ -15,6 +15,7 @@ import tarfile
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from ingest_helpers import rejected, sessions, simulated_inputs, store_files
@@ -121,6 +122,27 @@ def test_readme_spark_sql_reads_the_store(reference, spark_local, capsys):  # no
         assert n == (hours == hour).sum()
         assert rate == pytest.approx(skips[hours == hour].mean(), rel=1e-12)
     assert "skipped" in capsys.readouterr().out
+
+
+def test_readme_committed_files_read_by_spark(tmp_path, inputs, spark_local):  # noqa: F811
+    """The README's reading of a manifest-commit store by Spark, from its committed files: a
+    stray file a killed writer left is not counted."""
+    from skipmodel.engine.spark import spark_session
+    from skipmodel.store import committed_files
+
+    store = tmp_path / "store"
+    ingest([inputs], store, n_buckets=BUCKETS, flush_rows=FLUSH, progress=False, commit="manifest")
+    bucket = next((store / "sessions").iterdir())
+    shutil.copy(next(bucket.glob("part-*.parquet")), bucket / f"part-{'c' * 32}.parquet")
+    spark = spark_session(spark_local.spark_master())
+    STORE = f"file://{store}"  # noqa: N806 - as the README writes it
+    files = [f"file://{f}" for f in committed_files(store)]
+    plays = spark.read.option("basePath", STORE + "/sessions").parquet(*files)
+    assert (
+        plays.count()
+        == sessions(store).num_rows - pq.read_metadata(bucket / f"part-{'c' * 32}.parquet").num_rows
+    )
+    assert "session_bucket" in plays.columns
 
 
 @pytest.mark.parametrize("which", ["spark_local", "spark_cluster"])

@@ -24,7 +24,7 @@ from skipmodel.ingest import compact as compact_module
 from skipmodel.ingest import ingest
 from skipmodel.ingest.compact import compact
 from skipmodel.load.loaders import load_table
-from skipmodel.store import journal
+from skipmodel.store import committed_files, journal
 from skipmodel.store.fspath import FsPath
 from skipmodel.store.lease import lease_lock
 from skipmodel.store.rejected import read_rejected
@@ -95,6 +95,11 @@ def test_unnamed_files_are_invisible_and_collected(tmp_path, inputs, reference):
     assert committed(store).keys() == before.keys()
     for key, table in committed(store).items():
         assert table.equals(before[key]), key
+    listed = committed_files(store) + committed_files(store, "tracks")
+    assert not {str(p) for p in stray} & set(listed)
+    assert len(listed) == len(files_on_disk(store / "sessions")) + len(
+        files_on_disk(store / "tracks")
+    ) - len(stray)
     compact(store)  # the next writer deletes them, and merges
     assert not any(p.exists() for p in stray)
     assert_same_contents(store, reference)

@@ -48,6 +48,8 @@ class PartView:
     runs: Mapping[str, tuple[str, int]]
     #: session bucket folder name -> (compacted file, last sequence number it merged)
     compacted: Mapping[str, tuple[str, int]]
+    #: the last commit's sequence number (0: none yet)
+    last: int = 0
 
     @classmethod
     def of(cls, manifest: Mapping[str, Any]) -> PartView | None:
@@ -60,10 +62,11 @@ class PartView:
             if "run" in entry
         }
         files = (manifest.get("compaction") or {}).get("files", {})
-        return cls(runs, {b: (str(f[0]), int(f[1])) for b, f in files.items()})
+        last = max((seq for _, seq in runs.values()), default=0)
+        return cls(runs, {b: (str(f[0]), int(f[1])) for b, f in files.items()}, last)
 
     def next_seq(self) -> int:
-        return 1 + max((seq for _, seq in self.runs.values()), default=0)
+        return self.last + 1
 
     def source_of(self, name: str) -> str | None:
         """The fingerprint of the committed source a run part belongs to (None: not committed)."""
@@ -76,6 +79,8 @@ class PartView:
         compact = None
         if directory.parent.name == "sessions":
             compact = self.compacted.get(directory.name)
+        if compact is not None and compact[1] >= self.last:
+            return [directory / compact[0]]  # nothing committed since: no listing needed
         keyed = []
         for path in directory.glob("part-*.parquet"):
             name = path.name
