@@ -76,6 +76,14 @@ class Cluster:
         except (OSError, ValueError, KeyError):
             return 0
 
+    def answers(self) -> bool:
+        """Whether the master's web UI answers (it is up)."""
+        try:
+            with urllib.request.urlopen(f"{self.web}/json/", timeout=2):
+                return True
+        except OSError:
+            return False
+
     def stop(self) -> None:
         """Terminate every JVM by its PID (workers first), then kill what is left."""
         for proc in reversed(self.processes):
@@ -148,7 +156,7 @@ def start_cluster(workdir: Path, workers: int = 2) -> Cluster:
                 master,
             )
         deadline = time.monotonic() + START_SECONDS
-        while cluster.alive_workers() < workers:
+        while cluster.alive_workers() < workers or not cluster.answers():
             if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
                 raise RuntimeError(f"the test cluster did not start; see the logs in {workdir}")
             time.sleep(0.5)

@@ -14,7 +14,13 @@ import pytest
 from skipmodel.engine import EngineOptions, add_engine_arguments, engine_options, run_tasks
 from skipmodel.engine.tasks import iter_tasks
 from skipmodel.errors import SkipmodelError
-from spark_cluster import require_java, spark_cluster, spark_home, spark_local  # noqa: F401
+from spark_cluster import (  # noqa: F401 - fixtures
+    require_java,
+    spark_cluster,
+    spark_home,
+    spark_local,
+    start_cluster,
+)
 
 
 def _worker_facts(k: int) -> tuple[int, int, str, str]:
@@ -56,6 +62,40 @@ def test_unanswering_master_is_one_line_within_seconds():
     with pytest.raises(SkipmodelError, match="does not answer"):
         run_tasks(EngineOptions("spark", "spark://127.0.0.1:9"), abs, [1], label="probe")
     assert time.monotonic() - start < 10
+
+
+def test_a_master_without_workers_is_one_line_within_30_s(tmp_path):
+    """A master that answers but has no worker: refused once its web UI says so, not after
+    the 90 s an executor may take to start on a busy cluster."""
+    require_java()
+    (tmp_path / "bare").mkdir()
+    cluster = start_cluster(tmp_path / "bare", workers=0)
+    try:
+        script = (
+            "import sys, time\n"
+            "from skipmodel.engine import EngineOptions, run_tasks\n"
+            "from skipmodel.errors import SkipmodelError\n"
+            "start = time.monotonic()\n"
+            "try:\n"
+            "    run_tasks(EngineOptions('spark', sys.argv[1]), abs, [1], label='x')\n"
+            "except SkipmodelError as e:\n"
+            "    print(f'{time.monotonic() - start:.1f}', e)\n"
+        )
+        env = {**os.environ, "SPARK_MASTER_WEBUI_PORT": cluster.web.rsplit(":", 1)[1]}
+        done = subprocess.run(
+            [sys.executable, "-c", script, cluster.master],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        cluster.stop()
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1, done.stdout + done.stderr
+    seconds, message = lines[0].split(" ", 1)
+    assert "gave no executor" in message and "it has no worker" in message
+    assert float(seconds) < 30
 
 
 def _cli(env: dict[str, str], tmp_path) -> subprocess.CompletedProcess:

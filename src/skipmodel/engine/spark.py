@@ -18,6 +18,7 @@ One SparkContext may live in a process: the session is cached per master and sto
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import socket
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import warnings
 from pathlib import Path
 from typing import Any
@@ -34,8 +36,12 @@ from skipmodel.errors import SkipmodelError
 #: How long a ``spark://`` master may take to accept a TCP connection.
 PROBE_SECONDS = 3.0
 #: How long a cluster may take to give the application its first executor (an executor is a
-#: JVM of its own: tens of seconds on a busy machine).
+#: JVM of its own: tens of seconds on a busy machine), when its master's web UI cannot say why.
 EXECUTOR_WAIT_SECONDS = 90.0
+#: How long to wait when the master's web UI says it has workers (busy ones, or starting
+#: executors), and when it says it has none (one may be registering).
+BUSY_WAIT_SECONDS = 30.0
+NO_WORKER_WAIT_SECONDS = 5.0
 #: The hint every "Spark is not installed" message ends with.
 INSTALL_HINT = "pip install 'skipmodel[spark]'"
 #: The environment variables handed on to the executors when the driver has them.
@@ -205,18 +211,45 @@ def _start(master: str) -> Any:
     return SparkSession(sc)
 
 
+def master_workers(master: str, timeout: float = 2.0) -> int | None:
+    """Alive workers of a standalone master, from its web UI's ``/json/`` (port
+    ``$SPARK_MASTER_WEBUI_PORT``, else Spark's 8080); None when the UI does not answer."""
+    addresses = master_addresses(master)
+    port = os.environ.get("SPARK_MASTER_WEBUI_PORT", "8080")
+    for host, _ in addresses:
+        try:
+            with urllib.request.urlopen(f"http://{host}:{port}/json/", timeout=timeout) as ui:
+                return int(json.loads(ui.read())["aliveworkers"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return None
+
+
 def _wait_for_executors(sc: Any, master: str) -> None:
-    """Refuse a cluster that gives the application no executor (no worker, none free)."""
-    deadline = time.monotonic() + EXECUTOR_WAIT_SECONDS
-    while time.monotonic() < deadline:
+    """Refuse a cluster that gives the application no executor: within seconds when the
+    master's web UI says it has no worker, else after :data:`BUSY_WAIT_SECONDS` (workers, all
+    busy) or :data:`EXECUTOR_WAIT_SECONDS` (the UI cannot say)."""
+    start = time.monotonic()
+    workers = master_workers(master)
+    while True:
         # block managers: the driver's own plus one per executor
         if sc._jsc.sc().getExecutorMemoryStatus().size() > 1:
             return
+        waited = time.monotonic() - start
+        if workers == 0 and waited > NO_WORKER_WAIT_SECONDS:
+            workers = master_workers(master)  # one may have registered meanwhile
+            if workers == 0:
+                why = "it has no worker (its web UI says so); start one"
+                break
+        limit = EXECUTOR_WAIT_SECONDS if workers is None else BUSY_WAIT_SECONDS
+        if waited > limit:
+            why = "no worker with free cores and memory; check the cluster"
+            break
         time.sleep(0.2)
     sc.stop()
     raise SkipmodelError(
-        f"the Spark master {master} gave no executor within {EXECUTOR_WAIT_SECONDS:.0f} s: "
-        "no worker registered, or none with free cores and memory; check the cluster"
+        f"the Spark master {master} gave no executor within {time.monotonic() - start:.0f} s: "
+        f"{why}, or use --engine local"
     )
 
 
