@@ -32,8 +32,10 @@ def tasks_here(monkeypatch: pytest.MonkeyPatch) -> EngineOptions:
     """An engine whose tasks (one per item, as on Spark) run in this process."""
     calls: list[int] = []
 
-    def run_here(options, function, items, *, label):  # noqa: ANN001, ANN202
+    def run_here(options, function, items, *, label, shared=None):  # noqa: ANN001, ANN202
         calls.append(len(items))
+        if shared is not None:
+            return [function(item, shared) for item in items]
         return [function(item) for item in items]
 
     monkeypatch.setattr(skipmodel.engine, "run_tasks", run_here)

@@ -143,3 +143,12 @@ def test_spark_runs_each_item_on_an_executor(which, request):
         run_tasks(options, _fails, [1, 2, 3], label="fails")
     with pytest.raises(SkipmodelError, match="item 2 is bad"):
         list(iter_tasks(options, _fails, [1, 2, 3], label="fails"))
+    # what every task shares is broadcast (a lambda inside: cloudpickled, as task data are)
+    shared = {"offset": lambda x: x + 10, "pid": os.getpid()}
+    got = run_tasks(options, _with_shared, [1, 2, 3], label="shared", shared=shared)
+    assert [g[0] for g in got] == [11, 12, 13]
+    assert run_tasks(EngineOptions(), _with_shared, [1], label="here", shared=shared)[0][0] == 11
+
+
+def _with_shared(item: int, shared: dict) -> tuple[int, int]:
+    return shared["offset"](item), shared["pid"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import pickle
 import traceback
+import uuid
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -54,8 +55,35 @@ def _guarded[T, R](function: Callable[[T], R], item: T) -> _Outcome:
         return _Outcome(error=exc, remote_traceback=traceback.format_exc())
 
 
+#: the last broadcast value unpickled in this (reused) Python worker, by its token
+_SHARED: dict[str, Any] = {}
+
+
+def _guarded_shared(
+    function: Callable[[Any, Any], Any], shared: Any, token: str, item: Any
+) -> _Outcome:
+    """:func:`_guarded` for a function of ``(item, shared)``, ``shared`` a Spark broadcast of
+    the value's cloudpickle bytes (Spark pickles broadcasts with the standard pickle, which
+    refuses what a task's own data may hold, such as lambdas)."""
+    return _guarded(functools.partial(_call_shared, function, shared, token), item)
+
+
+def _call_shared(function: Callable[[Any, Any], Any], shared: Any, token: str, item: Any) -> Any:
+    if token not in _SHARED:
+        from pyspark import cloudpickle
+
+        _SHARED.clear()  # one pass's value at a time per worker
+        _SHARED[token] = cloudpickle.loads(shared.value)
+    return function(item, _SHARED[token])
+
+
 def run_tasks[T, R](
-    options: EngineOptions, function: Callable[[T], R], items: Sequence[T], *, label: str
+    options: EngineOptions,
+    function: Callable[..., R],
+    items: Sequence[T],
+    *,
+    label: str,
+    shared: Any = None,
 ) -> list[R]:
     """``function(item)`` for each item, the results in the items' order.
 
@@ -70,6 +98,10 @@ def run_tasks[T, R](
         Picklable work descriptions (paths, bucket numbers, options).
     label
         Names the work in the progress line and in Spark's job description.
+    shared
+        What every task needs besides its item (a model's encoders, say): ``function`` is then
+        called as ``function(item, shared)``. On Spark it is broadcast, sent once to each
+        executor rather than pickled into every task, and destroyed when the tasks are done.
 
     Examples
     --------
@@ -78,22 +110,34 @@ def run_tasks[T, R](
     """
     items = list(items)
     if options.name == "local" or not items:
-        return list(iter_tasks(options, function, items, label=label))
+        task = function if shared is None else functools.partial(_call_local, function, shared)
+        return list(iter_tasks(options, task, items, label=label))
     from skipmodel.engine.spark import spark_failure, spark_session
 
     sc = spark_session(options.spark_master()).sparkContext
     sc.setJobDescription(label)
+    broadcast = None
+    guarded = functools.partial(_guarded, function)
+    if shared is not None:
+        from pyspark import cloudpickle
+
+        broadcast = sc.broadcast(cloudpickle.dumps(shared))
+        token = uuid.uuid4().hex
+        guarded = functools.partial(_guarded_shared, function, broadcast, token)
     with Progress(label, unit="tasks", total=len(items)) as bar:
         try:
-            outcomes = (
-                sc.parallelize(items, len(items))
-                .map(functools.partial(_guarded, function))
-                .collect()
-            )
+            outcomes = sc.parallelize(items, len(items)).map(guarded).collect()
         except Exception as exc:
             raise spark_failure(label, exc) from None
+        finally:
+            if broadcast is not None:
+                broadcast.destroy()
         bar.advance(len(items))
     return [outcome.unwrap() for outcome in outcomes]
+
+
+def _call_local(function: Callable[[Any, Any], Any], shared: Any, item: Any) -> Any:
+    return function(item, shared)
 
 
 def iter_tasks[T, R](

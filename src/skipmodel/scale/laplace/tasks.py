@@ -51,18 +51,26 @@ DENSE_ARRAYS = ("g", "A")
 
 
 @dataclass(frozen=True)
-class PassTask:
-    """One bucket's share of a pass: where its rows are, how to encode them, and the point."""
+class PassShared:
+    """What every bucket's task of a pass needs, broadcast once per pass (not per task)."""
 
-    store: str
-    sample: SampleSpec
-    spec: ModelSpec
     encoders: Any
     model: LatentModel
     #: each code's share of the logit at the expansion point (``Q @ c``)
     tab: np.ndarray
-    #: the quadrature nodes of ``levels`` (or of every level, when ``levels`` is None)
-    nodes: np.ndarray
+    #: every level's quadrature nodes, for buckets whose levels are not known yet (first pass)
+    nodes: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class PassTask:
+    """One bucket's share of a pass: where its rows are, and its levels' nodes."""
+
+    store: str
+    sample: SampleSpec
+    spec: ModelSpec
+    #: the quadrature nodes of ``levels`` (None: every level's, from :class:`PassShared`)
+    nodes: np.ndarray | None
     #: the bucket's levels, once a pass has found them
     levels: np.ndarray | None
     bucket: int
@@ -95,17 +103,20 @@ def bucket_rows(
             yield rows
 
 
-def sums_of_bucket(task: PassTask) -> BucketSums:
+def sums_of_bucket(task: PassTask, shared: PassShared) -> BucketSums:
     """Task: one pass's sums over one bucket (its encoded rows held for the pass)."""
-    model = task.model
-    rows = list(bucket_rows(task.store, task.sample, task.spec, task.encoders, model, task.bucket))
-    if task.levels is None:
+    model = shared.model
+    rows = list(
+        bucket_rows(task.store, task.sample, task.spec, shared.encoders, model, task.bucket)
+    )
+    if task.levels is None or task.nodes is None:
+        assert shared.nodes is not None
         seen = [r.level[r.level >= 0] for r in rows]
         levels = np.unique(np.concatenate(seen)) if seen else np.zeros(0, dtype=np.int64)
-        nodes = task.nodes[levels]
+        nodes = shared.nodes[levels]
     else:
         levels, nodes = task.levels, task.nodes
-    n_nodes = task.nodes.shape[1]
+    n_nodes = nodes.shape[1]
     session_nodes, grid = task.sessions if task.sessions is not None else (None, None)
     schur = task.track_moments is not None or model.n_levels == 0
     sums = PassSums.zeros(model.format, model.width, len(levels), n_nodes, grid, schur)
@@ -116,7 +127,7 @@ def sums_of_bucket(task: PassTask) -> BucketSums:
         local = np.where(batch.level >= 0, np.searchsorted(levels, batch.level), -1)
         batch = dataclasses.replace(batch, level=local.astype(batch.level.dtype))
         sums.add_batch(
-            batch, model.format, task.tab, nodes, weights, session_nodes, centre,
+            batch, model.format, shared.tab, nodes, weights, session_nodes, centre,
             task.track_moments,
         )  # fmt: skip
     return BucketSums(levels, sums)
@@ -164,11 +175,10 @@ class BucketPasses:
         sessions: tuple[SessionNodes, np.ndarray] | None = None,
         track_moments: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> list[PassTask]:
-        tab = self.model.Q @ c
         out = []
         for bucket in self.buckets:
             levels = self._levels.get(bucket)
-            mine = nodes if levels is None else nodes[levels]
+            mine = None if levels is None else nodes[levels]
             moments = None
             if track_moments is not None and levels is not None:
                 moments = (track_moments[0][levels], track_moments[1][levels])
@@ -176,9 +186,6 @@ class BucketPasses:
                 self.store,
                 self.sample,
                 self.spec,
-                self.encoders,
-                self.model,
-                tab,
                 mine,
                 levels,
                 bucket,
@@ -224,7 +231,11 @@ class BucketPasses:
             model.format, model.width, model.n_levels, nodes.shape[1], grid, schur
         )
         tasks = self.tasks(c, nodes, sessions, track_moments)
-        parts = run_tasks(self.engine, sums_of_bucket, tasks, label="laplace pass")
+        first_pass = any(task.levels is None for task in tasks)
+        shared = PassShared(
+            self.encoders, self.model, self.model.Q @ c, nodes if first_pass else None
+        )
+        parts = run_tasks(self.engine, sums_of_bucket, tasks, label="laplace pass", shared=shared)
         first = 0
         for bucket, part in zip(self.buckets, parts, strict=True):
             self._levels.setdefault(bucket, part.levels)
