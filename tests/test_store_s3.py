@@ -60,11 +60,20 @@ def test_a_store_on_s3_equals_the_local_store(tmp_path, inputs, s3_server, capsy
     assert_same_contents(uri, local)
 
 
-def test_a_bad_s3_location_is_one_line(s3_server, capsys):  # noqa: F811
+def test_a_bad_s3_location_is_one_line(tmp_path, inputs, s3_server, capsys):  # noqa: F811
     uri = s3_server.uri("skipmodel-test/nothing-here")
-    assert main(["explore", "--store", uri, "--out", "/tmp/unused"]) == 2
+    assert main(["explore", "--store", uri, "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip()
     assert "is not a skipmodel store" in err and len(err.splitlines()) == 1
+    # a bucket that does not exist, and a server that does not answer: pyarrow's reason
+    missing = s3_server.uri("no-such-bucket/store").replace("&allow_bucket_creation=true", "")
+    assert main(["ingest", str(inputs), "--store", missing, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not found" in err and "check the location" in err and len(err.splitlines()) == 1
+    down = uri.replace(f":{s3_server.port}", ":9")
+    assert main(["explore", "--store", down, "--out", str(tmp_path / "y")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "check the location" in err and len(err.splitlines()) == 1
 
 
 def test_spark_writes_and_reads_a_store_on_s3(tmp_path, inputs, s3_server, spark_local):  # noqa: F811

@@ -17,13 +17,16 @@ import fnmatch
 import io
 import os
 import shutil
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path, PosixPath
 from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+
+from skipmodel.errors import SkipmodelError
 
 __all__ = [
     "FsPath",
@@ -36,6 +39,25 @@ __all__ = [
     "rmtree",
     "write_table",
 ]
+
+
+#: errors that are answers (absent, present, a file where a folder was meant), not failures
+_ANSWERS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError)
+
+
+@contextmanager
+def _io(path: FsPath) -> Iterator[None]:
+    """Turn a filesystem's failure (no network, bad credentials, a missing bucket) into one
+    line naming the store location; absent files and the like pass through as they are."""
+    try:
+        yield
+    except _ANSWERS:
+        raise
+    except OSError as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:400]
+        raise SkipmodelError(
+            f"{path.uri}: {first} (check the location, the network and the credentials)"
+        ) from None
 
 
 def _rebuild(fs: pafs.FileSystem, path: str, scheme: str, query: str) -> FsPath:
@@ -89,7 +111,8 @@ class FsPath(PosixPath):
 
     # -- queries -----------------------------------------------------------------------------
     def _info(self) -> pafs.FileInfo:
-        return self.fs.get_file_info(str(self))
+        with _io(self):
+            return self.fs.get_file_info(str(self))
 
     def exists(self, *, follow_symlinks: bool = True) -> bool:
         return self._info().type != pafs.FileType.NotFound
@@ -106,7 +129,8 @@ class FsPath(PosixPath):
     def _listing(self, recursive: bool) -> list[pafs.FileInfo]:
         selector = pafs.FileSelector(str(self), allow_not_found=True, recursive=recursive)
         try:
-            return self.fs.get_file_info(selector)
+            with _io(self):
+                return self.fs.get_file_info(selector)
         except (NotADirectoryError, FileNotFoundError):
             return []
 
@@ -131,11 +155,13 @@ class FsPath(PosixPath):
     def mkdir(self, mode: int = 0o777, parents: bool = False, exist_ok: bool = False) -> None:
         if not exist_ok and self.exists():
             raise FileExistsError(f"{self.uri} exists")
-        self.fs.create_dir(str(self), recursive=True)
+        with _io(self):
+            self.fs.create_dir(str(self), recursive=True)
 
     def unlink(self, missing_ok: bool = False) -> None:
         try:
-            self.fs.delete_file(str(self))
+            with _io(self):
+                self.fs.delete_file(str(self))
         except FileNotFoundError:
             if not missing_ok:
                 raise
@@ -143,29 +169,31 @@ class FsPath(PosixPath):
     def rmdir(self) -> None:
         if self._listing(False):
             raise OSError(f"{self.uri}: directory not empty")
-        self.fs.delete_dir(str(self))
+        with _io(self):
+            self.fs.delete_dir(str(self))
 
     def open(  # type: ignore[override]
         self, mode: str = "r", buffering: int = -1, encoding: str | None = None, **_: Any
     ) -> IO[Any]:
         if mode not in ("r", "rb", "w", "wb"):
             raise ValueError(f"FsPath.open: mode {mode!r} is not supported")
-        raw: Any = (
-            self.fs.open_input_stream(str(self))
-            if mode.startswith("r")
-            else self.fs.open_output_stream(str(self))
-        )
+        with _io(self):
+            raw: Any = (
+                self.fs.open_input_stream(str(self))
+                if mode.startswith("r")
+                else self.fs.open_output_stream(str(self))
+            )
         return raw if "b" in mode else io.TextIOWrapper(raw, encoding=encoding or "utf-8")
 
     def read_bytes(self) -> bytes:
-        with self.fs.open_input_stream(str(self)) as fh:
+        with _io(self), self.fs.open_input_stream(str(self)) as fh:
             return bytes(fh.read())
 
     def read_text(self, encoding: str | None = None, errors: str | None = None) -> str:
         return self.read_bytes().decode(encoding or "utf-8", errors or "strict")
 
     def write_bytes(self, data: Any) -> int:
-        with self.fs.open_output_stream(str(self)) as fh:
+        with _io(self), self.fs.open_output_stream(str(self)) as fh:
             fh.write(bytes(data))
         return len(data)
 
@@ -203,7 +231,8 @@ def replace(source: Path, target: Path) -> None:
     """Rename ``source`` to ``target`` (atomic on a local disk and HDFS; a copy on object
     stores, where the store's commit protocol does not rely on it)."""
     if isinstance(source, FsPath):
-        source.fs.move(str(source), str(target))
+        with _io(source):
+            source.fs.move(str(source), str(target))
     else:
         os.replace(source, target)
 
@@ -212,31 +241,36 @@ def rmtree(path: Path) -> None:
     """Delete a folder and everything in it; absent is fine."""
     if isinstance(path, FsPath):
         if path.exists():
-            path.fs.delete_dir(str(path))
+            with _io(path):
+                path.fs.delete_dir(str(path))
     else:
         shutil.rmtree(path, ignore_errors=True)
 
 
 def parquet_file(path: Path, **options: Any) -> pq.ParquetFile:
     if isinstance(path, FsPath):
-        return pq.ParquetFile(path.fs.open_input_file(str(path)), **options)
+        with _io(path):
+            return pq.ParquetFile(path.fs.open_input_file(str(path)), **options)
     return pq.ParquetFile(path, **options)
 
 
 def read_schema(path: Path) -> pa.Schema:
     if isinstance(path, FsPath):
-        return pq.read_schema(str(path), filesystem=path.fs)
+        with _io(path):
+            return pq.read_schema(str(path), filesystem=path.fs)
     return pq.read_schema(path)
 
 
 def write_table(table: pa.Table, path: Path, **options: Any) -> None:
     if isinstance(path, FsPath):
-        pq.write_table(table, str(path), filesystem=path.fs, **options)
+        with _io(path):
+            pq.write_table(table, str(path), filesystem=path.fs, **options)
     else:
         pq.write_table(table, path, **options)
 
 
 def parquet_writer(path: Path, schema: pa.Schema, **options: Any) -> pq.ParquetWriter:
     if isinstance(path, FsPath):
-        return pq.ParquetWriter(str(path), schema, filesystem=path.fs, **options)
+        with _io(path):
+            return pq.ParquetWriter(str(path), schema, filesystem=path.fs, **options)
     return pq.ParquetWriter(path, schema, **options)

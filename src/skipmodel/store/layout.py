@@ -47,7 +47,7 @@ from skipmodel.errors import SkipmodelError
 from skipmodel.store.fspath import FsPath, renames_atomically, replace
 from skipmodel.store.location import store_path
 from skipmodel.store.parts import part_files
-from skipmodel.store.visible import COMMIT_MANIFEST, PartView, commit_of
+from skipmodel.store.visible import PartView
 
 SESSIONS_DIR = "sessions"
 TRACKS_DIR = "tracks"
@@ -84,12 +84,6 @@ class StoreLayout:
             manifest = self.read_manifest() if self.manifest_path.is_file() else {}
             self._cache["view"] = PartView.of(manifest)
         return self._cache["view"]
-
-    @property
-    def commit(self) -> str:
-        """This store's commit protocol (:mod:`skipmodel.store.visible`)."""
-        view = self.view()
-        return COMMIT_MANIFEST if view is not None else commit_of({})
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         """Rewrite the manifest (atomically): under manifest commits this is the commit."""
