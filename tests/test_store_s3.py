@@ -89,3 +89,40 @@ def test_spark_writes_and_reads_a_store_on_s3(tmp_path, inputs, s3_server, spark
     got = compute(sources, options, tasks=EngineTasks(spark_local, sources))
     want = compute(store_sources(local, options), options)
     assert repr(got.log.overview) == repr(want.log.overview)
+
+
+def test_fit_predict_and_cpdag_read_a_store_on_s3(tmp_path, inputs, s3_server):  # noqa: F811
+    """A Laplace fit, its predictions and the PC algorithm's correlations from the S3 store
+    equal those from the local one (the run records the store's URI and reopens it)."""
+    import numpy as np
+
+    from skipmodel.model.fitting import load_run
+
+    local = tmp_path / "local"
+    ingest([inputs], local, n_buckets=BUCKETS, progress=False)
+    uri = s3_server.uri("skipmodel-test/stores/fit")
+    ingest([inputs], uri, n_buckets=BUCKETS, progress=False)
+    runs = {}
+    for name, store in (("s3", uri), ("local", str(local))):
+        runs[name] = tmp_path / f"run-{name}"
+        argv = ["fit", "--store", store, "--model", "markov", "--method", "laplace"]
+        assert main([*argv, "--draws", "50", "--out", str(runs[name])]) == 0
+    a, b = load_run(runs["s3"]), load_run(runs["local"])
+    assert a.manifest["store"] == uri
+    for name in b.posterior["posterior"].data_vars:
+        np.testing.assert_allclose(a.posterior["posterior"][name], b.posterior["posterior"][name])
+    out = tmp_path / "p.parquet"
+    assert main(["predict", str(runs["s3"]), "--store", uri, "--out", str(out)]) == 0
+    local_out = tmp_path / "p-local.parquet"
+    assert (
+        main(["predict", str(runs["local"]), "--store", str(local), "--out", str(local_out)]) == 0
+    )
+    assert pq.read_table(out).equals(pq.read_table(local_out))
+    for name, store in (("s3", uri), ("local", str(local))):
+        argv = ["cpdag", "--store", store, "--out", str(tmp_path / f"pc-{name}"), "--no-log", "all"]
+        assert main(argv) == 0
+    summaries = [
+        json.loads((tmp_path / f"pc-{n}" / "summary.json").read_text()) for n in ("s3", "local")
+    ]
+    assert summaries[0]["variables"] == summaries[1]["variables"]
+    assert summaries[0]["data"]["n"] == summaries[1]["data"]["n"] > 0

@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.linalg import solve_triangular
@@ -134,8 +135,11 @@ def run_pass(
     (:mod:`~skipmodel.scale.laplace.sessions`; every batch holds whole sessions) and the
     last pass's track moments that eliminate the tracks before them (None: not yet).
 
-    With ``jobs > 1``, that many threads take batches in turn (the compiled kernel releases the
-    GIL), each summing into its own :class:`PassSums`; the partial sums are merged at the end.
+    With ``jobs > 1``, that many threads sum batches (the compiled kernel releases the GIL),
+    each into its own :class:`PassSums`, merged at the end. Thread ``j`` takes batches ``j``,
+    ``j + jobs``, ... whatever the timing, so the floating-point sums, and the fit, do not
+    depend on how fast the store is read (a thread ahead of the others waits, at most
+    ``2 * jobs`` batches ahead).
     """
     own = getattr(source, "run_pass", None)
     if own is not None:  # a source that runs its passes itself (on an engine: .tasks)
@@ -149,31 +153,78 @@ def run_pass(
     level_center = nodes @ weights if nodes.shape[0] else None  # each level's nodes' centre
     schur = track_moments is not None or model.n_levels == 0
 
-    def work() -> PassSums:
+    take = _StridedBatches(batches, jobs, lock)
+
+    def work(first: int) -> PassSums:
         sums = PassSums.zeros(
             model.format, model.width, model.n_levels, nodes.shape[1], grid, schur
         )
-        while True:
-            with lock:
-                batch = next(batches, None)
-            if batch is None:
-                return sums
-            sums.add_batch(
-                batch, model.format, tab, nodes, weights, session_nodes, level_center,
-                track_moments,
-            )  # fmt: skip
-            if progress is not None:
-                with lock:
-                    progress.advance(batch.n_rows)
+        try:
+            for batch in take.every(first):
+                sums.add_batch(
+                    batch, model.format, tab, nodes, weights, session_nodes, level_center,
+                    track_moments,
+                )  # fmt: skip
+                if progress is not None:
+                    with lock:
+                        progress.advance(batch.n_rows)
+        finally:
+            take.leave()
+        return sums
 
     if jobs <= 1:
-        return work()
+        return work(0)
     with ThreadPoolExecutor(jobs) as pool:
-        parts = [pool.submit(work) for _ in range(jobs)]
+        parts = [pool.submit(work, j) for j in range(jobs)]
         total = parts[0].result()
         for part in parts[1:]:
             total.add(part.result())
     return total
+
+
+class _StridedBatches:
+    """A source's batches dealt to ``jobs`` threads by index (thread ``j`` gets ``j``,
+    ``j + jobs``, ...), pulled in order under ``lock``, at most ``2 * jobs`` held waiting."""
+
+    def __init__(self, batches: Iterator[Any], jobs: int, lock: threading.Lock) -> None:
+        self.batches = batches
+        self.jobs = max(1, jobs)
+        self.ready = threading.Condition(lock)
+        self.held: dict[int, Any] = {}
+        self.pulled = 0
+        self.ended = False
+        self.active = self.jobs
+
+    def every(self, first: int) -> Iterator[Any]:
+        k = first
+        while (batch := self._take(k)) is not None:
+            yield batch
+            k += self.jobs
+
+    def _take(self, k: int) -> Any:
+        with self.ready:
+            while True:
+                if k in self.held:
+                    self.ready.notify_all()
+                    return self.held.pop(k)
+                if self.ended:
+                    return None
+                if len(self.held) < 2 * self.jobs or self.active < self.jobs:
+                    batch = next(self.batches, None)
+                    if batch is None:
+                        self.ended = True
+                    else:
+                        self.held[self.pulled] = batch
+                        self.pulled += 1
+                    self.ready.notify_all()
+                    continue
+                self.ready.wait()
+
+    def leave(self) -> None:
+        """A thread is done (or failed): the others may pull past its batches."""
+        with self.ready:
+            self.active -= 1
+            self.ready.notify_all()
 
 
 def log_posterior(expansion: Expansion, theta: dict[str, float]) -> float:
