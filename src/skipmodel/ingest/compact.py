@@ -28,6 +28,12 @@ temporary file (deleted by the next run); a kill after it is rolled forward by t
 compaction (:func:`recover_compactions`), so a re-run gives the same bytes. A reader that meets a
 bucket with a pending journal refuses it rather than count rows twice.
 
+Under manifest commits (object stores, :mod:`skipmodel.store.visible`) nothing is renamed: the
+merged file is written under its final name, whose digest covers the track files too (an
+object's name is never reused), and :func:`record_compacted` commits it by naming it in the
+manifest with the last source commit it merged. Until then it is invisible, and the parts it
+replaces stay visible; after, they are invisible and the next writer deletes them.
+
 Only ``STORE/sessions/`` is compacted: the challenge's test set (``STORE/challenge/``) keeps its
 parts (one per input file per bucket, each sorted by session; the challenge loader sorts the
 union of a bucket's halves anyway), so a compaction never touches or counts it.

@@ -11,6 +11,11 @@ the same inputs, recovery included: the driver alone writes commit journals, so 
 leaves staging folders without one, which the next run deletes, and compactions are journaled
 per bucket as they are locally.
 
+On a store under manifest commits (an object store) a task writes its file's parts in place,
+named after its run, and the driver's commit is the manifest naming the run; a bucket's task
+writes its compacted file and the driver names them all in the manifest. What a killed run's
+tasks wrote is never named, so it is invisible, and the next run deletes it.
+
 Spark reads whole files and cannot split a ``.tar.gz`` (a stream of members): archives are
 refused with a one-line message saying to extract them or use the local engine.
 """
