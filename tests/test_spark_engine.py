@@ -4,9 +4,12 @@ one-line refusals of bad Spark setups."""
 from __future__ import annotations
 
 import argparse
+import http.server
+import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -14,13 +17,7 @@ import pytest
 from skipmodel.engine import EngineOptions, add_engine_arguments, engine_options, run_tasks
 from skipmodel.engine.tasks import iter_tasks
 from skipmodel.errors import SkipmodelError
-from spark_cluster import (  # noqa: F401 - fixtures
-    require_java,
-    spark_cluster,
-    spark_home,
-    spark_local,
-    start_cluster,
-)
+from spark_cluster import require_java, spark_cluster, spark_home, spark_local  # noqa: F401
 
 
 def _worker_facts(k: int) -> tuple[int, int, str, str]:
@@ -64,38 +61,58 @@ def test_unanswering_master_is_one_line_within_seconds():
     assert time.monotonic() - start < 10
 
 
-def test_a_master_without_workers_is_one_line_within_30_s(tmp_path):
-    """A master that answers but has no worker: refused once its web UI says so, not after
-    the 90 s an executor may take to start on a busy cluster."""
-    require_java()
-    (tmp_path / "bare").mkdir()
-    cluster = start_cluster(tmp_path / "bare", workers=0)
+class _NoExecutors:
+    """A SparkContext's face as ``_wait_for_executors`` sees it: the driver alone, no executor."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+        self._jsc = self
+
+    def sc(self) -> _NoExecutors:
+        return self
+
+    def getExecutorMemoryStatus(self) -> _NoExecutors:  # noqa: N802 - the JVM's name
+        return self
+
+    def size(self) -> int:
+        return 1  # the driver's own block manager
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+@pytest.mark.parametrize(("alive", "reason"), [(0, "it has no worker"), (2, "no worker with free")])
+def test_a_master_without_free_workers_is_refused_as_its_web_ui_says(monkeypatch, alive, reason):
+    """No worker: refused within seconds, once the master's web UI says so (not after the 90 s
+    an executor may take on a busy cluster); workers but no executor: after the busy wait."""
+    from skipmodel.engine import spark as engine_spark
+
+    class UI(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the handler's name
+            body = json.dumps({"aliveworkers": alive}).encode()
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), UI)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("SPARK_MASTER_WEBUI_PORT", str(server.server_port))
+    monkeypatch.setattr(engine_spark, "NO_WORKER_WAIT_SECONDS", 0.3)
+    monkeypatch.setattr(engine_spark, "BUSY_WAIT_SECONDS", 1.0)
+    sc = _NoExecutors()
+    start = time.monotonic()
     try:
-        script = (
-            "import sys, time\n"
-            "from skipmodel.engine import EngineOptions, run_tasks\n"
-            "from skipmodel.errors import SkipmodelError\n"
-            "start = time.monotonic()\n"
-            "try:\n"
-            "    run_tasks(EngineOptions('spark', sys.argv[1]), abs, [1], label='x')\n"
-            "except SkipmodelError as e:\n"
-            "    print(f'{time.monotonic() - start:.1f}', e)\n"
-        )
-        env = {**os.environ, "SPARK_MASTER_WEBUI_PORT": cluster.web.rsplit(":", 1)[1]}
-        done = subprocess.run(
-            [sys.executable, "-c", script, cluster.master],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        with pytest.raises(SkipmodelError, match=f"gave no executor within .*{reason}") as err:
+            engine_spark._wait_for_executors(sc, "spark://127.0.0.1:7077")
     finally:
-        cluster.stop()
-    lines = done.stdout.strip().splitlines()
-    assert len(lines) == 1, done.stdout + done.stderr
-    seconds, message = lines[0].split(" ", 1)
-    assert "gave no executor" in message and "it has no worker" in message
-    assert float(seconds) < 30
+        server.shutdown()
+        server.server_close()
+    assert sc.stopped and len(str(err.value).splitlines()) == 1
+    assert time.monotonic() - start < (1.0 if alive == 0 else 3.0)
+    assert engine_spark.master_workers("spark://127.0.0.1:7077") is None  # the UI is gone
 
 
 def _cli(env: dict[str, str], tmp_path) -> subprocess.CompletedProcess:
