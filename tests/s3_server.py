@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,30 +50,42 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _answers_as_moto(proc: subprocess.Popen, port: int) -> bool:
+    """Whether our moto process, not another one on the port, serves S3 there (60 s to start)."""
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            url = f"http://127.0.0.1:{port}/moto-api/data.json"
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status == 200 and proc.poll() is None
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory) -> Iterator[S3Server]:
     binary = Path(sys.executable).with_name("moto_server")
     if not binary.exists():
         pytest.skip("moto is not installed (pip install 'skipmodel[test]'): no S3 server")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("s3") / "moto.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(binary), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    folder = tmp_path_factory.mktemp("s3")
+    for attempt in range(3):  # a port found free may be taken before moto binds it: retry
+        port = _free_port()
+        log = folder / f"moto-{attempt}.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [str(binary), "-H", "127.0.0.1", "-p", str(port)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        if _answers_as_moto(proc, port):
+            break
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    else:
+        pytest.fail(f"moto_server did not start: {log.read_text()[-2000:]}")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"moto_server did not start: {log.read_text()[-2000:]}")
-                time.sleep(0.2)
         yield S3Server(port)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
