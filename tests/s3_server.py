@@ -55,9 +55,10 @@ def _answers_as_moto(proc: subprocess.Popen, port: int) -> bool:
     deadline = time.monotonic() + 60
     while proc.poll() is None and time.monotonic() < deadline:
         try:
-            url = f"http://127.0.0.1:{port}/moto-api/data.json"
+            url = f"http://127.0.0.1:{port}/"  # S3's ListBuckets, answered by moto
             with urllib.request.urlopen(url, timeout=2) as response:
-                return response.status == 200 and proc.poll() is None
+                listing = b"ListAllMyBucketsResult" in response.read()
+                return listing and proc.poll() is None
         except OSError:
             time.sleep(0.2)
     return False
