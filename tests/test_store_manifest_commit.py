@@ -26,6 +26,7 @@ from skipmodel.ingest.compact import compact
 from skipmodel.load.loaders import load_table
 from skipmodel.store import committed_files, journal
 from skipmodel.store.fspath import FsPath
+from skipmodel.store.layout import StoreLayout
 from skipmodel.store.lease import lease_lock
 from skipmodel.store.rejected import read_rejected
 from store_contents import assert_same_contents, committed, files_on_disk
@@ -198,3 +199,24 @@ def test_the_lease_refuses_a_second_writer(tmp_path):
     lock.write_text(json.dumps({**other, "renewed": time.time() - 3600}))
     with lease_lock(root, ".ingest.lock", settle=0.01):
         pass
+
+
+def test_a_manifest_read_torn_by_its_replacement_is_read_again(tmp_path, inputs, monkeypatch):
+    """An object store can serve an object being replaced torn (S3 reads its size, then its
+    bytes): a reader of the manifest reads it again rather than calling the store corrupt."""
+    root = FsPath(str(tmp_path / "store"), fs=pafs.LocalFileSystem())
+    ingest([inputs], root, commit="manifest", **OPTIONS)
+    real = FsPath.read_text
+    served = {"n": 0}
+
+    def torn_once(self: FsPath, *args: object, **kwargs: object) -> str:
+        text = real(self, *args, **kwargs)  # type: ignore[arg-type]
+        served["n"] += 1
+        return text[: len(text) // 2] if served["n"] == 1 else text
+
+    monkeypatch.setattr(FsPath, "read_text", torn_once)
+    assert StoreLayout(root).read_manifest()["commit"] == "manifest"
+    assert served["n"] == 2
+    monkeypatch.setattr(FsPath, "read_text", lambda self, *a, **k: "{")
+    with pytest.raises(SkipmodelError, match="manifest.json is corrupt"):
+        StoreLayout(root).read_manifest()

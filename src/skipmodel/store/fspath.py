@@ -17,6 +17,7 @@ import fnmatch
 import io
 import os
 import shutil
+import time
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PosixPath
@@ -186,8 +187,19 @@ class FsPath(PosixPath):
         return raw if "b" in mode else io.TextIOWrapper(raw, encoding=encoding or "utf-8")
 
     def read_bytes(self) -> bytes:
-        with _io(self), self.fs.open_input_stream(str(self)) as fh:
-            return bytes(fh.read())
+        """The file's bytes, whole: an object replaced while it is read (S3 reads its size,
+        then its bytes) is read again until its size and time agree before and after."""
+        data = b""
+        for attempt in range(8):
+            before = self._info()
+            with _io(self), self.fs.open_input_stream(str(self)) as fh:
+                data = bytes(fh.read())
+            after = self._info()
+            same = (before.size, before.mtime) == (after.size, after.mtime)
+            if same and len(data) == after.size:
+                return data
+            time.sleep(0.05 * (attempt + 1))
+        return data
 
     def read_text(self, encoding: str | None = None, errors: str | None = None) -> str:
         return self.read_bytes().decode(encoding or "utf-8", errors or "strict")

@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -128,12 +129,18 @@ class StoreLayout:
                 f"{self.root} is not a skipmodel store (no {MANIFEST_FILE}); "
                 "create one with 'skipmodel ingest PATH... --store DIR'"
             )
-        try:
-            return json.loads(self.manifest_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise SkipmodelError(
-                f"{self.manifest_path} is corrupt ({exc.msg}); re-run 'skipmodel ingest'"
-            ) from None
+        tries = 5 if isinstance(self.root, FsPath) else 1
+        reason = ""
+        for attempt in range(tries):
+            try:
+                return json.loads(self.manifest_path.read_text())
+            except json.JSONDecodeError as exc:
+                reason = exc.msg
+            if attempt + 1 < tries:  # an object store may serve an object being replaced torn
+                time.sleep(0.1 * (attempt + 1))
+        raise SkipmodelError(
+            f"{self.manifest_path} is corrupt ({reason}); re-run 'skipmodel ingest'"
+        )
 
 
 def open_store(root: str | os.PathLike[str]) -> StoreLayout:
