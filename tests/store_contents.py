@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 
 from skipmodel.store.fspath import parquet_file
-from skipmodel.store.layout import BUCKET_KEY, StoreLayout
+from skipmodel.store.layout import StoreLayout
 from skipmodel.store.location import store_path
 
 #: manifest fields that name how a source was written, not what it holds
@@ -19,15 +19,9 @@ _HOW = ("ingested_at", "run", "seq")
 def committed(store: Any) -> dict[str, pa.Table]:
     """Each folder's committed part files, concatenated in read order, by folder."""
     layout = StoreLayout(store_path(store))
-    folders = [
-        *layout.sessions.glob(f"{BUCKET_KEY}=*"),
-        *layout.challenge.glob(f"*/{BUCKET_KEY}=*"),
-        layout.tracks,
-        layout.rejected,
-    ]
     out = {}
     root = str(layout.root).rstrip("/")
-    for folder in folders:
+    for folder in layout.part_folders():
         files = layout.parts(folder)
         if files:
             key = str(folder)[len(root) :].lstrip("/")

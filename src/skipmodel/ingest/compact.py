@@ -87,7 +87,6 @@ from skipmodel.store.journal import (
     store_lock,
 )
 from skipmodel.store.layout import (
-    BUCKET_KEY,
     StoreLayout,
     atomic_path,
     atomic_write_json,
@@ -365,11 +364,7 @@ def compact_store(layout: StoreLayout, buckets: Iterable[int] | None = None) -> 
     if json.loads(signature):  # track rows are looked up once here, not on every read
         tracks = TrackFeatures.from_store(layout, [])
         tracks.build_index()
-    dirs = (
-        sorted(layout.sessions.glob(f"{BUCKET_KEY}=*"))
-        if buckets is None
-        else [layout.bucket_dir(b) for b in buckets]
-    )
+    dirs = layout.bucket_dirs() if buckets is None else [layout.bucket_dir(b) for b in buckets]
     compacted = replaced = unchanged = dup = incomplete = 0
     published: dict[str, tuple[str, int]] = {}
 
@@ -410,7 +405,7 @@ def compaction_summary(layout: StoreLayout) -> dict[str, Any]:
     sources: set[str] = set()
     totals = {"duplicate_session_positions": 0, "incomplete_sessions": 0}
     complete = True
-    for bucket_dir in sorted(layout.sessions.glob(f"{BUCKET_KEY}=*")):
+    for bucket_dir in layout.bucket_dirs():
         if not layout.parts(bucket_dir):
             continue
         found = bucket_integrity(layout, bucket_dir)

@@ -51,7 +51,7 @@ from skipmodel.load.tracks import TrackFeatures
 from skipmodel.progress import Progress, forced_progress
 from skipmodel.store.format import tracks_signature
 from skipmodel.store.journal import recover_compactions
-from skipmodel.store.layout import BUCKET_KEY, StoreLayout
+from skipmodel.store.layout import StoreLayout
 from skipmodel.store.location import absolute_store, location_text, store_path
 from skipmodel.store.user_columns import StoredColumn, log_schema, recorded_columns
 
@@ -207,8 +207,7 @@ def finish_buckets_on_engine(
     root = location_text(absolute_store(layout.root))
     signature = tracks_signature(layout)
     columns = recorded_columns(layout.read_manifest())
-    dirs = sorted(layout.sessions.glob(f"{BUCKET_KEY}=*"))
-    tasks = [BucketTask(root, d.name, signature, columns, compact) for d in dirs]
+    tasks = [BucketTask(root, d.name, signature, columns, compact) for d in layout.bucket_dirs()]
     with forced_progress(False):
         results = run_tasks(engine, finish_bucket, tasks, label="buckets")
     done = [r for r, _, _ in results if r is not None]

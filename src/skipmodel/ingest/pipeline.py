@@ -87,7 +87,7 @@ from skipmodel.store.journal import (
     recover,
     store_lock,
 )
-from skipmodel.store.layout import BUCKET_KEY, DEFAULT_BUCKETS, MANIFEST_FILE, StoreLayout
+from skipmodel.store.layout import DEFAULT_BUCKETS, MANIFEST_FILE, StoreLayout
 from skipmodel.store.location import store_path
 from skipmodel.store.user_columns import StoredColumn, check_declaration, settle_declaration
 from skipmodel.store.visible import COMMIT_RENAME, COMMITS, commit_of
@@ -321,7 +321,7 @@ def _missing_tracks(layout: StoreLayout, known: pa.Array | None) -> dict[str, An
     """Log rows / distinct tracks of the whole store absent from the track-features table."""
     if known is None:
         return {"log_tracks_missing_from_features": None, "log_rows_with_missing_track": None}
-    files = [p for b in sorted(layout.sessions.glob(f"{BUCKET_KEY}=*")) for p in layout.parts(b)]
+    files = [p for b in layout.bucket_dirs() for p in layout.parts(b)]
     rows, distinct = absent_tracks(known, files)
     return {"log_tracks_missing_from_features": distinct, "log_rows_with_missing_track": rows}
 

@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 
 from skipmodel.store.fspath import FsPath
-from skipmodel.store.layout import BUCKET_KEY, DEFAULT_BUCKETS, StoreLayout, open_store
+from skipmodel.store.layout import DEFAULT_BUCKETS, StoreLayout, open_store
 
 __all__ = ["DEFAULT_BUCKETS", "StoreLayout", "committed_files", "open_store"]
 
@@ -42,7 +42,7 @@ def committed_files(store: str | os.PathLike[str], table: str = "sessions") -> l
     """
     layout = open_store(store)
     if table == "sessions":
-        folders = sorted(layout.sessions.glob(f"{BUCKET_KEY}=*"))
+        folders = layout.bucket_dirs()
     elif table in ("tracks", "rejected"):
         folders = [layout.root / table]
     else:

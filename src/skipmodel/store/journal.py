@@ -44,7 +44,7 @@ def recover_compactions(layout: StoreLayout) -> int:
     done = 0
     if not layout.sessions.is_dir():
         return 0
-    for bucket_dir in sorted(layout.sessions.glob(f"{BUCKET_KEY}=*")):
+    for bucket_dir in layout.bucket_dirs():
         journal = bucket_dir / COMPACT_JOURNAL
         if journal.is_file():
             finish_compaction(bucket_dir, json.loads(journal.read_text()))
@@ -218,14 +218,8 @@ def default_commit(root: Path) -> str:
 def collect_garbage(layout: StoreLayout) -> int:
     """Delete the part files a store under manifest commits does not name (written by a run
     that was never committed, or merged into a compacted file since); returns how many."""
-    folders = [
-        *layout.sessions.glob(f"{BUCKET_KEY}=*"),
-        *layout.challenge.glob(f"*/{BUCKET_KEY}=*"),
-        layout.tracks,
-        layout.rejected,
-    ]
     removed = 0
-    for folder in folders:
+    for folder in layout.part_folders():
         kept = set(layout.parts(folder))
         for path in part_files(folder):
             if path not in kept:

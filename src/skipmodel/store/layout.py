@@ -122,6 +122,16 @@ class StoreLayout:
     def bucket_dir(self, bucket: int) -> Path:
         return self.sessions / f"{BUCKET_KEY}={bucket}"
 
+    def bucket_dirs(self) -> list[Path]:
+        """The session bucket folders present, in name order."""
+        return sorted(self.sessions.glob(f"{BUCKET_KEY}=*"))
+
+    def part_folders(self) -> list[Path]:
+        """Every folder that holds part files: session buckets, challenge buckets, tracks and
+        rejected rows."""
+        challenge = sorted(self.challenge.glob(f"*/{BUCKET_KEY}=*"))
+        return [*self.bucket_dirs(), *challenge, self.tracks, self.rejected]
+
     def read_manifest(self) -> dict[str, Any]:
         """The manifest, or a clear error when ``root`` is not a store."""
         if not self.manifest_path.is_file():
