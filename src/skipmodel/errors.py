@@ -38,6 +38,21 @@ _ERRNO_IN_TEXT = re.compile(r"\berrno\s*=?\s*(\d+)", re.IGNORECASE)
 _DETAIL_CHARS = 200
 
 
+def first_line(exc: BaseException) -> str:
+    r"""The first line of an exception's message (its type's name when it has none): what a
+    one-line error quotes of a library's multi-line one.
+
+    Examples
+    --------
+    >>> first_line(ValueError("bad value\nat line 3"))
+    'bad value'
+    >>> first_line(OSError())
+    'OSError'
+    """
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _errno_of(exc: OSError) -> int | None:
     if exc.errno is not None:
         return exc.errno

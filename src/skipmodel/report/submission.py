@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from skipmodel.errors import SkipmodelError
+from skipmodel.errors import SkipmodelError, first_line
 from skipmodel.report.metrics import SequentialMetrics, second_half_mask, sequential_metrics
 from skipmodel.store.layout import atomic_path
 
@@ -416,8 +416,7 @@ def _read_csv(path: Path, columns: list[str]) -> pa.Table:
         with pa.input_stream(str(path), compression="gzip" if _is_gzip(path) else None) as src:
             return pacsv.read_csv(src, convert_options=convert)
     except (pa.ArrowException, OSError, EOFError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SkipmodelError(f"{path}: cannot be read as CSV ({message})") from None
+        raise SkipmodelError(f"{path}: cannot be read as CSV ({first_line(exc)})") from None
 
 
 def _column_problem(path: Path, column: pa.ChunkedArray, bad: np.ndarray, name: str) -> str:

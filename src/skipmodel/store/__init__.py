@@ -19,7 +19,6 @@ store's writers (:mod:`skipmodel.ingest`) and readers (:mod:`skipmodel.load`,
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from skipmodel.store.fspath import FsPath
 from skipmodel.store.layout import DEFAULT_BUCKETS, StoreLayout, open_store
@@ -47,11 +46,8 @@ def committed_files(store: str | os.PathLike[str], table: str = "sessions") -> l
         folders = [layout.root / table]
     else:
         raise ValueError(f"table must be sessions, tracks or rejected, not {table!r}")
-    return [_plain(path) for folder in folders for path in layout.parts(folder)]
-
-
-def _plain(path: Path) -> str:
-    """A file as another engine names it: the path, or ``scheme://path`` (no pyarrow options)."""
-    if isinstance(path, FsPath) and path.scheme != "local":
-        return f"{path.scheme}://{str(path).lstrip('/') if path.scheme != 'hdfs' else path}"
-    return str(path)
+    return [
+        path.bare_uri if isinstance(path, FsPath) else str(path)
+        for folder in folders
+        for path in layout.parts(folder)
+    ]

@@ -27,11 +27,10 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from skipmodel.errors import SkipmodelError
+from skipmodel.errors import SkipmodelError, first_line
 
 __all__ = [
     "FsPath",
-    "is_remote",
     "parquet_file",
     "parquet_writer",
     "read_schema",
@@ -55,7 +54,7 @@ def _io(path: FsPath) -> Iterator[None]:
     except _ANSWERS:
         raise
     except OSError as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:400]
+        first = first_line(exc)[:400]
         raise SkipmodelError(
             f"{path.uri}: {first} (check the location, the network and the credentials)"
         ) from None
@@ -102,13 +101,20 @@ class FsPath(PosixPath):
         return f"FsPath({self.uri!r})"
 
     @property
-    def uri(self) -> str:
-        """The path with its filesystem's scheme, for messages (``s3://bucket/store``)."""
+    def bare_uri(self) -> str:
+        """The path as other engines name it: ``s3://bucket/key`` (a plain path on the local
+        filesystem), without pyarrow's options."""
         text = str(self)
         if self.scheme == "local":
             return text
-        where = text if self.scheme == "hdfs" else text.lstrip("/")
-        return f"{self.scheme}://{where}" + (f"?{self.query}" if self.query else "")
+        return f"{self.scheme}://{text if self.scheme == 'hdfs' else text.lstrip('/')}"
+
+    @property
+    def uri(self) -> str:
+        """The URI :func:`~skipmodel.store.location.store_path` opens again: :attr:`bare_uri`
+        with pyarrow's options (``?endpoint_override=...``), also for messages."""
+        query = f"?{self.query}" if self.query and self.scheme != "local" else ""
+        return self.bare_uri + query
 
     # -- queries -----------------------------------------------------------------------------
     def _info(self) -> pafs.FileInfo:
@@ -123,9 +129,6 @@ class FsPath(PosixPath):
 
     def is_file(self) -> bool:
         return self._info().type == pafs.FileType.File
-
-    def size(self) -> int:
-        return int(self._info().size or 0)
 
     def _listing(self, recursive: bool) -> list[pafs.FileInfo]:
         selector = pafs.FileSelector(str(self), allow_not_found=True, recursive=recursive)
@@ -232,11 +235,6 @@ def renames_atomically(path: Path) -> bool:
     """Whether ``path``'s filesystem renames a file atomically (a local disk, HDFS), so the
     store's rename commits and temporary files serve; object stores do not."""
     return not isinstance(path, FsPath) or path.fs.type_name in ("local", "hdfs")
-
-
-def is_remote(path: Path) -> bool:
-    """Whether ``path`` is served by a pyarrow filesystem (not plain local I/O)."""
-    return isinstance(path, FsPath)
 
 
 def replace(source: Path, target: Path) -> None:

@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlparse
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from skipmodel.errors import SkipmodelError
+from skipmodel.errors import SkipmodelError, first_line
 from skipmodel.store.fspath import FsPath
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -54,10 +54,9 @@ def store_path(location: str | os.PathLike[str]) -> Path:
     try:
         fs, path = pafs.FileSystem.from_uri(text)
     except (pa.ArrowException, OSError, ValueError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SkipmodelError(
-            f"{text}: pyarrow cannot open this store location ({reason}); give a local folder, "
-            "a file:// URI or a URI pyarrow.fs opens (s3://, gs://, hdfs://), with its "
+            f"{text}: pyarrow cannot open this store location ({first_line(exc)}); give a local "
+            "folder, a file:// URI or a URI pyarrow.fs opens (s3://, gs://, hdfs://), with its "
             "credentials in the environment"
         ) from None
     query = urlparse(text).query
