@@ -35,7 +35,7 @@ from skipmodel.errors import SkipmodelError
 from skipmodel.load.tracks import TrackTable, kept_batches
 from skipmodel.progress import Progress
 from skipmodel.store.layout import open_store
-from skipmodel.store.location import absolute_store, location_text
+from skipmodel.store.location import location_text
 from skipmodel.store.schema import HEAVY_TAILED_FEATURES
 
 if TYPE_CHECKING:
@@ -478,7 +478,7 @@ def correlation_from_store(
         raise SkipmodelError(f"need at least 2 numeric columns, got {len(names)}: {names}")
     tasks = [
         TrackFileTask(
-            location_text(absolute_store(path)),
+            location_text(path),
             keep,
             tuple(names),
             transforms,

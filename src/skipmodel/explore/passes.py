@@ -45,7 +45,7 @@ from skipmodel.load.loaders import BucketRows
 from skipmodel.load.tracks import TrackTable
 from skipmodel.progress import Progress
 from skipmodel.store.layout import StoreLayout, open_store
-from skipmodel.store.location import absolute_store, location_text
+from skipmodel.store.location import location_text
 from skipmodel.store.schema import SKIP_OUTCOMES, TRACK_NUMERIC_FEATURES
 
 HISTOGRAM_BINS = 50
@@ -399,7 +399,7 @@ def _log_pass_in_workers(
     if n < 2:
         return False
     # absolute: the workers keep the directory they started in
-    args = (location_text(absolute_store(sources.layout.root)), sources.fraction, sources.seed)
+    args = (location_text(sources.layout.root), sources.fraction, sources.seed)
     with tempfile.TemporaryDirectory(prefix="skipmodel-explore-claims-") as claims:
         rest = (sources.file_day_rule, options, chains_edges, claims)
         futures = parallel.submit(

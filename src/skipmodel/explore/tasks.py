@@ -30,7 +30,7 @@ from skipmodel.explore.trackpass import TrackPass, feature_extents
 from skipmodel.load.tracks import TRACK_BATCH_ROWS, TrackTable, kept_batches
 from skipmodel.progress import Progress
 from skipmodel.store.layout import open_store
-from skipmodel.store.location import absolute_store, location_text
+from skipmodel.store.location import location_text
 
 if TYPE_CHECKING:
     from skipmodel.engine import EngineOptions
@@ -107,7 +107,7 @@ class EngineTasks:
     def _files(self, columns: Sequence[str]) -> list[TrackFileTask]:
         tracks: TrackTable = self.sources.track_table
         return [
-            TrackFileTask(location_text(absolute_store(path)), keep, tuple(columns))
+            TrackFileTask(location_text(path), keep, tuple(columns))
             for path, keep in zip(tracks.files, tracks.keep(), strict=True)
         ]
 
@@ -139,7 +139,7 @@ class EngineTasks:
         from skipmodel.engine import run_tasks
 
         sources = self.sources
-        root = location_text(absolute_store(sources.layout.root))
+        root = location_text(sources.layout.root)
         items = [
             BucketTask(
                 root,

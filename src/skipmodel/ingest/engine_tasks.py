@@ -52,7 +52,7 @@ from skipmodel.progress import Progress, forced_progress
 from skipmodel.store.format import tracks_signature
 from skipmodel.store.journal import recover_compactions
 from skipmodel.store.layout import StoreLayout
-from skipmodel.store.location import absolute_store, location_text, store_path
+from skipmodel.store.location import location_text, store_path
 from skipmodel.store.user_columns import StoredColumn, log_schema, recorded_columns
 
 
@@ -98,7 +98,7 @@ def stage_on_engine(
     results: Generator[StagedSource | SkippedInput] = _nothing()
     if csvs:
         n_buckets = store.open()
-        root = location_text(absolute_store(store.layout.root))
+        root = location_text(store.layout.root)
         tasks = [
             FileTask(
                 root,
@@ -204,7 +204,7 @@ def finish_buckets_on_engine(
     (:func:`skipmodel.ingest.compact.compact_store`, when ``compact``) and the store-wide track
     check (log rows, distinct tracks absent from the track table), merged on the driver."""
     recover_compactions(layout)
-    root = location_text(absolute_store(layout.root))
+    root = location_text(layout.root)
     signature = tracks_signature(layout)
     columns = recorded_columns(layout.read_manifest())
     tasks = [BucketTask(root, d.name, signature, columns, compact) for d in layout.bucket_dirs()]

@@ -22,7 +22,7 @@ from skipmodel.errors import SkipmodelError
 from skipmodel.load.loaders import SampleSpec, load_pandas
 from skipmodel.model.spec import ModelSpec
 from skipmodel.store.layout import open_store
-from skipmodel.store.location import absolute_store, location_text, store_path
+from skipmodel.store.location import location_text, store_path
 from skipmodel.store.user_columns import describe, recorded_columns
 
 
@@ -132,7 +132,7 @@ def sample_manifest(store: str | Path, sample: SampleSpec) -> dict[str, Any]:
     spec = {
         k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(sample).items()
     }
-    return {"store": location_text(absolute_store(store_path(store))), "sample": spec}
+    return {"store": location_text(store), "sample": spec}
 
 
 def run_sample(manifest: dict[str, Any], spec: ModelSpec, **changes: Any) -> SampleSpec:

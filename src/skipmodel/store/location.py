@@ -63,11 +63,9 @@ def store_path(location: str | os.PathLike[str]) -> Path:
     return FsPath(path.rstrip("/") or "/", fs=fs, scheme=scheme, query=query)
 
 
-def absolute_store(root: Path) -> Path:
-    """``root`` as a task on another process or host can open it (local paths made absolute)."""
-    return root if isinstance(root, FsPath) else root.resolve()
-
-
-def location_text(root: Path) -> str:
-    """``root`` as text that :func:`store_path` opens again (a URI for other filesystems)."""
-    return root.uri if isinstance(root, FsPath) else str(root)
+def location_text(root: str | os.PathLike[str]) -> str:
+    """``root`` as text that :func:`store_path` opens again in another process or on another
+    host (a Spark task, a run's record): a local path made absolute, a URI for other
+    filesystems."""
+    path = store_path(root)
+    return path.uri if isinstance(path, FsPath) else str(path.resolve())

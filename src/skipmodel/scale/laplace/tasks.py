@@ -39,7 +39,7 @@ from skipmodel.scale.laplace.gaussian import normalised_weights
 from skipmodel.scale.laplace.kernel import PassSums
 from skipmodel.scale.laplace.sessions import SessionNodes
 from skipmodel.scale.laplace.structure import LatentModel, RowBatch, encode_rows
-from skipmodel.store.location import location_text, store_path
+from skipmodel.store.location import location_text
 
 if TYPE_CHECKING:
     from skipmodel.engine import EngineOptions
@@ -277,7 +277,7 @@ def engine_passes(
     engine = engine_of(options)
     if engine is None:
         return None
-    return BucketPasses(engine, location_text(store_path(store)), sample, spec, encoders, model)
+    return BucketPasses(engine, location_text(store), sample, spec, encoders, model)
 
 
 def add_bucket(total: PassSums, part: BucketSums) -> None:
