@@ -330,13 +330,12 @@ class SourceWriter:
             return []
         moves = [(s, f.format(fp=fingerprint)) for s, f in self._staged]
         if (self.staging / "rejected.parquet").exists():
-            moves.append(("rejected.parquet", f"rejected/part-{fingerprint}.parquet"))
+            moves.append(("rejected.parquet", REJECTED_PART.format(fp=fingerprint)))
         return moves
 
     def written_files(self) -> list[str]:
         """Under manifest commits: the files written in place, relative to the store."""
-        root = str(self.layout.root).rstrip("/") + "/"
-        return [str(p)[len(root) :] for p in self._written]
+        return [str(p.relative_to(self.layout.root)) for p in self._written]
 
     def finish(self, fingerprint: str, entry: dict[str, Any]) -> Path:
         """Write the commit journal (after :meth:`flush_all`); returns the staging folder."""

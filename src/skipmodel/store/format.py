@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from skipmodel.store.fspath import read_schema
 from skipmodel.store.layout import StoreLayout
+from skipmodel.store.visible import COMPACT_PREFIX
 
 #: Per-row fingerprint of the input a row came from (only in compacted files).
 SOURCE_COLUMN = "source_fingerprint"
@@ -47,9 +48,6 @@ TRACKS_KEY = b"skipmodel.tracks"
 
 
 COMPACT_JOURNAL = ".compact.json"
-
-
-COMPACT_PREFIX = "part-compact-"
 
 
 COMPACT_TMP_SUFFIX = ".compacting"

@@ -269,8 +269,8 @@ def discard_new_store(layout: StoreLayout) -> bool:
     staging = layout.root / STAGING_DIR
     if any(staging.glob(f"*/{JOURNAL}")):
         return False
-    if layout.view() is not None:
-        if layout.view().runs:  # type: ignore[union-attr]
+    if (view := layout.view()) is not None:
+        if view.runs:
             return False
         collect_garbage(layout)
     try:

@@ -32,7 +32,8 @@ RUN_PART = re.compile(r"^part-([0-9a-f]{32})(-\d+)?\.parquet$")
 COMMIT_RENAME = "rename"
 COMMIT_MANIFEST = "manifest"
 COMMITS = (COMMIT_RENAME, COMMIT_MANIFEST)
-_COMPACT_PREFIX = "part-compact-"  # skipmodel.store.format.COMPACT_PREFIX (format imports us)
+#: Name prefix of a compacted bucket file (:mod:`skipmodel.store.format` names it too).
+COMPACT_PREFIX = "part-compact-"
 
 
 def commit_of(manifest: Mapping[str, Any]) -> str:
@@ -84,7 +85,7 @@ class PartView:
         keyed = []
         for path in directory.glob("part-*.parquet"):
             name = path.name
-            if name.startswith(_COMPACT_PREFIX):
+            if name.startswith(COMPACT_PREFIX):
                 if compact is not None and name == compact[0]:
                     keyed.append((name, path))
                 continue
