@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -105,13 +106,18 @@ def test_a_grid_too_fine_for_the_code_space_is_summed_by_its_basis_values(
     np.testing.assert_allclose(one.curvature(coded), two.curvature(basis), rtol=1e-9, atol=1e-9)
 
 
-def test_sums_of_two_halves_add_up_to_the_whole(plays: pd.DataFrame) -> None:
+def _pass_inputs(plays: pd.DataFrame, seed: int) -> tuple[Any, RowBatch, np.ndarray, np.ndarray]:
+    """The track model's latent model and encoded rows, and a random point and level nodes."""
     design = build_design(TRACKS, plays)
     model = build_latent_model(design)
-    batch = encode_rows(model, design)
-    rng = np.random.default_rng(2)
+    rng = np.random.default_rng(seed)
     c = rng.normal(0, 0.3, model.q)
     nodes = rng.normal(0, 0.5, (model.n_levels, 9))
+    return model, encode_rows(model, design), c, nodes
+
+
+def test_sums_of_two_halves_add_up_to_the_whole(plays: pd.DataFrame) -> None:
+    model, batch, c, nodes = _pass_inputs(plays, seed=2)
     whole = run_pass(model, lambda: [batch], c, nodes, None)
     half = batch.n_rows // 2
     first = run_pass(model, lambda: list(batches_of(batch, half))[:1], c, nodes, None)
@@ -128,12 +134,7 @@ def test_threads_sum_the_same_batches_whatever_the_timing(plays: pd.DataFrame) -
     thread is faster (a slow store used to change a fit in its tenth digit)."""
     import time
 
-    design = build_design(TRACKS, plays)
-    model = build_latent_model(design)
-    batch = encode_rows(model, design)
-    rng = np.random.default_rng(3)
-    c = rng.normal(0, 0.3, model.q)
-    nodes = rng.normal(0, 0.5, (model.n_levels, 9))
+    model, batch, c, nodes = _pass_inputs(plays, seed=3)
     parts = list(batches_of(batch, max(1, batch.n_rows // 23)))
 
     def source(delays: list[float]) -> Iterator[RowBatch]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -170,23 +171,29 @@ def test_cells(store, spark):
     assert there.table.equals(here.table)  # same cells, same order, same counts
 
 
+def laplace_fits(spec: ModelSpec, store: Path, engine: EngineOptions) -> tuple[Any, Any]:
+    """The store's Laplace fit here and on ``engine``."""
+    from skipmodel.model.data import StoreSample
+    from skipmodel.model.fitting import fit
+
+    here = fit(spec, StoreSample(store), method="laplace", draws=50)
+    there = fit(
+        spec,
+        StoreSample(store),
+        method="laplace",
+        draws=50,
+        engine="spark",
+        spark_master=engine.master,
+    )
+    return here, there
+
+
 def test_laplace_fit(store, spark):
     """Every pass on Spark, the steps on the driver: the local fit to rounding. The passes add
     the same rows' sums in another order (1e-15 relative, test_pass_tasks), which the Newton
     and hyper steps carry into the posterior at about 1e-12; 1e-9 leaves room and would
     still catch a lost bucket or a level's sums added to another level (changes of 1e-3)."""
-    from skipmodel.model.data import StoreSample
-    from skipmodel.model.fitting import fit
-
-    here = fit(LAPLACE_SPEC, StoreSample(store), method="laplace", draws=50)
-    there = fit(
-        LAPLACE_SPEC,
-        StoreSample(store),
-        method="laplace",
-        draws=50,
-        engine="spark",
-        spark_master=spark.master,
-    )
+    here, there = laplace_fits(LAPLACE_SPEC, store, spark)
     assert there.options.engine == "spark" and here.options.engine is None
     assert there.diagnostics["passes"] == here.diagnostics["passes"]
     assert there.manifest["n_rows"] == here.manifest["n_rows"] > 1000
@@ -203,20 +210,10 @@ def test_laplace_fit(store, spark):
 
 def test_laplace_fit_of_a_session_term(store, spark_local):  # noqa: F811 - fixture
     """Sessions numbered per bucket on the executors, placed on the driver: the local fit."""
-    from skipmodel.model.data import StoreSample
-    from skipmodel.model.fitting import fit
     from skipmodel.model.spec import Session
 
     spec = ModelSpec(name="moods", terms=(*LAPLACE_SPEC.terms, Session()))
-    here = fit(spec, StoreSample(store), method="laplace", draws=50)
-    there = fit(
-        spec,
-        StoreSample(store),
-        method="laplace",
-        draws=50,
-        engine="spark",
-        spark_master=spark_local.master,
-    )
+    here, there = laplace_fits(spec, store, spark_local)
     assert there.diagnostics["passes"] == here.diagnostics["passes"]
     a, b = there.diagnostics["hyper_mode"], here.diagnostics["hyper_mode"]
     assert "session_sigma" in a and close(a, b, 1e-8), (a, b)
