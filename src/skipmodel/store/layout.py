@@ -89,6 +89,10 @@ class StoreLayout:
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         """Rewrite the manifest (atomically): under manifest commits this is the commit."""
         atomic_write_json(self.manifest_path, manifest)
+        self.remember(manifest)
+
+    def remember(self, manifest: dict[str, Any]) -> None:
+        """Take the part files' view from a manifest just read or written (no second read)."""
         self._cache["view"] = PartView.of(manifest)
 
     @property
@@ -156,7 +160,7 @@ class StoreLayout:
 def open_store(root: str | os.PathLike[str]) -> StoreLayout:
     """A store that must already exist (``skipmodel ingest`` creates stores)."""
     layout = StoreLayout(store_path(root))
-    layout.read_manifest()
+    layout.remember(layout.read_manifest())
     return layout
 
 
