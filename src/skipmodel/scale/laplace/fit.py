@@ -151,14 +151,11 @@ def run_pass(
 
     session_nodes, grid = sessions if sessions is not None else (None, None)
     level_center = nodes @ weights if nodes.shape[0] else None  # each level's nodes' centre
-    schur = track_moments is not None or model.n_levels == 0
 
     take = _StridedBatches(batches, jobs, lock)
 
     def work(first: int) -> PassSums:
-        sums = PassSums.zeros(
-            model.format, model.width, model.n_levels, nodes.shape[1], grid, schur
-        )
+        sums = PassSums.for_pass(model, model.n_levels, nodes.shape[1], grid, track_moments)
         try:
             for batch in take.every(first):
                 sums.add_batch(

@@ -251,6 +251,21 @@ class PassSums:
             sessions,
         )
 
+    @classmethod
+    def for_pass(
+        cls,
+        model: LatentModel,
+        n_levels: int,
+        n_nodes: int,
+        session_grid: np.ndarray | None,
+        track_moments: tuple[np.ndarray, np.ndarray] | None,
+    ) -> PassSums:
+        """Empty sums of a pass over ``n_levels`` levels (all, or a bucket's): the sessions'
+        Schur term is summed once the tracks can be eliminated first (``track_moments``, from
+        the last pass) or when there are no tracks."""
+        schur = track_moments is not None or model.n_levels == 0
+        return cls.zeros(model.format, model.width, n_levels, n_nodes, session_grid, schur)
+
     def __add__(self, other: PassSums) -> PassSums:
         out = PassSums(self.ll, self.n_rows, *(getattr(self, n).copy() for n in _ARRAYS))
         if self.sessions is not None:

@@ -118,8 +118,7 @@ def sums_of_bucket(task: PassTask, shared: PassShared) -> BucketSums:
         levels, nodes = task.levels, task.nodes
     n_nodes = nodes.shape[1]
     session_nodes, grid = task.sessions if task.sessions is not None else (None, None)
-    schur = task.track_moments is not None or model.n_levels == 0
-    sums = PassSums.zeros(model.format, model.width, len(levels), n_nodes, grid, schur)
+    sums = PassSums.for_pass(model, len(levels), n_nodes, grid, task.track_moments)
     weights = normalised_weights(n_nodes)
     centre = nodes @ weights if len(levels) else None
     for batch in rows:
@@ -226,10 +225,7 @@ class BucketPasses:
         from skipmodel.engine import run_tasks
 
         grid = sessions[1] if sessions is not None else None
-        schur = track_moments is not None or model.n_levels == 0
-        total = PassSums.zeros(
-            model.format, model.width, model.n_levels, nodes.shape[1], grid, schur
-        )
+        total = PassSums.for_pass(model, model.n_levels, nodes.shape[1], grid, track_moments)
         tasks = self.tasks(c, nodes, sessions, track_moments)
         first_pass = any(task.levels is None for task in tasks)
         shared = PassShared(
