@@ -24,6 +24,7 @@ from skipmodel.engine import EngineOptions
 from skipmodel.errors import SkipmodelError
 from skipmodel.ingest import ingest
 from spark_cluster import spark_cluster, spark_local  # noqa: F401 - fixtures
+from store_contents import manifest_facts
 
 BUCKETS = 4
 FLUSH = 300
@@ -37,15 +38,8 @@ def inputs(tmp_path_factory) -> Path:
 
 
 def snapshot(store: Path) -> tuple[dict, dict]:
-    manifest = json.loads((store / "manifest.json").read_text())
-    summary = {k: manifest[k] for k in ("n_buckets", "totals", "integrity", "skipped")}
-    summary["compaction"] = manifest.get("compaction")
-    summary["sources"] = {
-        fp: {k: v for k, v in e.items() if k != "ingested_at"}
-        for fp, e in manifest["sources"].items()
-    }
-    summary["order"] = list(manifest["sources"])
-    return store_files(store), summary
+    facts = manifest_facts(store)
+    return store_files(store), {**facts, "order": list(facts["sources"])}
 
 
 def assert_same_store(got: Path, want: Path) -> None:
